@@ -1,0 +1,100 @@
+import { BigIntType } from '@mikro-orm/core';
+import { Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
+import { GraphQLSafeInt } from 'graphql-scalars';
+import { Field, GraphQLISODateTime, Int, ObjectType } from 'type-graphql';
+import { FileType, ProcessingStatus } from '../enums.js';
+import { BaseEntity } from './base.entity.js';
+import { Chest } from './chest.entity.js';
+import { Contribution } from './contribution.entity.js';
+import { GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
+
+/** A memory: one original file and everything the pipeline learned from it. */
+@ObjectType({ description: 'A memory: a photo, video, voice recording or document.' })
+@Entity({ tableName: 'asset' })
+// The chest's asset list order (see the Chest.assets resolver), over live rows only.
+// Raw expression: MikroORM's differ cannot round-trip per-column DESC/NULLS together with a predicate.
+@Index({
+  name: 'asset_chest_timeline_idx',
+  expression:
+    'create index "asset_chest_timeline_idx" on "asset" ("chest_id", "date_taken" desc nulls last, "created_at" desc, "id" desc) where deleted_at is null',
+})
+@Index({ name: 'asset_chest_type_idx', properties: ['chest', 'fileType'], where: 'deleted_at is null' })
+@Index({ name: 'asset_chest_status_idx', properties: ['chest', 'status'], where: 'deleted_at is null' })
+// Duplicate detection: the same bytes within one chest.
+@Index({ name: 'asset_chest_sha256_idx', properties: ['chest', 'sha256'] })
+export class Asset extends BaseEntity {
+  @ManyToOne({ entity: () => Chest, deleteRule: 'cascade' })
+  chest!: Chest;
+
+  /** Set when a guest sent this memory; it stays hidden until that contribution is approved. */
+  @ManyToOne({ entity: () => Contribution, nullable: true, deleteRule: 'set null', index: true })
+  contribution: Contribution | null = null;
+
+  @Field(() => String, { description: 'The original file name, sanitised.' })
+  @Property({ type: 'varchar', length: 255 })
+  filename!: string;
+
+  /** Generated object key; never derived from user input, never exposed. */
+  @Property({ type: 'text' })
+  storageKey!: string;
+
+  @Field(() => FileType)
+  @Enum({ items: () => FileType })
+  fileType!: FileType;
+
+  @Field(() => GraphQLSafeInt, { description: 'Size of the original in bytes.' })
+  @Property({ type: new BigIntType('number') })
+  size!: number;
+
+  @Field(() => String, { description: 'MIME type sniffed from the bytes.' })
+  @Property({ type: 'varchar', length: 127 })
+  mimeType!: string;
+
+  @Field(() => String, { description: 'SHA-256 of the original, hex.' })
+  @Property({ type: 'char', length: 64 })
+  sha256!: string;
+
+  @Field(() => ProcessingStatus)
+  @Enum({ items: () => ProcessingStatus, default: ProcessingStatus.PENDING })
+  status: ProcessingStatus = ProcessingStatus.PENDING;
+
+  @Field(() => Int, { description: 'Processing progress, 0 to 100.' })
+  @Property({ type: 'smallint', default: 0 })
+  progress: number = 0;
+
+  @Field(() => String, { nullable: true, description: 'Why processing failed, in words meant for people.' })
+  @Property({ type: 'text', nullable: true })
+  processingError: string | null = null;
+
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the memory was made, from its metadata.' })
+  @Property({ type: 'timestamptz', nullable: true })
+  dateTaken: Date | null = null;
+
+  /** Exposed only through the privacy-aware Asset.location resolver. */
+  @Property({ type: 'jsonb', nullable: true })
+  location: GeoLocation | null = null;
+
+  @Field(() => [Thumbnail])
+  @Property({ type: 'jsonb', default: '[]' })
+  thumbnails: Thumbnail[] = [];
+
+  @Field(() => Transcription, { nullable: true })
+  @Property({ type: 'jsonb', nullable: true })
+  transcription: Transcription | null = null;
+
+  @Field(() => String, { nullable: true, description: 'Text read from a document or scan.' })
+  @Property({ type: 'text', nullable: true })
+  extractedText: string | null = null;
+
+  @Field(() => [Tag])
+  @Property({ type: 'jsonb', default: '[]' })
+  tags: Tag[] = [];
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  caption: string | null = null;
+
+  @Field(() => GraphQLISODateTime, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  deletedAt: Date | null = null;
+}

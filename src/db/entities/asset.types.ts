@@ -1,0 +1,72 @@
+import { Field, Float, ObjectType } from 'type-graphql';
+import { TagSource } from '../enums.js';
+
+/** Where a memory was made. Only members ever receive it (see the Asset.location resolver). */
+@ObjectType()
+export class GeoLocation {
+  @Field(() => Float)
+  latitude!: number;
+
+  @Field(() => Float)
+  longitude!: number;
+
+  @Field(() => Float, { nullable: true })
+  altitude?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'A human place name, when one is known.' })
+  placeName?: string | null;
+}
+
+/** A derivative image; its storage key stays server-side. */
+@ObjectType()
+export class Thumbnail {
+  @Field(() => String, { description: 'Size label, e.g. "256" or "1024".' })
+  name!: string;
+
+  @Field(() => Number)
+  width!: number;
+
+  @Field(() => Number)
+  height!: number;
+
+  @Field(() => String)
+  mimeType!: string;
+
+  storageKey!: string;
+}
+
+@ObjectType()
+export class TranscriptSegment {
+  @Field(() => Float, { description: 'Start, in seconds.' })
+  start!: number;
+
+  @Field(() => Float, { description: 'End, in seconds.' })
+  end!: number;
+
+  @Field(() => String)
+  text!: string;
+}
+
+@ObjectType()
+export class Transcription {
+  @Field(() => String)
+  text!: string;
+
+  @Field(() => String, { nullable: true, description: 'BCP 47 language tag, when detected.' })
+  language?: string | null;
+
+  @Field(() => [TranscriptSegment])
+  segments!: TranscriptSegment[];
+}
+
+@ObjectType()
+export class Tag {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => TagSource)
+  source!: TagSource;
+
+  @Field(() => Float, { description: 'From 0 to 1.' })
+  confidence!: number;
+}

@@ -1,0 +1,51 @@
+import { Entity, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
+import { GraphQLLocalDate } from 'graphql-scalars';
+import { Field, GraphQLISODateTime, ObjectType } from 'type-graphql';
+import { BaseEntity } from './base.entity.js';
+import { Asset } from './asset.entity.js';
+
+export const PERSON_NAME_MAX = 200;
+export const DESCRIPTION_MAX = 2000;
+
+/** A memory chest: everything kept about one person. */
+@ObjectType({ description: 'A memory chest: the memories and stories of one person.' })
+@Entity({ tableName: 'chest' })
+// Listing pages walk (created_at desc, id desc) over live chests.
+@Index({ name: 'chest_listing_idx', properties: ['createdAt', 'id'], where: 'deleted_at is null' })
+export class Chest extends BaseEntity {
+  @Field(() => String, { description: 'The person this chest remembers.' })
+  @Property({ type: 'varchar', length: PERSON_NAME_MAX })
+  personName!: string;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'varchar', length: DESCRIPTION_MAX, nullable: true })
+  description: string | null = null;
+
+  @Field(() => GraphQLLocalDate, { nullable: true, description: 'Date of birth (YYYY-MM-DD).' })
+  @Property({ type: 'date', nullable: true })
+  birthDate: string | null = null;
+
+  @Field(() => GraphQLLocalDate, { nullable: true, description: 'Date of passing (YYYY-MM-DD), if the person has died.' })
+  @Property({ type: 'date', nullable: true })
+  passingDate: string | null = null;
+
+  /** Exposed through a field resolver so it goes through the loader and the same visibility rules as any asset. */
+  @ManyToOne({ entity: () => Asset, nullable: true, deleteRule: 'set null', index: true })
+  heroImage: Asset | null = null;
+
+  @Field(() => Boolean, { description: 'Public chests are readable by anyone; private ones only by their people.' })
+  @Property({ type: 'boolean', default: false })
+  isPublic: boolean = false;
+
+  @Field(() => Boolean, { description: 'Whether guests may send contributions through a contribution link.' })
+  @Property({ type: 'boolean', default: false })
+  allowContributions: boolean = false;
+
+  /** SHA-256 of the share token; the token itself is shown once, when made. */
+  @Property({ type: 'char', length: 64, unique: true })
+  shareTokenHash!: string;
+
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'Set while the chest is in the bin; restore clears it.' })
+  @Property({ type: 'timestamptz', nullable: true })
+  deletedAt: Date | null = null;
+}

@@ -1,0 +1,55 @@
+import { Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
+import { Field, Int, ObjectType } from 'type-graphql';
+import { StoryStatus, StoryStyle } from '../enums.js';
+import { BaseEntity } from './base.entity.js';
+import { Chest } from './chest.entity.js';
+import { GenerationInfo, Theme, TimelineEntry } from './story.types.js';
+
+/** A written life story: narrative, timeline and themes, each claim citing its memories. */
+@ObjectType({ description: "A written story of the person's life, citing the memories it came from." })
+@Entity({ tableName: 'story' })
+@Index({ name: 'story_chest_created_idx', properties: ['chest', 'createdAt', 'id'] })
+export class Story extends BaseEntity {
+  @ManyToOne({ entity: () => Chest, deleteRule: 'cascade' })
+  chest!: Chest;
+
+  @Field(() => String)
+  @Property({ type: 'varchar', length: 300 })
+  title!: string;
+
+  @Field(() => String, { description: 'The narrative, in Markdown.' })
+  @Property({ type: 'text', default: '' })
+  content: string = '';
+
+  @Field(() => StoryStyle)
+  @Enum({ items: () => StoryStyle })
+  style!: StoryStyle;
+
+  @Field(() => StoryStatus)
+  @Enum({ items: () => StoryStatus, default: StoryStatus.GENERATING })
+  status: StoryStatus = StoryStatus.GENERATING;
+
+  @Field(() => String, { nullable: true, description: 'Why generation failed.' })
+  @Property({ type: 'text', nullable: true })
+  error: string | null = null;
+
+  @Field(() => [TimelineEntry])
+  @Property({ type: 'jsonb', default: '[]' })
+  timeline: TimelineEntry[] = [];
+
+  @Field(() => [Theme])
+  @Property({ type: 'jsonb', default: '[]' })
+  themes: Theme[] = [];
+
+  @Field(() => GenerationInfo, { nullable: true })
+  @Property({ type: 'jsonb', nullable: true })
+  generation: GenerationInfo | null = null;
+
+  @Field(() => Int, { description: 'Edits make new versions; the first is 1.' })
+  @Property({ type: 'integer', default: 1 })
+  version: number = 1;
+
+  @Field(() => Boolean)
+  @Property({ type: 'boolean', default: false })
+  published: boolean = false;
+}

@@ -1,0 +1,45 @@
+import { Field, GraphQLISODateTime, ID, Int, ObjectType } from 'type-graphql';
+
+/** One dated event in a life, with the memories that show it. */
+@ObjectType()
+export class TimelineEntry {
+  @Field(() => String, { description: 'ISO date or partial date ("1962", "1962-06", "1962-06-01").' })
+  date!: string;
+
+  @Field(() => String)
+  title!: string;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => [ID], { description: 'The assets this entry is drawn from.' })
+  assetIds!: string[];
+}
+
+@ObjectType()
+export class Theme {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => [ID], { description: 'The assets this theme is drawn from.' })
+  assetIds!: string[];
+}
+
+/** Which provider and model wrote a story, and when. */
+@ObjectType()
+export class GenerationInfo {
+  @Field(() => String)
+  provider!: string;
+
+  @Field(() => String)
+  model!: string;
+
+  @Field(() => GraphQLISODateTime)
+  generatedAt!: Date;
+
+  @Field(() => Int, { nullable: true })
+  durationMs?: number | null;
+}

@@ -1,0 +1,48 @@
+import { registerEnumType } from 'type-graphql';
+
+export enum FileType {
+  IMAGE = 'IMAGE',
+  VIDEO = 'VIDEO',
+  AUDIO = 'AUDIO',
+  DOCUMENT = 'DOCUMENT',
+}
+
+export enum ProcessingStatus {
+  PENDING = 'PENDING',
+  PROCESSING = 'PROCESSING',
+  COMPLETE = 'COMPLETE',
+  FAILED = 'FAILED',
+}
+
+export enum StoryStatus {
+  GENERATING = 'GENERATING',
+  READY = 'READY',
+  FAILED = 'FAILED',
+}
+
+export enum StoryStyle {
+  COMPREHENSIVE = 'COMPREHENSIVE',
+  BRIEF = 'BRIEF',
+  FOR_CHILDREN = 'FOR_CHILDREN',
+  EULOGY = 'EULOGY',
+}
+
+export enum ContributionStatus {
+  PENDING = 'PENDING',
+  APPROVED = 'APPROVED',
+  REJECTED = 'REJECTED',
+}
+
+export enum TagSource {
+  EXIF = 'EXIF',
+  AI = 'AI',
+  KEYWORD = 'KEYWORD',
+  USER = 'USER',
+}
+
+registerEnumType(FileType, { name: 'FileType', description: 'What kind of memory a file is.' });
+registerEnumType(ProcessingStatus, { name: 'ProcessingStatus', description: 'Where an asset is in the processing pipeline.' });
+registerEnumType(StoryStatus, { name: 'StoryStatus' });
+registerEnumType(StoryStyle, { name: 'StoryStyle', description: 'The voice a story is written in.' });
+registerEnumType(ContributionStatus, { name: 'ContributionStatus' });
+registerEnumType(TagSource, { name: 'TagSource', description: 'Who or what attached a tag.' });

@@ -1,0 +1,55 @@
+import { Migrator } from '@mikro-orm/migrations';
+import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
+import { migrationsList } from '../../migrations/index.js';
+import { entities } from './entities/index.js';
+
+export type { EntityManager } from '@mikro-orm/postgresql';
+export { MikroORM };
+
+export interface OrmOptions {
+  clientUrl: string;
+  poolMax: number;
+  /** Sees every SQL statement before it runs; tests count statements with it. */
+  onQuery?: (sql: string) => void;
+}
+
+/** The one place ORM options live, shared by the server, the worker, the CLI config and tests. */
+export function ormOptions(opts: OrmOptions): Options {
+  return defineConfig({
+    clientUrl: opts.clientUrl,
+    entities,
+    extensions: [Migrator],
+    pool: { min: 0, max: opts.poolMax },
+    // Every request and job forks its own EntityManager; the global one must never hold state.
+    allowGlobalContext: false,
+    forceUtcTimezone: true,
+    ensureDatabase: false,
+    // Migrations are listed in code (not globbed from disk) so the same list runs from tsx, vitest and dist/.
+    migrations: {
+      path: 'migrations',
+      pathTs: 'migrations',
+      emit: 'ts',
+      migrationsList,
+      // Diff against the real database, not a snapshot file: migration:check must see what is there.
+      snapshot: false,
+      transactional: true,
+      allOrNothing: true,
+    },
+    onQuery: opts.onQuery
+      ? (sql: string) => {
+          opts.onQuery!(sql);
+          return sql;
+        }
+      : undefined,
+  });
+}
+
+export async function openOrm(opts: OrmOptions): Promise<MikroORM> {
+  return MikroORM.init(ormOptions(opts));
+}
+
+/** Applies pending migrations; returns the names it ran. */
+export async function migrate(orm: MikroORM): Promise<string[]> {
+  const done = await orm.migrator.up();
+  return done.map((m) => m.name);
+}
