@@ -1,4 +1,4 @@
-import { Field, Float, ObjectType } from 'type-graphql';
+import { Field, Float, Int, ObjectType } from 'type-graphql';
 import { TagSource } from '../enums.js';
 
 /** Where a memory was made. Only members ever receive it (see the Asset.location resolver). */
@@ -23,10 +23,10 @@ export class Thumbnail {
   @Field(() => String, { description: 'Size label, e.g. "256" or "1024".' })
   name!: string;
 
-  @Field(() => Number)
+  @Field(() => Int)
   width!: number;
 
-  @Field(() => Number)
+  @Field(() => Int)
   height!: number;
 
   @Field(() => String)

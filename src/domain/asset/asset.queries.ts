@@ -1,0 +1,106 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Asset } from '../../db/entities/index.js';
+import type { FileType, ProcessingStatus } from '../../db/enums.js';
+import { type CursorKeys, decodeCursor, encodeCursor, type Page } from '../pagination.js';
+import { entitiesByChest, groupBy, pgArray } from '../batch.js';
+
+/**
+ * A memory is visible in its chest unless it came with a contribution that is not approved yet.
+ * Every read of assets goes through this predicate (alias `a`).
+ */
+export const VISIBLE_ASSET_SQL = `a.deleted_at is null and (a.contribution_id is null or exists (
+  select 1 from contribution c where c.id = a.contribution_id and c.status = 'APPROVED'))`;
+
+export interface AssetFilter {
+  fileTypes?: FileType[] | null;
+  statuses?: ProcessingStatus[] | null;
+}
+
+/** One page request of one chest's assets; batches group requests with equal arguments. */
+export interface AssetPageKey {
+  chestId: string;
+  limit: number;
+  after?: string | null;
+  filter: AssetFilter;
+}
+
+export const assetCursor = (a: Asset): string =>
+  encodeCursor({ d: a.dateTaken?.toISOString() ?? null, c: a.createdAt.toISOString(), i: a.id });
+
+/**
+ * Pages of assets for many chests: one statement per distinct (limit, after, filter), whatever
+ * the number of chests. Order: date taken (newest first, undated last), then added, then id.
+ */
+export async function loadAssetPages(em: EntityManager, keys: readonly AssetPageKey[]): Promise<Page<Asset>[]> {
+  const results = new Map<AssetPageKey, Page<Asset>>();
+  for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.filter]))) {
+    const { limit, after, filter } = group[0]!;
+    const params: unknown[] = [pgArray(group.map((k) => k.chestId))];
+    const where = [`a.chest_id = any(?::uuid[])`, VISIBLE_ASSET_SQL, ...filterSql(filter, params)];
+    const cursor = decodeCursor(after);
+    if (cursor) where.push(keysetSql(cursor, params));
+    params.push(limit + 1);
+    const rows = await em.execute<Record<string, unknown>[]>(
+      `select * from (
+         select a.*, row_number() over (partition by a.chest_id order by a.date_taken desc nulls last, a.created_at desc, a.id desc) as rn__
+         from asset a where ${where.join(' and ')}
+       ) t where t.rn__ <= ? order by t.chest_id, t.rn__`,
+      params,
+    );
+    const byChest = entitiesByChest(em, Asset, rows);
+    for (const key of group) {
+      const assets = byChest.get(key.chestId) ?? [];
+      results.set(key, {
+        items: assets.slice(0, limit).map((node) => ({ node, cursor: assetCursor(node) })),
+        hasNextPage: assets.length > limit,
+      });
+    }
+  }
+  return keys.map((k) => results.get(k)!);
+}
+
+/** Counts of visible assets per chest under a filter: one statement per distinct filter. */
+export async function countAssets(em: EntityManager, keys: readonly { chestId: string; filter: AssetFilter }[]): Promise<number[]> {
+  const counts = new Map<string, number>();
+  for (const group of groupBy(keys, (k) => JSON.stringify(k.filter))) {
+    const params: unknown[] = [pgArray(group.map((k) => k.chestId))];
+    const where = [`a.chest_id = any(?::uuid[])`, VISIBLE_ASSET_SQL, ...filterSql(group[0]!.filter, params)];
+    const rows = await em.execute<{ chest_id: string; n: string }[]>(
+      `select a.chest_id, count(*) as n from asset a where ${where.join(' and ')} group by a.chest_id`,
+      params,
+    );
+    for (const r of rows) counts.set(JSON.stringify([r.chest_id, group[0]!.filter]), Number(r.n));
+  }
+  return keys.map((k) => counts.get(JSON.stringify([k.chestId, k.filter])) ?? 0);
+}
+
+/** Visible assets by id (hero images); missing or hidden ids answer null. */
+export async function loadVisibleAssetsById(em: EntityManager, ids: readonly string[]): Promise<(Asset | null)[]> {
+  const rows = await em.execute<Record<string, unknown>[]>(`select a.* from asset a where a.id = any(?::uuid[]) and ${VISIBLE_ASSET_SQL}`, [pgArray(ids)]);
+  const byId = new Map(rows.map((r) => [r.id as string, em.map(Asset, r)]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+function filterSql(filter: AssetFilter, params: unknown[]): string[] {
+  const sql: string[] = [];
+  if (filter.fileTypes?.length) {
+    params.push(pgArray(filter.fileTypes));
+    sql.push('a.file_type = any(?::text[])');
+  }
+  if (filter.statuses?.length) {
+    params.push(pgArray(filter.statuses));
+    sql.push('a.status = any(?::text[])');
+  }
+  return sql;
+}
+
+/** Rows strictly after the cursor in (date_taken desc nulls last, created_at desc, id desc). */
+function keysetSql(c: CursorKeys, params: unknown[]): string {
+  if (c.d == null) {
+    params.push(c.c, c.i);
+    return '(a.date_taken is null and (a.created_at, a.id) < (?::timestamptz, ?::uuid))';
+  }
+  params.push(c.d, c.d, c.c, c.i);
+  return `(a.date_taken < ?::timestamptz or a.date_taken is null
+    or (a.date_taken = ?::timestamptz and (a.created_at, a.id) < (?::timestamptz, ?::uuid)))`;
+}

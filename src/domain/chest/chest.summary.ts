@@ -1,0 +1,69 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Asset } from '../../db/entities/index.js';
+import { VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
+import { entitiesByChest, pgArray } from '../batch.js';
+
+export const RECENT_ASSETS = 10;
+
+/** What a chest holds at a glance. */
+export interface ChestStats {
+  totalAssets: number;
+  images: number;
+  videos: number;
+  audio: number;
+  documents: number;
+  /** Processing finished. */
+  processed: number;
+  /** Waiting for or in processing. */
+  pending: number;
+  failed: number;
+  /** Bytes of originals stored. */
+  totalBytes: number;
+  /** The newest memories added, newest first. */
+  recentAssets: Asset[];
+}
+
+/** Statistics for many chests in two statements: one aggregate, one windowed "recent" list. */
+export async function loadChestStats(em: EntityManager, chestIds: readonly string[]): Promise<ChestStats[]> {
+  const ids = pgArray(chestIds);
+  const aggregates = await em.execute<Record<string, string>[]>(
+    `select a.chest_id,
+       count(*) as total,
+       count(*) filter (where a.file_type = 'IMAGE') as images,
+       count(*) filter (where a.file_type = 'VIDEO') as videos,
+       count(*) filter (where a.file_type = 'AUDIO') as audio,
+       count(*) filter (where a.file_type = 'DOCUMENT') as documents,
+       count(*) filter (where a.status = 'COMPLETE') as processed,
+       count(*) filter (where a.status in ('PENDING', 'PROCESSING')) as pending,
+       count(*) filter (where a.status = 'FAILED') as failed,
+       coalesce(sum(a.size), 0) as bytes
+     from asset a where a.chest_id = any(?::uuid[]) and ${VISIBLE_ASSET_SQL}
+     group by a.chest_id`,
+    [ids],
+  );
+  const recentRows = await em.execute<Record<string, unknown>[]>(
+    `select * from (
+       select a.*, row_number() over (partition by a.chest_id order by a.created_at desc, a.id desc) as rn__
+       from asset a where a.chest_id = any(?::uuid[]) and ${VISIBLE_ASSET_SQL}
+     ) t where t.rn__ <= ? order by t.chest_id, t.rn__`,
+    [ids, RECENT_ASSETS],
+  );
+  const recent = entitiesByChest(em, Asset, recentRows);
+  const byChest = new Map(aggregates.map((r) => [r.chest_id!, r]));
+  return chestIds.map((id) => {
+    const r = byChest.get(id);
+    const n = (k: string) => Number(r?.[k] ?? 0);
+    return {
+      totalAssets: n('total'),
+      images: n('images'),
+      videos: n('videos'),
+      audio: n('audio'),
+      documents: n('documents'),
+      processed: n('processed'),
+      pending: n('pending'),
+      failed: n('failed'),
+      totalBytes: n('bytes'),
+      recentAssets: recent.get(id) ?? [],
+    };
+  });
+}

@@ -1,0 +1,57 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityClass } from '@mikro-orm/core';
+import { entitiesByChest, groupBy, pgArray } from './batch.js';
+import { decodeCursor, encodeCursor, type Page } from './pagination.js';
+
+/** One page request of one chest's children (stories, contributions), newest first. */
+export interface ChildPageKey {
+  chestId: string;
+  limit: number;
+  after?: string | null;
+  /** Optional equality filter on the status column. */
+  status?: string | null;
+}
+
+/**
+ * Pages of rows that belong to chests, ordered (created_at desc, id desc): one statement per
+ * distinct (limit, after, status), however many chests asked.
+ */
+export async function loadChildPages<T extends { id: string; createdAt: Date }>(
+  em: EntityManager,
+  entity: EntityClass<T>,
+  table: 'story' | 'contribution',
+  keys: readonly ChildPageKey[],
+): Promise<Page<T>[]> {
+  const results = new Map<ChildPageKey, Page<T>>();
+  for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.status ?? null]))) {
+    const { limit, after, status } = group[0]!;
+    const params: unknown[] = [pgArray(group.map((k) => k.chestId))];
+    const where = ['x.chest_id = any(?::uuid[])'];
+    if (status) {
+      params.push(status);
+      where.push('x.status = ?');
+    }
+    const cursor = decodeCursor(after);
+    if (cursor) {
+      params.push(cursor.c, cursor.i);
+      where.push('(x.created_at, x.id) < (?::timestamptz, ?::uuid)');
+    }
+    params.push(limit + 1);
+    const rows = await em.execute<Record<string, unknown>[]>(
+      `select * from (
+         select x.*, row_number() over (partition by x.chest_id order by x.created_at desc, x.id desc) as rn__
+         from "${table}" x where ${where.join(' and ')}
+       ) t where t.rn__ <= ? order by t.chest_id, t.rn__`,
+      params,
+    );
+    const byChest = entitiesByChest(em, entity, rows);
+    for (const key of group) {
+      const list = byChest.get(key.chestId) ?? [];
+      results.set(key, {
+        items: list.slice(0, limit).map((node) => ({ node, cursor: encodeCursor({ c: node.createdAt.toISOString(), i: node.id }) })),
+        hasNextPage: list.length > limit,
+      });
+    }
+  }
+  return keys.map((k) => results.get(k)!);
+}

@@ -1,0 +1,36 @@
+/**
+ * The error catalogue. Every failure a client can see has one of these codes, which becomes
+ * `extensions.code`; anything else is reported as INTERNAL_SERVER_ERROR with no detail.
+ */
+export const ErrorCode = {
+  /** No valid credentials where they are required. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** Signed in and allowed to see the thing, but not to do this with it. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** It does not exist, or the caller may not know that it exists. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** An argument is invalid; `extensions.field` names it. */
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  /** The request conflicts with the current state (e.g. restoring a chest that is not deleted). */
+  CONFLICT: 'CONFLICT',
+  /** Something failed on our side; details are in the server log under the request id. */
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** An expected failure with a message meant for the client. Never carries SQL or a stack to it. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+export const notFound = (what: string) => new AppError(ErrorCode.NOT_FOUND, `${what} not found`);
+export const badInput = (field: string, message: string) => new AppError(ErrorCode.BAD_USER_INPUT, message, field);
+export const conflict = (message: string) => new AppError(ErrorCode.CONFLICT, message);

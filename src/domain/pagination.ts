@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { badInput } from './errors.js';
+
+/** Arguments of every connection. */
+export interface PageArgs {
+  /** How many items at most; 1..maxPageSize. */
+  first?: number | null;
+  /** The cursor of the last item already seen. */
+  after?: string | null;
+}
+
+export interface Page<T> {
+  items: { node: T; cursor: string }[];
+  hasNextPage: boolean;
+}
+
+export const DEFAULT_PAGE_SIZE = 20;
+
+export function pageSize(first: number | null | undefined, max: number): number {
+  if (first == null) return Math.min(DEFAULT_PAGE_SIZE, max);
+  if (!Number.isInteger(first) || first < 1 || first > max) {
+    throw badInput('first', `first: must be between 1 and ${max}`);
+  }
+  return first;
+}
+
+/**
+ * Cursors are opaque to clients: base64url of a small JSON tuple of the sort keys. They are
+ * validated on the way in, so a forged or truncated cursor is a clear BAD_USER_INPUT rather than
+ * an SQL error.
+ */
+export function encodeCursor(keys: CursorKeys): string {
+  return Buffer.from(JSON.stringify(keys)).toString('base64url');
+}
+
+const isoDate = z.string().datetime({ offset: true });
+const cursorSchema = z.object({
+  d: isoDate.nullable().optional(),
+  c: isoDate,
+  i: z.string().uuid(),
+});
+export type CursorKeys = z.infer<typeof cursorSchema>;
+
+export function decodeCursor(cursor: string | null | undefined, field = 'after'): CursorKeys | undefined {
+  if (cursor == null) return undefined;
+  try {
+    const parsed = cursorSchema.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    if (parsed.success) return parsed.data;
+  } catch {
+    // fall through: not base64 JSON
+  }
+  throw badInput(field, `${field}: malformed cursor`);
+}

@@ -1,0 +1,48 @@
+import { type ClassType, Field, ObjectType } from 'type-graphql';
+import type { Page } from '../domain/pagination.js';
+
+@ObjectType({ description: 'Where a page ends, for fetching the next one with `after`.' })
+export class PageInfo {
+  @Field(() => Boolean)
+  hasNextPage!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Cursor of the last edge; pass it as `after`.' })
+  endCursor!: string | null;
+}
+
+export interface ConnectionShape<T> {
+  edges: { cursor: string; node: T }[];
+  pageInfo: PageInfo;
+  /** What a `totalCount` field resolver needs to count the whole connection; never sent. */
+  countKey?: unknown;
+}
+
+/** Builds the `XConnection` / `XEdge` pair for a node type (Relay cursor connection shape). */
+export function connectionType<T extends object>(name: string, node: ClassType<T>) {
+  @ObjectType(`${name}Edge`)
+  class Edge {
+    @Field(() => String)
+    cursor!: string;
+
+    @Field(() => node)
+    node!: T;
+  }
+
+  @ObjectType(`${name}Connection`)
+  class Connection implements ConnectionShape<T> {
+    @Field(() => [Edge])
+    edges!: Edge[];
+
+    @Field(() => PageInfo)
+    pageInfo!: PageInfo;
+  }
+  return Connection;
+}
+
+export function toConnection<T>(page: Page<T>, countKey?: unknown): ConnectionShape<T> {
+  return {
+    countKey,
+    edges: page.items,
+    pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.items.at(-1)?.cursor ?? null },
+  };
+}

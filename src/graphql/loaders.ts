@@ -1,0 +1,29 @@
+import DataLoader from 'dataloader';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Contribution, Story } from '../db/entities/index.js';
+import { Contribution as ContributionEntity, Story as StoryEntity } from '../db/entities/index.js';
+import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadVisibleAssetsById } from '../domain/asset/asset.queries.js';
+import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
+import { loadChestStats } from '../domain/chest/chest.summary.js';
+
+/**
+ * Per-request batch loaders: nested fields ask these instead of the database, so a query costs a
+ * number of statements that grows with its depth, not with the number of rows it returns.
+ * Chest ids given to them come from Chest objects that already passed the access service.
+ */
+export function createLoaders(em: EntityManager) {
+  const byJson = { cacheKeyFn: (k: unknown) => JSON.stringify(k) };
+  return {
+    assetPages: new DataLoader((keys: readonly AssetPageKey[]) => loadAssetPages(em, keys), byJson),
+    assetCounts: new DataLoader((keys: readonly { chestId: string; filter: AssetFilter }[]) => countAssets(em, keys), byJson),
+    assetsById: new DataLoader((ids: readonly string[]) => loadVisibleAssetsById(em, ids)),
+    storyPages: new DataLoader((keys: readonly ChildPageKey[]) => loadChildPages<Story>(em, StoryEntity, 'story', keys), byJson),
+    contributionPages: new DataLoader(
+      (keys: readonly ChildPageKey[]) => loadChildPages<Contribution>(em, ContributionEntity, 'contribution', keys),
+      byJson,
+    ),
+    chestStats: new DataLoader((ids: readonly string[]) => loadChestStats(em, ids)),
+  };
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Config } from './config.js';
+import type { Database } from './db/database.js';
+import { HOUSEHOLD } from './domain/actor.js';
+import { type Context, createContext } from './graphql/context.js';
+import { formatError } from './graphql/errors.js';
+import { graphiqlRouter } from './graphql/graphiql.js';
+import { createSchema } from './graphql/schema.js';
+import type { Logger } from './logger.js';
+
+export interface HttpApp {
+  server: Server;
+  apollo: ApolloServer<Context>;
+  /** Base URL once listening, e.g. http://127.0.0.1:4000 */
+  url(): string;
+  /** Stops accepting, lets in-flight requests finish (up to the timeout), then closes. */
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Builds the HTTP server: GraphQL (Apollo), the offline explorer, health and readiness. */
+export async function createHttpApp(config: Config, db: Database, log: Logger): Promise<HttpApp> {
+  const app = express();
+  app.disable('x-powered-by');
+  const server = createServer(app);
+  const apollo = new ApolloServer<Context>({
+    schema: await createSchema(),
+    formatError: formatError(log),
+    includeStacktraceInErrorResponses: false,
+    introspection: true,
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer: server }), ApolloServerPluginLandingPageDisabled()],
+  });
+  await apollo.start();
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const given = req.get('x-request-id');
+    const id = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals.requestId = id;
+    res.set('X-Request-Id', id);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info({ requestId: id, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(ms) }, 'request');
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ok = await db.ping();
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok });
+  });
+  app.use(graphiqlRouter());
+  const deps = { orm: db.orm, log, maxPageSize: config.maxPageSize };
+  app.use(
+    '/graphql',
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ res }) => createContext(deps, HOUSEHOLD, res.locals.requestId as string),
+    }),
+  );
+  // Malformed JSON bodies and other request errors: a short coded answer, never a stack.
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) log.error({ err }, 'unhandled HTTP error');
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST';
+    res.status(status).json({ errors: [{ message: status === 500 ? 'Internal server error' : err.message, extensions: { code } }] });
+  });
+
+  return {
+    server,
+    apollo,
+    url() {
+      const addr = server.address() as AddressInfo;
+      return `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    },
+    async close() {
+      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      timer.unref();
+      await apollo.stop();
+      clearTimeout(timer);
+    },
+  };
+}
+
+export function listen(app: HttpApp, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    app.server.once('error', reject);
+    app.server.listen(port, host, () => {
+      app.server.off('error', reject);
+      resolve();
+    });
+  });
+}
