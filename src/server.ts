@@ -36,6 +36,8 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
     formatError: formatError(log),
     includeStacktraceInErrorResponses: false,
     introspection: true,
+    // Shutdown is ours: main.ts closes HTTP, then the database, in order.
+    stopOnTerminationSignals: false,
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer: server }), ApolloServerPluginLandingPageDisabled()],
   });
   await apollo.start();
