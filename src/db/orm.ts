@@ -32,6 +32,7 @@ export function ormOptions(opts: OrmOptions): Options {
       migrationsList,
       // Diff against the real database, not a snapshot file: migration:check must see what is there.
       snapshot: false,
+      silent: true,
       transactional: true,
       allOrNothing: true,
     },

@@ -1,3 +1,4 @@
+import type { Opt } from '@mikro-orm/core';
 import { BigIntType } from '@mikro-orm/core';
 import { Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
 import { GraphQLSafeInt } from 'graphql-scalars';
@@ -56,11 +57,11 @@ export class Asset extends BaseEntity {
 
   @Field(() => ProcessingStatus)
   @Enum({ items: () => ProcessingStatus, default: ProcessingStatus.PENDING })
-  status: ProcessingStatus = ProcessingStatus.PENDING;
+  status: Opt<ProcessingStatus> = ProcessingStatus.PENDING;
 
   @Field(() => Int, { description: 'Processing progress, 0 to 100.' })
   @Property({ type: 'smallint', default: 0 })
-  progress: number = 0;
+  progress: Opt<number> = 0;
 
   @Field(() => String, { nullable: true, description: 'Why processing failed, in words meant for people.' })
   @Property({ type: 'text', nullable: true })
@@ -76,7 +77,7 @@ export class Asset extends BaseEntity {
 
   @Field(() => [Thumbnail])
   @Property({ type: 'jsonb', default: '[]' })
-  thumbnails: Thumbnail[] = [];
+  thumbnails: Opt<Thumbnail[]> = [];
 
   @Field(() => Transcription, { nullable: true })
   @Property({ type: 'jsonb', nullable: true })
@@ -88,7 +89,7 @@ export class Asset extends BaseEntity {
 
   @Field(() => [Tag])
   @Property({ type: 'jsonb', default: '[]' })
-  tags: Tag[] = [];
+  tags: Opt<Tag[]> = [];
 
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true })

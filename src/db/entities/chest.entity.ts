@@ -1,3 +1,4 @@
+import type { Opt } from '@mikro-orm/core';
 import { Entity, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
 import { GraphQLLocalDate } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ObjectType } from 'type-graphql';
@@ -35,11 +36,11 @@ export class Chest extends BaseEntity {
 
   @Field(() => Boolean, { description: 'Public chests are readable by anyone; private ones only by their people.' })
   @Property({ type: 'boolean', default: false })
-  isPublic: boolean = false;
+  isPublic: Opt<boolean> = false;
 
   @Field(() => Boolean, { description: 'Whether guests may send contributions through a contribution link.' })
   @Property({ type: 'boolean', default: false })
-  allowContributions: boolean = false;
+  allowContributions: Opt<boolean> = false;
 
   /** SHA-256 of the share token; the token itself is shown once, when made. */
   @Property({ type: 'char', length: 64, unique: true })

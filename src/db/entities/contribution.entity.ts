@@ -1,3 +1,4 @@
+import type { Opt } from '@mikro-orm/core';
 import { Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
 import { Field, GraphQLISODateTime, ObjectType } from 'type-graphql';
 import { ContributionStatus } from '../enums.js';
@@ -27,7 +28,7 @@ export class Contribution extends BaseEntity {
 
   @Field(() => ContributionStatus)
   @Enum({ items: () => ContributionStatus, default: ContributionStatus.PENDING })
-  status: ContributionStatus = ContributionStatus.PENDING;
+  status: Opt<ContributionStatus> = ContributionStatus.PENDING;
 
   @Field(() => GraphQLISODateTime, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })

@@ -1,3 +1,4 @@
+import type { Opt } from '@mikro-orm/core';
 import { Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
 import { Field, Int, ObjectType } from 'type-graphql';
 import { StoryStatus, StoryStyle } from '../enums.js';
@@ -19,7 +20,7 @@ export class Story extends BaseEntity {
 
   @Field(() => String, { description: 'The narrative, in Markdown.' })
   @Property({ type: 'text', default: '' })
-  content: string = '';
+  content: Opt<string> = '';
 
   @Field(() => StoryStyle)
   @Enum({ items: () => StoryStyle })
@@ -27,7 +28,7 @@ export class Story extends BaseEntity {
 
   @Field(() => StoryStatus)
   @Enum({ items: () => StoryStatus, default: StoryStatus.GENERATING })
-  status: StoryStatus = StoryStatus.GENERATING;
+  status: Opt<StoryStatus> = StoryStatus.GENERATING;
 
   @Field(() => String, { nullable: true, description: 'Why generation failed.' })
   @Property({ type: 'text', nullable: true })
@@ -35,11 +36,11 @@ export class Story extends BaseEntity {
 
   @Field(() => [TimelineEntry])
   @Property({ type: 'jsonb', default: '[]' })
-  timeline: TimelineEntry[] = [];
+  timeline: Opt<TimelineEntry[]> = [];
 
   @Field(() => [Theme])
   @Property({ type: 'jsonb', default: '[]' })
-  themes: Theme[] = [];
+  themes: Opt<Theme[]> = [];
 
   @Field(() => GenerationInfo, { nullable: true })
   @Property({ type: 'jsonb', nullable: true })
@@ -47,9 +48,9 @@ export class Story extends BaseEntity {
 
   @Field(() => Int, { description: 'Edits make new versions; the first is 1.' })
   @Property({ type: 'integer', default: 1 })
-  version: number = 1;
+  version: Opt<number> = 1;
 
   @Field(() => Boolean)
   @Property({ type: 'boolean', default: false })
-  published: boolean = false;
+  published: Opt<boolean> = false;
 }

@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Asset, Chest } from '../src/db/entities/index.js';
+import { ContributionStatus, FileType, ProcessingStatus } from '../src/db/enums.js';
+import { countAssets, loadAssetPages, loadVisibleAssetsById } from '../src/domain/asset/asset.queries.js';
+import { loadChestStats } from '../src/domain/chest/chest.summary.js';
+import { BACKENDS, createTestDatabase, type TestDatabase } from './support/db.js';
+import { makeAsset, makeAssets, makeChest, makeContribution } from './support/factories.js';
+
+const noFilter = { fileTypes: null, statuses: null };
+
+/** Walks every page of a chest's assets, returning ids in the order served. */
+async function walk(em: () => EntityManager, chestId: string, limit: number, filter = noFilter): Promise<string[]> {
+  const ids: string[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const [page] = await loadAssetPages(em(), [{ chestId, limit, after, filter }]);
+    ids.push(...page!.items.map((i) => i.node.id));
+    if (!page!.hasNextPage) return ids;
+    after = page!.items.at(-1)!.cursor;
+  }
+}
+
+describe.each(BACKENDS)('asset reads on %s', (backend) => {
+  let db: TestDatabase;
+  const em = (): EntityManager => db.orm.em.fork();
+  let chest: Chest;
+  let assets: Asset[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend);
+    const e = em();
+    chest = await makeChest(e);
+    const base = Date.parse('2020-01-01T00:00:00Z');
+    // 11 assets: dated ones with a tie on dateTaken, undated ones with a tie on createdAt.
+    assets = await makeAssets(e, chest, 11, (i) => ({
+      dateTaken: i < 6 ? new Date(base - (i % 3) * 86_400_000) : null,
+      createdAt: new Date(base + (i < 9 ? i : 9) * 1000),
+      fileType: i % 2 ? FileType.AUDIO : FileType.IMAGE,
+      status: i === 10 ? ProcessingStatus.FAILED : ProcessingStatus.COMPLETE,
+      size: 100 * (i + 1),
+    }));
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  /** The order the API promises, computed independently in JS. */
+  function expectedOrder(list: Asset[]): string[] {
+    return [...list]
+      .sort(
+        (a, b) =>
+          (a.dateTaken === null ? 1 : 0) - (b.dateTaken === null ? 1 : 0) ||
+          (b.dateTaken?.getTime() ?? 0) - (a.dateTaken?.getTime() ?? 0) ||
+          b.createdAt.getTime() - a.createdAt.getTime() ||
+          (a.id < b.id ? 1 : -1),
+      )
+      .map((a) => a.id);
+  }
+
+  it('orders by date taken (undated last), then by date added, then id; every page size agrees', async () => {
+    const want = expectedOrder(assets);
+    for (const limit of [1, 2, 3, 5, 11, 50]) expect(await walk(em, chest.id, limit)).toEqual(want);
+  });
+
+  it('filters by type and status, paging and counting within the filter', async () => {
+    const audio = { fileTypes: [FileType.AUDIO], statuses: null };
+    expect(await walk(em, chest.id, 2, audio)).toEqual(expectedOrder(assets.filter((a) => a.fileType === FileType.AUDIO)));
+    const failed = { fileTypes: null, statuses: [ProcessingStatus.FAILED] };
+    expect(await walk(em, chest.id, 2, failed)).toEqual([assets[10]!.id]);
+    const counts = await countAssets(em(), [
+      { chestId: chest.id, filter: noFilter },
+      { chestId: chest.id, filter: audio },
+      { chestId: chest.id, filter: failed },
+    ]);
+    expect(counts).toEqual([11, 5, 1]);
+  });
+
+  it('serves many chests in one statement per distinct argument set', async () => {
+    const e = em();
+    const others = [await makeChest(e), await makeChest(e), await makeChest(e)];
+    for (const [i, c] of others.entries()) await makeAssets(e, c, i + 1);
+    db.queries.length = 0;
+    const pages = await loadAssetPages(em(), [
+      ...others.map((c) => ({ chestId: c.id, limit: 2, after: null, filter: noFilter })),
+      { chestId: chest.id, limit: 3, after: null, filter: noFilter },
+    ]);
+    expect(db.queries).toHaveLength(2); // limit 2 group + limit 3 group
+    expect(pages.map((p) => p.items.length)).toEqual([1, 2, 2, 3]);
+    expect(pages.map((p) => p.hasNextPage)).toEqual([false, false, true, true]);
+  });
+
+  it('hides memories of contributions that are not approved, everywhere', async () => {
+    const e = em();
+    const c = await makeChest(e);
+    const visible = await makeAsset(e, c, { size: 10 });
+    const pending = await makeContribution(e, c);
+    const rejected = await makeContribution(e, c, { status: ContributionStatus.REJECTED });
+    const approved = await makeContribution(e, c, { status: ContributionStatus.APPROVED });
+    const hiddenA = await makeAsset(e, c, { contribution: pending, size: 1000 });
+    const hiddenB = await makeAsset(e, c, { contribution: rejected, size: 1000 });
+    const shown = await makeAsset(e, c, { contribution: approved, size: 20 });
+    const deleted = await makeAsset(e, c, { deletedAt: new Date(), size: 1000 });
+
+    expect((await walk(em, c.id, 10)).sort()).toEqual([visible.id, shown.id].sort());
+    expect(await countAssets(em(), [{ chestId: c.id, filter: noFilter }])).toEqual([2]);
+    const [stats] = await loadChestStats(em(), [c.id]);
+    expect(stats).toMatchObject({ totalAssets: 2, totalBytes: 30 });
+    expect(stats!.recentAssets.map((a) => a.id).sort()).toEqual([visible.id, shown.id].sort());
+    const byId = await loadVisibleAssetsById(em(), [hiddenA.id, hiddenB.id, deleted.id, shown.id]);
+    expect(byId.map((a) => a?.id ?? null)).toEqual([null, null, null, shown.id]);
+  });
+
+  it('summarises per type and status, with the 10 newest additions', async () => {
+    const e = em();
+    const c = await makeChest(e);
+    const empty = await makeChest(e);
+    const kinds = [FileType.IMAGE, FileType.IMAGE, FileType.VIDEO, FileType.AUDIO, FileType.DOCUMENT, FileType.DOCUMENT];
+    const statuses = [ProcessingStatus.COMPLETE, ProcessingStatus.PENDING, ProcessingStatus.PROCESSING, ProcessingStatus.FAILED];
+    const made = await makeAssets(e, c, 12, (i) => ({
+      fileType: kinds[i % kinds.length],
+      status: statuses[i % statuses.length],
+      size: 2 ** 33 + i, // past 32 bits: bigint columns must survive
+      createdAt: new Date(Date.UTC(2021, 0, 1, 0, 0, i)),
+    }));
+    const [stats, none] = await loadChestStats(em(), [c.id, empty.id]);
+    expect(stats).toMatchObject({
+      totalAssets: 12,
+      images: 4,
+      videos: 2,
+      audio: 2,
+      documents: 4,
+      processed: 3,
+      pending: 6,
+      failed: 3,
+      totalBytes: 12 * 2 ** 33 + 66,
+    });
+    expect(stats!.recentAssets.map((a) => a.id)).toEqual(made.slice(2).reverse().map((a) => a.id));
+    expect(none).toMatchObject({ totalAssets: 0, totalBytes: 0, recentAssets: [] });
+  });
+});

@@ -1,0 +1,47 @@
+import { ApolloServer } from '@apollo/server';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { pino } from 'pino';
+import { HOUSEHOLD } from '../../src/domain/actor.js';
+import { type Context, createContext } from '../../src/graphql/context.js';
+import { formatError } from '../../src/graphql/errors.js';
+import { createSchema } from '../../src/graphql/schema.js';
+
+export interface GqlResult<T = Record<string, any>> {
+  data?: T | null;
+  errors?: { message: string; path?: readonly (string | number)[]; extensions?: Record<string, unknown> }[];
+}
+
+/** Runs operations in-process through the same schema, context and error formatting as the server. */
+export async function createGraphQLRunner(orm: MikroORM, { maxPageSize = 100 } = {}) {
+  const log = pino({ level: 'silent' });
+  const server = new ApolloServer<Context>({
+    schema: await createSchema(),
+    formatError: formatError(log),
+    includeStacktraceInErrorResponses: false,
+    stopOnTerminationSignals: false,
+  });
+  await server.start();
+  let n = 0;
+  return {
+    async run<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GqlResult<T>> {
+      const contextValue = createContext({ orm, log, maxPageSize }, HOUSEHOLD, `test-${++n}`);
+      const res = await server.executeOperation({ query, variables }, { contextValue });
+      if (res.body.kind !== 'single') throw new Error('unexpected incremental result');
+      return res.body.singleResult as GqlResult<T>;
+    },
+    stop: () => server.stop(),
+  };
+}
+
+/** The data of a result that must have succeeded. */
+export function ok<T>(res: GqlResult<T>): T {
+  if (res.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(res.errors)}`);
+  return res.data as T;
+}
+
+/** The single error of a result that must have failed. */
+export function failure(res: GqlResult): { code: unknown; field: unknown; message: string } {
+  if (!res.errors?.length) throw new Error(`expected an error, got ${JSON.stringify(res.data)}`);
+  const e = res.errors[0]!;
+  return { code: e.extensions?.code, field: e.extensions?.field, message: e.message };
+}
