@@ -1,5 +1,5 @@
 import { unwrapResolverError } from '@apollo/server/errors';
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { GraphQLFormattedError } from 'graphql';
 import { AppError, ErrorCode } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
@@ -30,8 +30,10 @@ export function formatError(log: Logger) {
         extensions: { code: original.code, ...(original.field && { field: original.field }) },
       };
     }
+    // Errors raised before execution (parse, validation, variable coercion) carry no path and
+    // describe the request itself; anything thrown while resolving a field is ours to hide.
     const code = formatted.extensions?.code;
-    if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code) && !(original instanceof Error && !(original instanceof GraphQLError))) {
+    if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code) && !formatted.path) {
       return { ...base, extensions: { code } };
     }
     log.error({ err: original }, 'unexpected error in GraphQL operation');

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContributionStatus } from '../src/db/enums.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { makeAssets, makeChest, makeContribution, makeStory } from './support/factories.js';
+import { createGraphQLRunner, ok } from './support/graphql.js';
+
+/** Every nested field the API has, so any per-row query anywhere would show up in the count. */
+const NESTED = `
+  id personName heroImage { id filename }
+  assets(first: 100) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id filename location { latitude } tags { name } } } }
+  images: assets(first: 5, types: [IMAGE]) { totalCount edges { node { id } } }
+  stories { edges { node { id title timeline { date } } } }
+  contributions { edges { node { id status } } }
+  summary { totalAssets images totalBytes recentAssets { id location { latitude } } }`;
+
+describe('SQL statements per query', () => {
+  let db: TestDatabase;
+  let gql: Awaited<ReturnType<typeof createGraphQLRunner>>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    gql = await createGraphQLRunner(db.orm);
+  });
+  afterAll(async () => {
+    await gql?.stop();
+    await db?.close();
+  });
+
+  async function statements(query: string, variables?: Record<string, unknown>): Promise<number> {
+    db.queries.length = 0;
+    ok(await gql.run(query, variables));
+    return db.queries.length;
+  }
+
+  /** A chest with n assets (the first its hero image), two stories and two contributions. */
+  async function chestWith(n: number) {
+    const em = db.orm.em.fork();
+    const chest = await makeChest(em);
+    const assets = await makeAssets(em, chest, n, (i) => ({
+      location: { latitude: i, longitude: i },
+      tags: [{ name: 'garden', source: 'USER' as never, confidence: 1 }],
+    }));
+    chest.heroImage = assets[0]!;
+    await makeStory(em, chest);
+    await makeStory(em, chest);
+    await makeContribution(em, chest, { status: ContributionStatus.APPROVED });
+    await makeContribution(em, chest);
+    await em.flush();
+    return chest;
+  }
+
+  it('does not grow with the number of assets in a chest (1 vs 200)', async () => {
+    const small = await chestWith(1);
+    const large = await chestWith(200);
+    const q = `query($id: ID!) { chest(id: $id) { ${NESTED} } }`;
+    const forSmall = await statements(q, { id: small.id });
+    const forLarge = await statements(q, { id: large.id });
+    expect(forLarge).toBe(forSmall);
+    // chest + hero + 2 asset pages + 2 counts + stories + contributions + 2 summary statements
+    expect(forSmall).toBeLessThanOrEqual(10);
+  });
+
+  it('does not grow with the number of chests in a list (1 vs 30)', async () => {
+    const q = `{ chests(first: 50) { edges { node { ${NESTED} } } } }`;
+    const before = await statements(q);
+    for (let i = 0; i < 28; i++) await chestWith(3);
+    const after = await statements(q);
+    expect(after).toBe(before);
+  });
+});
