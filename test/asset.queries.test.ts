@@ -2,15 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Asset, Chest } from '../src/db/entities/index.js';
 import { ContributionStatus, FileType, ProcessingStatus } from '../src/db/enums.js';
-import { countAssets, loadAssetPages, loadVisibleAssetsById } from '../src/domain/asset/asset.queries.js';
+import { type AssetFilter, countAssets, loadAssetPages, loadVisibleAssetsById } from '../src/domain/asset/asset.queries.js';
 import { loadChestStats } from '../src/domain/chest/chest.summary.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAsset, makeAssets, makeChest, makeContribution } from './support/factories.js';
 
-const noFilter = { fileTypes: null, statuses: null };
+const noFilter: AssetFilter = { fileTypes: null, statuses: null };
 
 /** Walks every page of a chest's assets, returning ids in the order served. */
-async function walk(em: () => EntityManager, chestId: string, limit: number, filter = noFilter): Promise<string[]> {
+async function walk(em: () => EntityManager, chestId: string, limit: number, filter: AssetFilter = noFilter): Promise<string[]> {
   const ids: string[] = [];
   let after: string | null = null;
   for (;;) {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Chest } from '../src/db/entities/index.js';
 import { FileType } from '../src/db/enums.js';
 import { HOUSEHOLD } from '../src/domain/actor.js';
 import {
@@ -135,7 +136,7 @@ describe.each(BACKENDS)('chest use cases on %s', (backend) => {
     const e = em();
     // Identical createdAt values force the id tie-breaker to do its job.
     const at = new Date('2001-01-01T00:00:00Z');
-    const made = [];
+    const made: Chest[] = [];
     for (let i = 0; i < 5; i++) made.push(await makeChest(e, { personName: `Page ${i}`, createdAt: at }));
     const seen: string[] = [];
     let after: string | undefined;
