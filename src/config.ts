@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -22,6 +23,16 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Upper bound on `first` in any connection. */
   MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Days a sign-in session lasts. */
+  SESSION_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  /** Guest contributions per link per client address per hour. */
+  CONTRIBUTIONS_PER_CLIENT_PER_HOUR: z.coerce.number().int().min(1).max(10_000).default(5),
+  /** Guest contributions per link per hour, all clients together. */
+  CONTRIBUTIONS_PER_LINK_PER_HOUR: z.coerce.number().int().min(1).max(100_000).default(100),
+  /** Trust X-Forwarded-For from this many proxy hops (0 = use the socket address). */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  /** Key for hashing client addresses in rate limits; set the same value on every API process. */
+  SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Seconds to wait for in-flight requests on SIGTERM before closing anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(10),
 });
@@ -35,6 +46,11 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   maxPageSize: number;
   shutdownTimeoutMs: number;
+  sessionTtlMs: number;
+  contributionLimits: { perClientPerHour: number; perLinkPerHour: number };
+  trustProxyHops: number;
+  /** Random per process when SECRET_KEY is unset (rate-limit counts then restart with the process). */
+  secretKey: string;
 }
 
 export class ConfigError extends Error {
@@ -62,5 +78,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     maxPageSize: e.MAX_PAGE_SIZE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    sessionTtlMs: e.SESSION_TTL_DAYS * 86_400_000,
+    contributionLimits: { perClientPerHour: e.CONTRIBUTIONS_PER_CLIENT_PER_HOUR, perLinkPerHour: e.CONTRIBUTIONS_PER_LINK_PER_HOUR },
+    trustProxyHops: e.TRUST_PROXY_HOPS,
+    secretKey: e.SECRET_KEY ?? randomBytes(32).toString('hex'),
   };
 }

@@ -8,8 +8,8 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
-import { HOUSEHOLD } from './domain/actor.js';
-import { type Context, createContext } from './graphql/context.js';
+import { type Context, type ContextDeps, createContext } from './graphql/context.js';
+import { attachWebSockets } from './graphql/websocket.js';
 import { formatError } from './graphql/errors.js';
 import { graphiqlRouter } from './graphql/graphiql.js';
 import { createSchema } from './graphql/schema.js';
@@ -30,15 +30,32 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 export async function createHttpApp(config: Config, db: Database, log: Logger): Promise<HttpApp> {
   const app = express();
   app.disable('x-powered-by');
+  // req.ip is the socket address unless proxies are declared: X-Forwarded-For is easy to forge.
+  app.set('trust proxy', config.trustProxyHops);
   const server = createServer(app);
+  const schema = await createSchema();
+  const deps: ContextDeps = { orm: db.orm, log, config };
+  const ws = attachWebSockets(server, schema, deps);
   const apollo = new ApolloServer<Context>({
-    schema: await createSchema(),
+    schema,
     formatError: formatError(log),
     includeStacktraceInErrorResponses: false,
     introspection: true,
     // Shutdown is ours: main.ts closes HTTP, then the database, in order.
     stopOnTerminationSignals: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer: server }), ApolloServerPluginLandingPageDisabled()],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      ApolloServerPluginLandingPageDisabled(),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await ws.dispose();
+            },
+          };
+        },
+      },
+    ],
   });
   await apollo.start();
 
@@ -63,12 +80,12 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok });
   });
   app.use(graphiqlRouter());
-  const deps = { orm: db.orm, log, maxPageSize: config.maxPageSize };
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: async ({ res }) => createContext(deps, HOUSEHOLD, res.locals.requestId as string),
+      context: async ({ req, res }) =>
+        createContext(deps, { requestId: res.locals.requestId as string, authorization: req.get('authorization'), clientAddress: req.ip }),
     }),
   );
   // Malformed JSON bodies and other request errors: a short coded answer, never a stack.

@@ -1,12 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContributionStatus } from '../src/db/enums.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { makeAssets, makeChest, makeContribution, makeStory } from './support/factories.js';
+import { makeAccount, makeAssets, makeChest, makeContribution, makeStory } from './support/factories.js';
+import type { Account } from '../src/db/entities/index.js';
 import { createGraphQLRunner, ok } from './support/graphql.js';
 
 /** Every nested field the API has, so any per-row query anywhere would show up in the count. */
 const NESTED = `
-  id personName heroImage { id filename }
+  id personName myRole heroImage { id filename }
+  members { role account { displayName } }
+  links { shareLinkActive }
   assets(first: 100) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id filename location { latitude } tags { name } } } }
   images: assets(first: 5, types: [IMAGE]) { totalCount edges { node { id } } }
   stories { edges { node { id title timeline { date } } } }
@@ -16,10 +19,13 @@ const NESTED = `
 describe('SQL statements per query', () => {
   let db: TestDatabase;
   let gql: Awaited<ReturnType<typeof createGraphQLRunner>>;
+  let owner: Account;
+  let token: string;
 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
     gql = await createGraphQLRunner(db.orm);
+    ({ account: owner, token } = await makeAccount(db.orm.em.fork()));
   });
   afterAll(async () => {
     await gql?.stop();
@@ -28,14 +34,14 @@ describe('SQL statements per query', () => {
 
   async function statements(query: string, variables?: Record<string, unknown>): Promise<number> {
     db.queries.length = 0;
-    ok(await gql.run(query, variables));
+    ok(await gql.run(query, variables, { token }));
     return db.queries.length;
   }
 
   /** A chest with n assets (the first its hero image), two stories and two contributions. */
   async function chestWith(n: number) {
     const em = db.orm.em.fork();
-    const chest = await makeChest(em);
+    const chest = await makeChest(em, {}, owner);
     const assets = await makeAssets(em, chest, n, (i) => ({
       location: { latitude: i, longitude: i },
       tags: [{ name: 'garden', source: 'USER' as never, confidence: 1 }],
@@ -56,8 +62,8 @@ describe('SQL statements per query', () => {
     const forSmall = await statements(q, { id: small.id });
     const forLarge = await statements(q, { id: large.id });
     expect(forLarge).toBe(forSmall);
-    // chest + hero + 2 asset pages + 2 counts + stories + contributions + 2 summary statements
-    expect(forSmall).toBeLessThanOrEqual(10);
+    // session + chest + role + members + hero + 2 asset pages + 2 counts + stories + contributions + 2 summary statements
+    expect(forSmall).toBeLessThanOrEqual(14);
   });
 
   it('does not grow with the number of chests in a list (1 vs 30)', async () => {

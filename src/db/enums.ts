@@ -46,3 +46,14 @@ registerEnumType(StoryStatus, { name: 'StoryStatus' });
 registerEnumType(StoryStyle, { name: 'StoryStyle', description: 'The voice a story is written in.' });
 registerEnumType(ContributionStatus, { name: 'ContributionStatus' });
 registerEnumType(TagSource, { name: 'TagSource', description: 'Who or what attached a tag.' });
+
+export enum ChestRole {
+  OWNER = 'OWNER',
+  EDITOR = 'EDITOR',
+  VIEWER = 'VIEWER',
+}
+
+registerEnumType(ChestRole, {
+  name: 'ChestRole',
+  description: 'OWNER: everything, including people, links and moderation. EDITOR: adds and edits memories and stories. VIEWER: reads.',
+});

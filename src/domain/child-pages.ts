@@ -10,6 +10,8 @@ export interface ChildPageKey {
   after?: string | null;
   /** Optional equality filter on the status column. */
   status?: string | null;
+  /** Stories only: leave out unpublished ones (for readers who are not members). */
+  publishedOnly?: boolean;
 }
 
 /**
@@ -23,14 +25,15 @@ export async function loadChildPages<T extends { id: string; createdAt: Date }>(
   keys: readonly ChildPageKey[],
 ): Promise<Page<T>[]> {
   const results = new Map<ChildPageKey, Page<T>>();
-  for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.status ?? null]))) {
-    const { limit, after, status } = group[0]!;
+  for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.status ?? null, k.publishedOnly ?? false]))) {
+    const { limit, after, status, publishedOnly } = group[0]!;
     const params: unknown[] = [pgArray(group.map((k) => k.chestId))];
     const where = ['x.chest_id = any(?::uuid[])'];
     if (status) {
       params.push(status);
       where.push('x.status = ?');
     }
+    if (publishedOnly) where.push('x.published');
     const cursor = decodeCursor(after);
     if (cursor) {
       params.push(cursor.c, cursor.i);

@@ -13,6 +13,8 @@ export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   /** The request conflicts with the current state (e.g. restoring a chest that is not deleted). */
   CONFLICT: 'CONFLICT',
+  /** Too many requests of this kind from this client; try again later. */
+  RATE_LIMITED: 'RATE_LIMITED',
   /** Something failed on our side; details are in the server log under the request id. */
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;

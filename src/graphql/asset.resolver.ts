@@ -1,14 +1,20 @@
-import { Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
 import { Asset } from '../db/entities/index.js';
 import { GeoLocation } from '../db/entities/asset.types.js';
 import { maySeeLocation } from '../domain/access/access.service.js';
+import { getAsset } from '../domain/asset/asset.service.js';
 import type { Context } from './context.js';
 
 @Resolver(() => Asset)
 export class AssetResolver {
+  @Query(() => Asset, { description: 'One memory, if you may read its chest.' })
+  asset(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Asset> {
+    return getAsset(ctx.em, ctx.actor, id);
+  }
+
   /** The only way coordinates leave the server: the access service decides per caller and chest. */
-  @FieldResolver(() => GeoLocation, { nullable: true, description: "Where it was made; only the chest's own people see it." })
-  location(@Root() asset: Asset, @Ctx() ctx: Context): GeoLocation | null {
-    return maySeeLocation(ctx.actor, asset.chest) ? asset.location : null;
+  @FieldResolver(() => GeoLocation, { nullable: true, description: "Where it was made; only the chest's members see it." })
+  async location(@Root() asset: Asset, @Ctx() ctx: Context): Promise<GeoLocation | null> {
+    return (await maySeeLocation(ctx.actor, asset.chest.id)) ? asset.location : null;
   }
 }

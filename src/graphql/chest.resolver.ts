@@ -1,16 +1,18 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { Asset, Chest } from '../db/entities/index.js';
+import { Arg, Args, Ctx, FieldResolver, GraphQLISODateTime, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Asset, Chest, Membership } from '../db/entities/index.js';
+import { ChestRole } from '../db/enums.js';
 import type { AssetFilter } from '../domain/asset/asset.queries.js';
+import { createChest, deleteChest, getChest, listChests, restoreChest, updateChest } from '../domain/chest/chest.service.js';
 import {
-  createChest,
-  deleteChest,
-  getChest,
-  getChestByShareToken,
-  listChests,
-  restoreChest,
-  rotateShareToken,
-  updateChest,
-} from '../domain/chest/chest.service.js';
+  createContributionLink,
+  createShareLink,
+  getChestLinks,
+  openShareLink,
+  revokeContributionLink,
+  revokeShareLink,
+} from '../domain/chest/chest-links.service.js';
+import { assertMaySeeContributions, myRole, storiesPublishedOnly } from '../domain/chest/chest.nested.js';
+import { listMembers } from '../domain/membership/membership.service.js';
 import { pageSize } from '../domain/pagination.js';
 import {
   AssetConnection,
@@ -18,7 +20,8 @@ import {
   ChestConnection,
   ChestsArgs,
   ChestSummary,
-  ChestWithShareToken,
+  ChestLinks,
+  IssuedLink,
   ContributionConnection,
   ContributionsArgs,
   CreateChestInput,
@@ -37,18 +40,20 @@ export class ChestResolver {
     return getChest(ctx.em, ctx.actor, id);
   }
 
-  @Query(() => Chest, { description: 'The chest a share token opens.' })
+  @Query(() => Chest, {
+    description: 'The chest a share link opens. Its nested fields are then readable in the same request. NOT_FOUND once revoked or expired.',
+  })
   chestByShareToken(@Arg('token', () => String) token: string, @Ctx() ctx: Context): Promise<Chest> {
-    return getChestByShareToken(ctx.em, ctx.actor, token);
+    return openShareLink(ctx.em, ctx.actor, token);
   }
 
-  @Query(() => ChestConnection, { description: 'Chests, newest first.' })
+  @Query(() => ChestConnection, { description: 'Chests you are a member of, newest first (empty when signed out).' })
   async chests(@Args(() => ChestsArgs) args: ChestsArgs, @Ctx() ctx: Context): Promise<ConnectionShape<Chest>> {
-    return toConnection(await listChests(ctx.em, ctx.actor, args, ctx.maxPageSize));
+    return toConnection(await listChests(ctx.em, ctx.actor, args, ctx.config.maxPageSize));
   }
 
-  @Mutation(() => ChestWithShareToken, { description: 'Opens a chest for a person.' })
-  createChest(@Arg('input', () => CreateChestInput) input: CreateChestInput, @Ctx() ctx: Context): Promise<ChestWithShareToken> {
+  @Mutation(() => Chest, { description: 'Opens a chest for a person; you become its owner. Chests start private.' })
+  createChest(@Arg('input', () => CreateChestInput) input: CreateChestInput, @Ctx() ctx: Context): Promise<Chest> {
     return createChest(ctx.em, ctx.actor, { ...input });
   }
 
@@ -71,9 +76,47 @@ export class ChestResolver {
     return restoreChest(ctx.em, ctx.actor, id);
   }
 
-  @Mutation(() => ChestWithShareToken, { description: 'Issues a new share token; the old one stops working.' })
-  rotateShareToken(@Arg('chestId', () => ID) chestId: string, @Ctx() ctx: Context): Promise<ChestWithShareToken> {
-    return rotateShareToken(ctx.em, ctx.actor, chestId);
+  @Mutation(() => IssuedLink, { description: 'Owners: a view link for people without an account. Replaces any earlier one.' })
+  createShareLink(
+    @Arg('chestId', () => ID) chestId: string,
+    @Arg('expiresAt', () => GraphQLISODateTime, { nullable: true }) expiresAt: Date | null,
+    @Ctx() ctx: Context,
+  ): Promise<IssuedLink> {
+    return createShareLink(ctx.em, ctx.actor, chestId, { expiresAt });
+  }
+
+  @Mutation(() => Chest, { description: 'Owners: the view link stops working at once.' })
+  revokeShareLink(@Arg('chestId', () => ID) chestId: string, @Ctx() ctx: Context): Promise<Chest> {
+    return revokeShareLink(ctx.em, ctx.actor, chestId);
+  }
+
+  @Mutation(() => IssuedLink, { description: 'Owners: a link through which guests send contributions. Needs allowContributions.' })
+  createContributionLink(
+    @Arg('chestId', () => ID) chestId: string,
+    @Arg('expiresAt', () => GraphQLISODateTime, { nullable: true }) expiresAt: Date | null,
+    @Ctx() ctx: Context,
+  ): Promise<IssuedLink> {
+    return createContributionLink(ctx.em, ctx.actor, chestId, { expiresAt });
+  }
+
+  @Mutation(() => Chest, { description: 'Owners: the contribution link stops working at once.' })
+  revokeContributionLink(@Arg('chestId', () => ID) chestId: string, @Ctx() ctx: Context): Promise<Chest> {
+    return revokeContributionLink(ctx.em, ctx.actor, chestId);
+  }
+
+  @FieldResolver(() => ChestRole, { nullable: true, description: 'Your role here, or null.' })
+  myRole(@Root() chest: Chest, @Ctx() ctx: Context): Promise<ChestRole | null> | null {
+    return myRole(ctx.actor, chest);
+  }
+
+  @FieldResolver(() => [Membership], { description: 'The people of this chest (members only).' })
+  members(@Root() chest: Chest, @Ctx() ctx: Context): Promise<Membership[]> {
+    return listMembers(ctx.actor, chest, (id) => ctx.loaders.members.load(id));
+  }
+
+  @FieldResolver(() => ChestLinks, { description: 'Owners only.' })
+  links(@Root() chest: Chest, @Ctx() ctx: Context): Promise<ChestLinks> {
+    return getChestLinks(ctx.actor, chest);
   }
 
   @FieldResolver(() => Asset, { nullable: true })
@@ -86,20 +129,22 @@ export class ChestResolver {
   })
   async assets(@Root() chest: Chest, @Args(() => AssetsArgs) args: AssetsArgs, @Ctx() ctx: Context): Promise<ConnectionShape<Asset>> {
     const filter: AssetFilter = { fileTypes: args.types ?? null, statuses: args.statuses ?? null };
-    const limit = pageSize(args.first, ctx.maxPageSize);
+    const limit = pageSize(args.first, ctx.config.maxPageSize);
     const page = await ctx.loaders.assetPages.load({ chestId: chest.id, limit, after: args.after ?? null, filter });
     return toConnection(page, { chestId: chest.id, filter });
   }
 
-  @FieldResolver(() => StoryConnection, { description: 'Stories, newest first.' })
+  @FieldResolver(() => StoryConnection, { description: 'Stories, newest first. Non-members see published ones only.' })
   async stories(@Root() chest: Chest, @Args(() => PageArgsGql) args: PageArgsGql, @Ctx() ctx: Context) {
-    const limit = pageSize(args.first, ctx.maxPageSize);
-    return toConnection(await ctx.loaders.storyPages.load({ chestId: chest.id, limit, after: args.after ?? null }));
+    const limit = pageSize(args.first, ctx.config.maxPageSize);
+    const publishedOnly = await storiesPublishedOnly(ctx.actor, chest);
+    return toConnection(await ctx.loaders.storyPages.load({ chestId: chest.id, limit, after: args.after ?? null, publishedOnly }));
   }
 
-  @FieldResolver(() => ContributionConnection, { description: 'Guest contributions, newest first.' })
+  @FieldResolver(() => ContributionConnection, { description: 'Guest contributions, newest first (owners and editors).' })
   async contributions(@Root() chest: Chest, @Args(() => ContributionsArgs) args: ContributionsArgs, @Ctx() ctx: Context) {
-    const limit = pageSize(args.first, ctx.maxPageSize);
+    await assertMaySeeContributions(ctx.actor, chest);
+    const limit = pageSize(args.first, ctx.config.maxPageSize);
     const key = { chestId: chest.id, limit, after: args.after ?? null, status: args.status ?? null };
     return toConnection(await ctx.loaders.contributionPages.load(key));
   }

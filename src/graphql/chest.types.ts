@@ -1,5 +1,5 @@
 import { GraphQLLocalDate, GraphQLSafeInt } from 'graphql-scalars';
-import { ArgsType, Field, ID, InputType, Int, ObjectType } from 'type-graphql';
+import { ArgsType, Field, GraphQLISODateTime, ID, InputType, Int, ObjectType } from 'type-graphql';
 import { Asset, Chest, Contribution, Story } from '../db/entities/index.js';
 import { ContributionStatus, FileType, ProcessingStatus } from '../db/enums.js';
 import { connectionType } from './connection.js';
@@ -54,13 +54,31 @@ export class UpdateChestInput {
   heroImageId?: string | null;
 }
 
-@ObjectType({ description: 'A chest together with its share token, which is shown only this once.' })
-export class ChestWithShareToken {
+@ObjectType({ description: 'A newly made link. Its token is shown only this once.' })
+export class IssuedLink {
   @Field(() => Chest)
   chest!: Chest;
 
-  @Field(() => String, { description: 'Keep it: only a hash is stored. Anyone holding it can view the chest.' })
-  shareToken!: string;
+  @Field(() => String, { description: 'Keep it: only a hash is stored. Rotating or revoking makes it useless.' })
+  token!: string;
+
+  @Field(() => GraphQLISODateTime, { nullable: true })
+  expiresAt!: Date | null;
+}
+
+@ObjectType({ description: "The state of a chest's links (owners only)." })
+export class ChestLinks {
+  @Field(() => Boolean)
+  shareLinkActive!: boolean;
+
+  @Field(() => GraphQLISODateTime, { nullable: true })
+  shareLinkExpiresAt!: Date | null;
+
+  @Field(() => Boolean, { description: 'False while allowContributions is off, even if a link exists.' })
+  contributionLinkActive!: boolean;
+
+  @Field(() => GraphQLISODateTime, { nullable: true })
+  contributionLinkExpiresAt!: Date | null;
 }
 
 @ArgsType()

@@ -1,6 +1,10 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Actor } from '../domain/actor.js';
+import { createHmac } from 'node:crypto';
+import { GraphQLError } from 'graphql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Config } from '../config.js';
+import { authenticate } from '../domain/account/account.service.js';
+import { type Actor, createActor } from '../domain/actor.js';
+import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { createLoaders, type Loaders } from './loaders.js';
 
@@ -8,19 +12,61 @@ export interface Context {
   /** Forked per request: nothing one request loads is seen by another. */
   em: EntityManager;
   actor: Actor;
+  /** The bearer token the request came with (signOut revokes it). */
+  sessionToken: string | null;
+  /** Keyed hash of the client address, for rate limits. */
+  clientHash: string;
   loaders: Loaders;
   requestId: string;
   log: Logger;
-  maxPageSize: number;
+  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits'>;
 }
 
 export interface ContextDeps {
   orm: MikroORM;
   log: Logger;
-  maxPageSize: number;
+  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey'>;
 }
 
-export function createContext(deps: ContextDeps, actor: Actor, requestId: string): Context {
+export interface RequestInfo {
+  requestId: string;
+  /** `Authorization` header value, or the graphql-ws connectionParams equivalent. */
+  authorization?: string | null;
+  clientAddress?: string | null;
+}
+
+/**
+ * One context per request (or websocket connection): a forked EntityManager, the actor behind
+ * the bearer token, and that request's loaders. A token that is present but invalid is an
+ * UNAUTHENTICATED error, not a silent downgrade to anonymous.
+ */
+export async function createContext(deps: ContextDeps, req: RequestInfo): Promise<Context> {
   const em = deps.orm.em.fork();
-  return { em, actor, loaders: createLoaders(em), requestId, log: deps.log.child({ requestId }), maxPageSize: deps.maxPageSize };
+  const sessionToken = bearer(req.authorization);
+  let accountId: string | null = null;
+  if (sessionToken !== null) {
+    try {
+      accountId = await authenticate(em, sessionToken);
+    } catch (err) {
+      if (err instanceof AppError) throw new GraphQLError(err.message, { extensions: { code: err.code, http: { status: 401 } } });
+      throw err;
+    }
+  }
+  return {
+    em,
+    actor: createActor(em, accountId),
+    sessionToken,
+    clientHash: createHmac('sha256', deps.config.secretKey).update(req.clientAddress ?? 'unknown').digest('hex'),
+    loaders: createLoaders(em),
+    requestId: req.requestId,
+    log: deps.log.child({ requestId: req.requestId }),
+    config: deps.config,
+  };
+}
+
+function bearer(header: string | null | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  // A malformed header is treated as a bad token: the client meant to authenticate.
+  return m ? m[1]! : header;
 }

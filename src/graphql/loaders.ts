@@ -5,6 +5,7 @@ import { Contribution as ContributionEntity, Story as StoryEntity } from '../db/
 import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadVisibleAssetsById } from '../domain/asset/asset.queries.js';
 import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
 import { loadChestStats } from '../domain/chest/chest.summary.js';
+import { loadMembers } from '../domain/membership/membership.service.js';
 
 /**
  * Per-request batch loaders: nested fields ask these instead of the database, so a query costs a
@@ -23,6 +24,7 @@ export function createLoaders(em: EntityManager) {
       byJson,
     ),
     chestStats: new DataLoader((ids: readonly string[]) => loadChestStats(em, ids)),
+    members: new DataLoader((ids: readonly string[]) => loadMembers(em, ids)),
   };
 }
 

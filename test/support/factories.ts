@@ -1,14 +1,37 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Asset, Chest, Contribution, Story } from '../../src/db/entities/index.js';
-import { ContributionStatus, FileType, ProcessingStatus, StoryStyle } from '../../src/db/enums.js';
-import { newShareToken } from '../../src/domain/chest/share-token.js';
+import { Account, Asset, Chest, Contribution, Membership, Session, Story } from '../../src/db/entities/index.js';
+import { ChestRole, ContributionStatus, FileType, ProcessingStatus, StoryStyle } from '../../src/db/enums.js';
+import { newToken } from '../../src/domain/tokens.js';
 
 /** Small builders for test rows; each returns a persisted (flushed) entity. */
-export async function makeChest(em: EntityManager, over: Partial<Chest> = {}): Promise<Chest> {
-  const chest = em.create(Chest, { personName: 'Ada Example', shareTokenHash: newShareToken().hash, ...over });
+export async function makeChest(em: EntityManager, over: Partial<Chest> = {}, owner?: Account): Promise<Chest> {
+  const chest = em.create(Chest, { personName: 'Ada Example', ...over });
+  if (owner) em.create(Membership, { chest, account: owner, role: ChestRole.OWNER });
   await em.flush();
   return chest;
+}
+
+let accounts = 0;
+/** An account with a live session; returns the bearer token too. Password hashing is skipped: sign-in tests make their own. */
+export async function makeAccount(em: EntityManager, over: Partial<Account> = {}): Promise<{ account: Account; token: string }> {
+  const n = ++accounts;
+  const account = em.create(Account, {
+    email: `person${n}-${randomUUID().slice(0, 8)}@example.test`,
+    displayName: `Person ${n}`,
+    passwordHash: 'not-a-hash',
+    ...over,
+  });
+  const { token, hash } = newToken();
+  em.create(Session, { account, tokenHash: hash, expiresAt: new Date(Date.now() + 86_400_000) });
+  await em.flush();
+  return { account, token };
+}
+
+export async function addMember(em: EntityManager, chest: Chest, account: Account, role: ChestRole): Promise<Membership> {
+  const m = em.create(Membership, { chest, account, role });
+  await em.flush();
+  return m;
 }
 
 export async function makeAsset(em: EntityManager, chest: Chest, over: Partial<Asset> = {}): Promise<Asset> {
@@ -59,7 +82,14 @@ export async function makeStory(em: EntityManager, chest: Chest, over: Partial<S
 }
 
 export async function makeContribution(em: EntityManager, chest: Chest, over: Partial<Contribution> = {}): Promise<Contribution> {
-  const c = em.create(Contribution, { chest, contributorName: 'A friend', status: ContributionStatus.PENDING, ...over });
+  const c = em.create(Contribution, {
+    chest,
+    contributorName: 'A friend',
+    status: ContributionStatus.PENDING,
+    guestTokenHash: newToken().hash,
+    clientHash: '0'.repeat(64),
+    ...over,
+  });
   await em.flush();
   return c;
 }

@@ -1,7 +1,6 @@
 import { ApolloServer } from '@apollo/server';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { pino } from 'pino';
-import { HOUSEHOLD } from '../../src/domain/actor.js';
 import { type Context, createContext } from '../../src/graphql/context.js';
 import { formatError } from '../../src/graphql/errors.js';
 import { createSchema } from '../../src/graphql/schema.js';
@@ -12,7 +11,14 @@ export interface GqlResult<T = Record<string, any>> {
 }
 
 /** Runs operations in-process through the same schema, context and error formatting as the server. */
-export async function createGraphQLRunner(orm: MikroORM, { maxPageSize = 100 } = {}) {
+export interface RunOptions {
+  /** Bearer token of the caller; anonymous without. */
+  token?: string | null;
+  /** Client address, for rate limits. */
+  clientAddress?: string;
+}
+
+export async function createGraphQLRunner(orm: MikroORM, { maxPageSize = 100, perClientPerHour = 5, perLinkPerHour = 100 } = {}) {
   const log = pino({ level: 'silent' });
   const server = new ApolloServer<Context>({
     schema: await createSchema(),
@@ -23,8 +29,12 @@ export async function createGraphQLRunner(orm: MikroORM, { maxPageSize = 100 } =
   await server.start();
   let n = 0;
   return {
-    async run<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GqlResult<T>> {
-      const contextValue = createContext({ orm, log, maxPageSize }, HOUSEHOLD, `test-${++n}`);
+    async run<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, opts: RunOptions = {}): Promise<GqlResult<T>> {
+      const config = { maxPageSize, sessionTtlMs: 86_400_000, contributionLimits: { perClientPerHour, perLinkPerHour }, secretKey: 'test-secret-key' };
+      const contextValue = await createContext(
+        { orm, log, config },
+        { requestId: `test-${++n}`, authorization: opts.token ? `Bearer ${opts.token}` : null, clientAddress: opts.clientAddress ?? '127.0.0.1' },
+      );
       const res = await server.executeOperation({ query, variables }, { contextValue });
       if (res.body.kind !== 'single') throw new Error('unexpected incremental result');
       return res.body.singleResult as GqlResult<T>;

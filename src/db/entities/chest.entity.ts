@@ -42,9 +42,21 @@ export class Chest extends BaseEntity {
   @Property({ type: 'boolean', default: false })
   allowContributions: Opt<boolean> = false;
 
-  /** SHA-256 of the share token; the token itself is shown once, when made. */
-  @Property({ type: 'char', length: 64, unique: true })
-  shareTokenHash!: string;
+  /** SHA-256 of the view link's token; null when there is no link. The token is shown once. */
+  @Property({ type: 'char', length: 64, unique: true, nullable: true })
+  shareTokenHash: string | null = null;
+
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the view link stops working, if it has an expiry.' })
+  @Property({ type: 'timestamptz', nullable: true })
+  shareTokenExpiresAt: Date | null = null;
+
+  /** SHA-256 of the contribution link's token; null when there is no link. */
+  @Property({ type: 'char', length: 64, unique: true, nullable: true })
+  contributionTokenHash: string | null = null;
+
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the contribution link stops working, if it has an expiry.' })
+  @Property({ type: 'timestamptz', nullable: true })
+  contributionTokenExpiresAt: Date | null = null;
 
   @Field(() => GraphQLISODateTime, { nullable: true, description: 'Set while the chest is in the bin; restore clears it.' })
   @Property({ type: 'timestamptz', nullable: true })

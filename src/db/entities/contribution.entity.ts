@@ -10,6 +10,8 @@ import { Chest } from './chest.entity.js';
 @Entity({ tableName: 'contribution' })
 @Index({ name: 'contribution_chest_status_idx', properties: ['chest', 'status', 'createdAt', 'id'] })
 @Index({ name: 'contribution_chest_created_idx', properties: ['chest', 'createdAt', 'id'] })
+// Rate limits count recent submissions per link and client.
+@Index({ name: 'contribution_rate_idx', properties: ['chest', 'clientHash', 'createdAt'] })
 export class Contribution extends BaseEntity {
   @ManyToOne({ entity: () => Chest, deleteRule: 'cascade' })
   chest!: Chest;
@@ -33,4 +35,16 @@ export class Contribution extends BaseEntity {
   @Field(() => GraphQLISODateTime, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })
   reviewedAt: Date | null = null;
+
+  @Field(() => String, { nullable: true, description: 'Why an owner rejected it, if they said.' })
+  @Property({ type: 'varchar', length: 1000, nullable: true })
+  rejectionReason: string | null = null;
+
+  /** SHA-256 of the guest's token, with which they follow the status and attach memories. */
+  @Property({ type: 'char', length: 64, unique: true })
+  guestTokenHash!: string;
+
+  /** Keyed hash of the submitting client (address), for rate limits; never the address itself. */
+  @Property({ type: 'char', length: 64 })
+  clientHash!: string;
 }

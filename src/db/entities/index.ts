@@ -1,7 +1,10 @@
+import { Account } from './account.entity.js';
 import { Asset } from './asset.entity.js';
 import { Chest } from './chest.entity.js';
 import { Contribution } from './contribution.entity.js';
+import { Membership } from './membership.entity.js';
+import { Session } from './session.entity.js';
 import { Story } from './story.entity.js';
 
-export { Asset, Chest, Contribution, Story };
-export const entities = [Chest, Asset, Story, Contribution];
+export { Account, Asset, Chest, Contribution, Membership, Session, Story };
+export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership];

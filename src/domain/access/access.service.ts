@@ -1,38 +1,81 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Chest } from '../../db/entities/index.js';
+import { ChestRole } from '../../db/enums.js';
 import type { Actor } from '../actor.js';
-import { notFound } from '../errors.js';
+import { AppError, ErrorCode, notFound } from '../errors.js';
 import { isUuid } from '../validation.js';
 
 /**
- * The one place that decides who may do what with a chest. Every use case calls it first.
- * A chest the caller may not see is NOT_FOUND, never FORBIDDEN, so ids leak nothing.
- *
- * Until accounts exist every actor is the household (see actor.ts): it may read and write every
- * live chest. Soft-deleted chests are only reachable through restore.
+ * The one place that decides who may do what with a chest. Every use case asks it first; nested
+ * fields ask it too. A chest the caller may not see is NOT_FOUND, never FORBIDDEN, so ids leak
+ * nothing; a chest they may see but not change is FORBIDDEN (or UNAUTHENTICATED when anonymous).
  */
-export type ChestAction = 'read' | 'write' | 'restore';
+export type Access = ChestRole | 'SHARE' | 'PUBLIC' | 'NONE';
 
+export type ChestAction =
+  /** See the chest, its visible memories, published stories and summary. */
+  | 'read'
+  /** Add and edit memories and stories, edit the chest's descriptive details. */
+  | 'edit'
+  /** Visibility, links, people, moderation, the bin. */
+  | 'manage'
+  /** Bring a chest back from the bin. */
+  | 'restore'
+  /** Coordinates, people, unpublished stories: the chest's own people only. */
+  | 'member'
+  /** Pending contributions and guests' messages. */
+  | 'moderate';
+
+const ALLOWED: Record<ChestAction, readonly Access[]> = {
+  read: [ChestRole.OWNER, ChestRole.EDITOR, ChestRole.VIEWER, 'SHARE', 'PUBLIC'],
+  edit: [ChestRole.OWNER, ChestRole.EDITOR],
+  manage: [ChestRole.OWNER],
+  restore: [ChestRole.OWNER],
+  member: [ChestRole.OWNER, ChestRole.EDITOR, ChestRole.VIEWER],
+  moderate: [ChestRole.OWNER, ChestRole.EDITOR],
+};
+
+/** How the actor reaches a chest. A deleted chest is reachable by nobody but for restore. */
+export async function accessTo(actor: Actor, chest: Pick<Chest, 'id' | 'isPublic' | 'deletedAt'>): Promise<Access> {
+  const role = actor.accountId ? await actor.roles.load(chest.id) : null;
+  if (role) return role;
+  if (chest.deletedAt) return 'NONE';
+  if (actor.shareGrants.has(chest.id)) return 'SHARE';
+  if (chest.isPublic) return 'PUBLIC';
+  return 'NONE';
+}
+
+export async function may(actor: Actor, chest: Pick<Chest, 'id' | 'isPublic' | 'deletedAt'>, action: ChestAction): Promise<boolean> {
+  const live = chest.deletedAt === null;
+  if (action === 'restore' ? live : !live) return false;
+  return ALLOWED[action].includes(await accessTo(actor, chest));
+}
+
+/** Loads a chest and checks the action, or throws NOT_FOUND / UNAUTHENTICATED / FORBIDDEN. */
 export async function authorizeChest(em: EntityManager, actor: Actor, chestId: string, action: ChestAction): Promise<Chest> {
   const chest = isUuid(chestId) ? await em.findOne(Chest, { id: chestId }) : null;
-  if (!chest || !may(actor, chest, action)) throw notFound('Chest');
+  if (!chest) throw notFound('Chest');
+  await assertMay(actor, chest, action);
   return chest;
 }
 
-function may(actor: Actor, chest: Chest, action: ChestAction): boolean {
-  const live = chest.deletedAt === null;
-  switch (actor.kind) {
-    case 'household':
-      return action === 'restore' ? true : live;
-  }
-}
-
-/** Whether the actor may list chests beyond those it reaches by id or token. */
-export function mayListChests(actor: Actor): boolean {
-  return actor.kind === 'household';
+export async function assertMay(actor: Actor, chest: Chest, action: ChestAction): Promise<void> {
+  if (await may(actor, chest, action)) return;
+  // Only someone who could read the chest learns that it exists.
+  const visible = action !== 'restore' && (await may(actor, chest, 'read'));
+  if (!visible) throw notFound('Chest');
+  if (!actor.accountId) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Sign in to do this');
+  throw new AppError(ErrorCode.FORBIDDEN, 'Your role in this chest does not allow this');
 }
 
 /** Coordinates reveal where a family lives: only the chest's own people receive them. */
-export function maySeeLocation(actor: Actor, _chest: Pick<Chest, 'id'>): boolean {
-  return actor.kind === 'household';
+export async function maySeeLocation(actor: Actor, chestId: string): Promise<boolean> {
+  const role = actor.accountId ? await actor.roles.load(chestId) : null;
+  return role !== null;
+}
+
+/** Operations that need an account (creating chests, listing "my chests"). */
+export function requireAccount(actor: Actor): string {
+  if (!actor.accountId) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Sign in to do this');
+  return actor.accountId;
 }

@@ -1,25 +1,18 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Asset, Chest } from '../../db/entities/index.js';
-import { authorizeChest, mayListChests } from '../access/access.service.js';
+import { Account, Asset, Chest, Membership } from '../../db/entities/index.js';
+import { ChestRole } from '../../db/enums.js';
+import { assertMay, authorizeChest, requireAccount } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { badInput, conflict, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, type Page, type PageArgs, pageSize } from '../pagination.js';
 import { isUuid, parseInput } from '../validation.js';
 import { type CreateChestInput, createChestInput, type UpdateChestInput, updateChestInput } from './chest.input.js';
-import { hashShareToken, newShareToken } from './share-token.js';
 
-export interface ChestWithToken {
-  chest: Chest;
-  /** Shown once: only its hash is kept. */
-  shareToken: string;
-}
-
-/** Opens a new chest. The caller gets the share token once. */
-export async function createChest(em: EntityManager, actor: Actor, input: CreateChestInput): Promise<ChestWithToken> {
-  if (!mayListChests(actor)) throw notFound('Chest');
+/** Opens a new chest; the caller becomes its owner. Chests start private, with no links. */
+export async function createChest(em: EntityManager, actor: Actor, input: CreateChestInput): Promise<Chest> {
+  const accountId = requireAccount(actor);
   const data = parseInput(createChestInput, input);
   checkLifeDates(data.birthDate ?? null, data.passingDate ?? null);
-  const { token, hash } = newShareToken();
   const chest = em.create(Chest, {
     personName: data.personName,
     description: data.description || null,
@@ -27,16 +20,18 @@ export async function createChest(em: EntityManager, actor: Actor, input: Create
     passingDate: data.passingDate ?? null,
     isPublic: data.isPublic ?? false,
     allowContributions: data.allowContributions ?? false,
-    shareTokenHash: hash,
   });
+  em.create(Membership, { chest, account: em.getReference(Account, accountId), role: ChestRole.OWNER });
   await em.flush();
-  return { chest, shareToken: token };
+  actor.roles.clear(chest.id);
+  return chest;
 }
 
-/** Changes a chest's details. Omitted fields stay; null clears. */
+/** Changes a chest's details. Omitted fields stay; null clears. Visibility settings are the owners'. */
 export async function updateChest(em: EntityManager, actor: Actor, chestId: string, input: UpdateChestInput): Promise<Chest> {
-  const chest = await authorizeChest(em, actor, chestId, 'write');
+  const chest = await authorizeChest(em, actor, chestId, 'edit');
   const data = parseInput(updateChestInput, input);
+  if (data.isPublic !== undefined || data.allowContributions !== undefined) await assertMay(actor, chest, 'manage');
   const birthDate = data.birthDate === undefined ? chest.birthDate : data.birthDate;
   const passingDate = data.passingDate === undefined ? chest.passingDate : data.passingDate;
   checkLifeDates(birthDate, passingDate);
@@ -51,9 +46,9 @@ export async function updateChest(em: EntityManager, actor: Actor, chestId: stri
   return chest;
 }
 
-/** Moves a chest to the bin: it disappears from every read until restored. Nothing is erased. */
+/** Moves a chest to the bin: it disappears from every read until an owner restores it. Nothing is erased. */
 export async function deleteChest(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
-  const chest = await authorizeChest(em, actor, chestId, 'write');
+  const chest = await authorizeChest(em, actor, chestId, 'manage');
   chest.deletedAt = new Date();
   await em.flush();
   return chest;
@@ -61,56 +56,48 @@ export async function deleteChest(em: EntityManager, actor: Actor, chestId: stri
 
 /** Brings a chest back from the bin. */
 export async function restoreChest(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
-  const chest = await authorizeChest(em, actor, chestId, 'restore');
-  if (chest.deletedAt === null) throw conflict('Chest is not deleted');
+  const chest = isUuid(chestId) ? await em.findOne(Chest, { id: chestId }) : null;
+  if (!chest) throw notFound('Chest');
+  if (chest.deletedAt === null) {
+    await assertMay(actor, chest, 'manage');
+    throw conflict('Chest is not deleted');
+  }
+  await assertMay(actor, chest, 'restore');
   chest.deletedAt = null;
   await em.flush();
   return chest;
-}
-
-/** Replaces the share token; the old one stops working at once. */
-export async function rotateShareToken(em: EntityManager, actor: Actor, chestId: string): Promise<ChestWithToken> {
-  const chest = await authorizeChest(em, actor, chestId, 'write');
-  const { token, hash } = newShareToken();
-  chest.shareTokenHash = hash;
-  await em.flush();
-  return { chest, shareToken: token };
 }
 
 export async function getChest(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
   return authorizeChest(em, actor, chestId, 'read');
 }
 
-/** A share token opens its chest for reading, public or not, while the chest is live. */
-export async function getChestByShareToken(em: EntityManager, _actor: Actor, token: string): Promise<Chest> {
-  // A share token is 43 base64url characters; anything else cannot match, so no query is spent on it.
-  const chest = /^[A-Za-z0-9_-]{43}$/.test(token)
-    ? await em.findOne(Chest, { shareTokenHash: hashShareToken(token), deletedAt: null })
-    : null;
-  if (!chest) throw notFound('Chest');
-  return chest;
-}
-
 export interface ListChestsInput extends PageArgs {
-  /** List the bin instead of live chests. */
+  /** List the bin (chests the caller owns that are deleted) instead of live chests. */
   deleted?: boolean | null;
 }
 
-/** Chests newest first, as a keyset page. */
+/** The caller's chests (any role; the bin: owned only), newest first, as a keyset page. */
 export async function listChests(em: EntityManager, actor: Actor, args: ListChestsInput, maxPageSize: number): Promise<Page<Chest>> {
-  if (!mayListChests(actor)) return { items: [], hasNextPage: false };
   const limit = pageSize(args.first, maxPageSize);
   const after = decodeCursor(args.after);
-  const rows = await em.find(
-    Chest,
+  if (!actor.accountId) return { items: [], hasNextPage: false };
+  // Walk memberships joined to their chests: "my chests" is the account's memberships.
+  const found = await em.find(
+    Membership,
     {
-      deletedAt: args.deleted ? { $ne: null } : null,
-      ...(after && {
-        $or: [{ createdAt: { $lt: new Date(after.c) } }, { createdAt: new Date(after.c), id: { $lt: after.i } }],
-      }),
+      account: actor.accountId,
+      ...(args.deleted && { role: ChestRole.OWNER }),
+      chest: {
+        deletedAt: args.deleted ? { $ne: null } : null,
+        ...(after && {
+          $or: [{ createdAt: { $lt: new Date(after.c) } }, { createdAt: new Date(after.c), id: { $lt: after.i } }],
+        }),
+      },
     },
-    { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], limit: limit + 1 },
+    { populate: ['chest'], orderBy: [{ chest: { createdAt: 'desc' } }, { chest: { id: 'desc' } }], limit: limit + 1 },
   );
+  const rows = found.map((m) => m.chest);
   return {
     items: rows.slice(0, limit).map((node) => ({ node, cursor: encodeCursor({ c: node.createdAt.toISOString(), i: node.id }) })),
     hasNextPage: rows.length > limit,

@@ -1,0 +1,102 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import { Chest } from '../../db/entities/index.js';
+import { assertMay, authorizeChest } from '../access/access.service.js';
+import type { Actor } from '../actor.js';
+import { conflict, notFound } from '../errors.js';
+import { hashToken, looksLikeToken, newToken } from '../tokens.js';
+import { parseInput } from '../validation.js';
+
+/** A link's token, shown once, and when it stops working. */
+export interface IssuedLink {
+  chest: Chest;
+  token: string;
+  expiresAt: Date | null;
+}
+
+/** The state of a chest's links, for its owners. */
+export interface ChestLinks {
+  shareLinkActive: boolean;
+  shareLinkExpiresAt: Date | null;
+  contributionLinkActive: boolean;
+  contributionLinkExpiresAt: Date | null;
+}
+
+const linkInput = z.object({
+  /** Optional expiry; must be in the future. */
+  expiresAt: z
+    .date()
+    .nullish()
+    .refine((d) => !d || d.getTime() > Date.now(), { message: 'must be in the future' }),
+});
+export type LinkInput = z.input<typeof linkInput>;
+
+/** Issues a view link (replacing any earlier one): whoever holds it may read the chest. */
+export async function createShareLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput): Promise<IssuedLink> {
+  const chest = await authorizeChest(em, actor, chestId, 'manage');
+  const { expiresAt } = parseInput(linkInput, input);
+  const { token, hash } = newToken();
+  chest.shareTokenHash = hash;
+  chest.shareTokenExpiresAt = expiresAt ?? null;
+  await em.flush();
+  return { chest, token, expiresAt: chest.shareTokenExpiresAt };
+}
+
+export async function revokeShareLink(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
+  const chest = await authorizeChest(em, actor, chestId, 'manage');
+  chest.shareTokenHash = null;
+  chest.shareTokenExpiresAt = null;
+  await em.flush();
+  return chest;
+}
+
+/** Issues a contribution link (replacing any earlier one). Only while contributions are allowed. */
+export async function createContributionLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput): Promise<IssuedLink> {
+  const chest = await authorizeChest(em, actor, chestId, 'manage');
+  const { expiresAt } = parseInput(linkInput, input);
+  if (!chest.allowContributions) throw conflict('Turn on allowContributions before making a contribution link');
+  const { token, hash } = newToken();
+  chest.contributionTokenHash = hash;
+  chest.contributionTokenExpiresAt = expiresAt ?? null;
+  await em.flush();
+  return { chest, token, expiresAt: chest.contributionTokenExpiresAt };
+}
+
+export async function revokeContributionLink(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
+  const chest = await authorizeChest(em, actor, chestId, 'manage');
+  chest.contributionTokenHash = null;
+  chest.contributionTokenExpiresAt = null;
+  await em.flush();
+  return chest;
+}
+
+/**
+ * Opens the chest a share token belongs to and grants this request (or connection) read access
+ * to it. Unknown, revoked and expired tokens, and deleted chests, are all NOT_FOUND.
+ */
+export async function openShareLink(em: EntityManager, actor: Actor, token: string): Promise<Chest> {
+  const chest = looksLikeToken(token) ? await em.findOne(Chest, { shareTokenHash: hashToken(token), deletedAt: null }) : null;
+  if (!chest || expired(chest.shareTokenExpiresAt)) throw notFound('Chest');
+  actor.shareGrants.add(chest.id);
+  return chest;
+}
+
+/** The chest a contribution link opens, while contributions are allowed. */
+export async function chestForContributionLink(em: EntityManager, token: string): Promise<Chest> {
+  const chest = looksLikeToken(token) ? await em.findOne(Chest, { contributionTokenHash: hashToken(token), deletedAt: null }) : null;
+  if (!chest || !chest.allowContributions || expired(chest.contributionTokenExpiresAt)) throw notFound('Contribution link');
+  return chest;
+}
+
+/** Link state of a chest already loaded (and readable) in this request; owners only. */
+export async function getChestLinks(actor: Actor, chest: Chest): Promise<ChestLinks> {
+  await assertMay(actor, chest, 'manage');
+  return {
+    shareLinkActive: chest.shareTokenHash !== null && !expired(chest.shareTokenExpiresAt),
+    shareLinkExpiresAt: chest.shareTokenExpiresAt,
+    contributionLinkActive: chest.contributionTokenHash !== null && chest.allowContributions && !expired(chest.contributionTokenExpiresAt),
+    contributionLinkExpiresAt: chest.contributionTokenExpiresAt,
+  };
+}
+
+const expired = (at: Date | null): boolean => at !== null && at.getTime() <= Date.now();

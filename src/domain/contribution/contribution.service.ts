@@ -1,0 +1,111 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import { Chest, Contribution } from '../../db/entities/index.js';
+import { ContributionStatus } from '../../db/enums.js';
+import { assertMay, may } from '../access/access.service.js';
+import type { Actor } from '../actor.js';
+import { chestForContributionLink } from '../chest/chest-links.service.js';
+import { AppError, conflict, ErrorCode, notFound } from '../errors.js';
+import { hashToken, looksLikeToken, newToken } from '../tokens.js';
+import { isUuid, parseInput, text } from '../validation.js';
+
+const submitInput = z
+  .object({
+    /** How the guest signs; 1..200 characters. */
+    contributorName: text(200).refine((s) => s.length > 0, { message: 'must not be empty' }),
+    /** How they knew the person, in their words. */
+    relationship: text(200).nullish(),
+    /** A message to the family; up to 5000 characters. */
+    message: text(5000, { multiline: true }).nullish(),
+  })
+  .strict();
+export type SubmitContributionInput = z.input<typeof submitInput>;
+
+export interface RateLimits {
+  /** Submissions per link per client per hour. */
+  perClientPerHour: number;
+  /** Submissions per link per hour, all clients together. */
+  perLinkPerHour: number;
+}
+
+export interface SubmittedContribution {
+  contribution: Contribution;
+  /** The guest's own token: shows them the status, and later lets them attach memories. Shown once. */
+  guestToken: string;
+}
+
+/**
+ * A guest, without an account, sends a contribution through a chest's contribution link. It is
+ * PENDING and seen only by owners and editors until an owner approves it. Limits are counted in
+ * the database, so they hold across API processes.
+ */
+export async function submitContribution(
+  em: EntityManager,
+  linkToken: string,
+  input: SubmitContributionInput,
+  /** Keyed hash of the client's address (see clientHash in the HTTP layer). */
+  clientHash: string,
+  limits: RateLimits,
+): Promise<SubmittedContribution> {
+  const chest = await chestForContributionLink(em, linkToken);
+  const data = parseInput(submitInput, input);
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  const [fromClient, fromLink] = await Promise.all([
+    em.count(Contribution, { chest, clientHash, createdAt: { $gt: hourAgo } }),
+    em.count(Contribution, { chest, createdAt: { $gt: hourAgo } }),
+  ]);
+  if (fromClient >= limits.perClientPerHour || fromLink >= limits.perLinkPerHour) {
+    throw new AppError(ErrorCode.RATE_LIMITED, 'Too many contributions through this link for now; try again in an hour');
+  }
+  const { token, hash } = newToken();
+  const contribution = em.create(Contribution, {
+    chest,
+    contributorName: data.contributorName,
+    relationship: data.relationship || null,
+    message: data.message || null,
+    guestTokenHash: hash,
+    clientHash,
+  });
+  await em.flush();
+  return { contribution, guestToken: token };
+}
+
+/** A guest looks up their own contribution with the token they got back. */
+export async function getContributionByGuestToken(em: EntityManager, guestToken: string): Promise<Contribution> {
+  const c = looksLikeToken(guestToken) ? await em.findOne(Contribution, { guestTokenHash: hashToken(guestToken) }, { populate: ['chest'] }) : null;
+  if (!c || c.chest.deletedAt) throw notFound('Contribution');
+  return c;
+}
+
+/** Owners approve: the contribution's memories become part of the chest. */
+export async function approveContribution(em: EntityManager, actor: Actor, contributionId: string): Promise<Contribution> {
+  return review(em, actor, contributionId, ContributionStatus.APPROVED, null);
+}
+
+/** Owners reject, optionally saying why (the guest sees the reason). */
+export async function rejectContribution(em: EntityManager, actor: Actor, contributionId: string, reason?: string | null): Promise<Contribution> {
+  const why = parseInput(z.object({ reason: text(1000, { multiline: true }).nullish() }), { reason }).reason || null;
+  return review(em, actor, contributionId, ContributionStatus.REJECTED, why);
+}
+
+async function review(
+  em: EntityManager,
+  actor: Actor,
+  contributionId: string,
+  status: ContributionStatus,
+  reason: string | null,
+): Promise<Contribution> {
+  const found = isUuid(contributionId) ? await em.findOne(Contribution, { id: contributionId }) : null;
+  if (!found) throw notFound('Contribution');
+  // Access first: those who may not see the chest's contributions learn nothing of this one;
+  // editors see them but only owners decide.
+  const chest = await em.findOneOrFail(Chest, { id: found.chest.id });
+  if (!(await may(actor, chest, 'moderate'))) throw notFound('Contribution');
+  await assertMay(actor, chest, 'manage');
+  if (found.status !== ContributionStatus.PENDING) throw conflict(`Contribution is already ${found.status.toLowerCase()}`);
+  found.status = status;
+  found.reviewedAt = new Date();
+  found.rejectionReason = reason;
+  await em.flush();
+  return found;
+}

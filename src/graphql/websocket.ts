@@ -1,0 +1,52 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { authenticate } from '../domain/account/account.service.js';
+import { type ContextDeps, createContext } from './context.js';
+import { formatError } from './errors.js';
+
+/** What a client may send in graphql-ws `connectionParams`. */
+interface ConnectionParams {
+  /** `Bearer <token>` or the bare token, as in the HTTP Authorization header. */
+  authorization?: unknown;
+}
+
+const authorization = (params: unknown): string | null => {
+  const value = (params as ConnectionParams | undefined)?.authorization;
+  return typeof value === 'string' && value.length > 0 ? value : null;
+};
+
+/**
+ * graphql-ws on the same HTTP server and path as Apollo. A connection that presents a token is
+ * checked in onConnect and refused (close 4403) when the token is bad; every operation then builds
+ * its context again, so a session revoked mid-connection stops working at its next operation.
+ */
+export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: ContextDeps) {
+  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
+  const format = formatError(deps.log);
+  return useServer(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const auth = authorization(ctx.connectionParams);
+        if (auth === null) return true;
+        const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? auth;
+        return authenticate(deps.orm.em.fork(), token).then(
+          () => true,
+          () => false,
+        );
+      },
+      context: (ctx) =>
+        createContext(deps, {
+          requestId: randomUUID(),
+          authorization: authorization(ctx.connectionParams),
+          clientAddress: ctx.extra.request.socket.remoteAddress ?? null,
+        }),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) as never } : result,
+    },
+    wss,
+  );
+}
