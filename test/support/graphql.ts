@@ -1,4 +1,5 @@
 import { ApolloServer } from '@apollo/server';
+import { GraphQLError } from 'graphql';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { pino } from 'pino';
 import { type Context, createContext } from '../../src/graphql/context.js';
@@ -31,10 +32,17 @@ export async function createGraphQLRunner(orm: MikroORM, { maxPageSize = 100, pe
   return {
     async run<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, opts: RunOptions = {}): Promise<GqlResult<T>> {
       const config = { maxPageSize, sessionTtlMs: 86_400_000, contributionLimits: { perClientPerHour, perLinkPerHour }, secretKey: 'test-secret-key' };
-      const contextValue = await createContext(
-        { orm, log, config },
-        { requestId: `test-${++n}`, authorization: opts.token ? `Bearer ${opts.token}` : null, clientAddress: opts.clientAddress ?? '127.0.0.1' },
-      );
+      let contextValue: Context;
+      try {
+        contextValue = await createContext(
+          { orm, log, config },
+          { requestId: `test-${++n}`, authorization: opts.token ? `Bearer ${opts.token}` : null, clientAddress: opts.clientAddress ?? '127.0.0.1' },
+        );
+      } catch (err) {
+        // Over HTTP Apollo answers a failed context with this error (status 401 for bad tokens).
+        if (err instanceof GraphQLError) return { errors: [{ message: err.message, extensions: { code: err.extensions.code } }] };
+        throw err;
+      }
       const res = await server.executeOperation({ query, variables }, { contextValue });
       if (res.body.kind !== 'single') throw new Error('unexpected incremental result');
       return res.body.singleResult as GqlResult<T>;

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, type Client } from 'graphql-ws';
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import { loadConfig } from '../src/config.js';
+import { type Database, openDatabase } from '../src/db/database.js';
+import { createHttpApp, type HttpApp, listen } from '../src/server.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { makeAccount, makeChest } from './support/factories.js';
+
+describe('graphql-ws on the API server', () => {
+  let db: TestDatabase;
+  let database: Database;
+  let app: HttpApp;
+  let token: string;
+  let chestId: string;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', LOG_LEVEL: 'silent' });
+    const log = pino({ level: 'silent' });
+    database = await openDatabase(config, log);
+    app = await createHttpApp(config, database, log);
+    await listen(app, '127.0.0.1', 0);
+    const em = db.orm.em.fork();
+    const person = await makeAccount(em);
+    token = person.token;
+    chestId = (await makeChest(em, { personName: 'Over websockets' }, person.account)).id;
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.dispose()));
+    await app?.close();
+    await database?.close();
+    await db?.close();
+  });
+
+  /** A client that reports how its socket closed instead of retrying. */
+  function connect(connectionParams: Record<string, unknown>) {
+    const closed: { code?: number } = {};
+    const client = createClient({
+      url: app.url().replace(/^http/, 'ws') + '/graphql',
+      webSocketImpl: WebSocket,
+      connectionParams,
+      retryAttempts: 0,
+      lazy: false,
+      onNonLazyError: () => undefined, // the close code is asserted instead
+      on: { closed: (e) => (closed.code = (e as { code: number }).code) },
+    });
+    clients.push(client);
+    return { client, closed };
+  }
+
+  function once(client: Client, query: string, variables?: Record<string, unknown>) {
+    return new Promise<{ data?: any; errors?: any[] }>((resolve, reject) => {
+      let result: { data?: any; errors?: any[] } = {};
+      client.subscribe({ query, variables }, { next: (r) => (result = r as never), error: reject, complete: () => resolve(result) });
+    });
+  }
+
+  it('authenticates the connection with the session token from connectionParams', async () => {
+    const { client } = connect({ authorization: `Bearer ${token}` });
+    const res = await once(client, `query($id: ID!) { viewer { id } chest(id: $id) { personName myRole } }`, { id: chestId });
+    expect(res.errors).toBeUndefined();
+    expect(res.data.chest).toEqual({ personName: 'Over websockets', myRole: 'OWNER' });
+  });
+
+  it('refuses a connection whose token is invalid (close 4403)', async () => {
+    const { client, closed } = connect({ authorization: 'Bearer ' + 'x'.repeat(43) });
+    await expect(once(client, '{ viewer { id } }')).rejects.toBeDefined();
+    expect(closed.code).toBe(4403);
+  });
+
+  it('treats a connection without a token as anonymous: private chests are NOT_FOUND, errors are coded', async () => {
+    const { client } = connect({});
+    const res = await once(client, `query($id: ID!) { chest(id: $id) { id } }`, { id: chestId });
+    expect(res.errors?.[0]?.extensions).toEqual({ code: 'NOT_FOUND' });
+    expect(JSON.stringify(res)).not.toMatch(/stack|at .*\.ts/);
+  });
+});
