@@ -24,6 +24,9 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://root@localhost/x'],
     ['LOG_LEVEL', 'loud'],
     ['MAX_PAGE_SIZE', '0'],
+    ['SECRET_KEY', 'too-short'],
+    ['TRUST_PROXY_HOPS', '-1'],
+    ['SESSION_TTL_DAYS', '0'],
   ])('rejects a bad %s (%s) naming the variable', (name, value) => {
     const attempt = () => loadConfig({ [name]: value });
     expect(attempt).toThrow(ConfigError);
