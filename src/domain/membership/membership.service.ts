@@ -5,7 +5,7 @@ import { Account, Chest, Membership } from '../../db/entities/index.js';
 import { ChestRole } from '../../db/enums.js';
 import { assertMay, authorizeChest } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
-import { badInput, conflict, notFound } from '../errors.js';
+import { AppError, badInput, conflict, ErrorCode, notFound } from '../errors.js';
 import { isUuid, parseInput } from '../validation.js';
 
 const inviteInput = z.object({
@@ -37,7 +37,7 @@ export async function changeMemberRole(
   role: ChestRole,
 ): Promise<Membership> {
   await authorizeChest(em, actor, chestId, 'manage');
-  return lockedMembershipChange(em, actor, chestId, accountId, async (m) => {
+  return lockedMembershipChange(em, actor, chestId, accountId, true, async (m) => {
     m.role = role;
     return m;
   });
@@ -46,9 +46,9 @@ export async function changeMemberRole(
 /** Removes a member. Owners may remove anyone; any member may leave. The last owner cannot go. */
 export async function removeMember(em: EntityManager, actor: Actor, chestId: string, accountId: string): Promise<boolean> {
   const chest = await authorizeChest(em, actor, chestId, 'read');
-  if (accountId !== actor.accountId) await assertMay(actor, chest, 'manage');
-  else await assertMay(actor, chest, 'member');
-  await lockedMembershipChange(em, actor, chestId, accountId, async (m, tx) => {
+  const leaving = accountId === actor.accountId;
+  await assertMay(actor, chest, leaving ? 'member' : 'manage');
+  await lockedMembershipChange(em, actor, chestId, accountId, !leaving, async (m, tx) => {
     tx.remove(m);
     return m;
   });
@@ -73,17 +73,24 @@ export async function loadMembers(em: EntityManager, chestIds: readonly string[]
 
 /**
  * Runs a membership change with the chest row locked, then checks an owner remains. The lock
- * serialises concurrent changes, so two owners demoting each other cannot leave none.
+ * serialises concurrent changes, so two owners demoting each other cannot leave none; the
+ * actor's own role is checked again under the lock, since it may have changed since the
+ * request's first check.
  */
 async function lockedMembershipChange(
   em: EntityManager,
   actor: Actor,
   chestId: string,
   accountId: string,
+  ownerOnly: boolean,
   change: (m: Membership, tx: EntityManager) => Promise<Membership>,
 ): Promise<Membership> {
   const result = await em.transactional(async (tx) => {
     await tx.findOneOrFail(Chest, { id: chestId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (ownerOnly) {
+      const mine = await tx.findOne(Membership, { chest: chestId, account: actor.accountId });
+      if (mine?.role !== ChestRole.OWNER) throw new AppError(ErrorCode.FORBIDDEN, 'Your role in this chest does not allow this');
+    }
     const m = isUuid(accountId) ? await tx.findOne(Membership, { chest: chestId, account: accountId }, { populate: ['account'] }) : null;
     if (!m) throw notFound('Member');
     const changed = await change(m, tx);
