@@ -3,8 +3,12 @@ import type { GraphQLFormattedError } from 'graphql';
 import { AppError, ErrorCode } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
-/** Codes GraphQL itself or Apollo raise for malformed requests: their messages are safe to show. */
-const REQUEST_ERROR_CODES = new Set([
+/**
+ * Codes raised before execution starts — by GraphQL or Apollo for malformed requests, or by our
+ * context function for a bad session token: their messages are safe to show.
+ */
+const REQUEST_ERROR_CODES = new Set<string>([
+  ErrorCode.UNAUTHENTICATED,
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_USER_INPUT',
@@ -34,7 +38,8 @@ export function formatError(log: Logger) {
     // describe the request itself; anything thrown while resolving a field is ours to hide.
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code) && !formatted.path) {
-      return { ...base, extensions: { code } };
+      // Apollo prefixes context failures; the client needs only our sentence.
+      return { ...base, message: base.message.replace(/^Context creation failed: /, ''), extensions: { code } };
     }
     log.error({ err: original }, 'unexpected error in GraphQL operation');
     return { ...base, message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };

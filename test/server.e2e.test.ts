@@ -8,7 +8,7 @@ import { createHttpApp, type HttpApp, listen } from '../src/server.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAccount, makeChest } from './support/factories.js';
 
-describe('graphql-ws on the API server', () => {
+describe('the API server over HTTP and websockets', () => {
   let db: TestDatabase;
   let database: Database;
   let app: HttpApp;
@@ -57,6 +57,26 @@ describe('graphql-ws on the API server', () => {
       client.subscribe({ query, variables }, { next: (r) => (result = r as never), error: reject, complete: () => resolve(result) });
     });
   }
+
+  async function post(body: unknown, headers: Record<string, string> = {}) {
+    const res = await fetch(`${app.url()}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as { data?: any; errors?: any[] } };
+  }
+
+  it('answers a bad bearer token over HTTP with 401 and UNAUTHENTICATED, and a good one with the viewer', async () => {
+    for (const authorization of ['Bearer ' + 'y'.repeat(43), 'Basic abc', 'Bearer']) {
+      const res = await post({ query: '{ viewer { id } }' }, { authorization });
+      expect(res.status).toBe(401);
+      expect(res.body.errors).toEqual([{ message: 'Session is invalid or has expired; sign in again', extensions: { code: 'UNAUTHENTICATED' } }]);
+    }
+    const ok = await post({ query: '{ viewer { id } }' }, { authorization: `Bearer ${token}` });
+    expect(ok.status).toBe(200);
+    expect(ok.body.data.viewer.id).toEqual(expect.any(String));
+  });
 
   it('authenticates the connection with the session token from connectionParams', async () => {
     const { client } = connect({ authorization: `Bearer ${token}` });
