@@ -78,6 +78,34 @@ describe('the API server over HTTP and websockets', () => {
     expect(ok.body.data.viewer.id).toEqual(expect.any(String));
   });
 
+  it('serves health, readiness and the offline explorer with its assets', async () => {
+    expect(await (await fetch(`${app.url()}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${app.url()}/readyz`)).json()).toEqual({ status: 'ready', database: true });
+    const page = await fetch(`${app.url()}/graphql`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const html = await page.text();
+    for (const asset of ['react.js', 'react-dom.js', 'graphiql.js', 'graphiql.css', 'init.js']) {
+      expect(html).toContain(`/graphiql/${asset}`);
+      const res = await fetch(`${app.url()}/graphiql/${asset}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(asset.endsWith('.css') ? /text\/css/ : /javascript/);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(asset === 'init.js' ? 100 : 10_000);
+    }
+  });
+
+  it('echoes a valid X-Request-Id, replaces an invalid one, and answers bad JSON with a coded 400', async () => {
+    const given = await fetch(`${app.url()}/healthz`, { headers: { 'x-request-id': 'abc-123' } });
+    expect(given.headers.get('x-request-id')).toBe('abc-123');
+    const forged = await fetch(`${app.url()}/healthz`, { headers: { 'x-request-id': 'x'.repeat(100) } });
+    expect(forged.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const bad = await fetch(`${app.url()}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    expect(bad.status).toBe(400);
+    const body = await bad.text();
+    expect(JSON.parse(body).errors[0].extensions.code).toBe('BAD_REQUEST');
+    expect(body).not.toMatch(/\bat \S+:\d+|stack/);
+  });
+
   it('authenticates the connection with the session token from connectionParams', async () => {
     const { client } = connect({ authorization: `Bearer ${token}` });
     const res = await once(client, `query($id: ID!) { viewer { id } chest(id: $id) { personName myRole } }`, { id: chestId });
