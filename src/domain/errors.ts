@@ -13,6 +13,10 @@ export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   /** The request conflicts with the current state (e.g. restoring a chest that is not deleted). */
   CONFLICT: 'CONFLICT',
+  /** A file is larger than its kind allows, or than it said it would be. */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** The bytes are not a kind of file we keep (or contradict what the client declared). */
+  UNSUPPORTED_FILE_TYPE: 'UNSUPPORTED_FILE_TYPE',
   /** Too many requests of this kind from this client; try again later. */
   RATE_LIMITED: 'RATE_LIMITED',
   /** Something failed on our side; details are in the server log under the request id. */
