@@ -5,6 +5,12 @@ import { pino } from 'pino';
 import { type Context, createContext } from '../../src/graphql/context.js';
 import { formatError } from '../../src/graphql/errors.js';
 import { createSchema } from '../../src/graphql/schema.js';
+import { loadConfig } from '../../src/config.js';
+import type { StorageBackend } from '../../src/storage/storage.port.js';
+import { createStorage } from '../../src/storage/storage.registry.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface GqlResult<T = Record<string, any>> {
   data?: T | null;
@@ -19,7 +25,11 @@ export interface RunOptions {
   clientAddress?: string;
 }
 
-export async function createGraphQLRunner(orm: MikroORM, { maxPageSize = 100, perClientPerHour = 5, perLinkPerHour = 100 } = {}) {
+export async function createGraphQLRunner(
+  orm: MikroORM,
+  { maxPageSize = 100, perClientPerHour = 5, perLinkPerHour = 100, storage }: { maxPageSize?: number; perClientPerHour?: number; perLinkPerHour?: number; storage?: StorageBackend } = {},
+) {
+  const store = storage ?? (await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-files-')) }));
   const log = pino({ level: 'silent' });
   const server = new ApolloServer<Context>({
     schema: await createSchema(),
@@ -31,11 +41,17 @@ export async function createGraphQLRunner(orm: MikroORM, { maxPageSize = 100, pe
   let n = 0;
   return {
     async run<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, opts: RunOptions = {}): Promise<GqlResult<T>> {
-      const config = { maxPageSize, sessionTtlMs: 86_400_000, contributionLimits: { perClientPerHour, perLinkPerHour }, secretKey: 'test-secret-key' };
+      const config = {
+        maxPageSize,
+        sessionTtlMs: 86_400_000,
+        contributionLimits: { perClientPerHour, perLinkPerHour },
+        secretKey: 'test-secret-key',
+        uploads: loadConfig({}).uploads,
+      };
       let contextValue: Context;
       try {
         contextValue = await createContext(
-          { orm, log, config },
+          { orm, log, config, storage: store },
           { requestId: `test-${++n}`, authorization: opts.token ? `Bearer ${opts.token}` : null, clientAddress: opts.clientAddress ?? '127.0.0.1' },
         );
       } catch (err) {

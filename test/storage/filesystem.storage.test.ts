@@ -1,0 +1,97 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { FilesystemStorage, STAGING_DIR } from '../../src/storage/filesystem.storage.js';
+import { ObjectExistsError } from '../../src/storage/storage.port.js';
+import { createStorage } from '../../src/storage/storage.registry.js';
+import { collect, readAll, storageContract } from './storage.contract.js';
+
+async function makeFilesystem() {
+  const root = await mkdtemp(join(tmpdir(), 'dmc-fs-storage-'));
+  const storage = await createStorage({ kind: 'filesystem', root });
+  return { storage, root, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+storageContract('filesystem', makeFilesystem);
+
+describe('filesystem storage specifics', () => {
+  it('stores key a/b/c as the file <root>/a/b/c and nothing is left in staging', async () => {
+    const { storage, root, cleanup } = await makeFilesystem();
+    try {
+      await storage.put('chests/c1/originals/o1', Readable.from([Buffer.from('hello')]));
+      expect(await readdir(join(root, 'chests', 'c1', 'originals'))).toEqual(['o1']);
+      expect(await readdir(join(root, STAGING_DIR))).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('lets exactly one of two concurrent puts of a key win', async () => {
+    const { storage, cleanup } = await makeFilesystem();
+    try {
+      const key = 'chests/c/originals/race';
+      const results = await Promise.allSettled(
+        ['first', 'second', 'third'].map((text) => storage.put(key, Readable.from([Buffer.from(text)]))),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r) => r.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(2);
+      for (const r of lost) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ObjectExistsError);
+      expect(['first', 'second', 'third']).toContain((await readAll(await storage.get(key))).toString());
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('shows no partial object while a put is still streaming', async () => {
+    const { storage, root, cleanup } = await makeFilesystem();
+    try {
+      const key = 'chests/c/originals/slow';
+      const body = new PassThrough();
+      const putting = storage.put(key, body);
+      body.write(Buffer.alloc(1024, 1));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await storage.stat(key)).toBeNull();
+      expect(await collect(storage.list(''))).toEqual([]);
+      expect(await readdir(join(root, STAGING_DIR))).toHaveLength(1);
+      body.end(Buffer.alloc(1024, 2));
+      await expect(putting).resolves.toEqual({ size: 2048 });
+      expect((await storage.stat(key))?.size).toBe(2048);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('never lists staging leftovers, and sweeps old ones', async () => {
+    const { storage, root, cleanup } = await makeFilesystem();
+    try {
+      // What a crash mid-write leaves behind.
+      await writeFile(join(root, STAGING_DIR, 'crashed-upload'), 'partial');
+      await storage.put('a/b', Readable.from([Buffer.from('x')]));
+      expect((await collect(storage.list(''))).map((o) => o.key)).toEqual(['a/b']);
+      expect(await (storage as FilesystemStorage).sweepStaging(60_000)).toBe(0);
+      expect(await (storage as FilesystemStorage).sweepStaging(-1)).toBe(1);
+      expect(await readdir(join(root, STAGING_DIR))).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('keeps every key inside the root', async () => {
+    const { root, cleanup } = await makeFilesystem();
+    const storage = new FilesystemStorage(join(root, 'inner'));
+    try {
+      await storage.init();
+      for (const key of ['../escape', '../../etc/passwd', '/etc/passwd', 'a/../../b', '..\\x']) {
+        await expect(storage.put(key, Readable.from([Buffer.from('x')]))).rejects.toThrow('Invalid storage key');
+      }
+      expect((await readdir(root)).sort()).toEqual([STAGING_DIR, 'inner']);
+      expect(await readdir(join(root, 'inner', STAGING_DIR))).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+});

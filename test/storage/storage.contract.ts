@@ -1,0 +1,304 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  InvalidKeyError,
+  ObjectExistsError,
+  ObjectNotFoundError,
+  SizeMismatchError,
+  type StorageBackend,
+} from '../../src/storage/storage.port.js';
+
+const MiB = 1024 * 1024;
+
+/** What every backend must do. Each test works under its own random prefix, so they share one storage. */
+export function storageContract(name: string, make: () => Promise<{ storage: StorageBackend; cleanup(): Promise<void> }>): void {
+  describe(`storage contract: ${name}`, () => {
+    let storage: StorageBackend;
+    let cleanup: () => Promise<void>;
+
+    beforeAll(async () => {
+      ({ storage, cleanup } = await make());
+    });
+    afterAll(async () => {
+      await cleanup?.();
+    });
+
+    const newKey = (suffix = 'obj') => `chests/${randomUUID()}/originals/${suffix}`;
+
+    it('round-trips bytes and reports their size', async () => {
+      const key = newKey();
+      const bytes = randomBytes(1000);
+      await expect(storage.put(key, Readable.from([bytes]), { contentType: 'image/png' })).resolves.toEqual({ size: 1000 });
+      expect(await readAll(await storage.get(key))).toEqual(bytes);
+      const info = await storage.stat(key);
+      expect(info).toMatchObject({ key, size: 1000 });
+      expect(info?.lastModified).toBeInstanceOf(Date);
+      if (storage.kind === 's3') expect(info?.contentType).toBe('image/png');
+    });
+
+    it('round-trips an empty object', async () => {
+      const key = newKey();
+      await expect(storage.put(key, Readable.from([]))).resolves.toEqual({ size: 0 });
+      expect((await readAll(await storage.get(key))).length).toBe(0);
+      expect((await storage.stat(key))?.size).toBe(0);
+    });
+
+    it('accepts many small chunks and old-style streams', async () => {
+      const key = newKey();
+      const chunks = Array.from({ length: 300 }, (_, i) => Buffer.from(`chunk ${i};`));
+      const legacy = new Readable({ read() {} });
+      for (const chunk of chunks) legacy.push(chunk);
+      legacy.push(null);
+      const asOldStream: NodeJS.ReadableStream = legacy;
+      await storage.put(key, asOldStream);
+      expect(await readAll(await storage.get(key))).toEqual(Buffer.concat(chunks));
+    });
+
+    it('streams 20 MiB generated on the fly, checked by SHA-256', async () => {
+      const key = newKey('big');
+      const size = 20 * MiB;
+      const sent = createHash('sha256');
+      const source = Readable.from(generateBytes(size, 256 * 1024, sent));
+      await expect(storage.put(key, source, { size })).resolves.toEqual({ size });
+      const received = createHash('sha256');
+      let receivedBytes = 0;
+      for await (const chunk of await storage.get(key)) {
+        received.update(chunk as Buffer);
+        receivedBytes += (chunk as Buffer).length;
+      }
+      expect(receivedBytes).toBe(size);
+      expect(received.digest('hex')).toBe(sent.digest('hex'));
+      expect((await storage.stat(key))?.size).toBe(size);
+    });
+
+    it('reads byte ranges: first byte, a middle slice, to the end, and an end past the object', async () => {
+      const key = newKey();
+      const bytes = randomBytes(1000);
+      await storage.put(key, Readable.from([bytes]));
+      expect(await readAll(await storage.get(key, { start: 0, end: 0 }))).toEqual(bytes.subarray(0, 1));
+      expect(await readAll(await storage.get(key, { start: 100, end: 199 }))).toEqual(bytes.subarray(100, 200));
+      expect(await readAll(await storage.get(key, { start: 900 }))).toEqual(bytes.subarray(900));
+      expect(await readAll(await storage.get(key, { start: 999 }))).toEqual(bytes.subarray(999));
+      expect(await readAll(await storage.get(key, { start: 990, end: 5000 }))).toEqual(bytes.subarray(990));
+      expect(await readAll(await storage.get(key, { start: 0 }))).toEqual(bytes);
+    });
+
+    it('rejects ranges that start past the end or are malformed with RangeError', async () => {
+      const key = newKey();
+      await storage.put(key, Readable.from([randomBytes(10)]));
+      await expect(storage.get(key, { start: 10 })).rejects.toBeInstanceOf(RangeError);
+      await expect(storage.get(key, { start: 50, end: 60 })).rejects.toBeInstanceOf(RangeError);
+      await expect(storage.get(key, { start: 5, end: 4 })).rejects.toBeInstanceOf(RangeError);
+      await expect(storage.get(key, { start: -1 })).rejects.toBeInstanceOf(RangeError);
+    });
+
+    it('never overwrites: a put on an existing key rejects and leaves the original bytes', async () => {
+      const key = newKey();
+      const original = randomBytes(64);
+      await storage.put(key, Readable.from([original]));
+      const second = untouchedBody();
+      await expect(storage.put(key, second.stream)).rejects.toBeInstanceOf(ObjectExistsError);
+      expect(second.wasRead()).toBe(false);
+      // A body that would be read is refused too.
+      await expect(storage.put(key, Readable.from([randomBytes(64)]))).rejects.toBeInstanceOf(ObjectExistsError);
+      expect(await readAll(await storage.get(key))).toEqual(original);
+      expect((await storage.stat(key))?.size).toBe(64);
+    });
+
+    it('reports a missing key: get rejects with ObjectNotFoundError, stat is null', async () => {
+      const key = newKey('missing');
+      await expect(storage.get(key)).rejects.toBeInstanceOf(ObjectNotFoundError);
+      await expect(storage.get(key, { start: 1, end: 2 })).rejects.toBeInstanceOf(ObjectNotFoundError);
+      expect(await storage.stat(key)).toBeNull();
+    });
+
+    it('treats a prefix of other keys as no object', async () => {
+      const key = newKey('dir/leaf');
+      await storage.put(key, Readable.from([Buffer.from('x')]));
+      const parent = key.slice(0, key.lastIndexOf('/'));
+      expect(await storage.stat(parent)).toBeNull();
+      await expect(storage.get(parent)).rejects.toBeInstanceOf(ObjectNotFoundError);
+      await storage.delete(parent);
+      expect(await storage.stat(key)).not.toBeNull();
+    });
+
+    it('deletes idempotently', async () => {
+      const key = newKey();
+      await storage.put(key, Readable.from([Buffer.from('bye')]));
+      await storage.delete(key);
+      expect(await storage.stat(key)).toBeNull();
+      await expect(storage.get(key)).rejects.toBeInstanceOf(ObjectNotFoundError);
+      await expect(storage.delete(key)).resolves.toBeUndefined();
+      await expect(storage.delete(newKey('never-existed'))).resolves.toBeUndefined();
+      // The key is free again.
+      await storage.put(key, Readable.from([Buffer.from('again')]));
+      expect((await readAll(await storage.get(key))).toString()).toBe('again');
+    });
+
+    it('lists by prefix', async () => {
+      const root = `list-${randomUUID()}`;
+      const keys = [`${root}/a/1`, `${root}/a/2`, `${root}/a/10/x`, `${root}/ab/1`, `${root}/b/1`, `${root}-other/1`];
+      for (const [i, key] of keys.entries()) await storage.put(key, Readable.from([Buffer.alloc(i + 1, 1)]));
+
+      const listed = async (prefix: string) => (await collect(storage.list(prefix))).map((o) => o.key).sort();
+      expect(await listed(`${root}/`)).toEqual(keys.slice(0, 5).sort());
+      expect(await listed(`${root}/a/`)).toEqual([`${root}/a/1`, `${root}/a/10/x`, `${root}/a/2`]);
+      expect(await listed(`${root}/a`)).toEqual([`${root}/a/1`, `${root}/a/10/x`, `${root}/a/2`, `${root}/ab/1`]);
+      expect(await listed(`${root}/a/1`)).toEqual([`${root}/a/1`, `${root}/a/10/x`]);
+      expect(await listed(`${root}/nothing/`)).toEqual([]);
+      expect(await listed(root)).toEqual([...keys].sort());
+
+      const infos = await collect(storage.list(`${root}/b/`));
+      expect(infos).toHaveLength(1);
+      expect(infos[0]).toMatchObject({ key: `${root}/b/1`, size: 5 });
+      expect(infos[0]?.lastModified).toBeInstanceOf(Date);
+
+      await storage.delete(`${root}/a/2`);
+      expect(await listed(`${root}/a/`)).toEqual([`${root}/a/1`, `${root}/a/10/x`]);
+    });
+
+    it('rejects invalid keys with InvalidKeyError before touching anything', async () => {
+      const invalid = [
+        '../x',
+        'a/../../x',
+        '..',
+        '/abs',
+        'a//b',
+        'a/',
+        '',
+        'with spaces',
+        'back\\slash',
+        'ünïcode',
+        'nul\u0000byte',
+        '.staging/x',
+        'a/.hidden',
+        './a',
+        'x'.repeat(513),
+        `a/${'x'.repeat(256)}`,
+      ];
+      for (const key of invalid) {
+        const body = untouchedBody();
+        await expect(storage.put(key, body.stream), key).rejects.toBeInstanceOf(InvalidKeyError);
+        expect(body.wasRead(), key).toBe(false);
+        await expect(storage.get(key), key).rejects.toBeInstanceOf(InvalidKeyError);
+        await expect(storage.stat(key), key).rejects.toBeInstanceOf(InvalidKeyError);
+        await expect(storage.delete(key), key).rejects.toBeInstanceOf(InvalidKeyError);
+        await expect(storage.presignedGetUrl(key, 60), key).rejects.toBeInstanceOf(InvalidKeyError);
+      }
+      for (const prefix of ['../', '/abs', 'a//', 'with space']) {
+        await expect(collect(storage.list(prefix)), prefix).rejects.toBeInstanceOf(InvalidKeyError);
+      }
+      // The longest valid key works (segments of 200: s3rver appends a suffix to its file names).
+      const longest = `${'a'.repeat(200)}/${'b'.repeat(200)}/${'c'.repeat(110)}`;
+      expect(longest).toHaveLength(512);
+      await storage.put(longest, Readable.from([Buffer.from('ok')]));
+      expect((await storage.stat(longest))?.size).toBe(2);
+      await storage.delete(longest);
+    });
+
+    it('leaves no object when the body errors midway, and the key can then be written', async () => {
+      // One small failure and one past 5 MiB (the smallest S3 part size: a multipart upload on S3).
+      for (const before of [1024, 6 * MiB]) {
+        const key = newKey(`fails-after-${before}`);
+        const failing = Readable.from(failAfter(before, new Error('client went away')));
+        await expect(storage.put(key, failing)).rejects.toThrow('client went away');
+        expect(await storage.stat(key)).toBeNull();
+        await expect(storage.get(key)).rejects.toBeInstanceOf(ObjectNotFoundError);
+        expect(await collect(storage.list(key))).toEqual([]);
+
+        const bytes = randomBytes(100);
+        await storage.put(key, Readable.from([bytes]));
+        expect(await readAll(await storage.get(key))).toEqual(bytes);
+      }
+    });
+
+    it('stores nothing when the body length differs from the declared size', async () => {
+      const key = newKey();
+      await expect(storage.put(key, Readable.from([randomBytes(5)]), { size: 10 })).rejects.toBeInstanceOf(SizeMismatchError);
+      await expect(storage.put(key, Readable.from([randomBytes(15)]), { size: 10 })).rejects.toBeInstanceOf(SizeMismatchError);
+      expect(await storage.stat(key)).toBeNull();
+      await expect(storage.put(key, Readable.from([randomBytes(10)]), { size: 10 })).resolves.toEqual({ size: 10 });
+    });
+
+    it('gives a presigned URL that a plain fetch can GET (s3), or null (filesystem)', async () => {
+      const key = newKey();
+      const bytes = randomBytes(2048);
+      await storage.put(key, Readable.from([bytes]), { contentType: 'application/pdf' });
+      const url = await storage.presignedGetUrl(key, 300);
+      if (storage.kind === 'filesystem') {
+        expect(url).toBeNull();
+        expect(await storage.presignedGetUrl(key, 300, { filename: 'x.pdf' })).toBeNull();
+        return;
+      }
+      expect(url).toMatch(/^https?:\/\//);
+      const plain = await fetch(url!);
+      expect(plain.status).toBe(200);
+      expect(Buffer.from(await plain.arrayBuffer())).toEqual(bytes);
+
+      const named = await fetch(
+        (await storage.presignedGetUrl(key, 300, { filename: 'Grand-mère "Lettre" 1952.pdf', contentType: 'application/pdf' }))!,
+      );
+      expect(named.status).toBe(200);
+      expect(named.headers.get('content-type')).toBe('application/pdf');
+      const disposition = named.headers.get('content-disposition');
+      expect(disposition).toContain('attachment;');
+      expect(disposition).toContain(`filename*=UTF-8''Grand-m%C3%A8re%20%22Lettre%22%201952.pdf`);
+      expect(disposition).toContain('filename="Grand-m_re _Lettre_ 1952.pdf"');
+      expect(Buffer.from(await named.arrayBuffer())).toEqual(bytes);
+
+      // Signed for the requested lifetime (s3rver does not check V4 signatures, MinIO does).
+      const params = new URL(url!).searchParams;
+      expect(params.get('X-Amz-Expires')).toBe('300');
+      expect(params.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('rejects presigned URL lifetimes outside 1 s to 7 days', async () => {
+      const key = newKey();
+      for (const ttl of [0, -5, 1.5, 604_801]) {
+        await expect(storage.presignedGetUrl(key, ttl), String(ttl)).rejects.toBeInstanceOf(RangeError);
+      }
+    });
+  });
+}
+
+export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+/** Random bytes made chunk by chunk, hashed as they are produced: the test never holds them all. */
+export async function* generateBytes(size: number, chunkSize: number, hash: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
+  for (let sent = 0; sent < size; sent += chunkSize) {
+    const chunk = randomBytes(Math.min(chunkSize, size - sent));
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
+/** Yields `bytes` bytes, then fails like a dropped upload. */
+export async function* failAfter(bytes: number, error: Error): AsyncGenerator<Buffer> {
+  const chunkSize = 256 * 1024;
+  for (let sent = 0; sent < bytes; sent += chunkSize) yield randomBytes(Math.min(chunkSize, bytes - sent));
+  throw error;
+}
+
+/** A body that records whether anyone read it. */
+export function untouchedBody(): { stream: Readable; wasRead(): boolean } {
+  let read = false;
+  const stream = new Readable({
+    read() {
+      read = true;
+      this.push(Buffer.from('should not be stored'));
+      this.push(null);
+    },
+  });
+  return { stream, wasRead: () => read };
+}
