@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { FileType } from './db/enums.js';
 
 /**
  * The one configuration of API and worker, read from the environment once at start.
@@ -33,6 +34,19 @@ const envSchema = z.object({
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   /** Key for hashing client addresses in rate limits; set the same value on every API process. */
   SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** S3-compatible object storage (MinIO, AWS, ...). Unset: files under DATA_DIR/files. */
+  S3_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  S3_ACCESS_KEY: z.string().min(1).optional(),
+  S3_SECRET_KEY: z.string().min(1).optional(),
+  S3_BUCKET: z.string().min(3).max(63).default('memory-chest'),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** Largest file per kind, in MiB. */
+  MAX_IMAGE_MB: z.coerce.number().int().min(1).default(50),
+  MAX_AUDIO_MB: z.coerce.number().int().min(1).default(500),
+  MAX_VIDEO_MB: z.coerce.number().int().min(1).default(4096),
+  MAX_DOCUMENT_MB: z.coerce.number().int().min(1).default(100),
+  /** Hours an upload ticket stays valid. */
+  UPLOAD_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(48),
   /** Seconds to wait for in-flight requests on SIGTERM before closing anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(10),
 });
@@ -51,6 +65,19 @@ export interface Config {
   trustProxyHops: number;
   /** Random per process when SECRET_KEY is unset (rate-limit counts then restart with the process). */
   secretKey: string;
+  storage: { kind: 'filesystem'; root: string } | S3Config;
+  uploads: { maxBytes: Record<FileType, number>; ttlMs: number };
+}
+
+export interface S3Config {
+  kind: 's3';
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  bucket: string;
 }
 
 export class ConfigError extends Error {
@@ -82,5 +109,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     contributionLimits: { perClientPerHour: e.CONTRIBUTIONS_PER_CLIENT_PER_HOUR, perLinkPerHour: e.CONTRIBUTIONS_PER_LINK_PER_HOUR },
     trustProxyHops: e.TRUST_PROXY_HOPS,
     secretKey: e.SECRET_KEY ?? randomBytes(32).toString('hex'),
+    storage: e.S3_ENDPOINT ? s3Config(e) : { kind: 'filesystem', root: resolve(dataDir, 'files') },
+    uploads: {
+      maxBytes: {
+        [FileType.IMAGE]: e.MAX_IMAGE_MB * MiB,
+        [FileType.AUDIO]: e.MAX_AUDIO_MB * MiB,
+        [FileType.VIDEO]: e.MAX_VIDEO_MB * MiB,
+        [FileType.DOCUMENT]: e.MAX_DOCUMENT_MB * MiB,
+      },
+      ttlMs: e.UPLOAD_TTL_HOURS * 3_600_000,
+    },
+  };
+}
+
+const MiB = 1024 * 1024;
+
+function s3Config(e: Env): S3Config {
+  const missing = (['S3_ACCESS_KEY', 'S3_SECRET_KEY'] as const).filter((k) => !e[k]);
+  if (missing.length) throw new ConfigError(missing.map((k) => `${k}: required when S3_ENDPOINT is set`));
+  const url = new URL(e.S3_ENDPOINT!);
+  const useSSL = url.protocol === 'https:';
+  return {
+    kind: 's3',
+    endPoint: url.hostname,
+    port: url.port ? Number(url.port) : useSSL ? 443 : 80,
+    useSSL,
+    accessKey: e.S3_ACCESS_KEY!,
+    secretKey: e.S3_SECRET_KEY!,
+    region: e.S3_REGION,
+    bucket: e.S3_BUCKET,
   };
 }

@@ -13,10 +13,15 @@ import { attachWebSockets } from './graphql/websocket.js';
 import { formatError } from './graphql/errors.js';
 import { graphiqlRouter } from './graphql/graphiql.js';
 import { createSchema } from './graphql/schema.js';
+import { filesRouter } from './http/files.routes.js';
+import { uploadsRouter } from './http/uploads.routes.js';
+import { createStorage } from './storage/storage.registry.js';
 import type { Logger } from './logger.js';
+import type { StorageBackend } from './storage/storage.port.js';
 
 export interface HttpApp {
   server: Server;
+  storage: StorageBackend;
   apollo: ApolloServer<Context>;
   /** Base URL once listening, e.g. http://127.0.0.1:4000 */
   url(): string;
@@ -34,7 +39,8 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
   app.set('trust proxy', config.trustProxyHops);
   const server = createServer(app);
   const schema = await createSchema();
-  const deps: ContextDeps = { orm: db.orm, log, config };
+  const storage = await createStorage(config.storage);
+  const deps: ContextDeps = { orm: db.orm, log, config, storage };
   const ws = attachWebSockets(server, schema, deps);
   const apollo = new ApolloServer<Context>({
     schema,
@@ -80,6 +86,8 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok });
   });
   app.use(graphiqlRouter());
+  app.use(uploadsRouter(db.orm, storage, config.uploads, log));
+  app.use(filesRouter(db.orm, storage, config.secretKey, log));
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
@@ -98,6 +106,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
 
   return {
     server,
+    storage,
     apollo,
     url() {
       const addr = server.address() as AddressInfo;

@@ -57,3 +57,11 @@ registerEnumType(ChestRole, {
   name: 'ChestRole',
   description: 'OWNER: everything, including people, links and moderation. EDITOR: adds and edits memories and stories. VIEWER: reads.',
 });
+
+export enum UploadStatus {
+  OPEN = 'OPEN',
+  COMPLETE = 'COMPLETE',
+  FAILED = 'FAILED',
+}
+
+registerEnumType(UploadStatus, { name: 'UploadStatus', description: 'OPEN: waiting for bytes. COMPLETE: stored and verified. FAILED: refused; see error.' });

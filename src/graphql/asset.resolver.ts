@@ -3,6 +3,7 @@ import { Asset } from '../db/entities/index.js';
 import { GeoLocation } from '../db/entities/asset.types.js';
 import { maySeeLocation } from '../domain/access/access.service.js';
 import { getAsset } from '../domain/asset/asset.service.js';
+import { originalUrl } from '../domain/asset/download.js';
 import type { Context } from './context.js';
 
 @Resolver(() => Asset)
@@ -10,6 +11,14 @@ export class AssetResolver {
   @Query(() => Asset, { description: 'One memory, if you may read its chest.' })
   asset(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Asset> {
     return getAsset(ctx.em, ctx.actor, id);
+  }
+
+  @FieldResolver(() => String, {
+    nullable: true,
+    description: 'A link to the original file, valid 5 minutes. Photos and videos: members only (their metadata can hold GPS).',
+  })
+  originalUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    return originalUrl(ctx.actor, asset, ctx.storage, ctx.config.secretKey);
   }
 
   /** The only way coordinates leave the server: the access service decides per caller and chest. */

@@ -6,6 +6,7 @@ import { authenticate } from '../domain/account/account.service.js';
 import { type Actor, createActor } from '../domain/actor.js';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
+import type { StorageBackend } from '../storage/storage.port.js';
 import { createLoaders, type Loaders } from './loaders.js';
 
 export interface Context {
@@ -19,13 +20,15 @@ export interface Context {
   loaders: Loaders;
   requestId: string;
   log: Logger;
-  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits'>;
+  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey' | 'uploads'>;
+  storage: StorageBackend;
 }
 
 export interface ContextDeps {
   orm: MikroORM;
   log: Logger;
-  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey'>;
+  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey' | 'uploads'>;
+  storage: StorageBackend;
 }
 
 export interface RequestInfo {
@@ -61,6 +64,7 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     requestId: req.requestId,
     log: deps.log.child({ requestId: req.requestId }),
     config: deps.config,
+    storage: deps.storage,
   };
 }
 

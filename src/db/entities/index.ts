@@ -5,6 +5,7 @@ import { Contribution } from './contribution.entity.js';
 import { Membership } from './membership.entity.js';
 import { Session } from './session.entity.js';
 import { Story } from './story.entity.js';
+import { Upload } from './upload.entity.js';
 
-export { Account, Asset, Chest, Contribution, Membership, Session, Story };
-export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership];
+export { Account, Asset, Chest, Contribution, Membership, Session, Story, Upload };
+export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload];

@@ -1,0 +1,73 @@
+import { Arg, Ctx, Field, GraphQLISODateTime, ID, InputType, Mutation, ObjectType, Resolver } from 'type-graphql';
+import { GraphQLSafeInt } from 'graphql-scalars';
+import { Upload } from '../db/entities/index.js';
+import { createUpload } from '../domain/upload/upload.service.js';
+import type { Context } from './context.js';
+
+@InputType({ description: 'A file you are about to send. Give chestId (members) or guestToken (guests).' })
+export class CreateUploadInput {
+  @Field(() => ID, { nullable: true })
+  chestId?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The guest token from submitContribution.' })
+  guestToken?: string | null;
+
+  @Field(() => String)
+  filename!: string;
+
+  @Field(() => GraphQLSafeInt, { description: 'Exact size in bytes.' })
+  size!: number;
+
+  @Field(() => String, { nullable: true, description: 'What you believe the type is; the bytes decide.' })
+  mimeType?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'SHA-256 (hex) of the file, checked at the end.' })
+  sha256?: string | null;
+}
+
+@ObjectType()
+export class HttpHeader {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String)
+  value!: string;
+}
+
+@ObjectType({ description: 'Where and how to send the bytes. The token in the headers is shown only this once.' })
+export class UploadTicket {
+  @Field(() => Upload)
+  upload!: Upload;
+
+  @Field(() => String, { description: 'Path on this server to PATCH the bytes to (HEAD it to learn the offset to resume from).' })
+  url!: string;
+
+  @Field(() => [HttpHeader], { description: 'Headers every request to url must carry (Upload-Offset changes as you go).' })
+  headers!: HttpHeader[];
+
+  @Field(() => GraphQLISODateTime)
+  expiresAt!: Date;
+}
+
+@Resolver(() => Upload)
+export class UploadResolver {
+  @Mutation(() => UploadTicket, { description: 'Starts an upload. Members with EDITOR or OWNER, or a guest for their pending contribution.' })
+  async createUpload(@Arg('input', () => CreateUploadInput) input: CreateUploadInput, @Ctx() ctx: Context): Promise<UploadTicket> {
+    const { upload, token } = await createUpload(
+      ctx.em,
+      ctx.actor,
+      { ...input, mimeType: input.mimeType ?? undefined },
+      ctx.config.uploads,
+    );
+    return {
+      upload,
+      url: `/uploads/${upload.id}`,
+      headers: [
+        { name: 'Authorization', value: `Upload ${token}` },
+        { name: 'Content-Type', value: 'application/offset+octet-stream' },
+        { name: 'Upload-Offset', value: '0' },
+      ],
+      expiresAt: upload.expiresAt,
+    };
+  }
+}

@@ -1,0 +1,69 @@
+import { Router } from 'express';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Asset } from '../db/entities/index.js';
+import { FileType } from '../db/enums.js';
+import { verifyDownload } from '../domain/asset/download.js';
+import { AppError, ErrorCode, notFound } from '../domain/errors.js';
+import { isUuid } from '../domain/validation.js';
+import type { Logger } from '../logger.js';
+import type { ByteRange, StorageBackend } from '../storage/storage.port.js';
+import { sendError } from './errors.js';
+
+/**
+ * GET /files/:assetId?exp&sig — originals behind a signed, short-lived link (filesystem storage;
+ * S3 links go to the bucket directly). Supports Range so video can be seeked; never lets a browser
+ * guess the type; documents download rather than open.
+ */
+export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: string, log: Logger): Router {
+  const router = Router();
+  router.get('/files/:assetId', async (req, res) => {
+    try {
+      const { assetId } = req.params;
+      const ok = isUuid(assetId) && verifyDownload(secret, assetId, String(req.query.exp ?? ''), String(req.query.sig ?? ''));
+      const asset = ok ? await orm.em.fork().findOne(Asset, { id: assetId, deletedAt: null }) : null;
+      if (!asset) throw notFound('File');
+      const range = parseRange(req.get('range'), asset.size);
+      const disposition = asset.fileType === FileType.DOCUMENT ? 'attachment' : 'inline';
+      res.set({
+        'Content-Type': asset.mimeType,
+        'Content-Disposition': `${disposition}; filename="${asset.filename.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(asset.filename)}`,
+        'X-Content-Type-Options': 'nosniff',
+        'Accept-Ranges': 'bytes',
+        'Cache-Control': 'private, no-store',
+        'Content-Security-Policy': "default-src 'none'; sandbox",
+      });
+      if (range) {
+        res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${asset.size}`, 'Content-Length': String(range.end - range.start + 1) });
+      } else {
+        res.status(200).set('Content-Length', String(asset.size));
+      }
+      const stream = await storage.get(asset.storageKey, range ?? undefined);
+      stream.on('error', (err) => {
+        log.error({ err, assetId }, 'download stream failed');
+        res.destroy(err);
+      });
+      stream.pipe(res);
+    } catch (err) {
+      sendError(res, err, log);
+    }
+  });
+  return router;
+}
+
+/** One `bytes=a-b`, `bytes=a-` or `bytes=-n` range; null for none; 416-worthy ranges are errors. */
+function parseRange(header: string | undefined, size: number): Required<ByteRange> | null {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) throw new AppError(ErrorCode.BAD_USER_INPUT, 'Range: only one bytes range is supported', 'range');
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start > end || start >= size) throw new AppError(ErrorCode.BAD_USER_INPUT, 'Range: not satisfiable', 'range');
+  return { start, end };
+}

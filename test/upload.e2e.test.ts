@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.js';
+import { type Database, openDatabase } from '../src/db/database.js';
+import { Asset, Upload } from '../src/db/entities/index.js';
+import { ChestRole } from '../src/db/enums.js';
+import { createHttpApp, type HttpApp, listen } from '../src/server.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { addMember, makeAccount, makeChest } from './support/factories.js';
+import { jpeg, pdf, wav } from './support/media.js';
+import { type StorageEnv, STORAGE_ENVS, startStorageEnv } from './support/storage.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe.each(STORAGE_ENVS)('uploads and downloads over HTTP on %s storage', (storageName) => {
+  let db: TestDatabase;
+  let database: Database;
+  let app: HttpApp;
+  let storageEnv: StorageEnv;
+  let owner: { token: string; account: any }, viewer: { token: string }, stranger: { token: string };
+  let chestId: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    storageEnv = await startStorageEnv(storageName);
+    const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', LOG_LEVEL: 'silent', MAX_IMAGE_MB: '1', ...storageEnv.env });
+    const log = pino({ level: 'silent' });
+    database = await openDatabase(config, log);
+    app = await createHttpApp(config, database, log);
+    await listen(app, '127.0.0.1', 0);
+    const em = db.orm.em.fork();
+    owner = await makeAccount(em);
+    viewer = await makeAccount(em);
+    stranger = await makeAccount(em);
+    const chest = await makeChest(em, { personName: 'Uploads' }, owner.account);
+    await addMember(em, chest, (viewer as any).account, ChestRole.VIEWER);
+    chestId = chest.id;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await database?.close();
+    await storageEnv?.stop();
+    await db?.close();
+  });
+
+  async function gql(query: string, variables: Record<string, unknown>, token?: string) {
+    const res = await fetch(`${app.url()}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await res.json()) as { data?: any; errors?: any[] };
+  }
+
+  const TICKET = `mutation($i: CreateUploadInput!) { createUpload(input: $i) { url headers { name value } upload { id status receivedBytes } } }`;
+
+  async function ticket(input: Record<string, unknown>, token = owner.token) {
+    const res = await gql(TICKET, { i: { chestId, ...input } }, token);
+    if (res.errors) throw Object.assign(new Error(res.errors[0].message), { code: res.errors[0].extensions.code });
+    const t = res.data.createUpload;
+    const headers = Object.fromEntries(t.headers.map((h: any) => [h.name, h.value]));
+    return { url: `${app.url()}${t.url}`, headers, id: t.upload.id as string };
+  }
+
+  async function patch(t: { url: string; headers: Record<string, string> }, offset: number, body: Buffer) {
+    const res = await fetch(t.url, { method: 'PATCH', headers: { ...t.headers, 'Upload-Offset': String(offset) }, body });
+    return { status: res.status, offset: res.headers.get('upload-offset'), body: (await res.json()) as any };
+  }
+
+  async function upload(bytes: Buffer, mimeType: string, filename = 'file', extra: Record<string, unknown> = {}) {
+    const t = await ticket({ filename, size: bytes.length, mimeType, ...extra });
+    return { t, res: await patch(t, 0, bytes) };
+  }
+
+  it('stores a photo, creates the memory, and serves the original to members with ranges', async () => {
+    const photo = await jpeg();
+    const { res } = await upload(photo, 'image/jpeg', 'Lake\u202E.jpg');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'COMPLETE', offset: photo.length, duplicate: false });
+    const asset = await db.orm.em.fork().findOneOrFail(Asset, res.body.assetId);
+    expect(asset).toMatchObject({ size: photo.length, sha256: sha(photo), mimeType: 'image/jpeg', fileType: 'IMAGE', status: 'PENDING', filename: 'Lake.jpg' });
+    expect(await app.storage.stat(asset.storageKey)).toMatchObject({ size: photo.length });
+
+    const q = await gql(`query($id: ID!) { asset(id: $id) { originalUrl } }`, { id: asset.id }, owner.token);
+    const url = new URL(q.data.asset.originalUrl, app.url());
+    const full = await fetch(url);
+    expect(full.status).toBe(200);
+    expect(sha(Buffer.from(await full.arrayBuffer()))).toBe(sha(photo));
+    const part = await fetch(url, { headers: { range: 'bytes=2-9' } });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(photo.subarray(2, 10));
+    if (storageName === 'filesystem') {
+      expect(full.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(full.headers.get('content-disposition')).toContain("filename*=UTF-8''Lake.jpg");
+    }
+  });
+
+  it('resumes an interrupted upload from the last stored byte and stores exactly the bytes sent', async () => {
+    const audio = wav(10 * 1024 * 1024); // 20 MiB
+    const t = await ticket({ filename: 'voice.wav', size: audio.length, mimeType: 'audio/wav' });
+    // Send 13 MiB, then drop the connection.
+    await new Promise<void>((resolve) => {
+      const req = request(t.url, { method: 'PATCH', headers: { ...t.headers, 'Upload-Offset': '0', 'Content-Length': String(audio.length) } });
+      req.on('error', () => resolve());
+      req.write(audio.subarray(0, 13 * 1024 * 1024), () => setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 300));
+    });
+    let offset = 0;
+    for (let i = 0; i < 50 && offset === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const head = await fetch(t.url, { method: 'HEAD', headers: t.headers });
+      offset = Number(head.headers.get('upload-offset'));
+    }
+    expect(offset).toBe(8 * 1024 * 1024); // the one complete part survived
+    const wrong = await patch(t, 0, audio.subarray(0, 10));
+    expect(wrong.status).toBe(409);
+    expect(wrong.offset).toBe(String(offset));
+    const done = await patch(t, offset, audio.subarray(offset));
+    expect(done.body.status).toBe('COMPLETE');
+    const asset = await db.orm.em.fork().findOneOrFail(Asset, done.body.assetId);
+    expect(asset.sha256).toBe(sha(audio));
+    const stored = await app.storage.get(asset.storageKey);
+    const h = createHash('sha256');
+    for await (const c of stored) h.update(c as Buffer);
+    expect(h.digest('hex')).toBe(sha(audio));
+  });
+
+  it.each([
+    ['an SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'), 'image/svg+xml'],
+    ['an executable posing as a photo', Buffer.concat([Buffer.from('MZ'), Buffer.alloc(300)]), 'image/jpeg'],
+    ['a PDF posing as a photo', pdf(), 'image/jpeg'],
+    ['HTML posing as text', Buffer.from('<html><script>x()</script></html>'), 'text/plain'],
+  ])('refuses %s: 415, nothing kept', async (_name, bytes, mime) => {
+    const before = await db.orm.em.fork().count(Asset, {});
+    const { t, res } = await upload(bytes, mime);
+    expect(res.status).toBe(415);
+    expect(res.body.errors[0].extensions.code).toBe('UNSUPPORTED_FILE_TYPE');
+    expect(await db.orm.em.fork().count(Asset, {})).toBe(before);
+    expect((await db.orm.em.fork().findOneOrFail(Upload, t.id)).status).toBe('FAILED');
+    const originals = [];
+    for await (const o of app.storage.list(`chests/${chestId}/originals/`)) originals.push(o);
+    expect(originals.length).toBe(before);
+  });
+
+  it('enforces declared and per-kind sizes', async () => {
+    await expect(ticket({ filename: 'big.jpg', size: 2 * 1024 * 1024, mimeType: 'image/jpeg' })).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    const photo = await jpeg(32, 32, '#123');
+    const t = await ticket({ filename: 'short.jpg', size: photo.length - 10, mimeType: 'image/jpeg' });
+    const res = await patch(t, 0, photo);
+    expect(res.status).toBe(413);
+    expect(res.body.errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('reports the same bytes again as a duplicate instead of storing them twice', async () => {
+    const photo = await jpeg(40, 40, '#fa0');
+    const first = (await upload(photo, 'image/jpeg', 'a.jpg')).res.body;
+    const second = (await upload(photo, 'image/jpeg', 'b.jpg')).res.body;
+    expect(second).toMatchObject({ status: 'COMPLETE', duplicate: true, assetId: first.assetId });
+    expect(await db.orm.em.fork().count(Asset, { sha256: sha(photo) })).toBe(1);
+  });
+
+  it('checks the SHA-256 a client gives', async () => {
+    const photo = await jpeg(20, 20, '#0f0');
+    const { res } = await upload(photo, 'image/jpeg', 'x.jpg', { sha256: 'ab'.repeat(32) });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'sha256' });
+    expect(await db.orm.em.fork().count(Asset, { sha256: sha(photo) })).toBe(0);
+  });
+
+  it('refuses unknown, foreign and expired tickets', async () => {
+    const photo = await jpeg(10, 10, '#f0f');
+    const a = await ticket({ filename: 'a.jpg', size: photo.length, mimeType: 'image/jpeg' });
+    const b = await ticket({ filename: 'b.jpg', size: photo.length, mimeType: 'image/jpeg' });
+    expect((await patch({ url: a.url, headers: b.headers }, 0, photo)).status).toBe(404);
+    expect((await patch({ url: a.url, headers: { ...a.headers, Authorization: 'Upload nope' } }, 0, photo)).status).toBe(404);
+    await db.orm.em.fork().nativeUpdate(Upload, { id: a.id }, { expiresAt: new Date(Date.now() - 1000) });
+    expect((await patch(a, 0, photo)).status).toBe(404);
+  });
+
+  it('lets editors and owners upload; viewers are FORBIDDEN and strangers NOT_FOUND', async () => {
+    await expect(ticket({ filename: 'v.jpg', size: 10, mimeType: 'image/jpeg' }, viewer.token)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(ticket({ filename: 's.jpg', size: 10, mimeType: 'image/jpeg' }, stranger.token)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('gives non-members no photo originals, but documents through a short signed link', async () => {
+    const doc = (await upload(pdf(), 'application/pdf', 'letter.pdf')).res.body;
+    const photo = (await upload(await jpeg(30, 30, '#abc'), 'image/jpeg', 'p.jpg')).res.body;
+    const link = (await gql(`mutation($c: ID!) { createShareLink(chestId: $c) { token } }`, { c: chestId }, owner.token)).data.createShareLink.token;
+    const seen = await gql(`query($t: String!) { chestByShareToken(token: $t) { assets(first: 100) { edges { node { id originalUrl } } } } }`, { t: link });
+    const urls = Object.fromEntries(seen.data.chestByShareToken.assets.edges.map((e: any) => [e.node.id, e.node.originalUrl]));
+    expect(urls[photo.assetId]).toBeNull();
+    const res = await fetch(new URL(urls[doc.assetId], app.url()));
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(pdf());
+    if (storageName === 'filesystem') {
+      expect(res.headers.get('content-disposition')).toMatch(/^attachment;/);
+      const forged = new URL(urls[doc.assetId], app.url());
+      forged.searchParams.set('exp', String(Math.floor(Date.now() / 1000) + 10_000));
+      expect((await fetch(forged)).status).toBe(404);
+    }
+  });
+});
