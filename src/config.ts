@@ -8,6 +8,10 @@ import { FileType } from './db/enums.js';
  * Every variable is documented in README.md ("Configuration"); a bad value stops startup
  * with a message naming the variable.
  */
+/** A whole number written in plain digits: "", " ", "0x10" and "1e3" are mistakes, not numbers. */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.string().trim().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
+
 const envSchema = z.object({
   /** PostgreSQL connection string; absent = embedded PGlite under DATA_DIR. */
   DATABASE_URL: z
@@ -18,20 +22,20 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   /** HTTP listen address. Loopback by default: a family server is opened on purpose, not by accident. */
   HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  PORT: int(0, 65535).default(4000),
   /** Largest database connection pool per process (served mode; embedded uses one connection). */
-  DB_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
+  DB_POOL_MAX: int(1, 100).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Upper bound on `first` in any connection. */
-  MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+  MAX_PAGE_SIZE: int(1, 1000).default(100),
   /** Days a sign-in session lasts. */
-  SESSION_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  SESSION_TTL_DAYS: int(1, 365).default(30),
   /** Guest contributions per link per client address per hour. */
-  CONTRIBUTIONS_PER_CLIENT_PER_HOUR: z.coerce.number().int().min(1).max(10_000).default(5),
+  CONTRIBUTIONS_PER_CLIENT_PER_HOUR: int(1, 10_000).default(5),
   /** Guest contributions per link per hour, all clients together. */
-  CONTRIBUTIONS_PER_LINK_PER_HOUR: z.coerce.number().int().min(1).max(100_000).default(100),
+  CONTRIBUTIONS_PER_LINK_PER_HOUR: int(1, 100_000).default(100),
   /** Trust X-Forwarded-For from this many proxy hops (0 = use the socket address). */
-  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  TRUST_PROXY_HOPS: int(0, 10).default(0),
   /** Key for hashing client addresses in rate limits; set the same value on every API process. */
   SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** S3-compatible object storage (MinIO, AWS, ...). Unset: files under DATA_DIR/files. */
@@ -41,14 +45,14 @@ const envSchema = z.object({
   S3_BUCKET: z.string().min(3).max(63).default('memory-chest'),
   S3_REGION: z.string().min(1).default('us-east-1'),
   /** Largest file per kind, in MiB. */
-  MAX_IMAGE_MB: z.coerce.number().int().min(1).default(50),
-  MAX_AUDIO_MB: z.coerce.number().int().min(1).default(500),
-  MAX_VIDEO_MB: z.coerce.number().int().min(1).default(4096),
-  MAX_DOCUMENT_MB: z.coerce.number().int().min(1).default(100),
+  MAX_IMAGE_MB: int(1).default(50),
+  MAX_AUDIO_MB: int(1).default(500),
+  MAX_VIDEO_MB: int(1).default(4096),
+  MAX_DOCUMENT_MB: int(1).default(100),
   /** Hours an upload ticket stays valid. */
-  UPLOAD_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(48),
+  UPLOAD_TTL_HOURS: int(1, 24 * 30).default(48),
   /** Seconds to wait for in-flight requests on SIGTERM before closing anyway. */
-  SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(10),
+  SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(10),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -19,9 +19,18 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   log.info({ database: config.database.mode, dataDir: config.dataDir }, 'starting');
   const db = await openDatabase(config, log);
-  const app = await createHttpApp(config, db, log);
-  await listen(app, config.http.host, config.http.port);
-  log.info({ url: `${app.url()}/graphql` }, 'ready: GraphQL and the explorer are at /graphql');
+  let app;
+  try {
+    app = await createHttpApp(config, db, log);
+    await listen(app, config.http.host, config.http.port);
+  } catch (err) {
+    // e.g. the port is taken: close the database cleanly before giving up.
+    await app?.close().catch(() => undefined);
+    await db.close();
+    throw err;
+  }
+  const running = app;
+  log.info({ url: `${running.url()}/graphql` }, 'ready: GraphQL and the explorer are at /graphql');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -29,7 +38,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     try {
-      await app.close();
+      await running.close();
       await db.close();
       log.info('stopped');
       process.exit(0);

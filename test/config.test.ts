@@ -27,9 +27,25 @@ describe('loadConfig', () => {
     ['SECRET_KEY', 'too-short'],
     ['TRUST_PROXY_HOPS', '-1'],
     ['SESSION_TTL_DAYS', '0'],
+    ['PORT', ' '],
+    ['PORT', '0x10'],
+    ['PORT', '1e3'],
+    ['S3_ENDPOINT', 'ftp://x'],
   ])('rejects a bad %s (%s) naming the variable', (name, value) => {
     const attempt = () => loadConfig({ [name]: value });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(new RegExp(`${name}:`));
+  });
+});
+
+describe('loadConfig: storage', () => {
+  it('keeps files under DATA_DIR/files by default', () => {
+    expect(loadConfig({ DATA_DIR: '/srv/chest' }).storage).toEqual({ kind: 'filesystem', root: '/srv/chest/files' });
+  });
+
+  it('uses S3 when S3_ENDPOINT is set, and then needs both keys', () => {
+    const c = loadConfig({ S3_ENDPOINT: 'https://minio.local:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b' });
+    expect(c.storage).toMatchObject({ kind: 's3', endPoint: 'minio.local', port: 9000, useSSL: true, bucket: 'memory-chest' });
+    expect(() => loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000' })).toThrow(/S3_ACCESS_KEY: required/);
   });
 });

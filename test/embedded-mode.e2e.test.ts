@@ -106,3 +106,21 @@ describe('embedded mode (no DATABASE_URL)', () => {
     expect(run.stderr()).toContain(`${name}:`);
   });
 });
+
+describe('start-up failures', () => {
+  it('closes the database and says why when the port is taken', { timeout: 120_000 }, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'dmc-port-'));
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = String((blocker.address() as { port: number }).port);
+    try {
+      const run = start({ DATA_DIR: dataDir, PORT: port, HOST: '127.0.0.1' });
+      expect(await run.exited).toBe(1);
+      expect(run.stderr()).toMatch(/failed to start: listen EADDRINUSE/);
+      expect(run.stderr()).not.toMatch(/WebSocket/);
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

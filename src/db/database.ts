@@ -6,8 +6,8 @@ import { migrate, type MikroORM, openOrm } from './orm.js';
 
 export interface Database {
   orm: MikroORM;
-  /** Whether the database answers; used by /readyz. */
-  ping(): Promise<boolean>;
+  /** Whether the database answers within the timeout; used by /readyz. */
+  ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -36,12 +36,21 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   const opened = orm;
   return {
     orm: opened,
-    async ping() {
+    /** A database that hangs must make readiness fail, not hang with it. */
+    async ping(timeoutMs = 2000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+      const query = opened.em
+        .fork()
+        .execute('select 1')
+        .then(
+          () => true,
+          () => false,
+        );
       try {
-        await opened.em.fork().execute('select 1');
-        return true;
-      } catch {
-        return false;
+        return await Promise.race([query, timeout]);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async close() {

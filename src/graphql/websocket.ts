@@ -24,7 +24,16 @@ const authorization = (params: unknown): string | null => {
  * its context again, so a session revoked mid-connection stops working at its next operation.
  */
 export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: ContextDeps) {
-  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
+  // noServer: we route upgrades ourselves, so the HTTP server's own errors (a taken port) are not
+  // re-emitted as websocket errors.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  server.on('upgrade', (req, socket, head) => {
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/graphql') {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
   const format = formatError(deps.log);
   return useServer(
     {
