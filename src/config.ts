@@ -51,6 +51,8 @@ const envSchema = z.object({
   MAX_DOCUMENT_MB: int(1).default(100),
   /** Hours an upload ticket stays valid. */
   UPLOAD_TTL_HOURS: int(1, 24 * 30).default(48),
+  /** Minutes between storage consistency sweeps (0: never). */
+  SWEEP_INTERVAL_MINUTES: int(0, 7 * 24 * 60).default(60),
   /** Seconds to wait for in-flight requests on SIGTERM before closing anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(10),
 });
@@ -71,6 +73,8 @@ export interface Config {
   secretKey: string;
   storage: { kind: 'filesystem'; root: string } | S3Config;
   uploads: { maxBytes: Record<FileType, number>; ttlMs: number };
+  /** 0 disables the periodic sweep. */
+  sweepIntervalMs: number;
 }
 
 export interface S3Config {
@@ -123,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
       ttlMs: e.UPLOAD_TTL_HOURS * 3_600_000,
     },
+    sweepIntervalMs: e.SWEEP_INTERVAL_MINUTES * 60_000,
   };
 }
 

@@ -1,0 +1,59 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Asset, Upload } from '../../db/entities/index.js';
+import { UploadStatus } from '../../db/enums.js';
+import type { StorageBackend } from '../../storage/storage.port.js';
+import { stagingPrefix } from './upload.service.js';
+
+export interface SweepReport {
+  /** Staging objects removed (abandoned or finished uploads). */
+  stagingRemoved: string[];
+  /** Originals with no asset row, older than the grace period, removed (a crash between write and commit). */
+  orphansRemoved: string[];
+  /** Asset rows whose original is missing. Never deleted here: a person must look. */
+  missingObjects: { assetId: string; storageKey: string }[];
+  /** Open uploads past their expiry, now FAILED. */
+  expiredUploads: string[];
+}
+
+/**
+ * Keeps storage and database in step: no object without a row (past a grace period that covers
+ * an upload being finished right now), and every row without its object reported. Safe to run
+ * at any time and from any process: it only removes what no row will ever point to.
+ */
+export async function sweep(em: EntityManager, storage: StorageBackend, { graceMs }: { graceMs: number }): Promise<SweepReport> {
+  const report: SweepReport = { stagingRemoved: [], orphansRemoved: [], missingObjects: [], expiredUploads: [] };
+  const cutoff = Date.now() - graceMs;
+
+  const expired = await em.find(Upload, { status: UploadStatus.OPEN, expiresAt: { $lt: new Date() } });
+  for (const u of expired) {
+    await em.nativeUpdate(Upload, { id: u.id, status: UploadStatus.OPEN }, { status: UploadStatus.FAILED, error: 'The upload ticket expired' });
+    report.expiredUploads.push(u.id);
+  }
+
+  // Staging parts belong to open uploads only.
+  const open = new Set((await em.find(Upload, { status: UploadStatus.OPEN }, { fields: ['id'] })).map((u) => u.id));
+  for await (const obj of storage.list('staging/uploads/')) {
+    const uploadId = obj.key.slice('staging/uploads/'.length).split('/')[0]!;
+    if (!open.has(uploadId) && obj.lastModified.getTime() < cutoff) {
+      await storage.delete(obj.key);
+      report.stagingRemoved.push(obj.key);
+    }
+  }
+
+  // Originals: an object is kept when a row names it (deleted rows included: the bin keeps files).
+  for await (const obj of storage.list('chests/')) {
+    if (!/^chests\/[^/]+\/originals\/[^/]+$/.test(obj.key) || obj.lastModified.getTime() >= cutoff) continue;
+    const owned = await em.count(Asset, { storageKey: obj.key });
+    if (owned === 0) {
+      await storage.delete(obj.key);
+      report.orphansRemoved.push(obj.key);
+    }
+  }
+
+  const assets = await em.find(Asset, {}, { fields: ['id', 'storageKey'] });
+  for (const a of assets) {
+    if (!(await storage.stat(a.storageKey))) report.missingObjects.push({ assetId: a.id, storageKey: a.storageKey });
+  }
+  return report;
+}
+
