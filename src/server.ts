@@ -16,6 +16,7 @@ import { createSchema } from './graphql/schema.js';
 import { filesRouter } from './http/files.routes.js';
 import { uploadsRouter } from './http/uploads.routes.js';
 import { createStorage } from './storage/storage.registry.js';
+import { InProcessEventBus } from './events/in-process.events.js';
 import type { Logger } from './logger.js';
 import type { StorageBackend } from './storage/storage.port.js';
 
@@ -40,7 +41,8 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
   const server = createServer(app);
   const schema = await createSchema();
   const storage = await createStorage(config.storage);
-  const deps: ContextDeps = { orm: db.orm, log, config, storage };
+  const events = new InProcessEventBus();
+  const deps: ContextDeps = { orm: db.orm, log, config, storage, events };
   const ws = attachWebSockets(server, schema, deps);
   const apollo = new ApolloServer<Context>({
     schema,
@@ -86,7 +88,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok });
   });
   app.use(graphiqlRouter());
-  app.use(uploadsRouter(db.orm, storage, config.uploads, log));
+  app.use(uploadsRouter(db.orm, storage, events, config.uploads, log));
   app.use(filesRouter(db.orm, storage, config.secretKey, log));
   app.use(
     '/graphql',

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -184,6 +186,40 @@ describe.each(STORAGE_ENVS)('uploads and downloads over HTTP on %s storage', (st
   it('lets editors and owners upload; viewers are FORBIDDEN and strangers NOT_FOUND', async () => {
     await expect(ticket({ filename: 'v.jpg', size: 10, mimeType: 'image/jpeg' }, viewer.token)).rejects.toMatchObject({ code: 'FORBIDDEN' });
     await expect(ticket({ filename: 's.jpg', size: 10, mimeType: 'image/jpeg' }, stranger.token)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('shows members every upload into the chest live; others cannot watch', async () => {
+    const ws = (token: string) =>
+      createClient({ url: app.url().replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    const watcher = ws(viewer.token);
+    const events: any[] = [];
+    const SUB = `subscription($c: ID!) { uploadProgress(chestId: $c) { uploadId filename bytesReceived totalBytes status } }`;
+    const done = new Promise<void>((resolve, reject) => {
+      watcher.subscribe({ query: SUB, variables: { c: chestId } }, {
+        next: (r: any) => {
+          if (r.errors) return reject(new Error(JSON.stringify(r.errors)));
+          events.push(r.data.uploadProgress);
+          if (r.data.uploadProgress.status === 'COMPLETE') resolve();
+        },
+        error: reject,
+        complete: () => undefined,
+      });
+    });
+    await new Promise((r) => setTimeout(r, 200)); // let the subscription start
+    const audio = wav(3 * 1024 * 1024);
+    const { t, res } = await upload(audio, 'audio/wav', 'watched.wav');
+    expect(res.body.status).toBe('COMPLETE');
+    await done;
+    expect(events.every((e) => e.uploadId === t.id && e.totalBytes === audio.length && e.filename === 'watched.wav')).toBe(true);
+    expect(events.at(-1)).toMatchObject({ bytesReceived: audio.length, status: 'COMPLETE' });
+    await watcher.dispose();
+
+    const outsider = ws(stranger.token);
+    const refused = await new Promise<any>((resolve) => {
+      outsider.subscribe({ query: SUB, variables: { c: chestId } }, { next: (r: any) => resolve(r), error: (e) => resolve({ errors: e }), complete: () => undefined });
+    });
+    expect(refused.errors[0].extensions.code).toBe('NOT_FOUND');
+    await outsider.dispose();
   });
 
   it('gives non-members no photo originals, but documents through a short signed link', async () => {

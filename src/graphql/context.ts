@@ -7,6 +7,7 @@ import { type Actor, createActor } from '../domain/actor.js';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
+import type { EventBus } from '../events/events.port.js';
 import { createLoaders, type Loaders } from './loaders.js';
 
 export interface Context {
@@ -22,6 +23,7 @@ export interface Context {
   log: Logger;
   config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey' | 'uploads'>;
   storage: StorageBackend;
+  events: EventBus;
 }
 
 export interface ContextDeps {
@@ -29,6 +31,7 @@ export interface ContextDeps {
   log: Logger;
   config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey' | 'uploads'>;
   storage: StorageBackend;
+  events: EventBus;
 }
 
 export interface RequestInfo {
@@ -65,6 +68,7 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     log: deps.log.child({ requestId: req.requestId }),
     config: deps.config,
     storage: deps.storage,
+    events: deps.events,
   };
 }
 

@@ -13,6 +13,16 @@ export async function createSchema(): Promise<GraphQLSchema> {
     resolvers: [AccountResolver, ChestResolver, AssetConnectionResolver, AssetResolver, MembershipResolver, ContributionResolver, UploadResolver],
     // Input is validated in domain/ (zod), where the rules live next to the use cases.
     validate: false,
+    // Every subscription brings its own `subscribe` (access check first, then the EventBus), so
+    // type-graphql's topic-based pub/sub is never used; it only insists that one exists.
+    pubSub: {
+      publish: () => {
+        throw new Error('publish through the EventBus');
+      },
+      subscribe: () => {
+        throw new Error('subscriptions must provide their own subscribe function');
+      },
+    },
   });
 }
 

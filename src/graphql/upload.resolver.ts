@@ -1,6 +1,8 @@
-import { Arg, Ctx, Field, GraphQLISODateTime, ID, InputType, Mutation, ObjectType, Resolver } from 'type-graphql';
+import { Arg, Ctx, Field, GraphQLISODateTime, ID, InputType, Mutation, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
 import { GraphQLSafeInt } from 'graphql-scalars';
 import { Upload } from '../db/entities/index.js';
+import { UploadStatus } from '../db/enums.js';
+import { type UploadProgressEvent, watchUploads } from '../domain/upload/upload-progress.js';
 import { createUpload } from '../domain/upload/upload.service.js';
 import type { Context } from './context.js';
 
@@ -49,8 +51,37 @@ export class UploadTicket {
   expiresAt!: Date;
 }
 
+@ObjectType({ description: 'An upload in flight, as members watching the chest see it.' })
+export class UploadProgress {
+  @Field(() => ID)
+  uploadId!: string;
+
+  @Field(() => ID)
+  chestId!: string;
+
+  @Field(() => String)
+  filename!: string;
+
+  @Field(() => GraphQLSafeInt)
+  bytesReceived!: number;
+
+  @Field(() => GraphQLSafeInt)
+  totalBytes!: number;
+
+  @Field(() => UploadStatus)
+  status!: UploadStatus;
+}
+
 @Resolver(() => Upload)
 export class UploadResolver {
+  @Subscription(() => UploadProgress, {
+    description: "Everyone's uploads into a chest, live (at most every 250 ms per upload, and the final state). Members only.",
+    subscribe: ({ args, context }) => watchUploads((context as Context).em, (context as Context).actor, args.chestId as string, (context as Context).events),
+  })
+  uploadProgress(@Root() event: UploadProgressEvent, @Arg('chestId', () => ID) _chestId: string): UploadProgressEvent {
+    return event;
+  }
+
   @Mutation(() => UploadTicket, { description: 'Starts an upload. Members with EDITOR or OWNER, or a guest for their pending contribution.' })
   async createUpload(@Arg('input', () => CreateUploadInput) input: CreateUploadInput, @Ctx() ctx: Context): Promise<UploadTicket> {
     const { upload, token } = await createUpload(

@@ -8,6 +8,7 @@ import { createSchema } from '../../src/graphql/schema.js';
 import { loadConfig } from '../../src/config.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
+import { InProcessEventBus } from '../../src/events/in-process.events.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,7 @@ export async function createGraphQLRunner(
   { maxPageSize = 100, perClientPerHour = 5, perLinkPerHour = 100, storage }: { maxPageSize?: number; perClientPerHour?: number; perLinkPerHour?: number; storage?: StorageBackend } = {},
 ) {
   const store = storage ?? (await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-files-')) }));
+  const events = new InProcessEventBus();
   const log = pino({ level: 'silent' });
   const server = new ApolloServer<Context>({
     schema: await createSchema(),
@@ -51,7 +53,7 @@ export async function createGraphQLRunner(
       let contextValue: Context;
       try {
         contextValue = await createContext(
-          { orm, log, config, storage: store },
+          { orm, log, config, storage: store, events },
           { requestId: `test-${++n}`, authorization: opts.token ? `Bearer ${opts.token}` : null, clientAddress: opts.clientAddress ?? '127.0.0.1' },
         );
       } catch (err) {

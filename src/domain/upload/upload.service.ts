@@ -93,6 +93,7 @@ export async function receiveBytes(
   offset: number,
   body: Readable,
   policy: UploadPolicy,
+  /** Called as bytes arrive (stored or in the part being written); the caller throttles. */
   onProgress: (received: number) => void = () => undefined,
 ): Promise<ReceiveResult> {
   if (upload.status !== UploadStatus.OPEN) throw conflict(`Upload is ${upload.status.toLowerCase()}`);
@@ -106,7 +107,6 @@ export async function receiveBytes(
     stream.end();
     await done;
     await commitPart(em, upload, written);
-    onProgress(upload.receivedBytes);
     if (!upload.sniffedMime && upload.receivedBytes >= Math.min(upload.size, SNIFF_BYTES)) await sniffUpload(em, storage, upload, policy);
   };
   try {
@@ -127,6 +127,7 @@ export async function receiveBytes(
         const slice = rest.subarray(0, room);
         rest = rest.subarray(slice.length);
         part.written += slice.length;
+        onProgress(upload.receivedBytes + part.written);
         if (!part.stream.write(slice)) await new Promise((r) => part!.stream.once('drain', r));
         if (part.written === PART_SIZE) await flushPart();
       }

@@ -1,0 +1,54 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Upload } from '../../db/entities/index.js';
+import { authorizeChest } from '../access/access.service.js';
+import type { Actor } from '../actor.js';
+import type { EventBus } from '../../events/events.port.js';
+import { topics } from '../../events/events.port.js';
+
+/** What members watching a chest see of an upload in flight. */
+export interface UploadProgressEvent {
+  uploadId: string;
+  chestId: string;
+  filename: string;
+  bytesReceived: number;
+  totalBytes: number;
+  status: string;
+}
+
+export const PROGRESS_INTERVAL_MS = 250;
+
+/**
+ * A reporter for one upload request: publishes at most once per interval while bytes arrive,
+ * and always the final state, so a dashboard stays live without a flood of events.
+ */
+export function progressReporter(bus: EventBus, upload: Upload, now: () => number = Date.now, intervalMs = PROGRESS_INTERVAL_MS) {
+  let last = -Infinity;
+  const send = (bytesReceived: number) =>
+    bus.publish<UploadProgressEvent>(topics.uploads(upload.chest.id), {
+      uploadId: upload.id,
+      chestId: upload.chest.id,
+      filename: upload.filename,
+      bytesReceived,
+      totalBytes: upload.size,
+      status: upload.status,
+    });
+  return {
+    /** Bytes have arrived (stored or still in the part being written). */
+    bytes(received: number) {
+      const t = now();
+      if (t - last < intervalMs) return;
+      last = t;
+      send(received);
+    },
+    /** The request is over (finished, failed, or cut): always published. */
+    end() {
+      send(upload.receivedBytes);
+    },
+  };
+}
+
+/** Members follow every upload into a chest (a dashboard shows everyone's uploads live). */
+export async function watchUploads(em: EntityManager, actor: Actor, chestId: string, bus: EventBus): Promise<AsyncIterableIterator<UploadProgressEvent>> {
+  await authorizeChest(em, actor, chestId, 'member');
+  return bus.subscribe<UploadProgressEvent>(topics.uploads(chestId));
+}
