@@ -47,6 +47,11 @@ describe.each(STORAGE_ENVS)('uploads and downloads over HTTP on %s storage', (st
     await db?.close();
   });
 
+  const ok = (r: { data?: any; errors?: any[] }) => {
+    if (r.errors) throw new Error(JSON.stringify(r.errors));
+    return r.data;
+  };
+
   async function gql(query: string, variables: Record<string, unknown>, token?: string) {
     const res = await fetch(`${app.url()}/graphql`, {
       method: 'POST',
@@ -186,6 +191,28 @@ describe.each(STORAGE_ENVS)('uploads and downloads over HTTP on %s storage', (st
   it('lets editors and owners upload; viewers are FORBIDDEN and strangers NOT_FOUND', async () => {
     await expect(ticket({ filename: 'v.jpg', size: 10, mimeType: 'image/jpeg' }, viewer.token)).rejects.toMatchObject({ code: 'FORBIDDEN' });
     await expect(ticket({ filename: 's.jpg', size: 10, mimeType: 'image/jpeg' }, stranger.token)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('lets a guest attach memories to their contribution; they stay hidden until an owner approves', async () => {
+    ok(await gql(`mutation($c: ID!) { updateChest(id: $c, input: { allowContributions: true }) { id } }`, { c: chestId }, owner.token));
+    const link = (await gql(`mutation($c: ID!) { createContributionLink(chestId: $c) { token } }`, { c: chestId }, owner.token)).data.createContributionLink.token;
+    const sent = (await gql(`mutation($t: String!) { submitContribution(token: $t, input: { contributorName: "Ann" }) { guestToken contribution { id } } }`, { t: link }))
+      .data.submitContribution;
+    const photo = await jpeg(33, 33, '#f80');
+    const res = await gql(TICKET, { i: { guestToken: sent.guestToken, filename: 'from-ann.jpg', size: photo.length, mimeType: 'image/jpeg' } });
+    const t = res.data.createUpload;
+    const done = await patch({ url: `${app.url()}${t.url}`, headers: Object.fromEntries(t.headers.map((h: any) => [h.name, h.value])) }, 0, photo);
+    expect(done.body.status).toBe('COMPLETE');
+    const count = async () =>
+      (await gql(`query($c: ID!) { chest(id: $c) { assets(first: 100) { edges { node { id } } } } }`, { c: chestId }, owner.token)).data.chest.assets.edges.map(
+        (e: any) => e.node.id,
+      );
+    expect(await count()).not.toContain(done.body.assetId);
+    ok(await gql(`mutation($id: ID!) { approveContribution(id: $id) { status } }`, { id: sent.contribution.id }, owner.token));
+    expect(await count()).toContain(done.body.assetId);
+    // A reviewed contribution takes no more files.
+    const late = await gql(TICKET, { i: { guestToken: sent.guestToken, filename: 'late.jpg', size: 10, mimeType: 'image/jpeg' } });
+    expect(late.errors?.[0].extensions.code).toBe('CONFLICT');
   });
 
   it('shows members every upload into the chest live; others cannot watch', async () => {
