@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { FileType } from './db/enums.js';
+import type { S3StorageConfig } from './storage/storage.registry.js';
 
 /**
  * The one configuration of API and worker, read from the environment once at start.
@@ -77,16 +78,8 @@ export interface Config {
   sweepIntervalMs: number;
 }
 
-export interface S3Config {
-  kind: 's3';
-  endPoint: string;
-  port: number;
-  useSSL: boolean;
-  accessKey: string;
-  secretKey: string;
-  region: string;
-  bucket: string;
-}
+/** S3 settings, in the shape the storage registry takes. */
+export type S3Config = S3StorageConfig & { region: string };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

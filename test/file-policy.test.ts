@@ -2,31 +2,12 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../src/domain/errors.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../src/media/file-policy.js';
+import { jpeg as makeJpeg, pdf as makePdf, wav as makeWav } from './support/media.js';
 
-const jpeg = () => sharp({ create: { width: 8, height: 8, channels: 3, background: '#c0ffee' } }).jpeg().toBuffer();
+const jpeg = () => makeJpeg(8, 8, '#c0ffee');
 const png = () => sharp({ create: { width: 8, height: 8, channels: 4, background: '#00000000' } }).png().toBuffer();
-
-/** A minimal, valid one-page PDF. */
-const pdf = Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n');
-
-/** A 16-bit mono PCM WAV of n samples of silence. */
-function wav(n = 800): Buffer {
-  const data = Buffer.alloc(n * 2);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(8000, 24);
-  h.writeUInt32LE(16000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(data.length, 40);
-  return Buffer.concat([h, data]);
-}
+const pdf = makePdf();
+const wav = () => makeWav(800, () => 0);
 
 async function refusal(p: Promise<unknown>): Promise<AppError> {
   const err = await p.then(

@@ -1,36 +1,24 @@
+import type { HttpApp } from '../src/server.js';
+import type { TestDatabase } from './support/db.js';
+import { startTestServer, type TestServer } from './support/server.js';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { type Database, openDatabase } from '../src/db/database.js';
-import { createHttpApp, type HttpApp, listen } from '../src/server.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
 
 /**
  * The served mode end to end: a real HTTP server on loopback, a real Postgres database migrated
  * by openDatabase, and nothing but `fetch` on the client side.
  */
 describe('the API over real HTTP (served mode)', () => {
+  let server: TestServer;
   let db: TestDatabase;
-  let database: Database;
   let app: HttpApp;
   let token: string;
-  let dataDir: string;
   /** Every response body this file has read, for the "no stack traces, ever" check at the end. */
   const bodies: string[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase('postgres');
-    // Files go to a temporary folder, not ./data in the working tree.
-    dataDir = await mkdtemp(join(tmpdir(), 'dmc-http-e2e-'));
-    const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
-    const log = pino({ level: 'silent' });
-    database = await openDatabase(config, log);
-    app = await createHttpApp(config, database, log);
-    await listen(app, '127.0.0.1', 0);
+    server = await startTestServer();
+    ({ db, app } = server);
     const up = await gql<{ signUp: { token: string } }>(
       `mutation { signUp(input: { email: "http-e2e@example.test", password: "a long enough password", displayName: "HTTP" }) { token } }`,
     );
@@ -38,10 +26,7 @@ describe('the API over real HTTP (served mode)', () => {
     token = up.body.data!.signUp.token;
   });
   afterAll(async () => {
-    await app?.close();
-    await database?.close();
-    await db?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await server?.stop();
   });
 
   async function request(path: string, init: RequestInit = {}) {

@@ -1,33 +1,22 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { HttpApp } from '../src/server.js';
+import type { TestDatabase } from './support/db.js';
+import { startTestServer, type TestServer } from './support/server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type Client } from 'graphql-ws';
-import { pino } from 'pino';
 import WebSocket from 'ws';
-import { loadConfig } from '../src/config.js';
-import { type Database, openDatabase } from '../src/db/database.js';
-import { createHttpApp, type HttpApp, listen } from '../src/server.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAccount, makeChest } from './support/factories.js';
 
 describe('the API server: session tokens over HTTP and websockets', () => {
+  let server: TestServer;
   let db: TestDatabase;
-  let database: Database;
   let app: HttpApp;
   let token: string;
   let chestId: string;
-  let dataDir: string;
   const clients: Client[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase('postgres');
-    dataDir = await mkdtemp(join(tmpdir(), 'dmc-server-'));
-    const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
-    const log = pino({ level: 'silent' });
-    database = await openDatabase(config, log);
-    app = await createHttpApp(config, database, log);
-    await listen(app, '127.0.0.1', 0);
+    server = await startTestServer();
+    ({ db, app } = server);
     const em = db.orm.em.fork();
     const person = await makeAccount(em);
     token = person.token;
@@ -35,10 +24,7 @@ describe('the API server: session tokens over HTTP and websockets', () => {
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.dispose()));
-    await app?.close();
-    await database?.close();
-    await db?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await server?.stop();
   });
 
   /** A client that reports how its socket closed instead of retrying. */

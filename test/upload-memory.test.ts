@@ -1,15 +1,10 @@
+import type { HttpApp } from '../src/server.js';
+import type { TestDatabase } from './support/db.js';
+import { startTestServer, type TestServer } from './support/server.js';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { type Database, openDatabase } from '../src/db/database.js';
 import { Asset } from '../src/db/entities/index.js';
-import { createHttpApp, type HttpApp, listen } from '../src/server.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAccount, makeChest } from './support/factories.js';
 import { wav } from './support/media.js';
 
@@ -20,31 +15,22 @@ const GiB = 1024 * 1024 * 1024;
  * resident memory sampled as it goes. Measured in bytes, never in seconds.
  */
 describe('a 1 GiB upload', () => {
+  let server: TestServer;
   let db: TestDatabase;
-  let database: Database;
   let app: HttpApp;
-  let dataDir: string;
   let token: string;
   let chestId: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase('postgres');
-    dataDir = await mkdtemp(join(tmpdir(), 'dmc-gib-'));
-    const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', MAX_AUDIO_MB: '2048' });
-    const log = pino({ level: 'silent' });
-    database = await openDatabase(config, log);
-    app = await createHttpApp(config, database, log);
-    await listen(app, '127.0.0.1', 0);
+    server = await startTestServer({ MAX_AUDIO_MB: '2048' });
+    ({ db, app } = server);
     const em = db.orm.em.fork();
     const owner = await makeAccount(em);
     token = owner.token;
     chestId = (await makeChest(em, {}, owner.account)).id;
   });
   afterAll(async () => {
-    await app?.close();
-    await database?.close();
-    await db?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await server?.stop();
   });
 
   it('keeps the server RSS growth under 128 MiB and stores every byte', { timeout: 300_000 }, async () => {

@@ -1,15 +1,13 @@
+import type { HttpApp } from '../src/server.js';
+import type { TestDatabase } from './support/db.js';
+import { startTestServer, type TestServer } from './support/server.js';
 import { createHash } from 'node:crypto';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { type Database, openDatabase } from '../src/db/database.js';
 import { Asset, Upload } from '../src/db/entities/index.js';
 import { ChestRole } from '../src/db/enums.js';
-import { createHttpApp, type HttpApp, listen } from '../src/server.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { addMember, makeAccount, makeChest } from './support/factories.js';
 import { jpeg, pdf, wav } from './support/media.js';
 import { type StorageEnv, STORAGE_ENVS, startStorageEnv } from './support/storage.js';
@@ -17,21 +15,17 @@ import { type StorageEnv, STORAGE_ENVS, startStorageEnv } from './support/storag
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe.each(STORAGE_ENVS)('uploads and downloads over HTTP on %s storage', (storageName) => {
+  let server: TestServer;
   let db: TestDatabase;
-  let database: Database;
   let app: HttpApp;
   let storageEnv: StorageEnv;
   let owner: { token: string; account: any }, viewer: { token: string }, stranger: { token: string };
   let chestId: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase('postgres');
     storageEnv = await startStorageEnv(storageName);
-    const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', LOG_LEVEL: 'silent', MAX_IMAGE_MB: '1', ...storageEnv.env });
-    const log = pino({ level: 'silent' });
-    database = await openDatabase(config, log);
-    app = await createHttpApp(config, database, log);
-    await listen(app, '127.0.0.1', 0);
+    server = await startTestServer({ MAX_IMAGE_MB: '1', ...storageEnv.env });
+    ({ db, app } = server);
     const em = db.orm.em.fork();
     owner = await makeAccount(em);
     viewer = await makeAccount(em);
@@ -41,10 +35,8 @@ describe.each(STORAGE_ENVS)('uploads and downloads over HTTP on %s storage', (st
     chestId = chest.id;
   });
   afterAll(async () => {
-    await app?.close();
-    await database?.close();
+    await server?.stop();
     await storageEnv?.stop();
-    await db?.close();
   });
 
   const ok = (r: { data?: any; errors?: any[] }) => {

@@ -1,5 +1,6 @@
 import type { EntityClass, EntityDictionary } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Page } from './pagination.js';
 
 /** Groups items by a key, keeping first-seen order; batch loaders run one statement per group. */
 export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
@@ -39,4 +40,22 @@ export function entitiesByChest<T extends object>(
  */
 export function pgArray(values: readonly string[]): string {
   return `{${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+}
+
+/**
+ * Cuts each requester's rows (fetched limit + 1 deep) into a page: `limit` items with their
+ * cursors, and whether more exist.
+ */
+export function pagesFor<K extends { chestId: string }, T>(
+  keys: readonly K[],
+  byChest: Map<string, T[]>,
+  limit: number,
+  cursorOf: (node: T) => string,
+): Map<K, Page<T>> {
+  const pages = new Map<K, Page<T>>();
+  for (const key of keys) {
+    const list = byChest.get(key.chestId) ?? [];
+    pages.set(key, { items: list.slice(0, limit).map((node) => ({ node, cursor: cursorOf(node) })), hasNextPage: list.length > limit });
+  }
+  return pages;
 }

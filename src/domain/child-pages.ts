@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { EntityClass } from '@mikro-orm/core';
-import { entitiesByChest, groupBy, pgArray } from './batch.js';
+import { entitiesByChest, groupBy, pagesFor, pgArray } from './batch.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
 /** One page request of one chest's children (stories, contributions), newest first. */
@@ -48,13 +48,8 @@ export async function loadChildPages<T extends { id: string; createdAt: Date }>(
       params,
     );
     const byChest = entitiesByChest(em, entity, rows);
-    for (const key of group) {
-      const list = byChest.get(key.chestId) ?? [];
-      results.set(key, {
-        items: list.slice(0, limit).map((node) => ({ node, cursor: encodeCursor({ c: node.createdAt.toISOString(), i: node.id }) })),
-        hasNextPage: list.length > limit,
-      });
-    }
+    const cursorOf = (node: T) => encodeCursor({ c: node.createdAt.toISOString(), i: node.id });
+    for (const [key, page] of pagesFor(group, byChest, limit, cursorOf)) results.set(key, page);
   }
   return keys.map((k) => results.get(k)!);
 }

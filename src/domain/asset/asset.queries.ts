@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import type { FileType, ProcessingStatus } from '../../db/enums.js';
 import { type CursorKeys, decodeCursor, encodeCursor, type Page } from '../pagination.js';
-import { entitiesByChest, groupBy, pgArray } from '../batch.js';
+import { entitiesByChest, groupBy, pagesFor, pgArray } from '../batch.js';
 
 /**
  * A memory is visible in its chest unless it came with a contribution that is not approved yet.
@@ -48,13 +48,7 @@ export async function loadAssetPages(em: EntityManager, keys: readonly AssetPage
       params,
     );
     const byChest = entitiesByChest(em, Asset, rows);
-    for (const key of group) {
-      const assets = byChest.get(key.chestId) ?? [];
-      results.set(key, {
-        items: assets.slice(0, limit).map((node) => ({ node, cursor: assetCursor(node) })),
-        hasNextPage: assets.length > limit,
-      });
-    }
+    for (const [key, page] of pagesFor(group, byChest, limit, assetCursor)) results.set(key, page);
   }
   return keys.map((k) => results.get(k)!);
 }

@@ -1,0 +1,41 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { type Database, openDatabase } from '../../src/db/database.js';
+import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+
+export interface TestServer {
+  /** The test's own database (its ORM builds fixtures); the app opens a second pool on it. */
+  db: TestDatabase;
+  app: HttpApp;
+  database: Database;
+  stop(): Promise<void>;
+}
+
+/**
+ * The served mode on loopback: a fresh Postgres database, the real HTTP app on a free port,
+ * files in a temporary folder (never ./data in the working tree). `env` adds or overrides settings.
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const db = await createTestDatabase('postgres');
+  const dataDir = await mkdtemp(join(tmpdir(), 'dmc-server-'));
+  const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...env });
+  const log = pino({ level: 'silent' });
+  const database = await openDatabase(config, log);
+  const app = await createHttpApp(config, database, log);
+  await listen(app, '127.0.0.1', 0);
+  return {
+    db,
+    app,
+    database,
+    async stop() {
+      await app.close();
+      await database.close();
+      await db.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
