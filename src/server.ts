@@ -95,7 +95,12 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
-        createContext(deps, { requestId: res.locals.requestId as string, authorization: req.get('authorization'), clientAddress: req.ip }),
+        createContext(deps, {
+          requestId: res.locals.requestId as string,
+          authorization: req.get('authorization'),
+          shareToken: req.get('x-share-token'),
+          clientAddress: req.ip,
+        }),
     }),
   );
   // Malformed JSON bodies and other request errors: a short coded answer, never a stack.

@@ -70,6 +70,16 @@ describe('the API server: session tokens over HTTP and websockets', () => {
     expect(ok.body.data.viewer.id).toEqual(expect.any(String));
   });
 
+  it('lets a share link holder read by id with the X-Share-Token header, and nothing once revoked', async () => {
+    const link = await post({ query: `mutation($c: ID!) { createShareLink(chestId: $c) { token } }`, variables: { c: chestId } }, { authorization: `Bearer ${token}` });
+    const shareToken = link.body.data.createShareLink.token as string;
+    const q = { query: `query($c: ID!) { chest(id: $c) { personName myRole } }`, variables: { c: chestId } };
+    expect((await post(q, { 'x-share-token': shareToken })).body.data.chest).toEqual({ personName: 'Over websockets', myRole: null });
+    expect((await post(q)).body.errors[0].extensions.code).toBe('NOT_FOUND');
+    await post({ query: `mutation($c: ID!) { revokeShareLink(chestId: $c) { id } }`, variables: { c: chestId } }, { authorization: `Bearer ${token}` });
+    expect((await post(q, { 'x-share-token': shareToken })).body.errors[0].extensions.code).toBe('NOT_FOUND');
+  });
+
   it('authenticates the connection with the session token from connectionParams', async () => {
     const { client } = connect({ authorization: `Bearer ${token}` });
     const res = await once(client, `query($id: ID!) { viewer { id } chest(id: $id) { personName myRole } }`, { id: chestId });

@@ -4,6 +4,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
 import { authenticate } from '../domain/account/account.service.js';
 import { type Actor, createActor } from '../domain/actor.js';
+import { openShareLink } from '../domain/chest/chest-links.service.js';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
@@ -38,6 +39,8 @@ export interface RequestInfo {
   requestId: string;
   /** `Authorization` header value, or the graphql-ws connectionParams equivalent. */
   authorization?: string | null;
+  /** `X-Share-Token` header (or connectionParams.shareToken): a view link's token for this request. */
+  shareToken?: string | null;
   clientAddress?: string | null;
 }
 
@@ -58,9 +61,12 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
       throw err;
     }
   }
+  const actor = createActor(em, accountId);
+  // A share token grants reading its chest for the whole request; a bad one grants nothing.
+  if (req.shareToken) await openShareLink(em, actor, req.shareToken).catch(() => undefined);
   return {
     em,
-    actor: createActor(em, accountId),
+    actor,
     sessionToken,
     clientHash: createHmac('sha256', deps.config.secretKey).update(req.clientAddress ?? 'unknown').digest('hex'),
     loaders: createLoaders(em),

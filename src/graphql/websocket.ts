@@ -11,6 +11,8 @@ import { formatError } from './errors.js';
 interface ConnectionParams {
   /** `Bearer <token>` or the bare token, as in the HTTP Authorization header. */
   authorization?: unknown;
+  /** A view link's token, as in the X-Share-Token header. */
+  shareToken?: unknown;
 }
 
 const authorization = (params: unknown): string | null => {
@@ -51,6 +53,7 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
         createContext(deps, {
           requestId: randomUUID(),
           authorization: authorization(ctx.connectionParams),
+          shareToken: typeof (ctx.connectionParams as ConnectionParams | undefined)?.shareToken === 'string' ? ((ctx.connectionParams as ConnectionParams).shareToken as string) : null,
           clientAddress: ctx.extra.request.socket.remoteAddress ?? null,
         }),
       onNext: (_ctx, _id, _payload, _args, result) =>

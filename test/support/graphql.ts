@@ -22,6 +22,8 @@ export interface GqlResult<T = Record<string, any>> {
 export interface RunOptions {
   /** Bearer token of the caller; anonymous without. */
   token?: string | null;
+  /** A view link's token, sent as the X-Share-Token header would be. */
+  shareToken?: string | null;
   /** Client address, for rate limits. */
   clientAddress?: string;
 }
@@ -54,7 +56,12 @@ export async function createGraphQLRunner(
       try {
         contextValue = await createContext(
           { orm, log, config, storage: store, events },
-          { requestId: `test-${++n}`, authorization: opts.token ? `Bearer ${opts.token}` : null, clientAddress: opts.clientAddress ?? '127.0.0.1' },
+          {
+            requestId: `test-${++n}`,
+            authorization: opts.token ? `Bearer ${opts.token}` : null,
+            shareToken: opts.shareToken ?? null,
+            clientAddress: opts.clientAddress ?? '127.0.0.1',
+          },
         );
       } catch (err) {
         // Over HTTP Apollo answers a failed context with this error (status 401 for bad tokens).
