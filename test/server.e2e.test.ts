@@ -75,9 +75,9 @@ describe('the API server: session tokens over HTTP and websockets', () => {
     const shareToken = link.body.data.createShareLink.token as string;
     const q = { query: `query($c: ID!) { chest(id: $c) { personName myRole } }`, variables: { c: chestId } };
     expect((await post(q, { 'x-share-token': shareToken })).body.data.chest).toEqual({ personName: 'Over websockets', myRole: null });
-    expect((await post(q)).body.errors[0].extensions.code).toBe('NOT_FOUND');
+    expect((await post(q)).body.errors?.[0].extensions.code).toBe('NOT_FOUND');
     await post({ query: `mutation($c: ID!) { revokeShareLink(chestId: $c) { id } }`, variables: { c: chestId } }, { authorization: `Bearer ${token}` });
-    expect((await post(q, { 'x-share-token': shareToken })).body.errors[0].extensions.code).toBe('NOT_FOUND');
+    expect((await post(q, { 'x-share-token': shareToken })).body.errors?.[0].extensions.code).toBe('NOT_FOUND');
   });
 
   it('authenticates the connection with the session token from connectionParams', async () => {
