@@ -31,41 +31,47 @@ const linkInput = z.object({
 });
 export type LinkInput = z.input<typeof linkInput>;
 
+/** The two links a chest can have, by the columns that hold them. */
+const LINK_COLUMNS = {
+  share: { hash: 'shareTokenHash', expiresAt: 'shareTokenExpiresAt' },
+  contribution: { hash: 'contributionTokenHash', expiresAt: 'contributionTokenExpiresAt' },
+} as const;
+type LinkKind = keyof typeof LINK_COLUMNS;
+
 /** Issues a view link (replacing any earlier one): whoever holds it may read the chest. */
 export async function createShareLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput): Promise<IssuedLink> {
-  const chest = await authorizeChest(em, actor, chestId, 'manage');
-  const { expiresAt } = parseInput(linkInput, input);
-  const { token, hash } = newToken();
-  chest.shareTokenHash = hash;
-  chest.shareTokenExpiresAt = expiresAt ?? null;
-  await em.flush();
-  return { chest, token, expiresAt: chest.shareTokenExpiresAt };
+  return issueLink(em, actor, chestId, input, 'share');
 }
 
 export async function revokeShareLink(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
-  const chest = await authorizeChest(em, actor, chestId, 'manage');
-  chest.shareTokenHash = null;
-  chest.shareTokenExpiresAt = null;
-  await em.flush();
-  return chest;
+  return revokeLink(em, actor, chestId, 'share');
 }
 
-/** Issues a contribution link (replacing any earlier one). Only while contributions are allowed. */
 export async function createContributionLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput): Promise<IssuedLink> {
-  const chest = await authorizeChest(em, actor, chestId, 'manage');
-  const { expiresAt } = parseInput(linkInput, input);
-  if (!chest.allowContributions) throw conflict('Turn on allowContributions before making a contribution link');
-  const { token, hash } = newToken();
-  chest.contributionTokenHash = hash;
-  chest.contributionTokenExpiresAt = expiresAt ?? null;
-  await em.flush();
-  return { chest, token, expiresAt: chest.contributionTokenExpiresAt };
+  return issueLink(em, actor, chestId, input, 'contribution');
 }
 
 export async function revokeContributionLink(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
+  return revokeLink(em, actor, chestId, 'contribution');
+}
+
+/** Owners only: a new token for one of the chest's links, replacing the old one. */
+async function issueLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput, kind: LinkKind): Promise<IssuedLink> {
   const chest = await authorizeChest(em, actor, chestId, 'manage');
-  chest.contributionTokenHash = null;
-  chest.contributionTokenExpiresAt = null;
+  const { expiresAt } = parseInput(linkInput, input);
+  if (kind === 'contribution' && !chest.allowContributions) throw conflict('Turn on allowContributions before making a contribution link');
+  const { token, hash } = newToken();
+  chest[LINK_COLUMNS[kind].hash] = hash;
+  chest[LINK_COLUMNS[kind].expiresAt] = expiresAt ?? null;
+  await em.flush();
+  return { chest, token, expiresAt: expiresAt ?? null };
+}
+
+/** Owners only: the link stops working at once. */
+async function revokeLink(em: EntityManager, actor: Actor, chestId: string, kind: LinkKind): Promise<Chest> {
+  const chest = await authorizeChest(em, actor, chestId, 'manage');
+  chest[LINK_COLUMNS[kind].hash] = null;
+  chest[LINK_COLUMNS[kind].expiresAt] = null;
   await em.flush();
   return chest;
 }
