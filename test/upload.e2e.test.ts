@@ -6,7 +6,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Asset, Upload } from '../src/db/entities/index.js';
+import { Asset, Chest, Upload } from '../src/db/entities/index.js';
 import { ChestRole } from '../src/db/enums.js';
 import { addMember, makeAccount, makeChest } from './support/factories.js';
 import { jpeg, pdf, wav } from './support/media.js';
@@ -239,6 +239,47 @@ describe.each(STORAGE_ENVS)('uploads and downloads over HTTP on %s storage', (st
     });
     expect(refused.errors[0].extensions.code).toBe('NOT_FOUND');
     await outsider.dispose();
+  });
+
+  it('ends a watcher\'s subscription once they are removed or signed out, before the next event', async () => {
+    const em = db.orm.em.fork();
+    const chest = await em.findOneOrFail(Chest, chestId);
+    const [removed, signedOut] = [await makeAccount(em), await makeAccount(em)];
+    await addMember(em, chest, removed.account, ChestRole.VIEWER);
+    await addMember(em, chest, signedOut.account, ChestRole.VIEWER);
+    const SUB = `subscription($c: ID!) { uploadProgress(chestId: $c) { filename status } }`;
+    const watch = (token: string) => {
+      const client = createClient({ url: app.url().replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+      const seen: string[] = [];
+      let firstDone!: () => void;
+      const first = new Promise<void>((r) => (firstDone = r));
+      const ended = new Promise<void>((resolve, reject) =>
+        client.subscribe({ query: SUB, variables: { c: chestId } }, {
+          next: (r: any) => {
+            seen.push(`${r.data.uploadProgress.filename}:${r.data.uploadProgress.status}`);
+            if (r.data.uploadProgress.status === 'COMPLETE') firstDone();
+          },
+          error: reject,
+          complete: resolve,
+        }),
+      );
+      return { client, seen, first, ended };
+    };
+    const a = watch(removed.token);
+    const b = watch(signedOut.token);
+    await new Promise((r) => setTimeout(r, 200));
+    await upload(await jpeg(21, 21, '#135'), 'image/jpeg', 'before.jpg');
+    await Promise.all([a.first, b.first]);
+
+    ok(await gql(`mutation($c: ID!, $a: ID!) { removeMember(chestId: $c, accountId: $a) }`, { c: chestId, a: removed.account.id }, owner.token));
+    ok(await gql(`mutation { signOut }`, {}, signedOut.token));
+    await upload(await jpeg(22, 22, '#246'), 'image/jpeg', 'after.jpg');
+    await Promise.all([a.ended, b.ended]);
+    for (const w of [a, b]) {
+      expect(w.seen).toContain('before.jpg:COMPLETE');
+      expect(w.seen.some((e) => e.startsWith('after.jpg'))).toBe(false);
+      await w.client.dispose();
+    }
   });
 
   it('gives non-members no photo originals, but documents through a short signed link', async () => {

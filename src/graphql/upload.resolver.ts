@@ -76,7 +76,10 @@ export class UploadProgress {
 export class UploadResolver {
   @Subscription(() => UploadProgress, {
     description: "Everyone's uploads into a chest, live (at most every 250 ms per upload, and the final state). Members only.",
-    subscribe: ({ args, context }) => watchUploads((context as Context).em, (context as Context).actor, args.chestId as string, (context as Context).events),
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      return watchUploads(ctx.em, ctx.actor, args.chestId as string, ctx.events, ctx.sessionToken);
+    },
   })
   uploadProgress(@Root() event: UploadProgressEvent, @Arg('chestId', () => ID) _chestId: string): UploadProgressEvent {
     return event;

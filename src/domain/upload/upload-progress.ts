@@ -1,7 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Upload } from '../../db/entities/index.js';
-import { authorizeChest } from '../access/access.service.js';
-import type { Actor } from '../actor.js';
+import { Chest } from '../../db/entities/index.js';
+import { authenticate } from '../account/account.service.js';
+import { authorizeChest, may } from '../access/access.service.js';
+import { type Actor, createActor } from '../actor.js';
 import type { EventBus } from '../../events/events.port.js';
 import { topics } from '../../events/events.port.js';
 
@@ -47,8 +49,40 @@ export function progressReporter(bus: EventBus, upload: Upload, now: () => numbe
   };
 }
 
-/** Members follow every upload into a chest (a dashboard shows everyone's uploads live). */
-export async function watchUploads(em: EntityManager, actor: Actor, chestId: string, bus: EventBus): Promise<AsyncIterableIterator<UploadProgressEvent>> {
+/**
+ * Members follow every upload into a chest (a dashboard shows everyone's uploads live). Access is
+ * checked when the subscription starts and again before every event, against the database: a
+ * member removed or a session revoked mid-stream ends the subscription at its next event.
+ */
+export async function watchUploads(
+  em: EntityManager,
+  actor: Actor,
+  chestId: string,
+  bus: EventBus,
+  sessionToken: string | null,
+): Promise<AsyncIterableIterator<UploadProgressEvent>> {
   await authorizeChest(em, actor, chestId, 'member');
-  return bus.subscribe<UploadProgressEvent>(topics.uploads(chestId));
+  const source = bus.subscribe<UploadProgressEvent>(topics.uploads(chestId));
+  const stillAllowed = async () => {
+    const fresh = em.fork();
+    if (sessionToken && !(await authenticate(fresh, sessionToken).then(() => true, () => false))) return false;
+    return may(createActor(fresh, actor.accountId), await fresh.findOneOrFail(Chest, chestId), 'member');
+  };
+  const watched: AsyncIterableIterator<UploadProgressEvent> = {
+    async next() {
+      const r = await source.next();
+      if (r.done) return r;
+      if (await stillAllowed()) return r;
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    async return() {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return watched;
+    },
+  };
+  return watched;
 }
