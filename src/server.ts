@@ -84,8 +84,9 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const ok = await db.ping();
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok });
+    const [database, files] = await Promise.all([db.ping(), storageAnswers(storage)]);
+    const ok = database && files;
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database, storage: files });
   });
   app.use(graphiqlRouter());
   app.use(uploadsRouter(db.orm, storage, events, config.uploads, log));
@@ -136,4 +137,19 @@ export function listen(app: HttpApp, host: string, port: number): Promise<void> 
       resolve();
     });
   });
+}
+
+/** Storage is ready when a stat of a key that never exists answers (with "no such object") in time. */
+async function storageAnswers(storage: StorageBackend, timeoutMs = 2000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  const probe = storage.stat('readyz/probe').then(
+    () => true,
+    () => false,
+  );
+  try {
+    return await Promise.race([probe, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

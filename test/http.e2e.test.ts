@@ -1,6 +1,7 @@
 import type { HttpApp } from '../src/server.js';
 import type { TestDatabase } from './support/db.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { startStorageEnv } from './support/storage.js';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -57,7 +58,7 @@ describe('the API over real HTTP (served mode)', () => {
   it('GET /readyz answers 200 with database: true', async () => {
     const { res, text } = await request('/readyz');
     expect(res.status).toBe(200);
-    expect(JSON.parse(text)).toMatchObject({ database: true });
+    expect(JSON.parse(text)).toMatchObject({ database: true, storage: true });
   });
 
   it('creates a chest and reads it back by id and through a share link', async () => {
@@ -159,5 +160,21 @@ describe('the API over real HTTP (served mode)', () => {
     await request('/no/such/route');
     expect(bodies.length).toBeGreaterThan(10);
     for (const body of bodies) expect(body.toLowerCase()).not.toContain('stacktrace');
+  });
+});
+
+describe('readiness follows the object store', () => {
+  it('answers 503 with storage: false once S3 stops answering', { timeout: 60_000 }, async () => {
+    const s3 = await startStorageEnv('s3');
+    const server = await startTestServer(s3.env);
+    try {
+      const ready = await fetch(`${server.app.url()}/readyz`);
+      expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', database: true, storage: true }]);
+      await s3.stop();
+      const down = await fetch(`${server.app.url()}/readyz`);
+      expect([down.status, await down.json()]).toEqual([503, { status: 'unavailable', database: true, storage: false }]);
+    } finally {
+      await server.stop();
+    }
   });
 });
