@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { Document, HeadingLevel, Packer, Paragraph, TextRun } from 'docx';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOCX_MIME, MAX_TEXT_CHARS, normaliseText, processDocument } from '../../src/media/document.pipeline.js';
+import { MediaError, type PipelineInput } from '../../src/media/pipeline.types.js';
+import { mediaDir, testContext, type MediaDir } from '../support/media-ffmpeg.js';
+
+const TREE = 'Grandma Rose planted the apple tree in 1962.';
+const CHOIR = 'She sang in the village choir every Sunday.';
+
+/**
+ * A real PDF written by hand: each page is lines of Helvetica text, or (for 'scan') only a
+ * picture, as a scanner makes. Offsets in the xref table are byte-exact.
+ */
+function buildPdf(pages: Array<string[] | 'scan'>): Buffer {
+  const objects: Buffer[] = [];
+  const add = (body: string | Buffer): number => objects.push(Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1'));
+  const stream = (dict: string, data: Buffer): Buffer =>
+    Buffer.concat([Buffer.from(`<< ${dict} /Length ${data.length} >>\nstream\n`, 'latin1'), data, Buffer.from('\nendstream')]);
+  add('<< /Type /Catalog /Pages 2 0 R >>');
+  add(''); // the page tree, filled in once the kids are known
+  add('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
+  const kids: number[] = [];
+  for (const page of pages) {
+    let content: string;
+    let resources: string;
+    if (page === 'scan') {
+      const pixels = Buffer.from([200, 180, 150, 90, 60, 30, 30, 60, 90, 150, 180, 200]); // 2×2 RGB
+      const image = add(stream('/Type /XObject /Subtype /Image /Width 2 /Height 2 /ColorSpace /DeviceRGB /BitsPerComponent 8', pixels));
+      content = 'q 400 0 0 500 100 150 cm /Im1 Do Q';
+      resources = `<< /XObject << /Im1 ${image} 0 R >> >>`;
+    } else {
+      const escaped = page.map((line) => `(${line.replace(/([\\()])/g, '\\$1')}) Tj T*`).join(' ');
+      content = `BT /F1 12 Tf 16 TL 72 720 Td ${escaped} ET`;
+      resources = '<< /Font << /F1 3 0 R >> >>';
+    }
+    const contents = add(stream('', Buffer.from(content, 'latin1')));
+    kids.push(add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources ${resources} /Contents ${contents} 0 R >>`));
+  }
+  objects[1] = Buffer.from(`<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`);
+
+  const parts: Buffer[] = [Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
+  const offsets: number[] = [];
+  let length = parts[0]!.length;
+  objects.forEach((body, i) => {
+    offsets.push(length);
+    const obj = Buffer.concat([Buffer.from(`${i + 1} 0 obj\n`), body, Buffer.from('\nendobj\n')]);
+    parts.push(obj);
+    length += obj.length;
+  });
+  const xref = [`xref\n0 ${objects.length + 1}\n`, '0000000000 65535 f \n', ...offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`)];
+  parts.push(Buffer.from(`${xref.join('')}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${length}\n%%EOF\n`));
+  return Buffer.concat(parts);
+}
+
+let media: MediaDir;
+let count = 0;
+/** Writes `body` to a fresh file and describes it as an upload of `mimeType`. */
+async function upload(body: Buffer | string, mimeType: string, filename = 'letter'): Promise<PipelineInput> {
+  const path = media.path(`doc-${++count}`);
+  await writeFile(path, body);
+  return { path, mimeType, filename };
+}
+
+beforeAll(async () => {
+  media = await mediaDir();
+});
+afterAll(() => media.remove());
+
+describe('processDocument: PDF', () => {
+  it('reads the text of every page, in order, and counts the pages', async () => {
+    const ctx = testContext();
+    const result = await processDocument(await upload(buildPdf([[TREE, 'It still gives apples.'], [CHOIR]]), 'application/pdf'), ctx);
+    const text = result.extractedText!;
+    expect(text).toContain(TREE);
+    expect(text).toContain('It still gives apples.');
+    expect(text).toContain(CHOIR);
+    expect(text.indexOf(TREE)).toBeLessThan(text.indexOf(CHOIR));
+    expect(result.metadata).toMatchObject({ pageCount: 2, truncated: false });
+    expect(result.needsOcr).toBe(false);
+    expect(ctx.stages).toEqual([
+      { stage: 'extract', percent: 0 },
+      { stage: 'extract', percent: 100 },
+    ]);
+  });
+
+  it('marks a scan (pages with only pictures) for OCR', async () => {
+    const result = await processDocument(await upload(buildPdf(['scan', 'scan']), 'application/pdf'), testContext());
+    expect(result.needsOcr).toBe(true);
+    expect(result.extractedText).toBeNull();
+    expect(result.metadata?.pageCount).toBe(2);
+  });
+
+  it('refuses a damaged PDF with a message for people', async () => {
+    const garbage = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(4096)]);
+    const run = processDocument(await upload(garbage, 'application/pdf', 'will.pdf'), testContext());
+    await expect(run).rejects.toBeInstanceOf(MediaError);
+    await expect(run).rejects.toThrow(/"will.pdf" could not be opened as a PDF/);
+  });
+});
+
+describe('processDocument: Word', () => {
+  it('reads the paragraphs of a DOCX', async () => {
+    const doc = new Document({
+      sections: [
+        {
+          children: [
+            new Paragraph({ text: 'Memories of Rose', heading: HeadingLevel.HEADING_1 }),
+            new Paragraph({ children: [new TextRun(TREE), new TextRun({ text: '  Apples   every autumn.', bold: true })] }),
+            new Paragraph(CHOIR),
+          ],
+        },
+      ],
+    });
+    const result = await processDocument(await upload(await Packer.toBuffer(doc), DOCX_MIME), testContext());
+    expect(result.extractedText).toBe(`Memories of Rose\n\n${TREE} Apples every autumn.\n\n${CHOIR}`);
+    expect(result.needsOcr).toBe(false);
+  });
+
+  it('refuses random bytes and a cut-off upload', async () => {
+    const whole = await Packer.toBuffer(new Document({ sections: [{ children: [new Paragraph(TREE)] }] }));
+    const cut = whole.subarray(0, Math.floor(whole.length / 2)); // the ZIP directory is at the end
+    await expect(processDocument(await upload(randomBytes(2048), DOCX_MIME), testContext())).rejects.toBeInstanceOf(MediaError);
+    await expect(processDocument(await upload(cut, DOCX_MIME, 'notes.docx'), testContext())).rejects.toThrow(
+      /"notes.docx" could not be opened as a Word document/,
+    );
+  });
+});
+
+describe('processDocument: plain text', () => {
+  it('decodes UTF-8 and tidies the layout, keeping paragraphs', async () => {
+    const raw = '\uFEFF  Dear Léa,\r\n\tthe  garden\u0000 is\u00a0in bloom. 🌸\r\n\r\n\r\n\r\nLove,   Rose  \n';
+    const result = await processDocument(await upload(raw, 'text/plain'), testContext());
+    expect(result.extractedText).toBe('Dear Léa,\nthe garden is in bloom. 🌸\n\nLove, Rose');
+    expect(result.needsOcr).toBe(false);
+  });
+
+  it('gives no text for a file of only whitespace', async () => {
+    const result = await processDocument(await upload(' \n\t\r\n ', 'text/plain'), testContext());
+    expect(result.extractedText).toBeNull();
+    expect(result.metadata?.characters).toBe(0);
+  });
+
+  it(`cuts text at ${MAX_TEXT_CHARS} characters`, async () => {
+    const result = await processDocument(await upload('word '.repeat(250_000), 'text/plain'), testContext());
+    expect(result.extractedText).toHaveLength(MAX_TEXT_CHARS);
+    expect(result.metadata?.truncated).toBe(true);
+  });
+
+  it('never cuts an emoji in half', () => {
+    const { text, truncated } = normaliseText(`${'a'.repeat(MAX_TEXT_CHARS - 1)}😀 more`);
+    expect(truncated).toBe(true);
+    expect(text).toBe('a'.repeat(MAX_TEXT_CHARS - 1));
+  });
+
+  it('refuses a type it cannot read with a MediaError', async () => {
+    await expect(processDocument(await upload('x', 'application/zip', 'a.zip'), testContext())).rejects.toBeInstanceOf(MediaError);
+  });
+});

@@ -1,0 +1,165 @@
+import sharp from 'sharp';
+import { thumbHashToApproximateAspectRatio } from 'thumbhash';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FfmpegError, parseIso6709, runFfmpeg } from '../../src/media/ffmpeg.js';
+import { MediaError, type PipelineInput } from '../../src/media/pipeline.types.js';
+import { processVideo } from '../../src/media/video.pipeline.js';
+import {
+  makeGarbage,
+  makeRotatedCopy,
+  makeSilentVideo,
+  makeTruncatedCopy,
+  makeVideo,
+  mediaDir,
+  testContext,
+  type MediaDir,
+} from '../support/media-ffmpeg.js';
+
+const TAKEN = '2019-06-01T12:00:00Z';
+let media: MediaDir;
+let clip: string;
+let rotated: string;
+let silent: string;
+
+const input = (path: string, filename = 'clip.mp4'): PipelineInput => ({ path, mimeType: 'video/mp4', filename });
+
+beforeAll(async () => {
+  media = await mediaDir();
+  clip = await makeVideo(media.path('clip.mp4'), { seconds: 3, creationTime: TAKEN, location: '+48.8584+002.2945/' });
+  rotated = await makeRotatedCopy(clip, media.path('portrait.mp4'));
+  silent = await makeSilentVideo(media.path('silent.mp4'));
+});
+afterAll(() => media.remove());
+
+describe('processVideo', () => {
+  it('reads duration, size, codecs, date and place from the container', async () => {
+    const result = await processVideo(input(clip), testContext());
+    expect(result.durationSeconds).toBeGreaterThan(2.8);
+    expect(result.durationSeconds).toBeLessThan(3.2);
+    expect([result.width, result.height]).toEqual([320, 240]);
+    expect(result.dateTaken?.toISOString()).toBe(new Date(TAKEN).toISOString());
+    expect(result.location?.latitude).toBeCloseTo(48.8584, 3);
+    expect(result.location?.longitude).toBeCloseTo(2.2945, 3);
+    expect(result.hasAudio).toBe(true);
+    expect(result.metadata).toMatchObject({ videoCodec: 'h264', audioCodec: 'aac', rotation: 0 });
+  });
+
+  it('makes WebP posters without metadata, never enlarged, from a real frame', async () => {
+    const ctx = testContext();
+    const result = await processVideo(input(clip), ctx);
+    expect(result.thumbnails).toEqual([
+      { name: 'poster-256', width: 256, height: 192, mimeType: 'image/webp', storageKey: 'test/poster-256' },
+      { name: 'poster-1024', width: 320, height: 240, mimeType: 'image/webp', storageKey: 'test/poster-1024' },
+    ]);
+    for (const thumb of result.thumbnails) {
+      const stored = ctx.stored.get(thumb.name)!;
+      expect(stored.mimeType).toBe('image/webp');
+      const meta = await sharp(stored.body).metadata();
+      expect(meta.format).toBe('webp');
+      expect([meta.width, meta.height]).toEqual([thumb.width, thumb.height]);
+      expect(meta.exif).toBeUndefined();
+      expect(meta.xmp).toBeUndefined();
+      expect(meta.icc).toBeUndefined();
+    }
+    // testsrc is a bright colour pattern: a black or empty poster would mean a failed decode.
+    const stats = await sharp(ctx.stored.get('poster-256')!.body).stats();
+    expect(stats.channels.slice(0, 3).every((c) => c.mean > 40 && c.stdev > 20)).toBe(true);
+  });
+
+  it('gives a ThumbHash placeholder with the frame shape', async () => {
+    const result = await processVideo(input(clip), testContext());
+    const hash = Buffer.from(result.placeholder!, 'base64');
+    expect(hash.length).toBeGreaterThan(5);
+    // The hash stores the ratio coarsely; landscape 4:3 must still read as clearly landscape.
+    const ratio = thumbHashToApproximateAspectRatio(hash);
+    expect(ratio).toBeGreaterThan(1.25);
+    expect(ratio).toBeLessThan(1.45);
+  });
+
+  it('reports its stages in order with percents that never go down', async () => {
+    const ctx = testContext();
+    await processVideo(input(clip), ctx);
+    expect([...new Set(ctx.stages.map((s) => s.stage))]).toEqual(['probe', 'poster', 'thumbnails']);
+    const percents = ctx.stages.map((s) => s.percent);
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    expect(percents.at(-1)).toBe(100);
+  });
+
+  it('swaps width and height for a video recorded turned 90°, and the poster is upright', async () => {
+    const ctx = testContext();
+    const result = await processVideo(input(rotated), ctx);
+    expect([result.width, result.height]).toEqual([240, 320]);
+    expect([90, 270]).toContain(result.metadata?.rotation);
+    expect(result.thumbnails[0]).toMatchObject({ name: 'poster-256', width: 192, height: 256 });
+    const meta = await sharp(ctx.stored.get('poster-256')!.body).metadata();
+    expect([meta.width, meta.height]).toEqual([192, 256]);
+  });
+
+  it('knows a video without a sound track, date or place', async () => {
+    const result = await processVideo(input(silent), testContext());
+    expect(result.hasAudio).toBe(false);
+    expect(result.metadata?.audioCodec).toBeNull();
+    expect(result.dateTaken).toBeNull();
+    expect(result.location).toBeNull();
+    expect(result.durationSeconds).toBeCloseTo(2, 1);
+  });
+
+  it('refuses random bytes and a cut-off upload with a MediaError', async () => {
+    const garbage = await makeGarbage(media.path('garbage.mp4'));
+    const truncated = await makeTruncatedCopy(clip, media.path('truncated.mp4'));
+    await expect(processVideo(input(garbage), testContext())).rejects.toBeInstanceOf(MediaError);
+    await expect(processVideo(input(truncated), testContext())).rejects.toThrow(/damaged or incomplete/);
+  });
+
+  it('stops at once when the worker is shutting down', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('shutting down'));
+    const run = processVideo(input(clip), testContext(controller.signal));
+    await expect(run).rejects.toThrow('shutting down');
+    await expect(run).rejects.not.toBeInstanceOf(MediaError);
+  });
+});
+
+describe('runFfmpeg', () => {
+  // An endless source: only the signal or the timeout can end it.
+  const endless = ['-v', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=10', '-f', 'null', '-'];
+
+  it('kills ffmpeg when the signal aborts', async () => {
+    const started = Date.now();
+    await expect(runFfmpeg(endless, { signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('kills ffmpeg after its timeout', async () => {
+    await expect(runFfmpeg(endless, { timeoutMs: 300 })).rejects.toThrow(/took longer than 300 ms/);
+  });
+
+  it('fails with the tail of stderr when ffmpeg fails', async () => {
+    const err: unknown = await runFfmpeg(['-v', 'error', '-i', 'file:/nonexistent/video.mp4', '-f', 'null', '-']).catch((e) => e);
+    expect(err).toBeInstanceOf(FfmpegError);
+    expect((err as FfmpegError).exitCode).not.toBe(0);
+    expect((err as FfmpegError).message).toMatch(/No such file or directory/);
+  });
+});
+
+describe('parseIso6709', () => {
+  it('reads decimal degrees with altitude', () => {
+    expect(parseIso6709('+48.8584+002.2945+035.000/')).toEqual({ latitude: 48.8584, longitude: 2.2945, altitude: 35 });
+    expect(parseIso6709('-33.8568+151.2153/')).toEqual({ latitude: -33.8568, longitude: 151.2153, altitude: null });
+  });
+
+  it('reads degrees and minutes, and degrees minutes seconds', () => {
+    const dm = parseIso6709('+4851.504+00217.670/')!;
+    expect(dm.latitude).toBeCloseTo(48.8584, 4);
+    expect(dm.longitude).toBeCloseTo(2.2945, 3);
+    const dms = parseIso6709('+485130.24+0021740.2/')!;
+    expect(dms.latitude).toBeCloseTo(48.8584, 4);
+    expect(dms.longitude).toBeCloseTo(2.2945, 3);
+  });
+
+  it('treats no fix, out-of-range and junk as no location', () => {
+    expect(parseIso6709('+00.0000+000.0000/')).toBeNull();
+    expect(parseIso6709('+91.0000+002.0000/')).toBeNull();
+    expect(parseIso6709('Paris')).toBeNull();
+  });
+});
