@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { FileType } from './db/enums.js';
+import type { RetryPolicy } from './jobs/jobs.port.js';
 import type { S3StorageConfig } from './storage/storage.registry.js';
 
 /**
@@ -54,6 +56,16 @@ const envSchema = z.object({
   UPLOAD_TTL_HOURS: int(1, 24 * 30).default(48),
   /** Minutes between storage consistency sweeps (0: never). */
   SWEEP_INTERVAL_MINUTES: int(0, 7 * 24 * 60).default(60),
+  /** Assets a worker process handles at once (embedded: inside npm start). */
+  WORKER_CONCURRENCY: int(1, 64).default(Math.max(1, Math.floor(availableParallelism() / 2))),
+  /** Retries of a failed processing attempt before the asset is marked FAILED. */
+  JOB_RETRY_LIMIT: int(0, 20).default(3),
+  /** Seconds before the first retry; doubles each time, up to 2 minutes. */
+  JOB_RETRY_DELAY_SECONDS: int(1, 3600).default(5),
+  /** A job whose worker has not sent a heartbeat for this long is given to another worker. */
+  JOB_HEARTBEAT_SECONDS: int(10, 600).default(20),
+  /** Seconds between the queue's supervision passes (finding silent jobs, retrying them). */
+  JOB_SUPERVISE_SECONDS: int(1, 600).default(10),
   /** Seconds to wait for in-flight requests on SIGTERM before closing anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(10),
 });
@@ -76,6 +88,11 @@ export interface Config {
   uploads: { maxBytes: Record<FileType, number>; ttlMs: number };
   /** 0 disables the periodic sweep. */
   sweepIntervalMs: number;
+  jobs: {
+    concurrency: number;
+    retry: Pick<RetryPolicy, 'retryLimit' | 'retryDelaySeconds' | 'heartbeatSeconds'>;
+    superviseIntervalSeconds: number;
+  };
 }
 
 /** S3 settings, in the shape the storage registry takes. */
@@ -121,6 +138,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ttlMs: e.UPLOAD_TTL_HOURS * 3_600_000,
     },
     sweepIntervalMs: e.SWEEP_INTERVAL_MINUTES * 60_000,
+    jobs: {
+      concurrency: e.WORKER_CONCURRENCY,
+      retry: { retryLimit: e.JOB_RETRY_LIMIT, retryDelaySeconds: e.JOB_RETRY_DELAY_SECONDS, heartbeatSeconds: e.JOB_HEARTBEAT_SECONDS },
+      superviseIntervalSeconds: e.JOB_SUPERVISE_SECONDS,
+    },
   };
 }
 

@@ -1,12 +1,16 @@
 import 'reflect-metadata';
-import { type Config, ConfigError, loadConfig } from './config.js';
-import { type Database, openDatabase } from './db/database.js';
-import { sweep } from './domain/upload/sweeper.js';
-import type { StorageBackend } from './storage/storage.port.js';
-import { createLogger, type Logger } from './logger.js';
+import { ConfigError, loadConfig } from './config.js';
+import { openDatabase } from './db/database.js';
+import { createLogger } from './logger.js';
 import { createHttpApp, listen } from './server.js';
+import { openServices } from './services.js';
+import { startSweeper } from './worker/sweep-schedule.js';
+import { startWorker } from './worker/worker.js';
 
-/** `npm start`: the API (and, in later work, the in-process worker) in one process. */
+/**
+ * `npm start`: the API. In the embedded mode (no DATABASE_URL) the worker runs in this process
+ * too, so one command gives a complete install; in served mode workers are `npm run worker`.
+ */
 async function main(): Promise<void> {
   let config;
   try {
@@ -21,20 +25,27 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   log.info({ database: config.database.mode, dataDir: config.dataDir }, 'starting');
   const db = await openDatabase(config, log);
+  const embedded = config.database.mode === 'embedded';
+  let services;
   let app;
   try {
-    app = await createHttpApp(config, db, log);
+    services = await openServices(config, db, log, { supervise: embedded });
+    app = await createHttpApp(config, db, log, services);
     await listen(app, config.http.host, config.http.port);
+    if (embedded) await startWorker({ orm: db.orm, storage: services.storage, events: services.events, log: log.child({ part: 'worker' }) }, services.queue, config.jobs);
   } catch (err) {
-    // e.g. the port is taken: close the database cleanly before giving up.
+    // e.g. the port is taken: close what opened, the database last, before giving up.
     await app?.close().catch(() => undefined);
+    await services?.close().catch(() => undefined);
     await db.close();
     throw err;
   }
   const running = app;
-  log.info({ url: `${running.url()}/graphql` }, 'ready: GraphQL and the explorer are at /graphql');
+  const opened = services;
+  log.info({ url: `${running.url()}/graphql`, worker: embedded ? 'in this process' : 'npm run worker' }, 'ready: GraphQL and the explorer are at /graphql');
 
-  const sweeper = startSweeper(config, db, running.storage, log);
+  // Served mode sweeps from the worker processes.
+  const sweeper = embedded ? startSweeper(config, db, opened.storage, log) : undefined;
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -44,6 +55,8 @@ async function main(): Promise<void> {
     clearInterval(sweeper);
     try {
       await running.close();
+      // Jobs in hand get the shutdown timeout to finish; the rest are retried on the next start.
+      await opened.close();
       await db.close();
       log.info('stopped');
       process.exit(0);
@@ -54,25 +67,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-}
-
-/**
- * Removes abandoned uploads' parts and orphaned originals, and reports rows whose file is
- * missing. A day's grace covers any upload still being finished. Safe from every process.
- */
-function startSweeper(config: Config, db: Database, storage: StorageBackend, log: Logger): NodeJS.Timeout | undefined {
-  if (!config.sweepIntervalMs) return undefined;
-  const timer = setInterval(() => {
-    sweep(db.orm.em.fork(), storage, { graceMs: 86_400_000 }).then(
-      (report) => {
-        if (report.missingObjects.length) log.error({ missing: report.missingObjects }, 'memories whose files are missing from storage');
-        log.info({ staging: report.stagingRemoved.length, orphans: report.orphansRemoved.length, expired: report.expiredUploads.length }, 'storage sweep');
-      },
-      (err: unknown) => log.error({ err }, 'storage sweep failed'),
-    );
-  }, config.sweepIntervalMs);
-  timer.unref();
-  return timer;
 }
 
 main().catch((err: unknown) => {

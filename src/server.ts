@@ -15,14 +15,14 @@ import { graphiqlRouter } from './graphql/graphiql.js';
 import { createSchema } from './graphql/schema.js';
 import { filesRouter } from './http/files.routes.js';
 import { uploadsRouter } from './http/uploads.routes.js';
-import { createStorage } from './storage/storage.registry.js';
-import { InProcessEventBus } from './events/in-process.events.js';
+import type { Services } from './services.js';
 import type { Logger } from './logger.js';
 import type { StorageBackend } from './storage/storage.port.js';
 
 export interface HttpApp {
   server: Server;
   storage: StorageBackend;
+  services: Services;
   apollo: ApolloServer<Context>;
   /** Base URL once listening, e.g. http://127.0.0.1:4000 */
   url(): string;
@@ -33,16 +33,15 @@ export interface HttpApp {
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Builds the HTTP server: GraphQL (Apollo), the offline explorer, health and readiness. */
-export async function createHttpApp(config: Config, db: Database, log: Logger): Promise<HttpApp> {
+export async function createHttpApp(config: Config, db: Database, log: Logger, services: Services): Promise<HttpApp> {
   const app = express();
   app.disable('x-powered-by');
   // req.ip is the socket address unless proxies are declared: X-Forwarded-For is easy to forge.
   app.set('trust proxy', config.trustProxyHops);
   const server = createServer(app);
   const schema = await createSchema();
-  const storage = await createStorage(config.storage);
-  const events = new InProcessEventBus();
-  const deps: ContextDeps = { orm: db.orm, log, config, storage, events };
+  const { storage, events } = services;
+  const deps: ContextDeps = { orm: db.orm, log, config, storage, events, queue: services.queue };
   const ws = attachWebSockets(server, schema, deps);
   const apollo = new ApolloServer<Context>({
     schema,
@@ -89,7 +88,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database, storage: files });
   });
   app.use(graphiqlRouter());
-  app.use(uploadsRouter(db.orm, storage, events, config.uploads, log));
+  app.use(uploadsRouter(db.orm, storage, services, config.uploads, log));
   app.use(filesRouter(db.orm, storage, config.secretKey, log));
   app.use(
     '/graphql',
@@ -115,6 +114,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger): 
   return {
     server,
     storage,
+    services,
     apollo,
     url() {
       const addr = server.address() as AddressInfo;

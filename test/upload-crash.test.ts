@@ -8,7 +8,10 @@ import { loadConfig } from '../src/config.js';
 import { Asset, Upload } from '../src/db/entities/index.js';
 import { createActor } from '../src/domain/actor.js';
 import { sweep } from '../src/domain/upload/sweeper.js';
-import { createUpload, receiveBytes } from '../src/domain/upload/upload.service.js';
+import { type AssetIntake, createUpload, receiveBytes } from '../src/domain/upload/upload.service.js';
+import { InProcessEventBus } from '../src/events/in-process.events.js';
+import { createPgBossQueue } from '../src/jobs/pg-boss.queue.js';
+import { pino } from 'pino';
 import type { StorageBackend } from '../src/storage/storage.port.js';
 import { createStorage } from '../src/storage/storage.registry.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
@@ -23,14 +26,17 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
   let env: StorageEnv;
   let storage: StorageBackend;
   let storageConfig: ReturnType<typeof loadConfig>['storage'];
+  let intake: AssetIntake;
 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
     env = await startStorageEnv(name);
     storageConfig = loadConfig(env.env).storage;
     storage = await createStorage(storageConfig);
+    intake = { queue: await createPgBossQueue({ orm: db.orm, supervise: false, log: pino({ level: 'silent' }) }), events: new InProcessEventBus() };
   });
   afterAll(async () => {
+    await intake?.queue.stop();
     await env?.stop();
     await db?.close();
   });
@@ -60,8 +66,9 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
     const signal = await new Promise((resolve) => child.once('exit', (_code, sig) => resolve(sig)));
     expect(signal, stderr).toBe('SIGKILL');
 
-    // The object landed, the row did not.
+    // The object landed, the row did not, and neither did its processing job (same transaction).
     expect(await db.orm.em.fork().count(Asset, { chest: chest.id })).toBe(0);
+    expect((await intake.queue.counts('asset.process')).created).toBe(0);
     const [orphan] = await originals(chest.id);
     expect(orphan).toBeDefined();
 
@@ -75,8 +82,9 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
     // The staging parts survived, so the client finishes with an empty PATCH at the full offset.
     const again = await db.orm.em.fork().findOneOrFail(Upload, upload.id);
     expect(again).toMatchObject({ status: 'OPEN', receivedBytes: photo.length });
-    const done = await receiveBytes(db.orm.em.fork(), storage, again, photo.length, Readable.from([]), policy);
+    const done = await receiveBytes(db.orm.em.fork(), storage, again, photo.length, Readable.from([]), policy, intake);
     expect(done.upload.status).toBe('COMPLETE');
+    expect((await intake.queue.counts('asset.process')).created).toBe(1);
     const asset = await db.orm.em.fork().findOneOrFail(Asset, { chest: chest.id });
     expect(await storage.stat(asset.storageKey)).toMatchObject({ size: photo.length });
     expect(await sweep(db.orm.em.fork(), storage, { graceMs: 0 })).toMatchObject({ orphansRemoved: [], missingObjects: [] });
@@ -90,12 +98,12 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
     const photo = await jpeg(20, 20, '#987');
     const actor = createActor(em, account.id);
     const { upload: kept } = await createUpload(em, actor, { chestId: chest.id, filename: 'k.jpg', size: photo.length, mimeType: 'image/jpeg' }, policy);
-    await receiveBytes(em, storage, kept, 0, Readable.from([photo]), policy);
+    await receiveBytes(em, storage, kept, 0, Readable.from([photo]), policy, intake);
     const asset = await db.orm.em.fork().findOneOrFail(Asset, { chest: chest.id });
     await storage.delete(asset.storageKey);
 
     const { upload: abandoned } = await createUpload(em, actor, { chestId: chest.id, filename: 'a.wav', size: 20 * 1024 * 1024, mimeType: 'audio/wav' }, policy);
-    await receiveBytes(em, storage, abandoned, 0, Readable.from([wav(10 * 1024 * 1024).subarray(0, 9 * 1024 * 1024)]), policy);
+    await receiveBytes(em, storage, abandoned, 0, Readable.from([wav(10 * 1024 * 1024).subarray(0, 9 * 1024 * 1024)]), policy, intake);
     await em.nativeUpdate(Upload, { id: abandoned.id }, { expiresAt: new Date(Date.now() - 1000) });
 
     const report = await sweep(db.orm.em.fork(), storage, { graceMs: 0 });

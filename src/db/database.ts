@@ -6,6 +6,10 @@ import { migrate, type MikroORM, openOrm } from './orm.js';
 
 export interface Database {
   orm: MikroORM;
+  /** 'embedded': PGlite in this process, one connection for everything. */
+  mode: 'embedded' | 'postgres';
+  /** The connection URL (embedded: PGlite's loopback socket). */
+  url: string;
   /** Whether the database answers within the timeout; used by /readyz. */
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
@@ -36,6 +40,8 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   const opened = orm;
   return {
     orm: opened,
+    mode: config.database.mode,
+    url: clientUrl,
     /** A database that hangs must make readiness fail, not hang with it. */
     async ping(timeoutMs = 2000) {
       let timer: NodeJS.Timeout | undefined;

@@ -65,3 +65,16 @@ export enum UploadStatus {
 }
 
 registerEnumType(UploadStatus, { name: 'UploadStatus', description: 'OPEN: waiting for bytes. COMPLETE: stored and verified. FAILED: refused; see error.' });
+
+export enum ChestEventKind {
+  ASSET_PROCESSING = 'ASSET_PROCESSING',
+  MEMORY_ADDED = 'MEMORY_ADDED',
+  STORY_READY = 'STORY_READY',
+  CONTRIBUTION_SUBMITTED = 'CONTRIBUTION_SUBMITTED',
+}
+
+registerEnumType(ChestEventKind, {
+  name: 'ChestEventKind',
+  description:
+    'ASSET_PROCESSING: a pipeline stage started, progressed, finished or failed. MEMORY_ADDED: a memory became visible. STORY_READY: a story finished. CONTRIBUTION_SUBMITTED: a guest sent memories (owners only).',
+});

@@ -14,6 +14,10 @@ export class InProcessEventBus implements EventBus {
     this.emitter.emit(topic, payload);
   }
 
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+
   subscribe<T>(topic: string, signal?: AbortSignal): AsyncIterableIterator<T> {
     const events = on(this.emitter, topic, { signal }) as AsyncIterableIterator<[T]>;
     return {

@@ -9,6 +9,7 @@ import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
 import type { EventBus } from '../events/events.port.js';
+import type { JobQueue } from '../jobs/jobs.port.js';
 import { createLoaders, type Loaders } from './loaders.js';
 
 export interface Context {
@@ -25,6 +26,7 @@ export interface Context {
   config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey' | 'uploads'>;
   storage: StorageBackend;
   events: EventBus;
+  queue: JobQueue;
 }
 
 export interface ContextDeps {
@@ -33,6 +35,7 @@ export interface ContextDeps {
   config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey' | 'uploads'>;
   storage: StorageBackend;
   events: EventBus;
+  queue: JobQueue;
 }
 
 export interface RequestInfo {
@@ -75,6 +78,7 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     config: deps.config,
     storage: deps.storage,
     events: deps.events,
+    queue: deps.queue,
   };
 }
 

@@ -3,8 +3,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Upload } from '../db/entities/index.js';
 import { AppError, ErrorCode } from '../domain/errors.js';
 import { progressReporter } from '../domain/upload/upload-progress.js';
-import { receiveBytes, uploadForTicket, type UploadPolicy } from '../domain/upload/upload.service.js';
-import type { EventBus } from '../events/events.port.js';
+import { type AssetIntake, receiveBytes, uploadForTicket, type UploadPolicy } from '../domain/upload/upload.service.js';
 import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
@@ -16,7 +15,7 @@ import { sendError } from './errors.js';
  *   PATCH /uploads/:id   with Upload-Offset: n and the bytes from n on, as the raw body
  * Both need `Authorization: Upload <ticket token>`.
  */
-export function uploadsRouter(orm: MikroORM, storage: StorageBackend, events: EventBus, policy: UploadPolicy, log: Logger): Router {
+export function uploadsRouter(orm: MikroORM, storage: StorageBackend, intake: AssetIntake, policy: UploadPolicy, log: Logger): Router {
   const router = Router();
   const ticket = (auth: string | undefined) => /^Upload\s+(\S+)$/i.exec(auth ?? '')?.[1] ?? '';
 
@@ -36,8 +35,8 @@ export function uploadsRouter(orm: MikroORM, storage: StorageBackend, events: Ev
       upload = await uploadForTicket(em, validId(req.params.id), ticket(req.get('authorization')));
       const offset = Number(req.get('upload-offset'));
       if (!Number.isSafeInteger(offset) || offset < 0) throw new AppError(ErrorCode.BAD_USER_INPUT, 'Upload-Offset: a byte offset is required', 'offset');
-      const progress = progressReporter(events, upload);
-      const result = await receiveBytes(em, storage, upload, offset, req, policy, (n) => progress.bytes(n)).finally(() => progress.end());
+      const progress = progressReporter(intake.events, upload);
+      const result = await receiveBytes(em, storage, upload, offset, req, policy, intake, (n) => progress.bytes(n)).finally(() => progress.end());
       res.set('Upload-Offset', String(result.offset)).json({
         offset: result.offset,
         status: result.upload.status,

@@ -9,6 +9,10 @@ import { loadConfig } from '../../src/config.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
 import { InProcessEventBus } from '../../src/events/in-process.events.js';
+import type { EventBus } from '../../src/events/events.port.js';
+import type { JobQueue } from '../../src/jobs/jobs.port.js';
+import { createPgBossQueue } from '../../src/jobs/pg-boss.queue.js';
+import type { Logger } from '../../src/logger.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,11 +34,19 @@ export interface RunOptions {
 
 export async function createGraphQLRunner(
   orm: MikroORM,
-  { maxPageSize = 100, perClientPerHour = 5, perLinkPerHour = 100, storage }: { maxPageSize?: number; perClientPerHour?: number; perLinkPerHour?: number; storage?: StorageBackend } = {},
+  {
+    maxPageSize = 100,
+    perClientPerHour = 5,
+    perLinkPerHour = 100,
+    storage,
+    events: bus,
+    queue,
+  }: { maxPageSize?: number; perClientPerHour?: number; perLinkPerHour?: number; storage?: StorageBackend; events?: EventBus; queue?: JobQueue } = {},
 ) {
   const store = storage ?? (await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-files-')) }));
-  const events = new InProcessEventBus();
+  const events = bus ?? new InProcessEventBus();
   const log = pino({ level: 'silent' });
+  const jobs = queue ?? lazyQueue(orm, log);
   const server = new ApolloServer<Context>({
     schema: await createSchema(),
     formatError: formatError(log),
@@ -55,7 +67,7 @@ export async function createGraphQLRunner(
       let contextValue: Context;
       try {
         contextValue = await createContext(
-          { orm, log, config, storage: store, events },
+          { orm, log, config, storage: store, events, queue: jobs },
           {
             requestId: `test-${++n}`,
             authorization: opts.token ? `Bearer ${opts.token}` : null,
@@ -72,7 +84,26 @@ export async function createGraphQLRunner(
       if (res.body.kind !== 'single') throw new Error('unexpected incremental result');
       return res.body.singleResult as GqlResult<T>;
     },
-    stop: () => server.stop(),
+    async stop() {
+      await server.stop();
+      if (!queue) await jobs.stop();
+    },
+  };
+}
+
+/** The real pg-boss queue on the test database, opened only by the tests that enqueue. */
+function lazyQueue(orm: MikroORM, log: Logger): JobQueue {
+  let opened: Promise<JobQueue> | undefined;
+  const get = () =>
+    (opened ??= createPgBossQueue({ orm, supervise: false, log }));
+  return {
+    backend: 'pg-boss-embedded',
+    enqueue: async (tx, name, data) => (await get()).enqueue(tx, name, data),
+    work: async (name, options, handler) => (await get()).work(name, options, handler),
+    counts: async (name) => (await get()).counts(name),
+    stop: async (options) => {
+      if (opened) await (await opened).stop(options);
+    },
   };
 }
 

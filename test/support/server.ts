@@ -5,6 +5,8 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
+import { openServices } from '../../src/services.js';
+import { startWorker } from '../../src/worker/worker.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 export interface TestServer {
@@ -17,22 +19,26 @@ export interface TestServer {
 
 /**
  * The served mode on loopback: a fresh Postgres database, the real HTTP app on a free port,
- * files in a temporary folder (never ./data in the working tree). `env` adds or overrides settings.
+ * files in a temporary folder (never ./data in the working tree). `env` adds or overrides settings;
+ * `worker` also runs the processing worker in the same process (as the embedded mode does).
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, { worker = false }: { worker?: boolean } = {}): Promise<TestServer> {
   const db = await createTestDatabase('postgres');
   const dataDir = await mkdtemp(join(tmpdir(), 'dmc-server-'));
   const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...env });
   const log = pino({ level: 'silent' });
   const database = await openDatabase(config, log);
-  const app = await createHttpApp(config, database, log);
+  const services = await openServices(config, database, log, { supervise: worker });
+  const app = await createHttpApp(config, database, log, services);
   await listen(app, '127.0.0.1', 0);
+  if (worker) await startWorker({ orm: database.orm, storage: services.storage, events: services.events, log }, services.queue, config.jobs);
   return {
     db,
     app,
     database,
     async stop() {
       await app.close();
+      await services.close();
       await database.close();
       await db.close();
       await rm(dataDir, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 import type { Opt } from '@mikro-orm/core';
 import { BigIntType } from '@mikro-orm/core';
 import { Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
-import { GraphQLSafeInt } from 'graphql-scalars';
-import { Field, GraphQLISODateTime, Int, ObjectType } from 'type-graphql';
+import { GraphQLJSONObject, GraphQLSafeInt } from 'graphql-scalars';
+import { Field, Float, GraphQLISODateTime, Int, ObjectType } from 'type-graphql';
 import { FileType, ProcessingStatus } from '../enums.js';
 import { BaseEntity } from './base.entity.js';
 import { Chest } from './chest.entity.js';
@@ -63,6 +63,18 @@ export class Asset extends BaseEntity {
   @Property({ type: 'smallint', default: 0 })
   progress: Opt<number> = 0;
 
+  @Field(() => String, { nullable: true, description: 'The pipeline stage running or last run (e.g. "thumbnails", "waveform").' })
+  @Property({ type: 'varchar', length: 32, nullable: true })
+  processingStage: string | null = null;
+
+  /** Attempts started, across retries and re-processing; lets the dead-letter step say how many. */
+  @Property({ type: 'smallint', default: 0 })
+  processingAttempts: Opt<number> = 0;
+
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'When processing last completed.' })
+  @Property({ type: 'timestamptz', nullable: true })
+  processedAt: Date | null = null;
+
   @Field(() => String, { nullable: true, description: 'Why processing failed, in words meant for people.' })
   @Property({ type: 'text', nullable: true })
   processingError: string | null = null;
@@ -74,6 +86,34 @@ export class Asset extends BaseEntity {
   /** Exposed only through the privacy-aware Asset.location resolver. */
   @Property({ type: 'jsonb', nullable: true })
   location: GeoLocation | null = null;
+
+  @Field(() => Int, { nullable: true, description: 'Pixels, upright (after EXIF orientation); photos and videos.' })
+  @Property({ type: 'integer', nullable: true })
+  width: number | null = null;
+
+  @Field(() => Int, { nullable: true })
+  @Property({ type: 'integer', nullable: true })
+  height: number | null = null;
+
+  @Field(() => Float, { nullable: true, description: 'Seconds; videos and recordings.' })
+  @Property({ type: 'double precision', nullable: true })
+  durationSeconds: number | null = null;
+
+  @Field(() => String, { nullable: true, description: 'ThumbHash (base64) of the picture or poster: a blurred preview to draw before the thumbnail loads.' })
+  @Property({ type: 'varchar', length: 64, nullable: true })
+  placeholder: string | null = null;
+
+  @Field(() => String, { nullable: true, description: '64-bit perceptual hash (hex) of a photo; near-identical photos differ in few bits.' })
+  @Property({ type: 'char', length: 16, nullable: true })
+  perceptualHash: string | null = null;
+
+  @Field(() => [Float], { nullable: true, description: 'Peak levels from 0 to 1 across a recording, for drawing its waveform.' })
+  @Property({ type: 'jsonb', nullable: true })
+  waveform: number[] | null = null;
+
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Technical facts the pipeline read (codec, bit rate, page count, ...).' })
+  @Property({ type: 'jsonb', nullable: true })
+  mediaInfo: Opt<Record<string, string | number | boolean | null>> | null = null;
 
   @Field(() => [Thumbnail])
   @Property({ type: 'jsonb', default: '[]' })

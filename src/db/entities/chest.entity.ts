@@ -1,4 +1,4 @@
-import type { Opt } from '@mikro-orm/core';
+import { BigIntType, type Opt } from '@mikro-orm/core';
 import { Entity, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
 import { GraphQLLocalDate } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ObjectType } from 'type-graphql';
@@ -61,4 +61,8 @@ export class Chest extends BaseEntity {
   @Field(() => GraphQLISODateTime, { nullable: true, description: 'Set while the chest is in the bin; restore clears it.' })
   @Property({ type: 'timestamptz', nullable: true })
   deletedAt: Date | null = null;
+
+  /** The last event sequence number handed out for this chest (see chest-event.entity.ts). */
+  @Property({ type: new BigIntType('number'), default: 0 })
+  eventSeq: Opt<number> = 0;
 }

@@ -1,11 +1,12 @@
 import { Account } from './account.entity.js';
 import { Asset } from './asset.entity.js';
 import { Chest } from './chest.entity.js';
+import { ChestEvent } from './chest-event.entity.js';
 import { Contribution } from './contribution.entity.js';
 import { Membership } from './membership.entity.js';
 import { Session } from './session.entity.js';
 import { Story } from './story.entity.js';
 import { Upload } from './upload.entity.js';
 
-export { Account, Asset, Chest, Contribution, Membership, Session, Story, Upload };
-export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload];
+export { Account, Asset, Chest, ChestEvent, Contribution, Membership, Session, Story, Upload };
+export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent];

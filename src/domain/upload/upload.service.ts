@@ -2,12 +2,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Account, Asset, type Chest, Upload } from '../../db/entities/index.js';
-import { ContributionStatus, FileType, UploadStatus } from '../../db/enums.js';
+import { ChestEventKind, ContributionStatus, FileType, UploadStatus } from '../../db/enums.js';
+import type { EventBus } from '../../events/events.port.js';
+import type { JobQueue } from '../../jobs/jobs.port.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../../media/file-policy.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import { authorizeChest } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { getContributionByGuestToken } from '../contribution/contribution.service.js';
+import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
 import { AppError, badInput, conflict, ErrorCode, notFound } from '../errors.js';
 import { hashToken, looksLikeToken, newToken } from '../tokens.js';
 import { parseInput } from '../validation.js';
@@ -18,6 +21,12 @@ export interface UploadPolicy {
   maxBytes: Record<FileType, number>;
   /** How long a ticket stays valid. */
   ttlMs: number;
+}
+
+/** Where a finished upload goes next: its processing job, and the chest's live events. */
+export interface AssetIntake {
+  queue: JobQueue;
+  events: EventBus;
 }
 
 export interface UploadTicket {
@@ -93,6 +102,7 @@ export async function receiveBytes(
   offset: number,
   body: Readable,
   policy: UploadPolicy,
+  intake: AssetIntake,
   /** Called as bytes arrive (stored or in the part being written); the caller throttles. */
   onProgress: (received: number) => void = () => undefined,
 ): Promise<ReceiveResult> {
@@ -139,7 +149,7 @@ export async function receiveBytes(
     if (err instanceof AppError && err.code === ErrorCode.PAYLOAD_TOO_LARGE) await failUpload(em, upload, err.message);
     throw err;
   }
-  if (upload.receivedBytes === upload.size) await finishUpload(em, storage, upload, policy);
+  if (upload.receivedBytes === upload.size) await finishUpload(em, storage, upload, policy, intake);
   return { upload, offset: upload.receivedBytes };
 }
 
@@ -178,7 +188,7 @@ async function sniffUpload(em: EntityManager, storage: StorageBackend, upload: U
  * and keeps nothing new. The original is written before the row: a crash in between leaves an
  * object without a row, which the sweeper removes; never a row without its object.
  */
-export async function finishUpload(em: EntityManager, storage: StorageBackend, upload: Upload, policy: UploadPolicy): Promise<void> {
+export async function finishUpload(em: EntityManager, storage: StorageBackend, upload: Upload, policy: UploadPolicy, intake: AssetIntake): Promise<void> {
   if (!upload.sniffedMime) await sniffUpload(em, storage, upload, policy);
   const assetId = randomUUID();
   const key = `chests/${upload.chest.id}/originals/${assetId}`;
@@ -207,7 +217,7 @@ export async function finishUpload(em: EntityManager, storage: StorageBackend, u
     await em.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.COMPLETE, asset: existing.id, duplicate: true });
     Object.assign(upload, { status: UploadStatus.COMPLETE, asset: existing, duplicate: true });
   } else {
-    await em.transactional(async (tx) => {
+    const events = await em.transactional(async (tx) => {
       const asset = tx.create(Asset, {
         id: assetId,
         chest: upload.chest.id,
@@ -222,8 +232,13 @@ export async function finishUpload(em: EntityManager, storage: StorageBackend, u
       // The row must exist before the upload points at it.
       await tx.flush();
       await tx.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.COMPLETE, asset: assetId });
+      // Same transaction: the asset exists exactly when its processing job does.
+      await intake.queue.enqueue(tx, 'asset.process', { assetId });
       Object.assign(upload, { status: UploadStatus.COMPLETE, asset });
+      // A guest's memory appears only when an owner approves it (see contribution.service).
+      return upload.contribution ? [] : [await appendChestEvent(tx, { chestId: upload.chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId })];
     });
+    publishChestEvents(intake.events, events);
   }
   await deleteParts(storage, upload);
 }

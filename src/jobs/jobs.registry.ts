@@ -1,0 +1,19 @@
+import type { Config } from '../config.js';
+import type { Database } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import type { JobQueue } from './jobs.port.js';
+import { createPgBossQueue } from './pg-boss.queue.js';
+
+/**
+ * The queue for this process. Embedded mode goes through the ORM's one connection (PGlite is
+ * single-session); served mode gives pg-boss its own small pool. `supervise` only where jobs run.
+ */
+export function createJobQueue(config: Pick<Config, 'jobs'>, db: Pick<Database, 'mode' | 'url' | 'orm'>, log: Logger, { supervise }: { supervise: boolean }): Promise<JobQueue> {
+  return createPgBossQueue({
+    ...(db.mode === 'embedded' ? { orm: db.orm } : { url: db.url }),
+    supervise,
+    retry: config.jobs.retry,
+    superviseIntervalSeconds: config.jobs.superviseIntervalSeconds,
+    log,
+  });
+}

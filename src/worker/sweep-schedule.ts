@@ -1,0 +1,24 @@
+import type { Config } from '../config.js';
+import type { Database } from '../db/database.js';
+import { sweep } from '../domain/upload/sweeper.js';
+import type { Logger } from '../logger.js';
+import type { StorageBackend } from '../storage/storage.port.js';
+
+/**
+ * Removes abandoned uploads' parts and orphaned originals, and reports rows whose file is
+ * missing. A day's grace covers any upload still being finished. Safe from every process.
+ */
+export function startSweeper(config: Config, db: Database, storage: StorageBackend, log: Logger): NodeJS.Timeout | undefined {
+  if (!config.sweepIntervalMs) return undefined;
+  const timer = setInterval(() => {
+    sweep(db.orm.em.fork(), storage, { graceMs: 86_400_000 }).then(
+      (report) => {
+        if (report.missingObjects.length) log.error({ missing: report.missingObjects }, 'memories whose files are missing from storage');
+        log.info({ staging: report.stagingRemoved.length, orphans: report.orphansRemoved.length, expired: report.expiredUploads.length }, 'storage sweep');
+      },
+      (err: unknown) => log.error({ err }, 'storage sweep failed'),
+    );
+  }, config.sweepIntervalMs);
+  timer.unref();
+  return timer;
+}

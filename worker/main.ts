@@ -1,0 +1,67 @@
+import 'reflect-metadata';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/db/database.js';
+import { createLogger } from '../src/logger.js';
+import { openServices } from '../src/services.js';
+import { startSweeper } from '../src/worker/sweep-schedule.js';
+import { startWorker } from '../src/worker/worker.js';
+
+/**
+ * `npm run worker`: processes uploads (thumbnails, metadata, text) from the PostgreSQL queue.
+ * Served mode only: run as many as you like beside the API processes. SIGTERM lets jobs in hand
+ * finish for up to SHUTDOWN_TIMEOUT_SECONDS; what is left is retried by another worker.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  if (config.database.mode === 'embedded') {
+    console.error('The worker needs DATABASE_URL (served mode). Without it, `npm start` runs the worker inside the API process.');
+    process.exit(1);
+  }
+  const log = createLogger(config.logLevel).child({ part: 'worker' });
+  const db = await openDatabase(config, log);
+  let services;
+  try {
+    services = await openServices(config, db, log, { supervise: true });
+    await startWorker({ orm: db.orm, storage: services.storage, events: services.events, log }, services.queue, config.jobs);
+  } catch (err) {
+    await services?.close().catch(() => undefined);
+    await db.close();
+    throw err;
+  }
+  const opened = services;
+  const sweeper = startSweeper(config, db, opened.storage, log);
+  log.info({ concurrency: config.jobs.concurrency }, 'worker ready');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'worker shutting down');
+    clearInterval(sweeper);
+    try {
+      await opened.close();
+      await db.close();
+      log.info('worker stopped');
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, 'unclean worker shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error('worker failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});
