@@ -1,9 +1,9 @@
 import { Arg, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
 import { Asset } from '../db/entities/index.js';
-import { GeoLocation } from '../db/entities/asset.types.js';
+import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
 import { maySeeLocation } from '../domain/access/access.service.js';
 import { getAsset } from '../domain/asset/asset.service.js';
-import { originalUrl } from '../domain/asset/download.js';
+import { derivativeUrl, originalUrl } from '../domain/asset/download.js';
 import type { Context } from './context.js';
 
 @Resolver(() => Asset)
@@ -25,5 +25,15 @@ export class AssetResolver {
   @FieldResolver(() => GeoLocation, { nullable: true, description: "Where it was made; only the chest's members see it." })
   async location(@Root() asset: Asset, @Ctx() ctx: Context): Promise<GeoLocation | null> {
     return (await maySeeLocation(ctx.actor, asset.chest.id)) ? asset.location : null;
+  }
+}
+
+@Resolver(() => Thumbnail)
+export class ThumbnailResolver {
+  @FieldResolver(() => String, { description: 'A link to the image, valid 5 minutes. WebP, with no metadata.' })
+  url(@Root() thumbnail: Thumbnail, @Ctx() ctx: Context): Promise<string> {
+    // The key is chests/<chest>/derivatives/<asset>/<name>: the asset id is its fourth part.
+    const assetId = thumbnail.storageKey.split('/')[3]!;
+    return derivativeUrl({ id: assetId }, thumbnail, ctx.storage, ctx.config.secretKey);
   }
 }

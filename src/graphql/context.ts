@@ -18,6 +18,10 @@ export interface Context {
   actor: Actor;
   /** The bearer token the request came with (signOut revokes it). */
   sessionToken: string | null;
+  /** The view link token the request came with, if any (subscriptions re-check it per event). */
+  shareToken: string | null;
+  /** A new EntityManager, for work that must not see this request's cached entities (per-event checks). */
+  fork: () => EntityManager;
   /** Keyed hash of the client address, for rate limits. */
   clientHash: string;
   loaders: Loaders;
@@ -71,6 +75,8 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     em,
     actor,
     sessionToken,
+    shareToken: req.shareToken ?? null,
+    fork: () => deps.orm.em.fork(),
     clientHash: createHmac('sha256', deps.config.secretKey).update(req.clientAddress ?? 'unknown').digest('hex'),
     loaders: createLoaders(em),
     requestId: req.requestId,

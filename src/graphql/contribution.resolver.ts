@@ -39,7 +39,7 @@ export class ContributionResolver {
     @Arg('input', () => SubmitContributionInput) input: SubmitContributionInput,
     @Ctx() ctx: Context,
   ): Promise<SubmittedContribution> {
-    return submitContribution(ctx.em, token, { ...input }, ctx.clientHash, ctx.config.contributionLimits);
+    return submitContribution(ctx.em, token, { ...input }, ctx.clientHash, ctx.config.contributionLimits, ctx.events);
   }
 
   @Query(() => Contribution, { description: "A guest's own contribution, by the guest token they got back." })
@@ -49,7 +49,7 @@ export class ContributionResolver {
 
   @Mutation(() => Contribution, { description: 'Owners approve: its memories join the chest.' })
   approveContribution(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Contribution> {
-    return approveContribution(ctx.em, ctx.actor, id);
+    return approveContribution(ctx.em, ctx.actor, id, ctx.events);
   }
 
   @Mutation(() => Contribution, { description: 'Owners reject, optionally with a reason the guest will see.' })

@@ -1,16 +1,17 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
-import { AssetResolver } from './asset.resolver.js';
+import { AssetResolver, ThumbnailResolver } from './asset.resolver.js';
 import { AccountResolver } from './account.resolver.js';
 import { AssetConnectionResolver, ChestResolver } from './chest.resolver.js';
 import { ContributionResolver } from './contribution.resolver.js';
 import { MembershipResolver } from './membership.resolver.js';
 import { UploadResolver } from './upload.resolver.js';
+import { EventsResolver } from './events.resolver.js';
 
 export async function createSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [AccountResolver, ChestResolver, AssetConnectionResolver, AssetResolver, MembershipResolver, ContributionResolver, UploadResolver],
+    resolvers: [AccountResolver, ChestResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, UploadResolver, EventsResolver],
     // Input is validated in domain/ (zod), where the rules live next to the use cases.
     validate: false,
     // Every subscription brings its own `subscribe` (access check first, then the EventBus), so

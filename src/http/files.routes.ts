@@ -47,6 +47,29 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
       sendError(res, err, log);
     }
   });
+  router.get('/files/:assetId/:name', async (req, res) => {
+    try {
+      const { assetId, name } = req.params;
+      const ok = isUuid(assetId) && /^[a-z0-9-]{1,40}$/.test(name) && verifyDownload(secret, `${assetId}/${name}`, String(req.query.exp ?? ''), String(req.query.sig ?? ''));
+      const asset = ok ? await orm.em.fork().findOne(Asset, { id: assetId, deletedAt: null }) : null;
+      const thumb = asset?.thumbnails.find((t) => t.name === name);
+      if (!thumb) throw notFound('File');
+      const stream = await storage.get(thumb.storageKey);
+      res.status(200).set({
+        'Content-Type': thumb.mimeType,
+        'X-Content-Type-Options': 'nosniff',
+        'Cache-Control': 'private, max-age=300',
+        'Content-Security-Policy': "default-src 'none'; sandbox",
+      });
+      stream.on('error', (err) => {
+        log.error({ err, assetId }, 'thumbnail stream failed');
+        res.destroy(err);
+      });
+      stream.pipe(res);
+    } catch (err) {
+      sendError(res, err, log);
+    }
+  });
   return router;
 }
 

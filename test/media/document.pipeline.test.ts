@@ -4,55 +4,11 @@ import { Document, HeadingLevel, Packer, Paragraph, TextRun } from 'docx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOCX_MIME, MAX_TEXT_CHARS, normaliseText, processDocument } from '../../src/media/document.pipeline.js';
 import { MediaError, type PipelineInput } from '../../src/media/pipeline.types.js';
+import { buildPdf } from '../support/media.js';
 import { mediaDir, testContext, type MediaDir } from '../support/media-ffmpeg.js';
 
 const TREE = 'Grandma Rose planted the apple tree in 1962.';
 const CHOIR = 'She sang in the village choir every Sunday.';
-
-/**
- * A real PDF written by hand: each page is lines of Helvetica text, or (for 'scan') only a
- * picture, as a scanner makes. Offsets in the xref table are byte-exact.
- */
-function buildPdf(pages: Array<string[] | 'scan'>): Buffer {
-  const objects: Buffer[] = [];
-  const add = (body: string | Buffer): number => objects.push(Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1'));
-  const stream = (dict: string, data: Buffer): Buffer =>
-    Buffer.concat([Buffer.from(`<< ${dict} /Length ${data.length} >>\nstream\n`, 'latin1'), data, Buffer.from('\nendstream')]);
-  add('<< /Type /Catalog /Pages 2 0 R >>');
-  add(''); // the page tree, filled in once the kids are known
-  add('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
-  const kids: number[] = [];
-  for (const page of pages) {
-    let content: string;
-    let resources: string;
-    if (page === 'scan') {
-      const pixels = Buffer.from([200, 180, 150, 90, 60, 30, 30, 60, 90, 150, 180, 200]); // 2×2 RGB
-      const image = add(stream('/Type /XObject /Subtype /Image /Width 2 /Height 2 /ColorSpace /DeviceRGB /BitsPerComponent 8', pixels));
-      content = 'q 400 0 0 500 100 150 cm /Im1 Do Q';
-      resources = `<< /XObject << /Im1 ${image} 0 R >> >>`;
-    } else {
-      const escaped = page.map((line) => `(${line.replace(/([\\()])/g, '\\$1')}) Tj T*`).join(' ');
-      content = `BT /F1 12 Tf 16 TL 72 720 Td ${escaped} ET`;
-      resources = '<< /Font << /F1 3 0 R >> >>';
-    }
-    const contents = add(stream('', Buffer.from(content, 'latin1')));
-    kids.push(add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources ${resources} /Contents ${contents} 0 R >>`));
-  }
-  objects[1] = Buffer.from(`<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`);
-
-  const parts: Buffer[] = [Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
-  const offsets: number[] = [];
-  let length = parts[0]!.length;
-  objects.forEach((body, i) => {
-    offsets.push(length);
-    const obj = Buffer.concat([Buffer.from(`${i + 1} 0 obj\n`), body, Buffer.from('\nendobj\n')]);
-    parts.push(obj);
-    length += obj.length;
-  });
-  const xref = [`xref\n0 ${objects.length + 1}\n`, '0000000000 65535 f \n', ...offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`)];
-  parts.push(Buffer.from(`${xref.join('')}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${length}\n%%EOF\n`));
-  return Buffer.concat(parts);
-}
 
 let media: MediaDir;
 let count = 0;

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Asset } from '../../db/entities/index.js';
+import type { Thumbnail } from '../../db/entities/asset.types.js';
 import { FileType } from '../../db/enums.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import { maySeeLocation } from '../access/access.service.js';
@@ -22,13 +23,25 @@ export async function originalUrl(actor: Actor, asset: Asset, storage: StorageBa
   return `/files/${asset.id}?exp=${exp}&sig=${sign(secret, asset.id, exp)}`;
 }
 
-/** Checks a /files link: right signature, not expired. */
-export function verifyDownload(secret: string, assetId: string, exp: string, sig: string): boolean {
+/**
+ * A short-lived link to a thumbnail or poster. Derivatives carry no metadata (no GPS), so anyone
+ * who may read the asset gets them.
+ */
+export async function derivativeUrl(asset: Pick<Asset, 'id'>, thumbnail: Pick<Thumbnail, 'name' | 'storageKey' | 'mimeType'>, storage: StorageBackend, secret: string): Promise<string> {
+  const direct = await storage.presignedGetUrl(thumbnail.storageKey, DOWNLOAD_TTL_SECONDS, { contentType: thumbnail.mimeType });
+  if (direct) return direct;
+  const exp = Math.floor(Date.now() / 1000) + DOWNLOAD_TTL_SECONDS;
+  const resource = `${asset.id}/${thumbnail.name}`;
+  return `/files/${resource}?exp=${exp}&sig=${sign(secret, resource, exp)}`;
+}
+
+/** Checks a /files link (`resource` is the asset id, or "<asset id>/<derivative name>"): right signature, not expired. */
+export function verifyDownload(secret: string, resource: string, exp: string, sig: string): boolean {
   const e = Number(exp);
   if (!Number.isInteger(e) || e * 1000 < Date.now()) return false;
-  const want = Buffer.from(sign(secret, assetId, e));
+  const want = Buffer.from(sign(secret, resource, e));
   const got = Buffer.from(sig);
   return want.length === got.length && timingSafeEqual(want, got);
 }
 
-const sign = (secret: string, assetId: string, exp: number) => createHmac('sha256', secret).update(`${assetId}.${exp}`).digest('base64url');
+const sign = (secret: string, resource: string, exp: number) => createHmac('sha256', secret).update(`${resource}.${exp}`).digest('base64url');

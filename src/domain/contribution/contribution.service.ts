@@ -1,7 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { Chest, Contribution } from '../../db/entities/index.js';
-import { ContributionStatus } from '../../db/enums.js';
+import { Asset, Chest, Contribution } from '../../db/entities/index.js';
+import { ChestEventKind, ContributionStatus } from '../../db/enums.js';
+import { withinTransaction } from '../../db/transaction.js';
+import type { EventBus } from '../../events/events.port.js';
+import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
 import { assertMay, may } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { chestForContributionLink } from '../chest/chest-links.service.js';
@@ -46,6 +49,7 @@ export async function submitContribution(
   /** Keyed hash of the client's address (see clientHash in the HTTP layer). */
   clientHash: string,
   limits: RateLimits,
+  events: EventBus,
 ): Promise<SubmittedContribution> {
   const chest = await chestForContributionLink(em, linkToken);
   const data = parseInput(submitInput, input);
@@ -66,7 +70,10 @@ export async function submitContribution(
     guestTokenHash: hash,
     clientHash,
   });
-  await em.flush();
+  const message = await withinTransaction(em, async () => {
+    return appendChestEvent(em, { chestId: chest.id, kind: ChestEventKind.CONTRIBUTION_SUBMITTED, contributionId: contribution.id });
+  });
+  publishChestEvents(events, [message]);
   return { contribution, guestToken: token };
 }
 
@@ -78,14 +85,14 @@ export async function getContributionByGuestToken(em: EntityManager, guestToken:
 }
 
 /** Owners approve: the contribution's memories become part of the chest. */
-export async function approveContribution(em: EntityManager, actor: Actor, contributionId: string): Promise<Contribution> {
-  return review(em, actor, contributionId, ContributionStatus.APPROVED, null);
+export async function approveContribution(em: EntityManager, actor: Actor, contributionId: string, events: EventBus): Promise<Contribution> {
+  return review(em, actor, contributionId, ContributionStatus.APPROVED, null, events);
 }
 
 /** Owners reject, optionally saying why (the guest sees the reason). */
 export async function rejectContribution(em: EntityManager, actor: Actor, contributionId: string, reason?: string | null): Promise<Contribution> {
   const why = parseInput(z.object({ reason: text(1000, { multiline: true }).nullish() }), { reason }).reason || null;
-  return review(em, actor, contributionId, ContributionStatus.REJECTED, why);
+  return review(em, actor, contributionId, ContributionStatus.REJECTED, why, null);
 }
 
 async function review(
@@ -94,6 +101,8 @@ async function review(
   contributionId: string,
   status: ContributionStatus,
   reason: string | null,
+  /** Approval publishes MEMORY_ADDED for each of the contribution's memories. */
+  events: EventBus | null,
 ): Promise<Contribution> {
   const found = isUuid(contributionId) ? await em.findOne(Contribution, { id: contributionId }) : null;
   if (!found) throw notFound('Contribution');
@@ -106,6 +115,13 @@ async function review(
   found.status = status;
   found.reviewedAt = new Date();
   found.rejectionReason = reason;
-  await em.flush();
+  const added = await withinTransaction(em, async () => {
+    if (status !== ContributionStatus.APPROVED) return [];
+    const assets = await em.find(Asset, { contribution: found.id, deletedAt: null }, { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' } });
+    const messages = [];
+    for (const a of assets) messages.push(await appendChestEvent(em, { chestId: chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId: a.id }));
+    return messages;
+  });
+  if (events) publishChestEvents(events, added);
   return found;
 }

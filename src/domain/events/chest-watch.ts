@@ -1,0 +1,136 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Chest, type Asset, Contribution, Story } from '../../db/entities/index.js';
+import { ChestEventKind } from '../../db/enums.js';
+import type { EventBus } from '../../events/events.port.js';
+import { topics } from '../../events/events.port.js';
+import { authenticate } from '../account/account.service.js';
+import { authorizeChest, type ChestAction, may } from '../access/access.service.js';
+import { type Actor, createActor } from '../actor.js';
+import { loadVisibleAssetsById } from '../asset/asset.queries.js';
+import { openShareLink } from '../chest/chest-links.service.js';
+import { type ChestEventMessage, chestEventsAfter } from './chest-events.service.js';
+
+/** Who holds a subscription: enough to ask again, at every event, whether they still may see it. */
+export interface Viewer {
+  accountId: string | null;
+  sessionToken: string | null;
+  shareToken: string | null;
+}
+
+/** An event with what it is about, loaded fresh, for a caller who may see both. */
+export interface VisibleChestEvent {
+  event: ChestEventMessage;
+  asset: Asset | null;
+  story: Story | null;
+  contribution: Contribution | null;
+}
+
+/** The least a caller needs to receive each kind of event live or in chestEvents. */
+const NEEDS: Record<ChestEventKind, ChestAction> = {
+  [ChestEventKind.ASSET_PROCESSING]: 'read',
+  [ChestEventKind.MEMORY_ADDED]: 'read',
+  [ChestEventKind.STORY_READY]: 'read',
+  [ChestEventKind.CONTRIBUTION_SUBMITTED]: 'moderate',
+};
+
+/**
+ * The viewer as of now: null when their session has ended. A share token counts only while it is
+ * still the chest's current, unexpired view link.
+ */
+export async function currentActor(em: EntityManager, viewer: Viewer): Promise<Actor | null> {
+  if (viewer.sessionToken && !(await authenticate(em, viewer.sessionToken).then(() => true, () => false))) return null;
+  const actor = createActor(em, viewer.accountId);
+  if (viewer.shareToken) await openShareLink(em, actor, viewer.shareToken).catch(() => undefined);
+  return actor;
+}
+
+/**
+ * What of these events a caller may see, in order, with what each is about (loaded in one query per
+ * kind, however many events). Memories must be visible (not deleted, not in a contribution still
+ * awaiting approval); unpublished stories are for members; contributions for owners and editors.
+ */
+export async function visibleEvents(em: EntityManager, actor: Actor, chest: Chest, events: readonly ChestEventMessage[]): Promise<VisibleChestEvent[]> {
+  const allowed = new Map<ChestAction, boolean>();
+  for (const action of new Set(['member' as ChestAction, ...events.map((e) => NEEDS[e.kind])])) allowed.set(action, await may(actor, chest, action));
+  const shown = events.filter((e) => allowed.get(NEEDS[e.kind]));
+  const ids = (pick: (e: ChestEventMessage) => string | null) => [...new Set(shown.map(pick).filter((id): id is string => id !== null))];
+  const assetIds = ids((e) => e.assetId);
+  const storyIds = ids((e) => e.storyId);
+  const contributionIds = ids((e) => e.contributionId);
+  const assets = new Map((assetIds.length ? await loadVisibleAssetsById(em, assetIds) : []).filter((a): a is Asset => a !== null).map((a) => [a.id, a]));
+  const stories = new Map((storyIds.length ? await em.find(Story, { id: { $in: storyIds }, chest: chest.id }) : []).map((s) => [s.id, s]));
+  const contributions = new Map((contributionIds.length ? await em.find(Contribution, { id: { $in: contributionIds }, chest: chest.id }) : []).map((c) => [c.id, c]));
+  const out: VisibleChestEvent[] = [];
+  for (const event of shown) {
+    const asset = event.assetId ? assets.get(event.assetId) : null;
+    const story = event.storyId ? stories.get(event.storyId) : null;
+    const contribution = event.contributionId ? contributions.get(event.contributionId) : null;
+    if (asset === undefined || story === undefined || contribution === undefined) continue;
+    if (story && !story.published && !allowed.get('member')) continue;
+    out.push({ event, asset, story, contribution });
+  }
+  return out;
+}
+
+/**
+ * Live events of some kinds in one chest. Access is checked when the subscription starts (a chest
+ * the caller may not see is NOT_FOUND) and again, against the database, before every event: a
+ * member removed, a link revoked, a session signed out or a chest binned ends the stream at its
+ * next event; an event about something the caller may not see is skipped.
+ */
+export async function watchChest(
+  em: EntityManager,
+  newEm: () => EntityManager,
+  viewer: Viewer,
+  actor: Actor,
+  chestId: string,
+  kinds: readonly ChestEventKind[],
+  bus: EventBus,
+): Promise<AsyncIterableIterator<VisibleChestEvent>> {
+  const action = kinds.every((k) => NEEDS[k] === 'moderate') ? 'moderate' : 'read';
+  await authorizeChest(em, actor, chestId, action);
+  const source = bus.subscribe<ChestEventMessage>(topics.chest(chestId));
+  const end = async (): Promise<IteratorResult<VisibleChestEvent>> => {
+    await source.return?.();
+    return { done: true, value: undefined };
+  };
+  const watched: AsyncIterableIterator<VisibleChestEvent> = {
+    async next() {
+      for (;;) {
+        const r = await source.next();
+        if (r.done) return end();
+        if (!kinds.includes(r.value.kind)) continue;
+        const fresh = newEm();
+        const now = await currentActor(fresh, viewer);
+        const chest = now ? await fresh.findOne(Chest, { id: chestId }) : null;
+        if (!now || !chest || !(await may(now, chest, action))) return end();
+        const [seen] = await visibleEvents(fresh, now, chest, [r.value]);
+        if (seen) return { done: false, value: seen };
+      }
+    },
+    return: end,
+    [Symbol.asyncIterator]() {
+      return watched;
+    },
+  };
+  return watched;
+}
+
+export interface ChestEventPage {
+  events: VisibleChestEvent[];
+  /** Pass as `since` to continue; the chest's latest number when there is nothing more. */
+  lastSeq: number;
+  hasMore: boolean;
+}
+
+/**
+ * Catch-up for a client that was away: events after `since`, oldest first, that the caller may
+ * see. Numbers of events hidden from this caller are skipped but still advance `lastSeq`.
+ */
+export async function listChestEvents(em: EntityManager, actor: Actor, chestId: string, since: number, first: number): Promise<ChestEventPage> {
+  const chest = await authorizeChest(em, actor, chestId, 'read');
+  const rows = await chestEventsAfter(em, chestId, since, first + 1);
+  const page = rows.slice(0, first);
+  const events = await visibleEvents(em, actor, chest, page);
+  return { events, lastSeq: page.at(-1)?.seq ?? Math.min(since, chest.eventSeq), hasMore: rows.length > first };
+}
