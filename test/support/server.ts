@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { loadConfig } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
 import { openServices } from '../../src/services.js';
@@ -12,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from './db.js';
 export interface TestServer {
   /** The test's own database (its ORM builds fixtures); the app opens a second pool on it. */
   db: TestDatabase;
+  config: Config;
   app: HttpApp;
   database: Database;
   stop(): Promise<void>;
@@ -34,6 +35,7 @@ export async function startTestServer(env: Record<string, string> = {}, { worker
   if (worker) await startWorker({ orm: database.orm, storage: services.storage, events: services.events, log }, services.queue, config.jobs);
   return {
     db,
+    config,
     app,
     database,
     async stop() {
@@ -41,6 +43,39 @@ export async function startTestServer(env: Record<string, string> = {}, { worker
       await services.close();
       await database.close();
       await db.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface EmbeddedTestServer {
+  app: HttpApp;
+  database: Database;
+  config: Config;
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded default exactly as `npm start` runs it without DATABASE_URL: PGlite under a
+ * temporary DATA_DIR, files beside it, and the worker in the same process.
+ */
+export async function startEmbeddedServer(env: Record<string, string> = {}): Promise<EmbeddedTestServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'dmc-embedded-'));
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...env });
+  const log = pino({ level: 'silent' });
+  const database = await openDatabase(config, log);
+  const services = await openServices(config, database, log, { supervise: true });
+  const app = await createHttpApp(config, database, log, services);
+  await listen(app, '127.0.0.1', 0);
+  await startWorker({ orm: database.orm, storage: services.storage, events: services.events, log }, services.queue, config.jobs);
+  return {
+    app,
+    database,
+    config,
+    async stop() {
+      await app.close();
+      await services.close();
+      await database.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
