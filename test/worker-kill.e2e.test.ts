@@ -1,0 +1,141 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { Asset, ChestEvent } from '../src/db/entities/index.js';
+import { ChestEventKind, FileType, ProcessingStatus } from '../src/db/enums.js';
+import { derivativePrefix } from '../src/domain/processing/derivatives.js';
+import type { JobQueue } from '../src/jobs/jobs.port.js';
+import { createPgBossQueue } from '../src/jobs/pg-boss.queue.js';
+import type { StorageBackend } from '../src/storage/storage.port.js';
+import { createStorage } from '../src/storage/storage.registry.js';
+import { eventually } from './support/client.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { makeAccount, makeChest } from './support/factories.js';
+import { jpegWithExif } from './support/media.js';
+import { type ProductProcess, startWorkerProcess } from './support/processes.js';
+
+const JOBS = 120;
+
+/**
+ * Workers die without warning (OOM killer, a pulled plug). Two worker processes take 120 jobs
+ * while one of them is SIGKILLed every second or so and started again. In the end every asset is
+ * COMPLETE or FAILED with a reason, none is left pending or processing, and nothing was done twice
+ * (one set of thumbnails per asset, one completion event per asset).
+ */
+describe('SIGKILL of workers mid-job, over 120 jobs', () => {
+  let db: TestDatabase;
+  let dataDir: string;
+  let storage: StorageBackend;
+  let queue: JobQueue;
+  let env: Record<string, string>;
+  const workers: ProductProcess[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    dataDir = await mkdtemp(join(tmpdir(), 'dmc-kill-'));
+    env = {
+      DATABASE_URL: db.url,
+      DATA_DIR: dataDir,
+      SWEEP_INTERVAL_MINUTES: '0',
+      WORKER_CONCURRENCY: '2',
+      // The shortest lease pg-boss allows, checked every second, and plenty of quick retries.
+      JOB_HEARTBEAT_SECONDS: '10',
+      JOB_SUPERVISE_SECONDS: '1',
+      JOB_RETRY_LIMIT: '8',
+      JOB_RETRY_DELAY_SECONDS: '1',
+    };
+    storage = await createStorage(loadConfig(env).storage);
+    queue = await createPgBossQueue({ url: db.url, supervise: false, log: pino({ level: 'silent' }) });
+  });
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+    await queue?.stop();
+    await db?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('ends with every asset COMPLETE or FAILED with a reason, none stuck, none duplicated', { timeout: 420_000 }, async () => {
+    const em = db.orm.em.fork();
+    const { account } = await makeAccount(em);
+    const chest = await makeChest(em, {}, account);
+    const photos = await Promise.all([0, 1, 2, 3].map((i) => jpegWithExif({ dateTimeOriginal: `199${i}:01:02 03:04:05` }, 2400, 1800, ['#a53', '#3a5', '#35a', '#aa3'][i])));
+    const ids: string[] = [];
+    for (let i = 0; i < JOBS; i++) {
+      const photo = photos[i % photos.length]!;
+      const asset = em.create(Asset, {
+        chest,
+        filename: `p${i}.jpg`,
+        storageKey: `chests/${chest.id}/originals/${i}-${chest.id}`,
+        fileType: FileType.IMAGE,
+        size: photo.length,
+        mimeType: 'image/jpeg',
+        sha256: `${i}`.padStart(64, '0'),
+      } as never);
+      await storage.put(asset.storageKey, Readable.from([photo]), { size: photo.length });
+      await em.transactional(async (tx) => {
+        tx.persist(asset);
+        await tx.flush();
+        await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
+      });
+      ids.push(asset.id);
+    }
+
+    workers.push(await startWorkerProcess(env), await startWorkerProcess(env));
+    let kills = 0;
+    let killedMidJob = 0;
+    const unfinished = async () =>
+      db.orm.em.fork().count(Asset, { chest: chest.id, status: { $in: [ProcessingStatus.PENDING, ProcessingStatus.PROCESSING] } });
+    // Kill a random live worker about every second while work remains; start a new one at once.
+    while ((await unfinished()) > 0 && kills < 25) {
+      await new Promise((r) => setTimeout(r, 700 + Math.random() * 600));
+      const i = Math.floor(Math.random() * workers.length);
+      const victim = workers[i]!;
+      const busy = (await queue.counts('asset.process')).active > 0;
+      await victim.kill('SIGKILL');
+      kills++;
+      if (busy) killedMidJob++;
+      workers[i] = await startWorkerProcess(env);
+    }
+    expect(kills).toBeGreaterThanOrEqual(5);
+    expect(killedMidJob).toBeGreaterThan(0);
+
+    // Dead workers' jobs come back after their lease (10 s) and finish on the survivors.
+    await eventually(async () => ((await unfinished()) === 0 ? true : undefined), 240_000, 1000);
+    const counts = await eventually(async () => {
+      const c = await queue.counts('asset.process');
+      return c.created + c.retry + c.active === 0 ? c : undefined;
+    }, 60_000, 500);
+    expect(counts.completed + counts.failed).toBe(JOBS);
+
+    const assets = await db.orm.em.fork().find(Asset, { chest: chest.id });
+    expect(assets).toHaveLength(JOBS);
+    for (const a of assets) {
+      expect([ProcessingStatus.COMPLETE, ProcessingStatus.FAILED]).toContain(a.status);
+      if (a.status === ProcessingStatus.FAILED) expect(a.processingError).toMatch(/\w+/);
+      if (a.status !== ProcessingStatus.COMPLETE) continue;
+      expect(a.thumbnails.map((t) => t.name).sort()).toEqual(['1024', '256']);
+      expect(a.dateTaken).not.toBeNull();
+      const stored: string[] = [];
+      for await (const o of storage.list(derivativePrefix(a))) stored.push(o.key);
+      expect(stored.sort()).toEqual(a.thumbnails.map((t) => t.storageKey).sort());
+    }
+    const complete = assets.filter((a) => a.status === ProcessingStatus.COMPLETE).length;
+    expect(complete).toBeGreaterThan(JOBS * 0.9);
+
+    // One completion event per completed asset: no job's work was applied twice.
+    const events = await db.orm.em.fork().find(ChestEvent, { chest: chest.id, kind: ChestEventKind.ASSET_PROCESSING });
+    const completions = events.filter((e) => e.data?.status === ProcessingStatus.COMPLETE).map((e) => e.assetId);
+    expect(completions).toHaveLength(complete);
+    expect(new Set(completions).size).toBe(complete);
+    // Some jobs really were interrupted and taken up again by another worker.
+    const { rows } = await (await db.orm.em.getConnection().getNativeClient()).query<{ n: number }>(
+      `select count(*)::int as n from pgboss.job where name = 'asset.process' and retry_count > 0`,
+    );
+    expect(rows[0]!.n).toBeGreaterThan(0);
+  });
+});
