@@ -43,11 +43,11 @@ export function apiClient(baseUrl: string) {
     return body.assetId;
   }
 
-  function ws(token?: string): Client {
+  function ws(token?: string, shareToken?: string): Client {
     return createClient({
       url: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
       webSocketImpl: WebSocket,
-      connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+      connectionParams: { ...(token && { authorization: `Bearer ${token}` }), ...(shareToken && { shareToken }) },
       retryAttempts: 0,
       lazy: false,
     });
@@ -79,7 +79,12 @@ export function apiClient(baseUrl: string) {
     return { results, done, stop: () => stop() };
   }
 
-  return { gql, must, signUp, createChest, upload, ws, collect };
+  /** Resolves once every subscription sent before it on this socket is running on the server. */
+  function settled(client: Client): Promise<void> {
+    return new Promise<void>((resolve, reject) => client.subscribe({ query: '{ __typename }' }, { next: () => undefined, error: reject, complete: resolve }));
+  }
+
+  return { gql, must, signUp, createChest, upload, ws, collect, settled };
 }
 
 /** Polls until check returns a value (not undefined), or fails after timeoutMs. */
