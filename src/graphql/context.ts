@@ -6,6 +6,7 @@ import { authenticate } from '../domain/account/account.service.js';
 import { type Actor, createActor } from '../domain/actor.js';
 import { openShareLink } from '../domain/chest/chest-links.service.js';
 import { AppError } from '../domain/errors.js';
+import type { Viewer } from '../domain/events/chest-watch.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
 import type { EventBus } from '../events/events.port.js';
@@ -20,6 +21,8 @@ export interface Context {
   sessionToken: string | null;
   /** The view link token the request came with, if any (subscriptions re-check it per event). */
   shareToken: string | null;
+  /** Who is asking, as subscriptions re-check it before every event. */
+  viewer: Viewer;
   /** A new EntityManager, for work that must not see this request's cached entities (per-event checks). */
   fork: () => EntityManager;
   /** Keyed hash of the client address, for rate limits. */
@@ -76,6 +79,7 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     actor,
     sessionToken,
     shareToken: req.shareToken ?? null,
+    viewer: { accountId, sessionToken, shareToken: req.shareToken ?? null },
     fork: () => deps.orm.em.fork(),
     clientHash: createHmac('sha256', deps.config.secretKey).update(req.clientAddress ?? 'unknown').digest('hex'),
     loaders: createLoaders(em),

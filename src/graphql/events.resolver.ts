@@ -84,15 +84,7 @@ const view = (e: VisibleChestEvent): ChestEventView => ({
 });
 
 function watch(ctx: Context, chestId: string, kinds: ChestEventKind[]) {
-  return watchChest(
-    ctx.em,
-    ctx.fork,
-    { accountId: ctx.actor.accountId, sessionToken: ctx.sessionToken, shareToken: ctx.shareToken },
-    ctx.actor,
-    chestId,
-    kinds,
-    ctx.events,
-  );
+  return watchChest(ctx.em, ctx.fork, ctx.viewer, ctx.actor, chestId, kinds, ctx.events);
 }
 
 @Resolver()

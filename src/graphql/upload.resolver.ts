@@ -78,7 +78,7 @@ export class UploadResolver {
     description: "Everyone's uploads into a chest, live (at most every 250 ms per upload, and the final state). Members only.",
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
-      return watchUploads(ctx.em, ctx.actor, args.chestId as string, ctx.events, ctx.sessionToken);
+      return watchUploads(ctx.em, ctx.fork, ctx.viewer, ctx.actor, args.chestId as string, ctx.events);
     },
   })
   uploadProgress(@Root() event: UploadProgressEvent, @Arg('chestId', () => ID) _chestId: string): UploadProgressEvent {

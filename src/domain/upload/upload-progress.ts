@@ -1,9 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Upload } from '../../db/entities/index.js';
 import { Chest } from '../../db/entities/index.js';
-import { authenticate } from '../account/account.service.js';
 import { authorizeChest, may } from '../access/access.service.js';
-import { type Actor, createActor } from '../actor.js';
+import type { Actor } from '../actor.js';
+import { currentActor, type Viewer } from '../events/chest-watch.js';
 import type { EventBus } from '../../events/events.port.js';
 import { topics } from '../../events/events.port.js';
 
@@ -56,17 +56,19 @@ export function progressReporter(bus: EventBus, upload: Upload, now: () => numbe
  */
 export async function watchUploads(
   em: EntityManager,
+  newEm: () => EntityManager,
+  viewer: Viewer,
   actor: Actor,
   chestId: string,
   bus: EventBus,
-  sessionToken: string | null,
 ): Promise<AsyncIterableIterator<UploadProgressEvent>> {
   await authorizeChest(em, actor, chestId, 'member');
   const source = bus.subscribe<UploadProgressEvent>(topics.uploads(chestId));
   const stillAllowed = async () => {
-    const fresh = em.fork();
-    if (sessionToken && !(await authenticate(fresh, sessionToken).then(() => true, () => false))) return false;
-    return may(createActor(fresh, actor.accountId), await fresh.findOneOrFail(Chest, chestId), 'member');
+    const fresh = newEm();
+    const now = await currentActor(fresh, viewer);
+    const chest = now && (await fresh.findOne(Chest, { id: chestId }));
+    return !!chest && may(now!, chest, 'member');
   };
   const watched: AsyncIterableIterator<UploadProgressEvent> = {
     async next() {
