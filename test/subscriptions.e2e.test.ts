@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chest } from '../src/db/entities/index.js';
 import { ChestEventKind, ChestRole, ContributionStatus, ProcessingStatus } from '../src/db/enums.js';
 import { emitChestEvent } from '../src/domain/events/chest-events.service.js';
+import { subscriptionStats } from '../src/graphql/shared-execution.js';
 import { apiClient } from './support/client.js';
 import { addMember, makeAccount, makeAsset, makeContribution, makeStory } from './support/factories.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -150,6 +151,24 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     expect(member.chestEvents.events.map((e: any) => e.story?.title)).toEqual(['Draft', 'Published']);
     expect(anon.chestEvents.lastSeq).toBe(member.chestEvents.lastSeq);
     await Promise.all([publicWs.dispose(), memberWs.dispose()]);
+  });
+
+  it('executes each event once per distinct subscription, not once per socket', async () => {
+    const f = await fixture();
+    f.chest.isPublic = true;
+    await f.em.flush();
+    const SUB = `subscription($c: ID!) { assetProcessing(chestId: $c) { stage asset { id filename thumbnails { name } } } }`;
+    const sockets = [api.ws(), api.ws(), api.ws(), api.ws(), api.ws(), api.ws(f.viewer.token), api.ws(f.viewer.token)];
+    const streams = sockets.map((ws) => api.collect(ws, SUB, { c: f.chest.id }, (all) => all.length === 1));
+    await Promise.all(sockets.map((ws) => api.settled(ws)));
+    const before = { ...subscriptionStats };
+    await emit(f.chest.id, ChestEventKind.ASSET_PROCESSING, { assetId: f.asset.id }, 'shared');
+    const received = await Promise.all(streams.map((s) => s.done));
+    for (const r of received) expect(r.map((x) => x.data.assetProcessing)).toEqual([{ stage: 'shared', asset: { id: f.asset.id, filename: f.asset.filename, thumbnails: [] } }]);
+    // Seven sockets, two distinct viewers (anonymous, and the member on two sockets): two executions.
+    expect(subscriptionStats.delivered - before.delivered).toBe(7);
+    expect(subscriptionStats.executed - before.executed).toBe(2);
+    await Promise.all(sockets.map((ws) => ws.dispose()));
   });
 
   it('validates chestEvents arguments', async () => {

@@ -6,6 +6,7 @@ import { WebSocketServer } from 'ws';
 import { authenticate } from '../domain/account/account.service.js';
 import { type ContextDeps, createContext } from './context.js';
 import { formatError } from './errors.js';
+import { sharedSubscribe } from './shared-execution.js';
 
 /** What a client may send in graphql-ws `connectionParams`. */
 interface ConnectionParams {
@@ -40,6 +41,7 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
   return useServer(
     {
       schema,
+      subscribe: sharedSubscribe,
       onConnect: async (ctx) => {
         const auth = authorization(ctx.connectionParams);
         if (auth === null) return true;

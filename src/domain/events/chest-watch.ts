@@ -25,6 +25,14 @@ export interface VisibleChestEvent {
   contribution: Contribution | null;
 }
 
+/** A live event as one subscriber receives it: checked against, and loaded for, that subscriber just now. */
+export interface WatchedChestEvent extends VisibleChestEvent {
+  /** The subscriber as of this event (fresh roles, share grants). */
+  actor: Actor;
+  /** The EntityManager the event was checked and loaded in: resolve its fields with it. */
+  em: EntityManager;
+}
+
 /** The least a caller needs to receive each kind of event live or in chestEvents. */
 const NEEDS: Record<ChestEventKind, ChestAction> = {
   [ChestEventKind.ASSET_PROCESSING]: 'read',
@@ -86,26 +94,38 @@ export async function watchChest(
   chestId: string,
   kinds: readonly ChestEventKind[],
   bus: EventBus,
-): Promise<AsyncIterableIterator<VisibleChestEvent>> {
+): Promise<AsyncIterableIterator<WatchedChestEvent>> {
   const action = kinds.every((k) => NEEDS[k] === 'moderate') ? 'moderate' : 'read';
   await authorizeChest(em, actor, chestId, action);
   const source = bus.subscribe<ChestEventMessage>(topics.chest(chestId));
-  const end = async (): Promise<IteratorResult<VisibleChestEvent>> => {
+  const end = async (): Promise<IteratorResult<WatchedChestEvent>> => {
     await source.return?.();
     return { done: true, value: undefined };
   };
-  const watched: AsyncIterableIterator<VisibleChestEvent> = {
+  const viewerKey = JSON.stringify([viewer.accountId, viewer.sessionToken, viewer.shareToken, action]);
+  const decide = async (event: ChestEventMessage): Promise<Decision> => {
+    const fresh = newEm();
+    const now = await currentActor(fresh, viewer);
+    const chest = now ? await fresh.findOne(Chest, { id: chestId }) : null;
+    if (!now || !chest || !(await may(now, chest, action))) return 'end';
+    const [seen] = await visibleEvents(fresh, now, chest, [event]);
+    return seen ? { ...seen, actor: now, em: fresh } : 'skip';
+  };
+  const watched: AsyncIterableIterator<WatchedChestEvent> = {
     async next() {
       for (;;) {
         const r = await source.next();
         if (r.done) return end();
         if (!kinds.includes(r.value.kind)) continue;
-        const fresh = newEm();
-        const now = await currentActor(fresh, viewer);
-        const chest = now ? await fresh.findOne(Chest, { id: chestId }) : null;
-        if (!now || !chest || !(await may(now, chest, action))) return end();
-        const [seen] = await visibleEvents(fresh, now, chest, [r.value]);
-        if (seen) return { done: false, value: seen };
+        // Sockets of the same viewer share one check per event (the bus hands every local
+        // subscriber the same message object): fifty tabs on a memorial cost one check.
+        let byViewer = decisions.get(r.value);
+        if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
+        let decision = byViewer.get(viewerKey);
+        if (!decision) byViewer.set(viewerKey, (decision = decide(r.value)));
+        const d = await decision;
+        if (d === 'end') return end();
+        if (d !== 'skip') return { done: false, value: d };
       }
     },
     return: end,
@@ -115,6 +135,10 @@ export async function watchChest(
   };
   return watched;
 }
+
+type Decision = WatchedChestEvent | 'skip' | 'end';
+/** Per bus message, each viewer's decision; collected together with the message. */
+const decisions = new WeakMap<ChestEventMessage, Map<string, Promise<Decision>>>();
 
 export interface ChestEventPage {
   events: VisibleChestEvent[];

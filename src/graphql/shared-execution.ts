@@ -1,0 +1,78 @@
+import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, print } from 'graphql';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Actor } from '../domain/actor.js';
+import type { Context } from './context.js';
+import { createLoaders } from './loaders.js';
+
+/** Counts for tests and metrics: selections executed vs events delivered to sockets. */
+export const subscriptionStats = { executed: 0, delivered: 0 };
+
+/** What a subscription source may attach to its payloads (see WatchedChestEvent). */
+interface SharedPayload {
+  /** The bus message every subscriber in this process received as the same object. */
+  event?: object;
+  actor?: Actor;
+  em?: EntityManager;
+}
+
+const printed = new WeakMap<object, string>();
+/** Per bus message, the execution per distinct subscription; collected with the message. */
+const results = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
+
+/**
+ * graphql-ws `subscribe`: like graphql-js's, but each event's selection is executed once per
+ * distinct subscription (same document, variables and viewer) rather than once per socket, so
+ * fifty open tabs on a public memorial cost one execution per event. Access was already checked
+ * per subscriber by the source stream; the viewer (account and view link) is part of the key
+ * because what a selection shows depends on it (locations, originals). Each execution gets its
+ * own loaders and the subscriber's actor as of that event, so nothing is cached across events.
+ */
+export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
+  const stream = await createSourceEventStream(args);
+  if (!(Symbol.asyncIterator in stream)) return stream as ExecutionResult;
+  const ctx = args.contextValue as Context;
+  let text = printed.get(args.document);
+  if (text === undefined) printed.set(args.document, (text = print(args.document)));
+  const key = JSON.stringify([text, args.operationName ?? null, args.variableValues ?? {}, ctx.viewer.accountId, ctx.viewer.shareToken]);
+
+  const run = (payload: SharedPayload): Promise<ExecutionResult> => {
+    subscriptionStats.executed++;
+    const em = payload.em ?? ctx.fork();
+    const contextValue: Context = { ...ctx, em, actor: payload.actor ?? ctx.actor, loaders: createLoaders(em) };
+    return Promise.resolve(execute({ ...args, rootValue: payload, contextValue }));
+  };
+  const source = stream as AsyncIterableIterator<SharedPayload>;
+  const resultFor = (payload: SharedPayload): Promise<ExecutionResult> => {
+    subscriptionStats.delivered++;
+    const shared = payload?.event;
+    if (!shared) return run(payload);
+    let byKey = results.get(shared);
+    if (!byKey) results.set(shared, (byKey = new Map()));
+    let result = byKey.get(key);
+    if (!result) byKey.set(key, (result = run(payload)));
+    return result;
+  };
+  // An iterator object, not an async generator: a generator waiting for the next event would
+  // queue return() behind it, keeping an unsubscribed socket's listener until the next event.
+  const mapped: AsyncGenerator<ExecutionResult> = {
+    async next() {
+      const r = await source.next();
+      return r.done ? { done: true, value: undefined } : { done: false, value: await resultFor(r.value) };
+    },
+    async return() {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    async throw(err: unknown) {
+      await source.return?.();
+      throw err;
+    },
+    [Symbol.asyncIterator]() {
+      return mapped;
+    },
+    async [Symbol.asyncDispose]() {
+      await source.return?.();
+    },
+  };
+  return mapped;
+}
