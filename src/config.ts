@@ -56,6 +56,8 @@ const envSchema = z.object({
   UPLOAD_TTL_HOURS: int(1, 24 * 30).default(48),
   /** Minutes between storage consistency sweeps (0: never). */
   SWEEP_INTERVAL_MINUTES: int(0, 7 * 24 * 60).default(60),
+  /** Days chest events are kept for chestEvents catch-up. */
+  EVENT_RETENTION_DAYS: int(1, 3650).default(30),
   /** Assets a worker process handles at once (embedded: inside npm start). */
   WORKER_CONCURRENCY: int(1, 64).default(Math.max(1, Math.floor(availableParallelism() / 2))),
   /** Retries of a failed processing attempt before the asset is marked FAILED. */
@@ -88,6 +90,7 @@ export interface Config {
   uploads: { maxBytes: Record<FileType, number>; ttlMs: number };
   /** 0 disables the periodic sweep. */
   sweepIntervalMs: number;
+  eventRetentionMs: number;
   jobs: {
     concurrency: number;
     retry: Pick<RetryPolicy, 'retryLimit' | 'retryDelaySeconds' | 'heartbeatSeconds'>;
@@ -138,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ttlMs: e.UPLOAD_TTL_HOURS * 3_600_000,
     },
     sweepIntervalMs: e.SWEEP_INTERVAL_MINUTES * 60_000,
+    eventRetentionMs: e.EVENT_RETENTION_DAYS * 86_400_000,
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,
       retry: { retryLimit: e.JOB_RETRY_LIMIT, retryDelaySeconds: e.JOB_RETRY_DELAY_SECONDS, heartbeatSeconds: e.JOB_HEARTBEAT_SECONDS },

@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { Asset, Upload } from '../src/db/entities/index.js';
+import { randomUUID } from 'node:crypto';
+import { Asset, ChestEvent, Upload } from '../src/db/entities/index.js';
+import { ChestEventKind } from '../src/db/enums.js';
+import { emitChestEvent } from '../src/domain/events/chest-events.service.js';
+import { derivativeSink } from '../src/domain/processing/derivatives.js';
 import { createActor } from '../src/domain/actor.js';
 import { sweep } from '../src/domain/upload/sweeper.js';
 import { type AssetIntake, createUpload, receiveBytes } from '../src/domain/upload/upload.service.js';
@@ -15,7 +19,7 @@ import { pino } from 'pino';
 import type { StorageBackend } from '../src/storage/storage.port.js';
 import { createStorage } from '../src/storage/storage.registry.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { makeAccount, makeChest } from './support/factories.js';
+import { makeAccount, makeAsset, makeChest } from './support/factories.js';
 import { jpeg, wav } from './support/media.js';
 import { type StorageEnv, STORAGE_ENVS, startStorageEnv } from './support/storage.js';
 
@@ -111,5 +115,27 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
     expect(report.expiredUploads).toContain(abandoned.id);
     expect(report.stagingRemoved.some((k) => k.includes(abandoned.id))).toBe(true);
     expect(await db.orm.em.fork().count(Asset, { id: asset.id })).toBe(1); // reported, never deleted
+  });
+
+  it('removes derivatives of memories that do not exist, keeps those that do, and prunes old events', async () => {
+    const em = db.orm.em.fork();
+    const { account } = await makeAccount(em);
+    const chest = await makeChest(em, {}, account);
+    const asset = await makeAsset(em, chest);
+    const written = new Set<string>();
+    const keep = await derivativeSink(storage, asset, written)('256', Buffer.from('webp bytes'), 'image/webp');
+    const ghost = { id: randomUUID(), chest: { id: chest.id } };
+    const lost = await derivativeSink(storage, ghost, written)('256', Buffer.from('webp bytes'), 'image/webp');
+    const old = await emitChestEvent(em, intake.events, { chestId: chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId: asset.id });
+    await em.nativeUpdate(ChestEvent, { chest: chest.id, seq: old.seq }, { createdAt: new Date(Date.now() - 40 * 86_400_000) });
+    const recent = await emitChestEvent(em, intake.events, { chestId: chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId: asset.id });
+
+    const report = await sweep(db.orm.em.fork(), storage, { graceMs: 0, eventRetentionMs: 30 * 86_400_000 });
+    expect(report.derivativesRemoved).toEqual([lost]);
+    expect(await storage.stat(keep)).not.toBeNull();
+    expect(await storage.stat(lost)).toBeNull();
+    expect(report.eventsPruned).toBeGreaterThanOrEqual(1);
+    const left = await db.orm.em.fork().find(ChestEvent, { chest: chest.id });
+    expect(left.map((e) => e.seq)).toEqual([recent.seq]);
   });
 });

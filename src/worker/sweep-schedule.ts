@@ -11,10 +11,19 @@ import type { StorageBackend } from '../storage/storage.port.js';
 export function startSweeper(config: Config, db: Database, storage: StorageBackend, log: Logger): NodeJS.Timeout | undefined {
   if (!config.sweepIntervalMs) return undefined;
   const timer = setInterval(() => {
-    sweep(db.orm.em.fork(), storage, { graceMs: 86_400_000 }).then(
+    sweep(db.orm.em.fork(), storage, { graceMs: 86_400_000, eventRetentionMs: config.eventRetentionMs }).then(
       (report) => {
         if (report.missingObjects.length) log.error({ missing: report.missingObjects }, 'memories whose files are missing from storage');
-        log.info({ staging: report.stagingRemoved.length, orphans: report.orphansRemoved.length, expired: report.expiredUploads.length }, 'storage sweep');
+        log.info(
+          {
+            staging: report.stagingRemoved.length,
+            orphans: report.orphansRemoved.length,
+            derivatives: report.derivativesRemoved.length,
+            expired: report.expiredUploads.length,
+            eventsPruned: report.eventsPruned,
+          },
+          'storage sweep',
+        );
       },
       (err: unknown) => log.error({ err }, 'storage sweep failed'),
     );

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Asset, Upload } from '../../db/entities/index.js';
+import { Asset, ChestEvent, Upload } from '../../db/entities/index.js';
 import { UploadStatus } from '../../db/enums.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import { stagingPrefix } from './upload.service.js';
@@ -13,6 +13,10 @@ export interface SweepReport {
   missingObjects: { assetId: string; storageKey: string }[];
   /** Open uploads past their expiry, now FAILED. */
   expiredUploads: string[];
+  /** Thumbnails and posters of memories that no longer exist (a processing run that lost a race). */
+  derivativesRemoved: string[];
+  /** Chest events older than the retention, removed (catch-up only needs recent ones). */
+  eventsPruned: number;
 }
 
 /**
@@ -20,8 +24,12 @@ export interface SweepReport {
  * an upload being finished right now), and every row without its object reported. Safe to run
  * at any time and from any process: it only removes what no row will ever point to.
  */
-export async function sweep(em: EntityManager, storage: StorageBackend, { graceMs }: { graceMs: number }): Promise<SweepReport> {
-  const report: SweepReport = { stagingRemoved: [], orphansRemoved: [], missingObjects: [], expiredUploads: [] };
+export async function sweep(
+  em: EntityManager,
+  storage: StorageBackend,
+  { graceMs, eventRetentionMs = 30 * 86_400_000 }: { graceMs: number; eventRetentionMs?: number },
+): Promise<SweepReport> {
+  const report: SweepReport = { stagingRemoved: [], orphansRemoved: [], missingObjects: [], expiredUploads: [], derivativesRemoved: [], eventsPruned: 0 };
   const cutoff = Date.now() - graceMs;
 
   const expired = await em.find(Upload, { status: UploadStatus.OPEN, expiresAt: { $lt: new Date() } });
@@ -41,14 +49,24 @@ export async function sweep(em: EntityManager, storage: StorageBackend, { graceM
   }
 
   // Originals: an object is kept when a row names it (deleted rows included: the bin keeps files).
+  // Derivatives: kept while their asset row exists.
   for await (const obj of storage.list('chests/')) {
-    if (!/^chests\/[^/]+\/originals\/[^/]+$/.test(obj.key) || obj.lastModified.getTime() >= cutoff) continue;
-    const owned = await em.count(Asset, { storageKey: obj.key });
-    if (owned === 0) {
+    if (obj.lastModified.getTime() >= cutoff) continue;
+    if (/^chests\/[^/]+\/originals\/[^/]+$/.test(obj.key)) {
+      if ((await em.count(Asset, { storageKey: obj.key })) === 0) {
+        await storage.delete(obj.key);
+        report.orphansRemoved.push(obj.key);
+      }
+      continue;
+    }
+    const derivative = /^chests\/[^/]+\/derivatives\/([0-9a-f-]{36})\/[^/]+$/.exec(obj.key);
+    if (derivative && (await em.count(Asset, { id: derivative[1]! })) === 0) {
       await storage.delete(obj.key);
-      report.orphansRemoved.push(obj.key);
+      report.derivativesRemoved.push(obj.key);
     }
   }
+
+  report.eventsPruned = await em.nativeDelete(ChestEvent, { createdAt: { $lt: new Date(Date.now() - eventRetentionMs) } });
 
   const assets = await em.find(Asset, {}, { fields: ['id', 'storageKey'] });
   for (const a of assets) {
