@@ -138,4 +138,44 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
     );
     expect(rows[0]!.n).toBeGreaterThan(0);
   });
+
+  it('on SIGTERM finishes the jobs in hand, takes no new ones, and exits cleanly', { timeout: 180_000 }, async () => {
+    const em = db.orm.em.fork();
+    const { account } = await makeAccount(em);
+    const chest = await makeChest(em, {}, account);
+    const photo = await jpegWithExif({}, 5000, 3750, '#6a4');
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const asset = em.create(Asset, {
+        chest,
+        filename: `big${i}.jpg`,
+        storageKey: `chests/${chest.id}/originals/big${i}-${chest.id}`,
+        fileType: FileType.IMAGE,
+        size: photo.length,
+        mimeType: 'image/jpeg',
+        sha256: `b${i}`.padStart(64, '0'),
+      } as never);
+      await storage.put(asset.storageKey, Readable.from([photo]), { size: photo.length });
+      await em.transactional(async (tx) => {
+        tx.persist(asset);
+        await tx.flush();
+        await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
+      });
+      ids.push(asset.id);
+    }
+    const worker = await startWorkerProcess({ ...env, WORKER_CONCURRENCY: '1', SHUTDOWN_TIMEOUT_SECONDS: '60' });
+    const statusOf = async () => (await db.orm.em.fork().find(Asset, { id: { $in: ids } })).map((a) => a.status);
+    // Wait until a job is in hand (the asset is being processed), then ask the worker to stop.
+    await eventually(async () => ((await statusOf()).includes(ProcessingStatus.PROCESSING) ? true : undefined), 60_000, 50);
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    const statuses = await statusOf();
+    // The job in hand finished; nothing was left half-done; the rest wait in the queue.
+    expect(statuses).not.toContain(ProcessingStatus.PROCESSING);
+    expect(statuses.filter((s) => s === ProcessingStatus.COMPLETE).length).toBeGreaterThanOrEqual(1);
+    expect(statuses.filter((s) => s === ProcessingStatus.PENDING).length).toBeGreaterThanOrEqual(1);
+    expect(worker.logs.some((l) => l.msg === 'worker stopped')).toBe(true);
+    const counts = await queue.counts('asset.process');
+    expect(counts.active).toBe(0);
+  });
 });
