@@ -49,7 +49,8 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
       JOB_RETRY_DELAY_SECONDS: '1',
     };
     storage = await createStorage(loadConfig(env).storage);
-    queue = await createPgBossQueue({ url: db.url, supervise: false, log: pino({ level: 'silent' }) });
+    // The same policy as the workers': pg-boss copies it into each job when the job is added.
+    queue = await createPgBossQueue({ url: db.url, supervise: false, retry: loadConfig(env).jobs.retry, log: pino({ level: 'silent' }) });
   });
 
   afterAll(async () => {
@@ -90,19 +91,25 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
     let killedMidJob = 0;
     const unfinished = async () =>
       db.orm.em.fork().count(Asset, { chest: chest.id, status: { $in: [ProcessingStatus.PENDING, ProcessingStatus.PROCESSING] } });
-    // Kill a random live worker about every second while work remains; start a new one at once.
-    while ((await unfinished()) > 0 && kills < 25) {
-      await new Promise((r) => setTimeout(r, 700 + Math.random() * 600));
-      const i = Math.floor(Math.random() * workers.length);
+    // A worker has a job in hand when its log shows an asset it started and has not finished.
+    const inHand = (w: ProductProcess) => {
+      const started = w.logs.filter((l) => l.msg === 'processing').map((l) => l.assetId);
+      const ended = new Set(w.logs.filter((l) => l.msg === 'processed' || l.msg === 'processing failed').map((l) => l.assetId));
+      return started.filter((id) => !ended.has(id)).length;
+    };
+    // Again and again: pick a worker, wait until it holds a job, SIGKILL it, start a new one.
+    while ((await unfinished()) > 0 && kills < 20) {
+      const i = kills % workers.length;
       const victim = workers[i]!;
-      const busy = (await queue.counts('asset.process')).active > 0;
+      const busy = await eventually(async () => (inHand(victim) > 0 ? true : (await unfinished()) === 0 ? false : undefined), 20_000, 25).catch(() => false);
+      await new Promise((r) => setTimeout(r, Math.random() * 150));
       await victim.kill('SIGKILL');
       kills++;
       if (busy) killedMidJob++;
       workers[i] = await startWorkerProcess(env);
     }
     expect(kills).toBeGreaterThanOrEqual(5);
-    expect(killedMidJob).toBeGreaterThan(0);
+    expect(killedMidJob).toBeGreaterThanOrEqual(5);
 
     // Dead workers' jobs come back after their lease (10 s) and finish on the survivors.
     await eventually(async () => ((await unfinished()) === 0 ? true : undefined), 240_000, 1000);
@@ -137,6 +144,7 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
       `select count(*)::int as n from pgboss.job where name = 'asset.process' and retry_count > 0`,
     );
     expect(rows[0]!.n).toBeGreaterThan(0);
+    await Promise.all(workers.splice(0).map((w) => w.kill('SIGKILL')));
   });
 
   it('on SIGTERM finishes the jobs in hand, takes no new ones, and exits cleanly', { timeout: 180_000 }, async () => {
@@ -164,6 +172,7 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
       ids.push(asset.id);
     }
     const worker = await startWorkerProcess({ ...env, WORKER_CONCURRENCY: '1', SHUTDOWN_TIMEOUT_SECONDS: '60' });
+    workers.push(worker);
     const statusOf = async () => (await db.orm.em.fork().find(Asset, { id: { $in: ids } })).map((a) => a.status);
     // Wait until a job is in hand (the asset is being processed), then ask the worker to stop.
     await eventually(async () => ((await statusOf()).includes(ProcessingStatus.PROCESSING) ? true : undefined), 60_000, 50);

@@ -19,11 +19,21 @@ export class InProcessEventBus implements EventBus {
   }
 
   subscribe<T>(topic: string, signal?: AbortSignal): AsyncIterableIterator<T> {
+    const finished: IteratorResult<T> = { done: true, value: undefined };
+    if (signal?.aborted) {
+      return { next: async () => finished, return: async () => finished, [Symbol.asyncIterator]() { return this; } };
+    }
     const events = on(this.emitter, topic, { signal }) as AsyncIterableIterator<[T]>;
     return {
       async next() {
-        const r = await events.next();
-        return r.done ? { done: true, value: undefined } : { done: false, value: r.value[0] };
+        try {
+          const r = await events.next();
+          return r.done ? finished : { done: false, value: r.value[0] };
+        } catch (err) {
+          // An abort ends the stream like return() would; it is how a subscriber leaves, not a failure.
+          if (signal?.aborted) return finished;
+          throw err;
+        }
       },
       async return() {
         await events.return?.();

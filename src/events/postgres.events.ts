@@ -29,6 +29,8 @@ export class PostgresEventBus implements EventBus {
   private listener: pg.Client | null = null;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** The last NOTIFY sent; each waits for the one before, so they commit in publish order. */
+  private publishing: Promise<unknown> = Promise.resolve();
   /** Fires 'connected' after every (re)LISTEN, so tests and callers can wait for it. */
   readonly status = new EventEmitter();
 
@@ -52,7 +54,10 @@ export class PostgresEventBus implements EventBus {
       this.log.error({ topic, bytes: Buffer.byteLength(text) }, 'event too large for NOTIFY; not sent');
       return;
     }
-    this.pool.query('select pg_notify($1, $2)', [CHANNEL, text]).catch((err: unknown) => this.log.warn({ err, topic }, 'event not published'));
+    // One at a time: the pool's two connections could otherwise commit two NOTIFYs out of order.
+    this.publishing = this.publishing
+      .then(() => this.pool.query('select pg_notify($1, $2)', [CHANNEL, text]))
+      .catch((err: unknown) => this.log.warn({ err, topic }, 'event not published'));
   }
 
   subscribe<T>(topic: string, signal?: AbortSignal): AsyncIterableIterator<T> {
@@ -65,6 +70,8 @@ export class PostgresEventBus implements EventBus {
     const client = this.listener;
     this.listener = null;
     await client?.end().catch(() => undefined);
+    // Events published just before close still go out.
+    await this.publishing;
     await this.pool.end();
   }
 

@@ -35,12 +35,21 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
     supervise: opts.supervise,
     schedule: false,
     superviseIntervalSeconds: opts.superviseIntervalSeconds ?? 10,
+    // Expired jobs and lost heartbeats are found in the monitor pass, which pg-boss runs per queue
+    // at most every monitorIntervalSeconds (default 60): without this a dead worker's job waits a minute.
+    monitorIntervalSeconds: opts.superviseIntervalSeconds ?? 10,
     migrate: true,
   });
   boss.on('error', (err: unknown) => opts.log.error({ err }, 'job queue error'));
   await boss.start();
-  await ensureQueue(boss, 'asset.process.failed', { retryLimit: 5, retryDelay: 10, retryBackoff: true, expireInSeconds: 300 });
-  await ensureQueue(boss, 'asset.process', {
+  // The processes that run jobs own the retry policy; the others only make sure the queues exist.
+  // (pg-boss copies the policy into each job when it is added.)
+  const ensureQueue = async (name: string, options: Parameters<PgBoss['createQueue']>[1]) => {
+    await boss.createQueue(name, options);
+    if (opts.supervise) await boss.updateQueue(name, options);
+  };
+  await ensureQueue('asset.process.failed', { retryLimit: 5, retryDelay: 10, retryBackoff: true, expireInSeconds: 300 });
+  await ensureQueue('asset.process', {
     retryLimit: policy.retryLimit,
     retryDelay: policy.retryDelaySeconds,
     retryBackoff: true,
@@ -73,12 +82,6 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
       await boss.stop({ graceful: true, timeout: timeoutMs, close: true });
     },
   };
-}
-
-async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
-  // createQueue keeps an existing queue as it is; updateQueue brings its policy up to date.
-  await boss.createQueue(name, options);
-  await boss.updateQueue(name, options);
 }
 
 /** The caller's open transaction as a pg-boss connection, so the job commits (or not) with it. */

@@ -54,6 +54,7 @@ export async function processAsset(deps: ProcessingDeps, job: JobContext<{ asset
   const log = deps.log.child({ assetId: asset.id, jobId: job.id, attempt: job.attempt });
 
   const report = progressWriter(em, deps.events, asset);
+  log.info({ fileType: asset.fileType }, 'processing');
   await report.start();
   const dir = await mkdtemp(join(tmpdir(), 'dmc-process-'));
   try {
