@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
+import { exitOnSignals, loadConfigOrExit } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import { createHttpApp, listen } from './server.js';
 import { openServices } from './services.js';
@@ -12,16 +12,7 @@ import { startWorker } from './worker/worker.js';
  * too, so one command gives a complete install; in served mode workers are `npm run worker`.
  */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit();
   const log = createLogger(config.logLevel);
   log.info({ database: config.database.mode, dataDir: config.dataDir }, 'starting');
   const db = await openDatabase(config, log);
@@ -47,26 +38,13 @@ async function main(): Promise<void> {
   // Served mode sweeps from the worker processes.
   const sweeper = embedded ? startSweeper(config, db, opened.storage, log) : undefined;
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
+  exitOnSignals(log, async () => {
     clearInterval(sweeper);
-    try {
-      await running.close();
-      // Jobs in hand get the shutdown timeout to finish; the rest are retried on the next start.
-      await opened.close();
-      await db.close();
-      log.info('stopped');
-      process.exit(0);
-    } catch (err) {
-      log.error({ err }, 'unclean shutdown');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+    await running.close();
+    // Jobs in hand get the shutdown timeout to finish; the rest are retried on the next start.
+    await opened.close();
+    await db.close();
+  });
 }
 
 main().catch((err: unknown) => {

@@ -5,7 +5,8 @@ import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { Asset, ChestEvent } from '../src/db/entities/index.js';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Asset, type Chest, ChestEvent } from '../src/db/entities/index.js';
 import { ChestEventKind, FileType, ProcessingStatus } from '../src/db/enums.js';
 import { derivativePrefix } from '../src/domain/processing/derivatives.js';
 import type { JobQueue } from '../src/jobs/jobs.port.js';
@@ -53,6 +54,27 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
     queue = await createPgBossQueue({ url: db.url, supervise: false, retry: loadConfig(env).jobs.retry, log: pino({ level: 'silent' }) });
   });
 
+  /** A stored original, its memory and its processing job, as a finished upload leaves them. */
+  async function addPhoto(chest: Chest, name: string, photo: Buffer): Promise<string> {
+    const em = db.orm.em.fork();
+    const asset = em.create(Asset, {
+      chest,
+      filename: `${name}.jpg`,
+      storageKey: `chests/${chest.id}/originals/${name}-${randomUUID()}`,
+      fileType: FileType.IMAGE,
+      size: photo.length,
+      mimeType: 'image/jpeg',
+      sha256: randomBytes(32).toString('hex'),
+    } as never);
+    await storage.put(asset.storageKey, Readable.from([photo]), { size: photo.length });
+    await em.transactional(async (tx) => {
+      tx.persist(asset);
+      await tx.flush();
+      await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
+    });
+    return asset.id;
+  }
+
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.kill('SIGKILL')));
     await queue?.stop();
@@ -66,25 +88,7 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
     const chest = await makeChest(em, {}, account);
     const photos = await Promise.all([0, 1, 2, 3].map((i) => jpegWithExif({ dateTimeOriginal: `199${i}:01:02 03:04:05` }, 2400, 1800, ['#a53', '#3a5', '#35a', '#aa3'][i])));
     const ids: string[] = [];
-    for (let i = 0; i < JOBS; i++) {
-      const photo = photos[i % photos.length]!;
-      const asset = em.create(Asset, {
-        chest,
-        filename: `p${i}.jpg`,
-        storageKey: `chests/${chest.id}/originals/${i}-${chest.id}`,
-        fileType: FileType.IMAGE,
-        size: photo.length,
-        mimeType: 'image/jpeg',
-        sha256: `${i}`.padStart(64, '0'),
-      } as never);
-      await storage.put(asset.storageKey, Readable.from([photo]), { size: photo.length });
-      await em.transactional(async (tx) => {
-        tx.persist(asset);
-        await tx.flush();
-        await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
-      });
-      ids.push(asset.id);
-    }
+    for (let i = 0; i < JOBS; i++) ids.push(await addPhoto(chest, `p${i}`, photos[i % photos.length]!));
 
     workers.push(await startWorkerProcess(env), await startWorkerProcess(env));
     let kills = 0;
@@ -153,24 +157,7 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
     const chest = await makeChest(em, {}, account);
     const photo = await jpegWithExif({}, 5000, 3750, '#6a4');
     const ids: string[] = [];
-    for (let i = 0; i < 6; i++) {
-      const asset = em.create(Asset, {
-        chest,
-        filename: `big${i}.jpg`,
-        storageKey: `chests/${chest.id}/originals/big${i}-${chest.id}`,
-        fileType: FileType.IMAGE,
-        size: photo.length,
-        mimeType: 'image/jpeg',
-        sha256: `b${i}`.padStart(64, '0'),
-      } as never);
-      await storage.put(asset.storageKey, Readable.from([photo]), { size: photo.length });
-      await em.transactional(async (tx) => {
-        tx.persist(asset);
-        await tx.flush();
-        await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
-      });
-      ids.push(asset.id);
-    }
+    for (let i = 0; i < 6; i++) ids.push(await addPhoto(chest, `big${i}`, photo));
     const worker = await startWorkerProcess({ ...env, WORKER_CONCURRENCY: '1', SHUTDOWN_TIMEOUT_SECONDS: '60' });
     workers.push(worker);
     const statusOf = async () => (await db.orm.em.fork().find(Asset, { id: { $in: ids } })).map((a) => a.status);

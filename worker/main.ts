@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
+import { exitOnSignals, loadConfigOrExit } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { openServices } from '../src/services.js';
 import { startSweeper } from '../src/worker/sweep-schedule.js';
@@ -12,16 +12,7 @@ import { startWorker } from '../src/worker/worker.js';
  * finish for up to SHUTDOWN_TIMEOUT_SECONDS; what is left is retried by another worker.
  */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit();
   if (config.database.mode === 'embedded') {
     console.error('The worker needs DATABASE_URL (served mode). Without it, `npm start` runs the worker inside the API process.');
     process.exit(1);
@@ -41,24 +32,15 @@ async function main(): Promise<void> {
   const sweeper = startSweeper(config, db, opened.storage, log);
   log.info({ concurrency: config.jobs.concurrency }, 'worker ready');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'worker shutting down');
-    clearInterval(sweeper);
-    try {
+  exitOnSignals(
+    log,
+    async () => {
+      clearInterval(sweeper);
       await opened.close();
       await db.close();
-      log.info('worker stopped');
-      process.exit(0);
-    } catch (err) {
-      log.error({ err }, 'unclean worker shutdown');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+    },
+    { stopping: 'worker shutting down', stopped: 'worker stopped' },
+  );
 }
 
 main().catch((err: unknown) => {
