@@ -4,10 +4,12 @@ import { Migration20261125063553_initial } from './Migration20261125063553_initi
 import { Migration20261125065652_accounts_roles_links } from './Migration20261125065652_accounts_roles_links.js';
 import { Migration20261125072804_uploads } from './Migration20261125072804_uploads.js';
 import { Migration20261125101524_media_and_events } from './Migration20261125101524_media_and_events.js';
+import { Migration20261125110112_ai_and_stories } from './Migration20261125110112_ai_and_stories.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
   { name: 'Migration20261125065652_accounts_roles_links', class: Migration20261125065652_accounts_roles_links },
   { name: 'Migration20261125072804_uploads', class: Migration20261125072804_uploads },
   { name: 'Migration20261125101524_media_and_events', class: Migration20261125101524_media_and_events },
+  { name: 'Migration20261125110112_ai_and_stories', class: Migration20261125110112_ai_and_stories },
 ];

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { FileType } from './db/enums.js';
+import type { AiSettings } from './ai/ai.settings.js';
 import type { RetryPolicy } from './jobs/jobs.port.js';
 import type { S3StorageConfig } from './storage/storage.registry.js';
 
@@ -68,6 +69,25 @@ const envSchema = z.object({
   JOB_HEARTBEAT_SECONDS: int(10, 600).default(20),
   /** Seconds between the queue's supervision passes (finding silent jobs, retrying them). */
   JOB_SUPERVISE_SECONDS: int(1, 600).default(10),
+  /** AI providers to try, in order, for each task ("prefer local, fall back to the API": local,openai). */
+  AI_PROVIDERS: z
+    .string()
+    .trim()
+    .regex(/^[a-z][a-z0-9-]*(\s*,\s*[a-z][a-z0-9-]*)*$/, 'must be provider names separated by commas, e.g. "local,openai"')
+    .default('local'),
+  /** Any OpenAI-compatible server: OpenAI, Ollama (http://host:11434/v1), LocalAI, vLLM, ... */
+  OPENAI_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://api.openai.com/v1'),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_TRANSCRIBE_MODEL: z.string().min(1).default('whisper-1'),
+  OPENAI_VISION_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  OPENAI_STORY_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** Seconds one AI request may take (stories stream for a while). */
+  AI_TIMEOUT_SECONDS: int(1, 3600).default(300),
+  /** Retries of a rate-limited (429) or failed (5xx, connection) AI request, with backoff. */
+  AI_MAX_RETRIES: int(0, 10).default(3),
+  /** whisper.cpp for offline transcription: the CLI binary and a ggml model file. */
+  WHISPER_CPP_PATH: z.string().min(1).optional(),
+  WHISPER_MODEL_PATH: z.string().min(1).optional(),
   /** Seconds to wait for in-flight requests on SIGTERM before closing anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(10),
 });
@@ -91,6 +111,7 @@ export interface Config {
   /** 0 disables the periodic sweep. */
   sweepIntervalMs: number;
   eventRetentionMs: number;
+  ai: AiSettings;
   jobs: {
     concurrency: number;
     retry: Pick<RetryPolicy, 'retryLimit' | 'retryDelaySeconds' | 'heartbeatSeconds'>;
@@ -142,6 +163,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     sweepIntervalMs: e.SWEEP_INTERVAL_MINUTES * 60_000,
     eventRetentionMs: e.EVENT_RETENTION_DAYS * 86_400_000,
+    ai: {
+      providers: e.AI_PROVIDERS.split(',').map((p) => p.trim()),
+      openai: {
+        baseURL: e.OPENAI_BASE_URL,
+        apiKey: e.OPENAI_API_KEY ?? null,
+        models: { transcribe: e.OPENAI_TRANSCRIBE_MODEL, vision: e.OPENAI_VISION_MODEL, story: e.OPENAI_STORY_MODEL },
+        timeoutMs: e.AI_TIMEOUT_SECONDS * 1000,
+        maxRetries: e.AI_MAX_RETRIES,
+      },
+      whisper: { binary: e.WHISPER_CPP_PATH ?? null, model: e.WHISPER_MODEL_PATH ?? null },
+      cacheDir: resolve(dataDir, 'cache'),
+    },
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,
       retry: { retryLimit: e.JOB_RETRY_LIMIT, retryDelaySeconds: e.JOB_RETRY_DELAY_SECONDS, heartbeatSeconds: e.JOB_HEARTBEAT_SECONDS },

@@ -5,7 +5,7 @@ import { createLogger } from './logger.js';
 import { createHttpApp, listen } from './server.js';
 import { openServices } from './services.js';
 import { startSweeper } from './worker/sweep-schedule.js';
-import { startWorker } from './worker/worker.js';
+import { type RunningWorker, startWorker } from './worker/worker.js';
 
 /**
  * `npm start`: the API. In the embedded mode (no DATABASE_URL) the worker runs in this process
@@ -19,15 +19,17 @@ async function main(): Promise<void> {
   const embedded = config.database.mode === 'embedded';
   let services;
   let app;
+  let worker: RunningWorker | undefined;
   try {
     services = await openServices(config, db, log, { supervise: embedded });
     app = await createHttpApp(config, db, log, services);
     await listen(app, config.http.host, config.http.port);
-    if (embedded) await startWorker({ orm: db.orm, storage: services.storage, events: services.events, log: log.child({ part: 'worker' }) }, services.queue, config.jobs);
+    if (embedded) worker = await startWorker({ orm: db.orm, storage: services.storage, events: services.events, log: log.child({ part: 'worker' }) }, services.queue, config);
   } catch (err) {
     // e.g. the port is taken: close what opened, the database last, before giving up.
     await app?.close().catch(() => undefined);
     await services?.close().catch(() => undefined);
+    await worker?.close().catch(() => undefined);
     await db.close();
     throw err;
   }
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
     await running.close();
     // Jobs in hand get the shutdown timeout to finish; the rest are retried on the next start.
     await opened.close();
+    await worker?.close();
     await db.close();
   });
 }

@@ -53,6 +53,12 @@ const OPS: Op[] = [
   { name: 'chest.members', need: 'member', doc: read('members { role }') },
   { name: 'chest.contributions', need: 'moderate', doc: read('contributions { edges { node { id } } }') },
   { name: 'chest.links', need: 'manage', doc: read('links { shareLinkActive }') },
+  { name: 'chest.publishedStory', need: 'read', doc: read('publishedStory { id }') },
+  {
+    name: 'chestEvents',
+    need: 'read',
+    doc: (f) => ({ query: `query($id: ID!) { chestEvents(chestId: $id) { lastSeq events { seq } } }`, variables: { id: f.chestId } }),
+  },
   { name: 'asset(id)', need: 'read', doc: (f) => ({ query: `query($id: ID!) { asset(id: $id) { id } }`, variables: { id: f.assetId } }) },
   {
     name: 'updateChest(personName)',

@@ -140,7 +140,7 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
 
     // One completion event per completed asset: no job's work was applied twice.
     const events = await db.orm.em.fork().find(ChestEvent, { chest: chest.id, kind: ChestEventKind.ASSET_PROCESSING });
-    const completions = events.filter((e) => e.data?.status === ProcessingStatus.COMPLETE).map((e) => e.assetId);
+    const completions = events.filter((e) => e.data?.stage === 'done').map((e) => e.assetId);
     expect(completions).toHaveLength(complete);
     expect(new Set(completions).size).toBe(complete);
     // Some jobs really were interrupted and taken up again by another worker.

@@ -4,7 +4,7 @@ import { exitOnSignals, loadConfigOrExit } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { openServices } from '../src/services.js';
 import { startSweeper } from '../src/worker/sweep-schedule.js';
-import { startWorker } from '../src/worker/worker.js';
+import { type RunningWorker, startWorker } from '../src/worker/worker.js';
 
 /**
  * `npm run worker`: processes uploads (thumbnails, metadata, text) from the PostgreSQL queue.
@@ -20,23 +20,27 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel).child({ part: 'worker' });
   const db = await openDatabase(config, log);
   let services;
+  let worker: RunningWorker | undefined;
   try {
     services = await openServices(config, db, log, { supervise: true });
-    await startWorker({ orm: db.orm, storage: services.storage, events: services.events, log }, services.queue, config.jobs);
+    worker = await startWorker({ orm: db.orm, storage: services.storage, events: services.events, log }, services.queue, config);
   } catch (err) {
     await services?.close().catch(() => undefined);
+    await worker?.close().catch(() => undefined);
     await db.close();
     throw err;
   }
   const opened = services;
+  const running = worker;
   const sweeper = startSweeper(config, db, opened.storage, log);
-  log.info({ concurrency: config.jobs.concurrency }, 'worker ready');
+  log.info({ concurrency: config.jobs.concurrency, ai: config.ai.providers }, 'worker ready');
 
   exitOnSignals(
     log,
     async () => {
       clearInterval(sweeper);
       await opened.close();
+      await running.close();
       await db.close();
     },
     { stopping: 'worker shutting down', stopped: 'worker stopped' },

@@ -11,6 +11,12 @@ export interface JobPayloads {
   'asset.process': { assetId: string };
   /** An asset.process job ran out of attempts (the dead-letter queue): record why, for people. */
   'asset.process.failed': { assetId: string };
+  /** AI work on a processed memory: transcript, tags and caption, OCR, keywords. */
+  'asset.analyse': { assetId: string };
+  'asset.analyse.failed': { assetId: string };
+  /** Write a story (its row is GENERATING until this finishes). */
+  'story.generate': { storyId: string };
+  'story.generate.failed': { storyId: string };
 }
 
 export type QueueName = keyof JobPayloads;

@@ -48,16 +48,20 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
     await boss.createQueue(name, options);
     if (opts.supervise) await boss.updateQueue(name, options);
   };
-  await ensureQueue('asset.process.failed', { retryLimit: 5, retryDelay: 10, retryBackoff: true, expireInSeconds: 300 });
-  await ensureQueue('asset.process', {
+  const main = {
     retryLimit: policy.retryLimit,
     retryDelay: policy.retryDelaySeconds,
     retryBackoff: true,
     retryDelayMax: policy.retryDelayMaxSeconds,
     heartbeatSeconds: policy.heartbeatSeconds,
     expireInSeconds: policy.expireInSeconds,
-    deadLetter: 'asset.process.failed',
-  });
+  };
+  const deadLetter = { retryLimit: 5, retryDelay: 10, retryBackoff: true, expireInSeconds: 300 };
+  // Each work queue hands its exhausted jobs to "<name>.failed", whose handler records why.
+  for (const name of ['asset.process', 'asset.analyse', 'story.generate'] as const) {
+    await ensureQueue(`${name}.failed`, deadLetter);
+    await ensureQueue(name, { ...main, deadLetter: `${name}.failed` });
+  }
   const pollingIntervalSeconds = opts.pollingIntervalSeconds ?? 1;
 
   return {

@@ -1,22 +1,36 @@
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
+import { type Ai, createAi } from '../ai/ai.registry.js';
+import type { Config } from '../config.js';
+import { analyseAsset, recordAnalysisGaveUp } from '../domain/analysis/analysis.service.js';
 import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../domain/processing/processing.service.js';
+import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
 
-export interface WorkerOptions {
-  /** Assets processed at once in this process. */
-  concurrency: number;
+export interface RunningWorker {
+  ai: Ai;
+  /** After the queue has stopped: releases the AI engines (OCR workers, ...). */
+  close(): Promise<void>;
 }
 
 /**
- * Takes processing jobs from the queue: the same code runs in the worker process (served mode)
- * and inside `npm start` (embedded mode). Stopping is the queue's: it lets jobs in hand finish,
- * then aborts what is left so another worker retries it.
+ * Takes jobs from the queue: the same code runs in the worker process (served mode) and inside
+ * `npm start` (embedded mode). Media first (asset.process), then the AI step it enqueues
+ * (asset.analyse), and stories (story.generate); each with its dead-letter handler. Stopping is
+ * the queue's: jobs in hand finish, what is left is retried by another worker.
  */
-export async function startWorker(deps: ProcessingDeps, queue: JobQueue, options: WorkerOptions): Promise<void> {
+export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config: Pick<Config, 'jobs' | 'ai'>, ai: Ai = createAi(config.ai)): Promise<RunningWorker> {
+  const { concurrency } = config.jobs;
   // libvips threads per image × jobs at once ≈ cores; more only thrashes. No cache: each image is seen once.
-  sharp.concurrency(Math.max(1, Math.floor(availableParallelism() / options.concurrency)));
+  sharp.concurrency(Math.max(1, Math.floor(availableParallelism() / concurrency)));
   sharp.cache(false);
-  await queue.work('asset.process', { concurrency: options.concurrency }, (job) => processAsset(deps, job));
+  const withQueue = { ...deps, queue };
+  await queue.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));
   await queue.work('asset.process.failed', { concurrency: 1 }, (job) => recordProcessingGaveUp(deps, job.data.assetId));
+  await queue.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai }, job));
+  await queue.work('asset.analyse.failed', { concurrency: 1 }, (job) => recordAnalysisGaveUp(deps, job.data.assetId));
+  // Stories are long single requests: one at a time per worker keeps the AI service's rate limits.
+  await queue.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai }, job));
+  await queue.work('story.generate.failed', { concurrency: 1 }, (job) => recordStoryGaveUp(deps, job.data.storyId));
+  return { ai, close: () => ai.close() };
 }

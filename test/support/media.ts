@@ -127,3 +127,16 @@ export async function jpegWithExif(fields: ExifFields, w = 640, h = 480, color =
   const bytes = piexif.dump({ '0th': zeroth, Exif: exif, GPS: gps });
   return Buffer.from(piexif.insert(bytes, base.toString('binary')), 'binary');
 }
+
+/**
+ * A "scanned letter": lines of dark serif text on an off-white page, rendered by sharp from SVG
+ * and saved as a JPEG, as a flatbed scan of a handwritten-neat letter would come out.
+ */
+export async function letterScan(lines: string[], width = 1400): Promise<Buffer> {
+  const escape = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const lineHeight = 64;
+  const height = 200 + lines.length * lineHeight;
+  const text = lines.map((l, i) => `<text x="100" y="${140 + i * lineHeight}" font-family="DejaVu Serif, serif" font-size="40" fill="#222">${escape(l)}</text>`).join('');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="#f4efe4"/>${text}</svg>`;
+  return sharp(Buffer.from(svg)).jpeg({ quality: 90 }).toBuffer();
+}

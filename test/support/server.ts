@@ -32,7 +32,7 @@ export async function startTestServer(env: Record<string, string> = {}, { worker
   const services = await openServices(config, database, log, { supervise: worker });
   const app = await createHttpApp(config, database, log, services);
   await listen(app, '127.0.0.1', 0);
-  if (worker) await startWorker({ orm: database.orm, storage: services.storage, events: services.events, log }, services.queue, config.jobs);
+  const running = worker ? await startWorker({ orm: database.orm, storage: services.storage, events: services.events, log }, services.queue, config) : null;
   return {
     db,
     config,
@@ -41,6 +41,7 @@ export async function startTestServer(env: Record<string, string> = {}, { worker
     async stop() {
       await app.close();
       await services.close();
+      await running?.close();
       await database.close();
       await db.close();
       await rm(dataDir, { recursive: true, force: true });
@@ -67,7 +68,7 @@ export async function startEmbeddedServer(env: Record<string, string> = {}): Pro
   const services = await openServices(config, database, log, { supervise: true });
   const app = await createHttpApp(config, database, log, services);
   await listen(app, '127.0.0.1', 0);
-  await startWorker({ orm: database.orm, storage: services.storage, events: services.events, log }, services.queue, config.jobs);
+  const running = await startWorker({ orm: database.orm, storage: services.storage, events: services.events, log }, services.queue, config);
   return {
     app,
     database,
@@ -75,6 +76,7 @@ export async function startEmbeddedServer(env: Record<string, string> = {}): Pro
     async stop() {
       await app.close();
       await services.close();
+      await running.close();
       await database.close();
       await rm(dataDir, { recursive: true, force: true });
     },

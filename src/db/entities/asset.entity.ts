@@ -7,7 +7,7 @@ import { FileType, ProcessingStatus } from '../enums.js';
 import { BaseEntity } from './base.entity.js';
 import { Chest } from './chest.entity.js';
 import { Contribution } from './contribution.entity.js';
-import { GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
+import { Analysis, GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
 
 /** A memory: one original file and everything the pipeline learned from it. */
 @ObjectType({ description: 'A memory: a photo, video, voice recording or document.' })
@@ -134,6 +134,10 @@ export class Asset extends BaseEntity {
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true })
   caption: string | null = null;
+
+  @Field(() => [Analysis], { description: 'The AI tasks run on this memory, with the provider and model of each.' })
+  @Property({ type: 'jsonb', default: '[]' })
+  analyses: Opt<Analysis[]> = [];
 
   @Field(() => GraphQLISODateTime, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })

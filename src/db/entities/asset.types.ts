@@ -1,4 +1,4 @@
-import { Field, Float, Int, ObjectType } from 'type-graphql';
+import { Field, Float, GraphQLISODateTime, Int, ObjectType } from 'type-graphql';
 import { TagSource } from '../enums.js';
 
 /** Where a memory was made. Only members ever receive it (see the Asset.location resolver). */
@@ -69,4 +69,26 @@ export class Tag {
 
   @Field(() => Float, { description: 'From 0 to 1.' })
   confidence!: number;
+}
+
+/** One AI task run on a memory: what ran it, and how it went. */
+@ObjectType()
+export class Analysis {
+  @Field(() => String, { description: '"transcribe", "describeImage", "extractText" or "keywords".' })
+  task!: string;
+
+  @Field(() => String, { description: 'DONE, FAILED (see error) or UNAVAILABLE (no provider can do it here; see error).' })
+  status!: 'DONE' | 'FAILED' | 'UNAVAILABLE';
+
+  @Field(() => String, { nullable: true })
+  provider!: string | null;
+
+  @Field(() => String, { nullable: true })
+  model!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Why it failed or could not run, in words meant for people.' })
+  error!: string | null;
+
+  @Field(() => GraphQLISODateTime)
+  at!: Date;
 }

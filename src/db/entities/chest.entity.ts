@@ -4,6 +4,7 @@ import { GraphQLLocalDate } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ObjectType } from 'type-graphql';
 import { BaseEntity } from './base.entity.js';
 import { Asset } from './asset.entity.js';
+import { Story } from './story.entity.js';
 
 export const PERSON_NAME_MAX = 200;
 export const DESCRIPTION_MAX = 2000;
@@ -33,6 +34,10 @@ export class Chest extends BaseEntity {
   /** Exposed through a field resolver so it goes through the loader and the same visibility rules as any asset. */
   @ManyToOne({ entity: () => Asset, nullable: true, deleteRule: 'set null', index: true })
   heroImage: Asset | null = null;
+
+  /** The version owners chose to show (Chest.publishedStory); null until one is published. */
+  @ManyToOne({ entity: () => Story, nullable: true, deleteRule: 'set null', index: true })
+  publishedStory: Story | null = null;
 
   @Field(() => Boolean, { description: 'Public chests are readable by anyone; private ones only by their people.' })
   @Property({ type: 'boolean', default: false })

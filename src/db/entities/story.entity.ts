@@ -4,7 +4,7 @@ import { Field, Int, ObjectType } from 'type-graphql';
 import { StoryStatus, StoryStyle } from '../enums.js';
 import { BaseEntity } from './base.entity.js';
 import { Chest } from './chest.entity.js';
-import { GenerationInfo, Theme, TimelineEntry } from './story.types.js';
+import { GenerationInfo, StoryParagraph, Theme, TimelineEntry } from './story.types.js';
 
 /** A written life story: narrative, timeline and themes, each claim citing its memories. */
 @ObjectType({ description: "A written story of the person's life, citing the memories it came from." })
@@ -53,4 +53,24 @@ export class Story extends BaseEntity {
   @Field(() => Boolean)
   @Property({ type: 'boolean', default: false })
   published: Opt<boolean> = false;
+
+  @Field(() => [StoryParagraph], { description: 'The narrative by paragraph, each with the memories it cites.' })
+  @Property({ type: 'jsonb', default: '[]' })
+  paragraphs: Opt<StoryParagraph[]> = [];
+
+  /** The first version's id: every version of one story shares it. */
+  @Property({ type: 'uuid', nullable: true, index: true })
+  lineageId: string | null = null;
+
+  /** Who wrote this version by hand (null: written by the AI). */
+  @Property({ type: 'uuid', nullable: true })
+  editedBy: string | null = null;
+
+  @Field(() => Boolean, { description: 'The story includes a timeline (as requested when it was generated).' })
+  @Property({ type: 'boolean', default: true })
+  includeTimeline: Opt<boolean> = true;
+
+  @Field(() => Boolean)
+  @Property({ type: 'boolean', default: true })
+  includeThemes: Opt<boolean> = true;
 }

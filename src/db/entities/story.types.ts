@@ -28,6 +28,16 @@ export class Theme {
   assetIds!: string[];
 }
 
+/** One paragraph of the narrative and the memories it draws on. */
+@ObjectType()
+export class StoryParagraph {
+  @Field(() => String)
+  text!: string;
+
+  @Field(() => [ID], { description: 'The memories this paragraph draws on; empty for text a person wrote.' })
+  assetIds!: string[];
+}
+
 /** Which provider and model wrote a story, and when. */
 @ObjectType()
 export class GenerationInfo {
@@ -42,4 +52,7 @@ export class GenerationInfo {
 
   @Field(() => Int, { nullable: true })
   durationMs?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Claims the writer made without a valid citation, left out of the story.' })
+  droppedClaims?: number | null;
 }

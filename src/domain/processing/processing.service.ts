@@ -7,7 +7,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import { ChestEventKind, FileType, ProcessingStatus } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
-import type { JobContext } from '../../jobs/jobs.port.js';
+import type { JobContext, JobQueue } from '../../jobs/jobs.port.js';
 import type { Logger } from '../../logger.js';
 import { processAudio } from '../../media/audio.pipeline.js';
 import { processDocument } from '../../media/document.pipeline.js';
@@ -23,6 +23,8 @@ export interface ProcessingDeps {
   storage: StorageBackend;
   events: EventBus;
   log: Logger;
+  /** Where the AI step is enqueued once the media pipeline is done (none: no AI step). */
+  queue?: JobQueue;
 }
 
 const PIPELINES: Record<FileType, (input: PipelineInput, ctx: PipelineContext) => Promise<PipelineResult>> = {
@@ -66,7 +68,7 @@ export async function processAsset(deps: ProcessingDeps, job: JobContext<{ asset
       { derivatives: derivativeSink(deps.storage, asset, written), report: report.stage, signal: job.signal },
     );
     job.signal.throwIfAborted();
-    await complete(em, deps.events, asset, result);
+    await complete(em, deps.events, deps.queue, asset, result);
     await removeStaleDerivatives(deps.storage, asset, written).catch((err: unknown) => log.warn({ err }, 'stale derivatives not removed'));
     log.info({ fileType: asset.fileType }, 'processed');
   } catch (err) {
@@ -129,8 +131,10 @@ function progressWriter(em: EntityManager, bus: EventBus, asset: Asset) {
   };
 }
 
-async function complete(em: EntityManager, bus: EventBus, asset: Asset, r: PipelineResult): Promise<void> {
+async function complete(em: EntityManager, bus: EventBus, queue: JobQueue | undefined, asset: Asset, r: PipelineResult): Promise<void> {
   const messages = await em.transactional(async (tx) => {
+    // The AI step follows in its own job, committed with the result it builds on.
+    if (queue) await queue.enqueue(tx, 'asset.analyse', { assetId: asset.id });
     await tx.nativeUpdate(
       Asset,
       { id: asset.id },

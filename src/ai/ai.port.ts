@@ -1,0 +1,162 @@
+import type { FileType, StoryStyle } from '../db/enums.js';
+
+/**
+ * The AI extension point: what the product asks of a model, whoever runs it. Providers are
+ * registered by name (ai.registry.ts) and chained per task ("prefer local, fall back to the API").
+ * A provider implements the tasks it can do; a missing method means "not offered here".
+ * Every result names the provider and model that made it, so the family can see what a machine
+ * wrote and what a person did.
+ */
+
+export interface MadeBy {
+  provider: string;
+  model: string;
+}
+
+export interface TranscriptSegment {
+  /** Seconds from the start. */
+  start: number;
+  end: number;
+  text: string;
+}
+
+export interface Transcript extends MadeBy {
+  text: string;
+  /** BCP 47 / ISO 639-1 when known. */
+  language: string | null;
+  segments: TranscriptSegment[];
+}
+
+export interface ImageTag {
+  /** Lower case, one to three words ("beach", "black and white", "1960s"). */
+  name: string;
+  /** 0..1 */
+  confidence: number;
+}
+
+export interface ImageDescription extends MadeBy {
+  tags: ImageTag[];
+  /** One plain sentence, or null when the provider cannot say anything true. */
+  caption: string | null;
+}
+
+export interface OcrText extends MadeBy {
+  text: string;
+  /** Mean word confidence 0..1, when the engine reports one. */
+  confidence: number | null;
+}
+
+/** A local file to work on (the original, or a derivative such as a poster or 16 kHz WAV). */
+export interface AiFile {
+  path: string;
+  mimeType: string;
+  signal?: AbortSignal;
+}
+
+export interface ImageHints {
+  dateTaken?: Date | null;
+  latitude?: number | null;
+  width?: number | null;
+  height?: number | null;
+}
+
+/** One memory as the story writer sees it: no coordinates, no storage keys, no secrets. */
+export interface StoryMemory {
+  id: string;
+  kind: FileType;
+  title: string;
+  /** ISO date (YYYY-MM-DD) when known. */
+  date: string | null;
+  caption: string | null;
+  tags: string[];
+  transcript: string | null;
+  text: string | null;
+  /** Who sent it, for memories that came through a contribution. */
+  contributor: string | null;
+  /** The contributor's relationship ("granddaughter"), when given. */
+  relationship: string | null;
+}
+
+export interface StoryContext {
+  person: { name: string; birthDate: string | null; passingDate: string | null; description: string | null };
+  /** Approved, processed memories, oldest first (undated last). */
+  memories: StoryMemory[];
+}
+
+export interface StoryOptions {
+  style: StoryStyle;
+  includeTimeline: boolean;
+  includeThemes: boolean;
+}
+
+/** Every claim cites the memories it comes from, by id. */
+export interface StoryParagraph {
+  text: string;
+  assetIds: string[];
+}
+
+export interface StoryTimelineEntry {
+  /** "1962", "1962-06" or "1962-06-01". */
+  date: string;
+  title: string;
+  description: string | null;
+  assetIds: string[];
+}
+
+export interface StoryTheme {
+  name: string;
+  description: string | null;
+  assetIds: string[];
+}
+
+export interface StoryDraft extends MadeBy {
+  title: string;
+  paragraphs: StoryParagraph[];
+  timeline: StoryTimelineEntry[];
+  themes: StoryTheme[];
+}
+
+export interface StoryStreamOptions {
+  /** Called as the narrative grows, with the whole narrative so far (plain text, paragraphs separated by blank lines). */
+  onNarrative?: (soFar: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface AiProvider {
+  readonly name: string;
+  transcribe?(audio: AiFile): Promise<Transcript>;
+  describeImage?(image: AiFile, hints: ImageHints): Promise<ImageDescription>;
+  /** OCR of a scan or photo of text. */
+  extractText?(scan: AiFile): Promise<OcrText>;
+  generateStory?(context: StoryContext, options: StoryOptions, stream?: StoryStreamOptions): Promise<StoryDraft>;
+  /** Releases workers, sockets, ... */
+  close?(): Promise<void>;
+}
+
+export type AiTask = 'transcribe' | 'describeImage' | 'extractText' | 'generateStory';
+
+/**
+ * The provider cannot do this task here (no model configured, no API key). Not retried; the next
+ * provider in the chain is tried, and if none can, the reason is recorded for people to read.
+ */
+export class AiUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AiUnavailableError';
+  }
+}
+
+/**
+ * The provider tried and failed. `retryable`: worth trying again later (rate limit, 5xx,
+ * timeout, connection); otherwise (bad request, output that breaks the schema) it is final.
+ * The message is written for people and never contains keys or raw responses.
+ */
+export class AiProviderError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'AiProviderError';
+  }
+}

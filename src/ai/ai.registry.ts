@@ -1,0 +1,100 @@
+import type { AiSettings } from './ai.settings.js';
+import {
+  type AiFile,
+  type AiProvider,
+  AiProviderError,
+  type AiTask,
+  AiUnavailableError,
+  type ImageDescription,
+  type ImageHints,
+  type OcrText,
+  type StoryContext,
+  type StoryDraft,
+  type StoryOptions,
+  type StoryStreamOptions,
+  type Transcript,
+} from './ai.port.js';
+import { createLocalProvider } from './local/local.provider.js';
+import { createOpenAiProvider } from './openai.provider.js';
+
+export type ProviderFactory = (settings: AiSettings) => AiProvider;
+
+const factories = new Map<string, ProviderFactory>();
+
+/** The extension point: a provider under a name that AI_PROVIDERS can list. */
+export function registerProvider(name: string, factory: ProviderFactory): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`provider name ${JSON.stringify(name)}: lower case letters, digits and dashes`);
+  factories.set(name, factory);
+}
+
+export function registeredProviders(): string[] {
+  return [...factories.keys()];
+}
+
+registerProvider('local', createLocalProvider);
+registerProvider('openai', (s) => createOpenAiProvider(s.openai));
+
+/** The AI as the rest of the product sees it: every task, tried along the configured chain. */
+export interface Ai {
+  readonly chain: readonly string[];
+  transcribe(audio: AiFile): Promise<Transcript>;
+  describeImage(image: AiFile, hints: ImageHints): Promise<ImageDescription>;
+  extractText(scan: AiFile): Promise<OcrText>;
+  generateStory(context: StoryContext, options: StoryOptions, stream?: StoryStreamOptions): Promise<StoryDraft>;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the chain named by `settings.providers`. A task goes to the first provider that offers
+ * it; when that one is unavailable or fails, the next is tried. When all fail, a retryable failure
+ * wins (the job tries again later); otherwise the first real failure, or "unavailable" with every
+ * provider's reason.
+ */
+export function createAi(settings: AiSettings, extra: Record<string, AiProvider> = {}): Ai {
+  const providers = settings.providers.map((name) => {
+    if (extra[name]) return extra[name];
+    const factory = factories.get(name);
+    if (!factory) throw new Error(`Unknown AI provider "${name}" (known: ${registeredProviders().join(', ')})`);
+    return factory(settings);
+  });
+
+  async function run<T>(task: AiTask, call: (p: AiProvider) => Promise<T> | undefined): Promise<T> {
+    const unavailable: string[] = [];
+    let failure: AiProviderError | null = null;
+    let retryable: AiProviderError | null = null;
+    for (const p of providers) {
+      const pending = call(p);
+      if (!pending) continue;
+      try {
+        return await pending;
+      } catch (err) {
+        if (err instanceof AiUnavailableError) unavailable.push(err.message);
+        else if (err instanceof AiProviderError) {
+          failure ??= err;
+          if (err.retryable) retryable ??= err;
+        } else throw err;
+      }
+    }
+    if (retryable) throw retryable;
+    if (failure) throw failure;
+    throw new AiUnavailableError(unavailable.length ? unavailable.join('; ') : `No configured AI provider can ${TASK_WORDS[task]}`);
+  }
+
+  return {
+    chain: settings.providers,
+    transcribe: (audio) => run('transcribe', (p) => p.transcribe?.(audio)),
+    describeImage: (image, hints) => run('describeImage', (p) => p.describeImage?.(image, hints)),
+    extractText: (scan) => run('extractText', (p) => p.extractText?.(scan)),
+    generateStory: (context, options, stream) => run('generateStory', (p) => p.generateStory?.(context, options, stream)),
+    async close() {
+      await Promise.all(providers.map((p) => p.close?.()));
+    },
+  };
+}
+
+const TASK_WORDS: Record<AiTask, string> = {
+  transcribe: 'transcribe speech',
+  describeImage: 'describe pictures',
+  extractText: 'read text from scans',
+  generateStory: 'write stories',
+};

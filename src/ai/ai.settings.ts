@@ -1,0 +1,12 @@
+import type { OpenAiSettings } from './openai.provider.js';
+import type { WhisperSettings } from './local/whisper.js';
+
+/** AI configuration, from the environment (see config.ts and README "AI providers"). */
+export interface AiSettings {
+  /** Provider names in the order to try them for every task. */
+  providers: string[];
+  openai: OpenAiSettings;
+  whisper: WhisperSettings;
+  /** Where local engines may cache data (tesseract's unpacked language files). */
+  cacheDir: string;
+}

@@ -1,0 +1,160 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Ai } from '../../ai/ai.registry.js';
+import { AiProviderError, AiUnavailableError, type MadeBy } from '../../ai/ai.port.js';
+import { extractKeywords } from '../../ai/local/keywords.js';
+import { Asset } from '../../db/entities/index.js';
+import type { Analysis, Tag, Transcription } from '../../db/entities/asset.types.js';
+import { ChestEventKind, FileType, ProcessingStatus, TagSource } from '../../db/enums.js';
+import type { EventBus } from '../../events/events.port.js';
+import type { JobContext } from '../../jobs/jobs.port.js';
+import type { Logger } from '../../logger.js';
+import { fileUrl, runFfmpeg } from '../../media/ffmpeg.js';
+import type { StorageBackend } from '../../storage/storage.port.js';
+import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
+
+export interface AnalysisDeps {
+  orm: MikroORM;
+  storage: StorageBackend;
+  events: EventBus;
+  log: Logger;
+  ai: Ai;
+}
+
+/** Tags the AI step owns; re-running it replaces these and keeps the rest (EXIF, people's own). */
+const AI_SOURCES = new Set<TagSource>([TagSource.AI, TagSource.KEYWORD]);
+const MAX_KEYWORD_TAGS = 8;
+/** OCR output shorter than this many words is noise (a texture read as letters), not text. */
+const MIN_OCR_WORDS = 3;
+
+/**
+ * The asset.analyse job: the AI's part, after the media pipeline. Photos get tags and a caption
+ * (and OCR when they look like a page of text), recordings and videos a transcript, scanned PDFs
+ * OCR, and transcripts and texts their keywords as tags. Each task is recorded with the provider
+ * and model that did it, or why it could not be done. Idempotent: results replace the previous
+ * run's. A retryable provider failure (rate limit, timeout) throws, so the queue retries the job.
+ */
+export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId: string }>): Promise<void> {
+  const em = deps.orm.em.fork();
+  const asset = await em.findOne(Asset, { id: job.data.assetId }, { populate: ['chest'] });
+  if (!asset || asset.deletedAt || asset.status !== ProcessingStatus.COMPLETE) return;
+  const log = deps.log.child({ assetId: asset.id, jobId: job.id });
+  const signal = job.signal;
+  const records: Analysis[] = [];
+
+  async function attempt<T extends MadeBy>(task: string, run: () => Promise<T>): Promise<T | null> {
+    try {
+      const result = await run();
+      records.push({ task, status: 'DONE', provider: result.provider, model: result.model, error: null, at: new Date() });
+      return result;
+    } catch (err) {
+      if (err instanceof AiUnavailableError) {
+        records.push({ task, status: 'UNAVAILABLE', provider: null, model: null, error: err.message, at: new Date() });
+        return null;
+      }
+      if (err instanceof AiProviderError && !err.retryable) {
+        records.push({ task, status: 'FAILED', provider: null, model: null, error: err.message, at: new Date() });
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  const dir = await mkdtemp(join(tmpdir(), 'dmc-analyse-'));
+  try {
+    const fetch = async (key: string, name: string) => {
+      const path = join(dir, name);
+      await pipeline(await deps.storage.get(key), createWriteStream(path), { signal });
+      return path;
+    };
+    const original = await fetch(asset.storageKey, 'original');
+    let tags: Tag[] = asset.tags.filter((t) => !AI_SOURCES.has(t.source));
+    let caption = asset.caption;
+    let transcription: Transcription | null = asset.transcription;
+    let extractedText = asset.extractedText;
+
+    if (asset.fileType === FileType.IMAGE) {
+      // Describe the 1024 px thumbnail (what a vision model needs, and no metadata leaves); OCR the original.
+      const thumb = asset.thumbnails.find((t) => t.name === '1024');
+      const picture = thumb ? await fetch(thumb.storageKey, 'thumb.webp') : original;
+      const described = await attempt('describeImage', () =>
+        deps.ai.describeImage(
+          { path: picture, mimeType: thumb ? thumb.mimeType : asset.mimeType, signal },
+          { dateTaken: asset.dateTaken, latitude: asset.location?.latitude ?? null, width: asset.width, height: asset.height },
+        ),
+      );
+      if (described) {
+        tags = mergeTags(tags, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
+        caption = described.caption ?? caption;
+        if (described.tags.some((t) => t.name === 'document')) {
+          const read = await attempt('extractText', () => deps.ai.extractText({ path: original, mimeType: asset.mimeType, signal }));
+          if (read && wordCount(read.text) >= MIN_OCR_WORDS) extractedText = read.text;
+        }
+      }
+    }
+
+    if (asset.fileType === FileType.AUDIO || (asset.fileType === FileType.VIDEO && asset.mediaInfo?.hasAudio)) {
+      // 16 kHz mono WAV: what speech models are trained on, and small enough to send.
+      const wav = join(dir, 'speech.wav');
+      await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(original), '-vn', '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', fileUrl(wav)], { signal });
+      const heard = await attempt('transcribe', () => deps.ai.transcribe({ path: wav, mimeType: 'audio/wav', signal }));
+      if (heard) transcription = { text: heard.text, language: heard.language, segments: heard.segments };
+    }
+
+    if (asset.fileType === FileType.DOCUMENT && asset.mediaInfo?.needsOcr) {
+      const read = await attempt('extractText', () => deps.ai.extractText({ path: original, mimeType: asset.mimeType, signal }));
+      if (read && wordCount(read.text) >= MIN_OCR_WORDS) extractedText = read.text;
+    }
+
+    const texts = [transcription?.text, extractedText].filter((t): t is string => !!t && t.trim().length > 0);
+    if (texts.length) {
+      const keywords = extractKeywords(texts, MAX_KEYWORD_TAGS);
+      const top = keywords[0]?.score ?? 1;
+      tags = mergeTags(tags, keywords.map((k) => ({ name: k.keyword, source: TagSource.KEYWORD, confidence: Math.round((k.score / top) * 100) / 100 })));
+      records.push({ task: 'keywords', status: 'DONE', provider: 'local', model: 'keywords-v1', error: null, at: new Date() });
+    }
+
+    signal.throwIfAborted();
+    const message = await em.transactional(async (tx) => {
+      await tx.nativeUpdate(Asset, { id: asset.id }, { tags, caption, transcription, extractedText, analyses: records });
+      return appendChestEvent(tx, {
+        chestId: asset.chest.id,
+        kind: ChestEventKind.ASSET_PROCESSING,
+        assetId: asset.id,
+        data: { stage: 'analysed', percent: 100, status: ProcessingStatus.COMPLETE, error: null },
+      });
+    });
+    publishChestEvents(deps.events, [message]);
+    log.info({ analyses: records.map((r) => `${r.task}:${r.status}`) }, 'analysed');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The dead-letter step for asset.analyse: the AI never answered; say so on the memory. */
+export async function recordAnalysisGaveUp(deps: Pick<AnalysisDeps, 'orm'>, assetId: string): Promise<void> {
+  const em = deps.orm.em.fork();
+  const asset = await em.findOne(Asset, { id: assetId });
+  if (!asset || asset.deletedAt) return;
+  const error = 'The AI service could not be reached after several attempts; an owner can retry processing later';
+  await em.nativeUpdate(Asset, { id: assetId }, { analyses: [...asset.analyses, { task: 'analyse', status: 'FAILED', provider: null, model: null, error, at: new Date() }] });
+}
+
+/** Union by name, the first occurrence winning (people's and EXIF tags come first). */
+function mergeTags(existing: Tag[], added: Tag[]): Tag[] {
+  const seen = new Set(existing.map((t) => t.name.toLowerCase()));
+  const out = [...existing];
+  for (const t of added) {
+    const key = t.name.toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(t);
+  }
+  return out;
+}
+
+const wordCount = (text: string) => text.split(/\s+/).filter((w) => /\p{L}{2,}/u.test(w)).length;

@@ -1,0 +1,48 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { StoryContext, StoryMemory } from '../../ai/ai.port.js';
+import { Asset, type Chest } from '../../db/entities/index.js';
+import { ContributionStatus, ProcessingStatus, TagSource } from '../../db/enums.js';
+
+/** Enough for a long life; more would only be cut by the writer's context budget. */
+export const MAX_STORY_MEMORIES = 400;
+const MAX_TEXT_CHARS = 4000;
+
+/** What story writing may draw on: visible (approved), processed, live memories of the chest. */
+export const STORY_SOURCE_FILTER = (chestId: string) => ({
+  chest: chestId,
+  deletedAt: null,
+  status: ProcessingStatus.COMPLETE,
+  $or: [{ contribution: null }, { contribution: { status: ContributionStatus.APPROVED } }],
+});
+
+/**
+ * The memories a story is written from, oldest first (undated last), as the writer sees them:
+ * dates, captions, tags, transcripts, text and who sent them. Never coordinates (a published
+ * story must not reveal where the family lives) and never storage keys.
+ */
+export async function buildStoryContext(em: EntityManager, chest: Chest): Promise<StoryContext> {
+  const assets = await em.find(Asset, STORY_SOURCE_FILTER(chest.id), {
+    populate: ['contribution'],
+    orderBy: [{ dateTaken: 'asc nulls last' }, { createdAt: 'asc' }, { id: 'asc' }],
+    limit: MAX_STORY_MEMORIES,
+  });
+  const memories: StoryMemory[] = assets.map((a) => ({
+    id: a.id,
+    kind: a.fileType,
+    title: a.filename.replace(/\.[A-Za-z0-9]{1,5}$/, '').replace(/[_-]+/g, ' ').trim() || a.filename,
+    date: a.dateTaken ? a.dateTaken.toISOString().slice(0, 10) : null,
+    caption: a.caption,
+    // Only what describes the memory; a person's own tags first.
+    tags: [...a.tags].sort((x, y) => Number(y.source === TagSource.USER) - Number(x.source === TagSource.USER)).map((t) => t.name),
+    transcript: a.transcription?.text ? cut(a.transcription.text) : null,
+    text: a.extractedText ? cut(a.extractedText) : null,
+    contributor: a.contribution?.contributorName ?? null,
+    relationship: a.contribution?.relationship ?? null,
+  }));
+  return {
+    person: { name: chest.personName, birthDate: chest.birthDate, passingDate: chest.passingDate, description: chest.description },
+    memories,
+  };
+}
+
+const cut = (text: string) => (text.length > MAX_TEXT_CHARS ? `${text.slice(0, MAX_TEXT_CHARS)}…` : text);

@@ -1,0 +1,224 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import type { Ai } from '../../ai/ai.registry.js';
+import { AiProviderError, AiUnavailableError } from '../../ai/ai.port.js';
+import { narrativeOf, validateCitations } from '../../ai/story-citations.js';
+import { Asset, Chest, Story } from '../../db/entities/index.js';
+import { ChestEventKind, StoryStatus, StoryStyle } from '../../db/enums.js';
+import { withinTransaction } from '../../db/transaction.js';
+import type { EventBus } from '../../events/events.port.js';
+import { topics } from '../../events/events.port.js';
+import type { JobContext, JobQueue } from '../../jobs/jobs.port.js';
+import type { Logger } from '../../logger.js';
+import { authorizeChest, may } from '../access/access.service.js';
+import type { Actor } from '../actor.js';
+import { badInput, conflict, notFound } from '../errors.js';
+import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
+import { isUuid, parseInput, text } from '../validation.js';
+import { buildStoryContext, STORY_SOURCE_FILTER } from './story-context.js';
+
+/** What storyProgress subscribers see while a story is written. */
+export interface StoryProgressEvent {
+  storyId: string;
+  chestId: string;
+  status: StoryStatus;
+  /** The narrative so far (plain text, paragraphs separated by blank lines). */
+  narrative: string;
+  error: string | null;
+}
+
+export interface StoryDeps {
+  orm: MikroORM;
+  events: EventBus;
+  log: Logger;
+  ai: Ai;
+}
+
+const PROGRESS_INTERVAL_MS = 250;
+
+const generateInput = z.object({
+  chestId: z.string(),
+  style: z.enum(StoryStyle),
+  includeTimeline: z.boolean(),
+  includeThemes: z.boolean(),
+});
+
+/**
+ * Editors and owners ask for a story: a Story row in GENERATING and its job, in one transaction.
+ * The narrative streams over storyProgress as it is written; storyReady fires when it is done.
+ */
+export async function generateStory(em: EntityManager, actor: Actor, input: z.input<typeof generateInput>, queue: JobQueue): Promise<Story> {
+  const chest = await authorizeChest(em, actor, input.chestId, 'edit');
+  const data = parseInput(generateInput, input);
+  if ((await em.count(Asset, STORY_SOURCE_FILTER(chest.id))) === 0) {
+    throw badInput('chestId', 'The chest has no processed memories to write a story from yet');
+  }
+  const story = em.create(Story, {
+    chest,
+    title: `The story of ${chest.personName}`,
+    style: data.style,
+    status: StoryStatus.GENERATING,
+    includeTimeline: data.includeTimeline,
+    includeThemes: data.includeThemes,
+  } as never);
+  story.lineageId = story.id;
+  await withinTransaction(em, () => queue.enqueue(em, 'story.generate', { storyId: story.id }));
+  return story;
+}
+
+/**
+ * The story.generate job. Cites are checked against the memories the writer was given: an id
+ * that is not one of them is removed, and a paragraph, timeline entry or theme left without a
+ * citation is dropped (counted in generation.droppedClaims). Retryable AI failures are thrown for
+ * the queue to retry; anything else ends the story FAILED with a reason for people.
+ */
+export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: string }>): Promise<void> {
+  const em = deps.orm.em.fork();
+  const story = await em.findOne(Story, { id: job.data.storyId }, { populate: ['chest'] });
+  if (!story || story.status !== StoryStatus.GENERATING) return;
+  const chest = story.chest;
+  const progress = (status: StoryStatus, narrative: string, error: string | null = null) =>
+    deps.events.publish<StoryProgressEvent>(topics.story(story.id), { storyId: story.id, chestId: chest.id, status, narrative, error });
+  let last = 0;
+  let pending: string | null = null;
+  const onNarrative = (soFar: string) => {
+    pending = soFar;
+    const now = Date.now();
+    if (now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    pending = null;
+    progress(StoryStatus.GENERATING, soFar);
+  };
+
+  const started = Date.now();
+  try {
+    const context = await buildStoryContext(em, chest);
+    if (context.memories.length === 0) throw new AiUnavailableError('The chest has no processed memories to write a story from');
+    const draft = await deps.ai.generateStory(context, { style: story.style, includeTimeline: story.includeTimeline, includeThemes: story.includeThemes }, { onNarrative, signal: job.signal });
+    if (pending !== null) progress(StoryStatus.GENERATING, pending);
+    const { draft: cited, report } = validateCitations(draft, new Set(context.memories.map((m) => m.id)));
+    if (cited.paragraphs.length === 0) throw new AiProviderError('The writer produced nothing that cites the memories', false);
+    const content = narrativeOf(cited.paragraphs);
+    const message = await em.transactional(async (tx) => {
+      await tx.nativeUpdate(
+        Story,
+        { id: story.id, status: StoryStatus.GENERATING },
+        {
+          status: StoryStatus.READY,
+          title: cited.title.trim().slice(0, 300) || story.title,
+          content,
+          paragraphs: cited.paragraphs,
+          timeline: story.includeTimeline ? cited.timeline : [],
+          themes: story.includeThemes ? cited.themes : [],
+          error: null,
+          generation: {
+            provider: cited.provider,
+            model: cited.model,
+            generatedAt: new Date(),
+            durationMs: Date.now() - started,
+            droppedClaims: report.droppedParagraphs + report.droppedTimelineEntries + report.droppedThemes,
+          },
+        },
+      );
+      return appendChestEvent(tx, { chestId: chest.id, kind: ChestEventKind.STORY_READY, storyId: story.id });
+    });
+    publishChestEvents(deps.events, [message]);
+    progress(StoryStatus.READY, content);
+    deps.log.info({ storyId: story.id, provider: cited.provider, model: cited.model, dropped: report }, 'story written');
+  } catch (err) {
+    if (err instanceof AiProviderError && err.retryable && !job.signal.aborted) throw err;
+    if (!(err instanceof AiProviderError || err instanceof AiUnavailableError)) throw err;
+    await failStory(em, deps.events, story, err.message);
+  }
+}
+
+/** The dead-letter step: the writer never got through. */
+export async function recordStoryGaveUp(deps: Pick<StoryDeps, 'orm' | 'events'>, storyId: string): Promise<void> {
+  const em = deps.orm.em.fork();
+  const story = await em.findOne(Story, { id: storyId }, { populate: ['chest'] });
+  if (!story || story.status !== StoryStatus.GENERATING) return;
+  await failStory(em, deps.events, story, 'The AI service could not be reached after several attempts; try again later');
+}
+
+async function failStory(em: EntityManager, bus: EventBus, story: Story, error: string): Promise<void> {
+  await em.nativeUpdate(Story, { id: story.id, status: StoryStatus.GENERATING }, { status: StoryStatus.FAILED, error });
+  bus.publish<StoryProgressEvent>(topics.story(story.id), { storyId: story.id, chestId: story.chest.id, status: StoryStatus.FAILED, narrative: '', error });
+}
+
+/** A story the caller may read: members see every version; others only the published one. */
+export async function getStory(em: EntityManager, actor: Actor, storyId: string): Promise<Story> {
+  const story = isUuid(storyId) ? await em.findOne(Story, { id: storyId }) : null;
+  if (!story) throw notFound('Story');
+  const chest = await authorizeChest(em, actor, story.chest.id, 'read').catch(() => {
+    throw notFound('Story');
+  });
+  if (!story.published && !(await may(actor, chest, 'member'))) throw notFound('Story');
+  return story;
+}
+
+const editInput = z.object({
+  title: text(300).optional(),
+  content: text(200_000, { multiline: true }).optional(),
+});
+
+/**
+ * Editors and owners edit a story: the edit is a new version (the old one stays, as written).
+ * Paragraphs kept word for word keep their citations; new or changed ones are a person's words.
+ */
+export async function editStory(em: EntityManager, actor: Actor, storyId: string, input: z.input<typeof editInput>): Promise<Story> {
+  const base = await getStory(em, actor, storyId);
+  await authorizeChest(em, actor, base.chest.id, 'edit');
+  const data = parseInput(editInput, input);
+  if (data.title === undefined && data.content === undefined) throw badInput('input', 'Give a new title, new content, or both');
+  if (base.status !== StoryStatus.READY) throw conflict(`Only a finished story can be edited; this one is ${base.status.toLowerCase()}`);
+  const lineageId = base.lineageId ?? base.id;
+  const [{ max } = { max: 0 }] = await em.execute<{ max: number }[]>('select coalesce(max(version), 0)::int as max from story where lineage_id = ? or id = ?', [lineageId, lineageId]);
+  const cites = new Map(base.paragraphs.map((p) => [p.text.trim(), p.assetIds]));
+  const content = data.content ?? base.content;
+  const paragraphs = content
+    .split(/\n\s*\n/)
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t) => ({ text: t, assetIds: cites.get(t) ?? [] }));
+  const version = em.create(Story, {
+    chest: base.chest,
+    title: data.title ?? base.title,
+    content,
+    paragraphs,
+    style: base.style,
+    status: StoryStatus.READY,
+    timeline: base.timeline,
+    themes: base.themes,
+    generation: base.generation,
+    includeTimeline: base.includeTimeline,
+    includeThemes: base.includeThemes,
+    version: max + 1,
+    lineageId,
+    editedBy: actor.accountId,
+  } as never);
+  await em.flush();
+  return version;
+}
+
+/** Every version of a story, newest first. Members only (drafts are theirs). */
+export async function storyVersions(em: EntityManager, actor: Actor, storyId: string): Promise<Story[]> {
+  const story = await getStory(em, actor, storyId);
+  await authorizeChest(em, actor, story.chest.id, 'member');
+  const lineageId = story.lineageId ?? story.id;
+  return em.find(Story, { $or: [{ lineageId }, { id: lineageId }] }, { orderBy: { version: 'desc', createdAt: 'desc' } });
+}
+
+/** Owners choose the version everyone who may read the chest sees (Chest.publishedStory). */
+export async function publishStory(em: EntityManager, actor: Actor, storyId: string): Promise<Story> {
+  const story = await getStory(em, actor, storyId);
+  const chest = await authorizeChest(em, actor, story.chest.id, 'manage');
+  if (story.status !== StoryStatus.READY) throw conflict(`Only a finished story can be published; this one is ${story.status.toLowerCase()}`);
+  await em.transactional(async (tx) => {
+    await tx.nativeUpdate(Story, { chest: chest.id, published: true }, { published: false });
+    await tx.nativeUpdate(Story, { id: story.id }, { published: true });
+    await tx.nativeUpdate(Chest, { id: chest.id }, { publishedStory: story.id });
+  });
+  story.published = true;
+  chest.publishedStory = story;
+  return story;
+}

@@ -1,0 +1,96 @@
+import { Arg, Ctx, Field, FieldResolver, ID, InputType, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Chest, Story } from '../db/entities/index.js';
+import { StoryStatus, StoryStyle } from '../db/enums.js';
+import { may } from '../domain/access/access.service.js';
+import { editStory, generateStory, getStory, publishStory, type StoryProgressEvent, storyVersions } from '../domain/story/story.service.js';
+import { watchStory } from '../domain/story/story-watch.js';
+import type { Context } from './context.js';
+
+@InputType()
+export class GenerateStoryInput {
+  @Field(() => ID)
+  chestId!: string;
+
+  @Field(() => StoryStyle, { defaultValue: StoryStyle.COMPREHENSIVE })
+  style!: StoryStyle;
+
+  @Field(() => Boolean, { defaultValue: true })
+  includeTimeline!: boolean;
+
+  @Field(() => Boolean, { defaultValue: true })
+  includeThemes!: boolean;
+}
+
+@InputType()
+export class EditStoryInput {
+  @Field(() => String, { nullable: true, description: 'Up to 300 characters.' })
+  title?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The narrative; paragraphs separated by blank lines. Unchanged paragraphs keep their citations.' })
+  content?: string | null;
+}
+
+@ObjectType({ description: 'A story being written.' })
+export class StoryProgress {
+  @Field(() => ID)
+  storyId!: string;
+
+  @Field(() => StoryStatus)
+  status!: StoryStatus;
+
+  @Field(() => String, { description: 'The narrative so far.' })
+  narrative!: string;
+
+  @Field(() => String, { nullable: true })
+  error!: string | null;
+}
+
+@Resolver(() => Story)
+export class StoryResolver {
+  @Query(() => Story, { description: "One story: members see every version, others only the chest's published one." })
+  story(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Story> {
+    return getStory(ctx.em, ctx.actor, id);
+  }
+
+  @Query(() => [Story], { description: 'Every version of a story, newest first. Members.' })
+  storyVersions(@Arg('storyId', () => ID) storyId: string, @Ctx() ctx: Context): Promise<Story[]> {
+    return storyVersions(ctx.em, ctx.actor, storyId);
+  }
+
+  @Mutation(() => Story, {
+    description: 'Editors and owners: write a story from the processed memories. Returns it GENERATING; follow storyProgress, or wait for storyReady.',
+  })
+  generateStory(@Arg('input', () => GenerateStoryInput) input: GenerateStoryInput, @Ctx() ctx: Context): Promise<Story> {
+    return generateStory(ctx.em, ctx.actor, input, ctx.queue);
+  }
+
+  @Mutation(() => Story, { description: 'Editors and owners: a new version with a new title and/or text. The old version stays.' })
+  editStory(@Arg('storyId', () => ID) storyId: string, @Arg('input', () => EditStoryInput) input: EditStoryInput, @Ctx() ctx: Context): Promise<Story> {
+    return editStory(ctx.em, ctx.actor, storyId, { title: input.title ?? undefined, content: input.content ?? undefined });
+  }
+
+  @Mutation(() => Story, { description: "Owners: make this version the chest's published story (the one readers see)." })
+  publishStory(@Arg('storyId', () => ID) storyId: string, @Ctx() ctx: Context): Promise<Story> {
+    return publishStory(ctx.em, ctx.actor, storyId);
+  }
+
+  @Subscription(() => StoryProgress, {
+    description: 'The narrative of a story as it is written; the last event is READY or FAILED.',
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      return watchStory(ctx.em, ctx.fork, ctx.viewer, ctx.actor, args.storyId as string, ctx.events);
+    },
+  })
+  storyProgress(@Root() e: StoryProgressEvent, @Arg('storyId', () => ID) _storyId: string): StoryProgress {
+    return e;
+  }
+}
+
+@Resolver(() => Chest)
+export class ChestStoryResolver {
+  @FieldResolver(() => Story, { nullable: true, description: 'The story its owners published, for everyone who may read the chest.' })
+  async publishedStory(@Root() chest: Chest, @Ctx() ctx: Context): Promise<Story | null> {
+    if (!chest.publishedStory || !(await may(ctx.actor, chest, 'read'))) return null;
+    return ctx.em.findOne(Story, { id: chest.publishedStory.id, published: true });
+  }
+}
