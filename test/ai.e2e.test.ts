@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, eventually } from './support/client.js';
 import { buildPdf, jpegWithExif, letterScan } from './support/media.js';
 import { makeVoiceMemo, mediaDir, type MediaDir } from './support/media-ffmpeg.js';
+import { type FakeOpenAi, startFakeOpenAi } from './support/fake-openai.js';
 import { type EmbeddedTestServer, startEmbeddedServer } from './support/server.js';
 
 const ASSET = `id fileType status caption extractedText dateTaken tags { name source confidence }
@@ -115,5 +116,75 @@ describe('AI on the embedded default, offline (local provider)', () => {
     const stranger = await api.signUp('not.a.member@example.com');
     const hidden = await api.gql(`mutation($c: ID!) { generateStory(input: { chestId: $c }) { id } }`, { c: chestId }, stranger);
     expect(hidden.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+/**
+ * The same flow with an OpenAI-compatible server configured (a fake one on loopback, spoken to by
+ * the real client over HTTP): tags, caption, transcript and story come from it; OCR, which it
+ * does not offer, falls back to the local provider along the chain.
+ */
+describe('AI through an OpenAI-compatible server (AI_PROVIDERS=openai,local)', () => {
+  let fake: FakeOpenAi;
+  let server: EmbeddedTestServer;
+  let api: ReturnType<typeof apiClient>;
+  let media: MediaDir;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    server = await startEmbeddedServer({ AI_PROVIDERS: 'openai,local', OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-test-key', AI_MAX_RETRIES: '2', JOB_RETRY_DELAY_SECONDS: '1' });
+    api = apiClient(server.app.url());
+    media = await mediaDir();
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+    await fake?.close();
+    await media?.remove();
+  });
+
+  it('uses the server for tags, captions, transcripts and the story, and local OCR for the letter', { timeout: 240_000 }, async () => {
+    const token = await api.signUp('rose.openai@example.com');
+    const chestId = await api.createChest(token);
+    // The first image request is rate limited: the client waits and tries again.
+    fake.script({ status: 429, headers: { 'retry-after-ms': '10' } });
+    const photo = await api.upload(token, chestId, await jpegWithExif({ dateTimeOriginal: '1970:05:01 10:00:00' }, 800, 600, '#5a8'), 'garden.jpg', 'image/jpeg');
+    const memo = await api.upload(token, chestId, await readFile(await makeVoiceMemo(media.path('memo.m4a'))), 'memo.m4a', 'audio/mp4');
+    const letter = await api.upload(token, chestId, await letterScan(['Dear Rose,', 'The apple tree is in bloom again.', 'With love, Margaret']), 'letter.jpg', 'image/jpeg');
+
+    const byId = await eventually(async () => {
+      const { chest } = await api.must(`query($c: ID!) { chest(id: $c) { assets(first: 20) { edges { node { ${ASSET} } } } } }`, { c: chestId }, token);
+      const nodes = chest.assets.edges.map((e: any) => e.node);
+      return nodes.length === 3 && nodes.every((n: any) => n.analyses.length > 0) ? new Map<string, any>(nodes.map((n: any) => [n.id, n])) : undefined;
+    }, 180_000, 500);
+
+    expect(byId.get(photo).caption).toBe('A garden with a wooden bench.');
+    expect(byId.get(photo).tags.filter((t: any) => t.source === 'AI').map((t: any) => t.name).sort()).toEqual(['bench', 'garden', 'outdoors']);
+    expect(byId.get(photo).analyses).toEqual([expect.objectContaining({ task: 'describeImage', status: 'DONE', provider: 'openai', model: 'gpt-4o-mini' })]);
+    expect(byId.get(memo).transcription).toMatchObject({ text: 'Hello from the garden. We planted roses.', language: 'en' });
+    expect(byId.get(memo).transcription.segments.map((s: any) => s.text)).toEqual(['Hello from the garden.', 'We planted roses.']);
+    expect(byId.get(memo).analyses.map((a: any) => `${a.task}:${a.provider}`)).toEqual(['transcribe:openai', 'keywords:local']);
+    expect(byId.get(letter).analyses.map((a: any) => `${a.task}:${a.provider}`)).toEqual(['describeImage:openai', 'extractText:local', 'keywords:local']);
+    expect(byId.get(letter).extractedText.toLowerCase()).toContain('apple tree');
+
+    // The requests the server saw: the key as a bearer token, the models, the schema-bound output.
+    const paths = fake.requests.map((r) => r.path);
+    expect(paths.filter((p) => p === '/v1/chat/completions').length).toBeGreaterThanOrEqual(3); // 429 + photo + letter
+    expect(paths).toContain('/v1/audio/transcriptions');
+    expect(fake.requests.every((r) => r.headers.authorization === 'Bearer sk-test-key')).toBe(true);
+
+    const { generateStory } = await api.must(`mutation($c: ID!) { generateStory(input: { chestId: $c, style: BRIEF }) { id } }`, { c: chestId }, token);
+    const ws = api.ws(token);
+    const progress = await api.collect(ws, `subscription($s: ID!) { storyProgress(storyId: $s) { status narrative } }`, { s: generateStory.id }, (all) => all.some((r) => r.data?.storyProgress.status !== 'GENERATING')).done;
+    await ws.dispose();
+    const { story } = await api.must(`query($s: ID!) { story(id: $s) { status title paragraphs { text assetIds } timeline { date assetIds } generation { provider model } } }`, { s: generateStory.id }, token);
+    expect(progress.at(-1)!.data.storyProgress.status).toBe('READY');
+    expect(story).toMatchObject({ status: 'READY', title: 'The life of Rose Ellis', generation: { provider: 'openai', model: 'gpt-4o-mini' } });
+    // The server cited an id that is not a memory: it is gone; every remaining citation is real.
+    const ids = new Set([photo, memo, letter]);
+    for (const p of story.paragraphs) for (const id of p.assetIds) expect(ids.has(id)).toBe(true);
+    expect(story.paragraphs).toHaveLength(3);
+    const storyRequest = fake.requests.find((r) => r.path === '/v1/chat/completions' && JSON.stringify(r.body).includes('"stream":true'));
+    expect(storyRequest).toBeDefined();
+    expect(JSON.stringify(storyRequest!.body)).not.toMatch(/latitude|longitude|storageKey/);
   });
 });

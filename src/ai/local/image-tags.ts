@@ -28,9 +28,9 @@ export async function describeLocally(path: string, hints: ImageHints): Promise<
   let width: number;
   let height: number;
   try {
-    const meta = await sharp(path, { failOn: 'none' }).metadata();
-    width = hints.width || meta.autoOrient.width;
-    height = hints.height || meta.autoOrient.height;
+    // The pipeline's width and height are already upright; otherwise EXIF orientation is applied.
+    const size = hints.width && hints.height ? { width: hints.width, height: hints.height } : (await sharp(path, { failOn: 'none' }).metadata()).autoOrient;
+    ({ width, height } = size);
     stats = await pixelStats(path);
   } catch (err) {
     throw new AiProviderError(`The picture could not be read: ${err instanceof Error ? err.message : String(err)}`, false);

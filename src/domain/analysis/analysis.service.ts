@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Ai } from '../../ai/ai.registry.js';
 import { AiProviderError, AiUnavailableError, type MadeBy } from '../../ai/ai.port.js';
+import { describeLocally, looksLikeDocument } from '../../ai/local/image-tags.js';
 import { extractKeywords } from '../../ai/local/keywords.js';
 import { Asset } from '../../db/entities/index.js';
 import type { Analysis, Tag, Transcription } from '../../db/entities/asset.types.js';
@@ -30,6 +31,8 @@ const AI_SOURCES = new Set<TagSource>([TagSource.AI, TagSource.KEYWORD]);
 const MAX_KEYWORD_TAGS = 8;
 /** OCR output shorter than this many words is noise (a texture read as letters), not text. */
 const MIN_OCR_WORDS = 3;
+/** Tags by which a vision model says a picture is of text. */
+const SCAN_WORDS = /^(document|letter|handwriting|text|page|newspaper|certificate)$/;
 
 /**
  * The asset.analyse job: the AI's part, after the media pipeline. Photos get tags and a caption
@@ -81,19 +84,20 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       // Describe the 1024 px thumbnail (what a vision model needs, and no metadata leaves); OCR the original.
       const thumb = asset.thumbnails.find((t) => t.name === '1024');
       const picture = thumb ? await fetch(thumb.storageKey, 'thumb.webp') : original;
-      const described = await attempt('describeImage', () =>
-        deps.ai.describeImage(
-          { path: picture, mimeType: thumb ? thumb.mimeType : asset.mimeType, signal },
-          { dateTaken: asset.dateTaken, latitude: asset.location?.latitude ?? null, width: asset.width, height: asset.height },
-        ),
-      );
+      const hints = { dateTaken: asset.dateTaken, latitude: asset.location?.latitude ?? null, width: asset.width, height: asset.height };
+      const described = await attempt('describeImage', () => deps.ai.describeImage({ path: picture, mimeType: thumb ? thumb.mimeType : asset.mimeType, signal }, hints));
       if (described) {
         tags = mergeTags(tags, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
         caption = described.caption ?? caption;
-        if (described.tags.some((t) => t.name === 'document')) {
-          const read = await attempt('extractText', () => deps.ai.extractText({ path: original, mimeType: asset.mimeType, signal }));
-          if (read && wordCount(read.text) >= MIN_OCR_WORDS) extractedText = read.text;
-        }
+      }
+      // Whether it is a page of text is a fact of the pixels, whichever provider described it.
+      const scan =
+        described?.provider === 'local'
+          ? looksLikeDocument(described.tags)
+          : looksLikeDocument((await describeLocally(picture, hints)).tags) || !!described?.tags.some((t) => SCAN_WORDS.test(t.name));
+      if (scan) {
+        const read = await attempt('extractText', () => deps.ai.extractText({ path: original, mimeType: asset.mimeType, signal }));
+        if (read && wordCount(read.text) >= MIN_OCR_WORDS) extractedText = read.text;
       }
     }
 

@@ -171,10 +171,14 @@ describe('transcribeWithWhisperCpp', () => {
       const controller = new AbortController();
       const pending = transcribeWithWhisperCpp({ binary, model: await model('hang') }, memo, controller.signal);
       pending.catch(() => undefined);
+      // Wait until the stand-in is running; its file may be caught empty or half-written.
       let started: { pid: number } | null = null;
       while (!started) {
-        started = await readFile(dir.path('started.json'), 'utf8').then((s) => JSON.parse(s) as { pid: number }, () => null);
-        if (!started) await sleep(20);
+        try {
+          started = JSON.parse(await readFile(dir.path('started.json'), 'utf8')) as { pid: number };
+        } catch {
+          await sleep(20);
+        }
       }
       controller.abort(new Error('worker shutting down'));
       await expect(pending).rejects.toThrow('worker shutting down');
