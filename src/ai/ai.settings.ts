@@ -7,6 +7,6 @@ export interface AiSettings {
   providers: string[];
   openai: OpenAiSettings;
   whisper: WhisperSettings;
-  /** Where local engines may cache data (tesseract's unpacked language files). */
+  /** Where local engines may keep caches (tesseract reads its language data from the npm package each time). */
   cacheDir: string;
 }

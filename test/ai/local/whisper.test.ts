@@ -14,7 +14,7 @@ import { makeGarbage, makeVoiceMemo, mediaDir, type MediaDir } from '../../suppo
  *   ok      a transcript (with a [BLANK_AUDIO] marker to be dropped) ending where the audio ends
  *   fail    a few stderr lines, then exit 3, as whisper.cpp does with a corrupt model
  *   garbled a JSON file that is not JSON
- *   hang    writes started.json (its pid) and never finishes
+ *   hang    writes started.json (its pid) and does not finish (it gives up after a minute)
  */
 const STAND_IN = String.raw`
 const fs = require('node:fs');
@@ -40,7 +40,11 @@ if (mode === 'fail') {
   fail('error: failed to initialize whisper context', 3);
 }
 if (mode === 'garbled') { fs.writeFileSync(out + '.json', '{"transcription": [ {"text": "half'); process.exit(0); }
-if (mode === 'hang') { fs.writeFileSync(path.join(dir, 'started.json'), JSON.stringify({ pid: process.pid })); setInterval(() => {}, 1000); return; }
+if (mode === 'hang') {
+  fs.writeFileSync(path.join(dir, 'started.json'), JSON.stringify({ pid: process.pid }));
+  setTimeout(() => process.exit(9), 60000); // never outlive a test run that went wrong
+  return;
+}
 
 const endMs = Math.round((dataBytes / 2 / 16000) * 1000);
 const seg = (from, to, text) => ({ timestamps: {}, offsets: { from, to }, text });
@@ -171,18 +175,22 @@ describe('transcribeWithWhisperCpp', () => {
       const controller = new AbortController();
       const pending = transcribeWithWhisperCpp({ binary, model: await model('hang') }, memo, controller.signal);
       pending.catch(() => undefined);
-      // Wait until the stand-in is running; its file may be caught empty or half-written.
-      let started: { pid: number } | null = null;
-      while (!started) {
-        try {
-          started = JSON.parse(await readFile(dir.path('started.json'), 'utf8')) as { pid: number };
-        } catch {
-          await sleep(20);
+      try {
+        // Wait until the stand-in is running; its file may be caught empty or half-written.
+        let started: { pid: number } | null = null;
+        while (!started) {
+          try {
+            started = JSON.parse(await readFile(dir.path('started.json'), 'utf8')) as { pid: number };
+          } catch {
+            await sleep(20);
+          }
         }
+        controller.abort(new Error('worker shutting down'));
+        await expect(pending).rejects.toThrow('worker shutting down');
+        expect(() => process.kill(started.pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+      } finally {
+        controller.abort(new Error('test over')); // whatever happened, the stand-in goes
       }
-      controller.abort(new Error('worker shutting down'));
-      await expect(pending).rejects.toThrow('worker shutting down');
-      expect(() => process.kill(started.pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
     });
 
     it('does not start when already aborted', async () => {
