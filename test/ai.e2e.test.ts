@@ -4,7 +4,7 @@ import { apiClient, eventually } from './support/client.js';
 import { buildPdf, jpegWithExif, letterScan } from './support/media.js';
 import { makeVoiceMemo, mediaDir, type MediaDir } from './support/media-ffmpeg.js';
 import { type FakeOpenAi, startFakeOpenAi } from './support/fake-openai.js';
-import { type EmbeddedTestServer, startEmbeddedServer } from './support/server.js';
+import { type EmbeddedTestServer, startEmbeddedServer, useEmbeddedServer } from './support/server.js';
 
 const ASSET = `id fileType status caption extractedText dateTaken tags { name source confidence }
   transcription { text language segments { start end text } } analyses { task status provider model error }`;
@@ -15,33 +15,21 @@ const ASSET = `id fileType status caption extractedText dateTaken tags { name so
  * every claim cites its memories.
  */
 describe('AI on the embedded default, offline (local provider)', () => {
-  let server: EmbeddedTestServer;
-  let media: MediaDir;
-  let api: ReturnType<typeof apiClient>;
-
-  beforeAll(async () => {
-    server = await startEmbeddedServer();
-    media = await mediaDir();
-    api = apiClient(server.app.url());
-  }, 120_000);
-  afterAll(async () => {
-    await server?.stop();
-    await media?.remove();
-  });
+  const fx = useEmbeddedServer();
 
   it('tags photos, reads a scanned letter and a PDF, marks missing transcription, and writes a cited story', { timeout: 240_000 }, async () => {
-    const token = await api.signUp('rose.ai@example.com');
-    const chestId = await api.createChest(token);
+    const token = await fx.api.signUp('rose.ai@example.com');
+    const chestId = await fx.api.createChest(token);
     const ids = {
-      beach: await api.upload(token, chestId, await jpegWithExif({ dateTimeOriginal: '1962:07:14 11:00:00', latitude: 50.1 }, 900, 600, '#2a6fd0'), 'beach.jpg', 'image/jpeg'),
-      garden: await api.upload(token, chestId, await jpegWithExif({ dateTimeOriginal: '1975:04:20 16:00:00' }, 600, 900, '#3c9a3c'), 'garden.jpg', 'image/jpeg'),
-      letter: await api.upload(token, chestId, await letterScan(['Dear Rose,', 'The apple tree is in bloom again.', 'The choir sang your song on Sunday.', 'With love, Margaret']), 'letter-scan.jpg', 'image/jpeg'),
-      pdf: await api.upload(token, chestId, buildPdf([['Rose Ellis sang in the village choir for forty years.', 'She planted the apple tree in the garden in 1962.']]), 'choir-history.pdf', 'application/pdf'),
-      memo: await api.upload(token, chestId, await readFile(await makeVoiceMemo(media.path('memo.m4a'))), 'memo.m4a', 'audio/mp4'),
+      beach: await fx.api.upload(token, chestId, await jpegWithExif({ dateTimeOriginal: '1962:07:14 11:00:00', latitude: 50.1 }, 900, 600, '#2a6fd0'), 'beach.jpg', 'image/jpeg'),
+      garden: await fx.api.upload(token, chestId, await jpegWithExif({ dateTimeOriginal: '1975:04:20 16:00:00' }, 600, 900, '#3c9a3c'), 'garden.jpg', 'image/jpeg'),
+      letter: await fx.api.upload(token, chestId, await letterScan(['Dear Rose,', 'The apple tree is in bloom again.', 'The choir sang your song on Sunday.', 'With love, Margaret']), 'letter-scan.jpg', 'image/jpeg'),
+      pdf: await fx.api.upload(token, chestId, buildPdf([['Rose Ellis sang in the village choir for forty years.', 'She planted the apple tree in the garden in 1962.']]), 'choir-history.pdf', 'application/pdf'),
+      memo: await fx.api.upload(token, chestId, await readFile(await makeVoiceMemo(fx.media.path('memo.m4a'))), 'memo.m4a', 'audio/mp4'),
     };
 
     const byId = await eventually(async () => {
-      const { chest } = await api.must(`query($c: ID!) { chest(id: $c) { assets(first: 20) { edges { node { ${ASSET} } } } } }`, { c: chestId }, token);
+      const { chest } = await fx.api.must(`query($c: ID!) { chest(id: $c) { assets(first: 20) { edges { node { ${ASSET} } } } } }`, { c: chestId }, token);
       const nodes = chest.assets.edges.map((e: any) => e.node);
       return nodes.every((n: any) => n.status === 'COMPLETE' && n.analyses.length > 0) ? new Map<string, any>(nodes.map((n: any) => [n.id, n])) : undefined;
     }, 180_000, 500);
@@ -69,17 +57,17 @@ describe('AI on the embedded default, offline (local provider)', () => {
     expect(memo.analyses).toEqual([expect.objectContaining({ task: 'transcribe', status: 'UNAVAILABLE', error: expect.stringMatching(/No transcription backend is configured/) })]);
 
     // The story, streamed, then ready.
-    const ws = api.ws(token);
-    const ready = api.collect(ws, `subscription($c: ID!) { storyReady(chestId: $c) { id status } }`, { c: chestId }, (all) => all.length === 1);
-    await api.settled(ws);
-    const { generateStory } = await api.must(`mutation($c: ID!) { generateStory(input: { chestId: $c, style: COMPREHENSIVE }) { id status style } }`, { c: chestId }, token);
+    const ws = fx.api.ws(token);
+    const ready = fx.api.collect(ws, `subscription($c: ID!) { storyReady(chestId: $c) { id status } }`, { c: chestId }, (all) => all.length === 1);
+    await fx.api.settled(ws);
+    const { generateStory } = await fx.api.must(`mutation($c: ID!) { generateStory(input: { chestId: $c, style: COMPREHENSIVE }) { id status style } }`, { c: chestId }, token);
     expect(generateStory).toMatchObject({ status: 'GENERATING', style: 'COMPREHENSIVE' });
-    const progress = await api.collect(ws, `subscription($s: ID!) { storyProgress(storyId: $s) { status narrative } }`, { s: generateStory.id }, (all) => all.some((r) => r.data?.storyProgress.status !== 'GENERATING')).done;
+    const progress = await fx.api.collect(ws, `subscription($s: ID!) { storyProgress(storyId: $s) { status narrative } }`, { s: generateStory.id }, (all) => all.some((r) => r.data?.storyProgress.status !== 'GENERATING')).done;
     expect((await ready.done)[0]!.data.storyReady).toEqual({ id: generateStory.id, status: 'READY' });
     await ws.dispose();
     expect(progress.at(-1)!.data.storyProgress.status).toBe('READY');
 
-    const { story } = await api.must(
+    const { story } = await fx.api.must(
       `query($s: ID!) { story(id: $s) { title content status paragraphs { text assetIds } timeline { date title assetIds } themes { name assetIds } generation { provider model droppedClaims } } }`,
       { s: generateStory.id },
       token,
@@ -99,22 +87,22 @@ describe('AI on the embedded default, offline (local provider)', () => {
     expect(story.themes.map((t: any) => t.name)).toEqual(expect.arrayContaining(['choir']));
 
     // Edit makes a version; owners publish one.
-    const edited = await api.must(`mutation($s: ID!) { editStory(storyId: $s, input: { title: "Rose, remembered" }) { id version title } }`, { s: generateStory.id }, token);
+    const edited = await fx.api.must(`mutation($s: ID!) { editStory(storyId: $s, input: { title: "Rose, remembered" }) { id version title } }`, { s: generateStory.id }, token);
     expect(edited.editStory).toMatchObject({ version: 2, title: 'Rose, remembered' });
-    const versions = await api.must(`query($s: ID!) { storyVersions(storyId: $s) { version } }`, { s: generateStory.id }, token);
+    const versions = await fx.api.must(`query($s: ID!) { storyVersions(storyId: $s) { version } }`, { s: generateStory.id }, token);
     expect(versions.storyVersions.map((v: any) => v.version)).toEqual([2, 1]);
-    await api.must(`mutation($s: ID!) { publishStory(storyId: $s) { published } }`, { s: edited.editStory.id }, token);
-    const { chest } = await api.must(`query($c: ID!) { chest(id: $c) { publishedStory { id title } } }`, { c: chestId }, token);
+    await fx.api.must(`mutation($s: ID!) { publishStory(storyId: $s) { published } }`, { s: edited.editStory.id }, token);
+    const { chest } = await fx.api.must(`query($c: ID!) { chest(id: $c) { publishedStory { id title } } }`, { c: chestId }, token);
     expect(chest.publishedStory).toEqual({ id: edited.editStory.id, title: 'Rose, remembered' });
   });
 
   it('refuses a story for a chest without processed memories, and checks roles', async () => {
-    const owner = await api.signUp('empty.chest@example.com');
-    const chestId = await api.createChest(owner);
-    const none = await api.gql(`mutation($c: ID!) { generateStory(input: { chestId: $c }) { id } }`, { c: chestId }, owner);
+    const owner = await fx.api.signUp('empty.chest@example.com');
+    const chestId = await fx.api.createChest(owner);
+    const none = await fx.api.gql(`mutation($c: ID!) { generateStory(input: { chestId: $c }) { id } }`, { c: chestId }, owner);
     expect(none.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
-    const stranger = await api.signUp('not.a.member@example.com');
-    const hidden = await api.gql(`mutation($c: ID!) { generateStory(input: { chestId: $c }) { id } }`, { c: chestId }, stranger);
+    const stranger = await fx.api.signUp('not.a.member@example.com');
+    const hidden = await fx.api.gql(`mutation($c: ID!) { generateStory(input: { chestId: $c }) { id } }`, { c: chestId }, stranger);
     expect(hidden.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' });
   });
 });

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiClient, eventually } from './support/client.js';
+import { describe, expect, it } from 'vitest';
+import { eventually } from './support/client.js';
 import { buildPdf, jpegWithExif } from './support/media.js';
-import { makeVideo, makeVoiceMemo, mediaDir, type MediaDir } from './support/media-ffmpeg.js';
-import { type EmbeddedTestServer, startEmbeddedServer } from './support/server.js';
+import { makeVideo, makeVoiceMemo } from './support/media-ffmpeg.js';
+import { useEmbeddedServer } from './support/server.js';
 
 const ASSET_FIELDS = `id fileType status progress processingStage processingError width height durationSeconds dateTaken
   placeholder perceptualHash waveform mediaInfo extractedText location { latitude longitude }
@@ -16,43 +16,31 @@ const ASSET_FIELDS = `id fileType status progress processingStage processingErro
  * GraphQL, and a client subscribed over graphql-ws saw every stage as it happened.
  */
 describe('processing on the embedded default', () => {
-  let server: EmbeddedTestServer;
-  let media: MediaDir;
-  let api: ReturnType<typeof apiClient>;
-
-  beforeAll(async () => {
-    server = await startEmbeddedServer({ JOB_RETRY_DELAY_SECONDS: '1' });
-    media = await mediaDir();
-    api = apiClient(server.app.url());
-  }, 120_000);
-  afterAll(async () => {
-    await server?.stop();
-    await media?.remove();
-  });
+  const fx = useEmbeddedServer({ JOB_RETRY_DELAY_SECONDS: '1' });
 
   it('processes a photo, a video, a voice memo and a PDF, live', { timeout: 180_000 }, async () => {
-    const token = await api.signUp('rose.family@example.com');
-    const chestId = await api.createChest(token);
+    const token = await fx.api.signUp('rose.family@example.com');
+    const chestId = await fx.api.createChest(token);
     const files = {
       photo: { bytes: await jpegWithExif({ dateTimeOriginal: '1984:08:12 10:15:00', latitude: 51.5007, longitude: -0.1246 }, 1600, 1200), name: 'picnic.jpg', mime: 'image/jpeg' },
-      video: { bytes: await readFile(await makeVideo(media.path('birthday.mp4'), { seconds: 3, creationTime: '2009-05-02T14:00:00Z', location: '+40.6892-074.0445/' })), name: 'birthday.mp4', mime: 'video/mp4' },
-      voice: { bytes: await readFile(await makeVoiceMemo(media.path('memo.m4a'), { creationTime: '2015-12-24T18:30:00Z' })), name: 'memo.m4a', mime: 'audio/mp4' },
+      video: { bytes: await readFile(await makeVideo(fx.media.path('birthday.mp4'), { seconds: 3, creationTime: '2009-05-02T14:00:00Z', location: '+40.6892-074.0445/' })), name: 'birthday.mp4', mime: 'video/mp4' },
+      voice: { bytes: await readFile(await makeVoiceMemo(fx.media.path('memo.m4a'), { creationTime: '2015-12-24T18:30:00Z' })), name: 'memo.m4a', mime: 'audio/mp4' },
       letter: { bytes: buildPdf([['Dear Rose,', 'the apple tree is in bloom again.']]), name: 'letter.pdf', mime: 'application/pdf' },
     };
 
-    const ws = api.ws(token);
-    const progress = api.collect(
+    const ws = fx.api.ws(token);
+    const progress = fx.api.collect(
       ws,
       `subscription($c: ID!) { assetProcessing(chestId: $c) { seq stage percent status error asset { id fileType } } }`,
       { c: chestId },
       (all) => all.filter((r) => r.data?.assetProcessing.stage === 'done').length === 4,
     );
-    const added = api.collect(ws, `subscription($c: ID!) { memoryAdded(chestId: $c) { id filename } }`, { c: chestId }, (all) => all.length === 4);
+    const added = fx.api.collect(ws, `subscription($c: ID!) { memoryAdded(chestId: $c) { id filename } }`, { c: chestId }, (all) => all.length === 4);
     // The server has both subscriptions once a no-op round trip over the same socket returns.
     await new Promise<void>((resolve, reject) => ws.subscribe({ query: '{ __typename }' }, { next: () => undefined, error: reject, complete: resolve }));
 
     const ids: Record<string, string> = {};
-    for (const [key, f] of Object.entries(files)) ids[key] = await api.upload(token, chestId, f.bytes, f.name, f.mime);
+    for (const [key, f] of Object.entries(files)) ids[key] = await fx.api.upload(token, chestId, f.bytes, f.name, f.mime);
 
     // The AI step ('analysed') follows in its own job; this test is about the media pipeline.
     const events = (await progress.done)
@@ -79,7 +67,7 @@ describe('processing on the embedded default', () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
 
     // Everything the pipelines learned is in GraphQL.
-    const { chest } = await api.must(`query($c: ID!) { chest(id: $c) { assets(first: 10) { edges { node { ${ASSET_FIELDS} } } } } }`, { c: chestId }, token);
+    const { chest } = await fx.api.must(`query($c: ID!) { chest(id: $c) { assets(first: 10) { edges { node { ${ASSET_FIELDS} } } } } }`, { c: chestId }, token);
     const byId = new Map(chest.assets.edges.map((e: any) => [e.node.id, e.node]));
     const photo: any = byId.get(ids.photo);
     expect(photo).toMatchObject({ status: 'COMPLETE', progress: 100, width: 1600, height: 1200, dateTaken: '1984-08-12T10:15:00.000Z', processingError: null });
@@ -107,48 +95,48 @@ describe('processing on the embedded default', () => {
 
     // Thumbnail links serve the WebP bytes.
     const thumb = photo.thumbnails.find((t: any) => t.name === '256');
-    const res = await fetch(new URL(thumb.url, server.app.url()));
+    const res = await fetch(new URL(thumb.url, fx.server.app.url()));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/webp');
     expect(await sharp(Buffer.from(await res.arrayBuffer())).metadata()).toMatchObject({ format: 'webp', width: 256, height: 192 });
 
     // A client that was away catches up from any point with chestEvents.
-    const all = await api.must(`query($c: ID!) { chestEvents(chestId: $c, since: 0, first: 100) { lastSeq hasMore events { seq kind asset { id } processing { stage status } } } }`, { c: chestId }, token);
+    const all = await fx.api.must(`query($c: ID!) { chestEvents(chestId: $c, since: 0, first: 100) { lastSeq hasMore events { seq kind asset { id } processing { stage status } } } }`, { c: chestId }, token);
     const kinds = all.chestEvents.events.map((e: any) => e.kind);
     expect(kinds.filter((k: string) => k === 'MEMORY_ADDED')).toHaveLength(4);
     expect(all.chestEvents.events.filter((e: any) => e.processing?.stage === 'done')).toHaveLength(4);
     expect(all.chestEvents.lastSeq).toBe(all.chestEvents.events.at(-1).seq);
-    const later = await api.must(`query($c: ID!, $s: SafeInt!) { chestEvents(chestId: $c, since: $s) { events { seq } } }`, { c: chestId, s: seqs[5] }, token);
+    const later = await fx.api.must(`query($c: ID!, $s: SafeInt!) { chestEvents(chestId: $c, since: $s) { events { seq } } }`, { c: chestId, s: seqs[5] }, token);
     expect(later.chestEvents.events[0].seq).toBe(seqs[5]! + 1);
   });
 
   it('fails a damaged file with a reason, and an owner can retry it', { timeout: 60_000 }, async () => {
-    const token = await api.signUp('owner.retry@example.com');
-    const chestId = await api.createChest(token);
+    const token = await fx.api.signUp('owner.retry@example.com');
+    const chestId = await fx.api.createChest(token);
     const good = await jpegWithExif({}, 300, 200);
     // A valid JPEG header (so the upload is accepted as a photo) with the picture cut off.
     const damaged = Buffer.concat([good.subarray(0, 400), Buffer.alloc(2000, 0x11)]);
-    const id = await api.upload(token, chestId, damaged, 'torn.jpg', 'image/jpeg');
+    const id = await fx.api.upload(token, chestId, damaged, 'torn.jpg', 'image/jpeg');
     const failed = await eventually(async () => {
-      const { asset } = await api.must(`query($id: ID!) { asset(id: $id) { status processingError } }`, { id }, token);
+      const { asset } = await fx.api.must(`query($id: ID!) { asset(id: $id) { status processingError } }`, { id }, token);
       return asset.status === 'FAILED' ? asset : undefined;
     });
     expect(failed.processingError).toMatch(/could not be read/);
 
-    const retried = await api.must(`mutation($id: ID!) { retryProcessing(assetId: $id) { status processingError } }`, { id }, token);
+    const retried = await fx.api.must(`mutation($id: ID!) { retryProcessing(assetId: $id) { status processingError } }`, { id }, token);
     expect(retried.retryProcessing).toEqual({ status: 'PENDING', processingError: null });
-    const again = await api.gql(`mutation($id: ID!) { retryProcessing(assetId: $id) { status } }`, { id }, token);
+    const again = await fx.api.gql(`mutation($id: ID!) { retryProcessing(assetId: $id) { status } }`, { id }, token);
     expect(again.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     await eventually(async () => {
-      const { asset } = await api.must(`query($id: ID!) { asset(id: $id) { status } }`, { id }, token);
+      const { asset } = await fx.api.must(`query($id: ID!) { asset(id: $id) { status } }`, { id }, token);
       return asset.status === 'FAILED' ? true : undefined;
     });
 
     // Others: a stranger learns nothing; retry of a complete memory is a CONFLICT.
-    const stranger = await api.signUp('stranger@example.com');
-    expect((await api.gql(`mutation($id: ID!) { retryProcessing(assetId: $id) { status } }`, { id }, stranger)).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
-    const fine = await api.upload(token, chestId, good, 'fine.jpg', 'image/jpeg');
-    await eventually(async () => ((await api.must(`query($id: ID!) { asset(id: $id) { status } }`, { id: fine }, token)).asset.status === 'COMPLETE' ? true : undefined));
-    expect((await api.gql(`mutation($id: ID!) { retryProcessing(assetId: $id) { status } }`, { id: fine }, token)).errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    const stranger = await fx.api.signUp('stranger@example.com');
+    expect((await fx.api.gql(`mutation($id: ID!) { retryProcessing(assetId: $id) { status } }`, { id }, stranger)).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const fine = await fx.api.upload(token, chestId, good, 'fine.jpg', 'image/jpeg');
+    await eventually(async () => ((await fx.api.must(`query($id: ID!) { asset(id: $id) { status } }`, { id: fine }, token)).asset.status === 'COMPLETE' ? true : undefined));
+    expect((await fx.api.gql(`mutation($id: ID!) { retryProcessing(assetId: $id) { status } }`, { id: fine }, token)).errors?.[0]?.extensions?.code).toBe('CONFLICT');
   });
 });

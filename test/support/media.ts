@@ -63,6 +63,11 @@ export function buildPdf(pages: Array<string[] | 'scan'>): Buffer {
   }
   objects[1] = Buffer.from(`<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`);
 
+  return assemblePdf(objects);
+}
+
+/** Numbers the objects (1, 2, ...; object 1 must be the catalog) and writes a byte-exact xref table. */
+export function assemblePdf(objects: Buffer[]): Buffer {
   const parts: Buffer[] = [Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
   const offsets: number[] = [];
   let length = parts[0]!.length;

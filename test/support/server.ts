@@ -2,6 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
+import { apiClient } from './client.js';
+import { mediaDir, type MediaDir } from './media-ffmpeg.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
@@ -81,4 +84,22 @@ export async function startEmbeddedServer(env: Record<string, string> = {}): Pro
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * For a describe block: the embedded server, an API client and a media folder, made before its
+ * tests and removed after. Read the fields inside tests (they are set by beforeAll).
+ */
+export function useEmbeddedServer(env: Record<string, string> = {}) {
+  const fixture = {} as { server: EmbeddedTestServer; api: ReturnType<typeof apiClient>; media: MediaDir };
+  beforeAll(async () => {
+    fixture.server = await startEmbeddedServer(env);
+    fixture.media = await mediaDir();
+    fixture.api = apiClient(fixture.server.app.url());
+  }, 120_000);
+  afterAll(async () => {
+    await fixture.server?.stop();
+    await fixture.media?.remove();
+  });
+  return fixture;
 }

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AiProviderError } from '../../../src/ai/ai.port.js';
 import { TesseractOcr, pdfPageImages } from '../../../src/ai/local/ocr.js';
-import { buildPdf } from '../../support/media.js';
+import { assemblePdf, buildPdf } from '../../support/media.js';
 import { mediaDir, type MediaDir } from '../../support/media-ffmpeg.js';
 
 const LETTER = ['Dear Rose,', 'The apple tree is in bloom again.', 'With love, Margaret'];
@@ -86,18 +86,7 @@ async function scannedPdf(pages: ScanPage[]): Promise<Buffer> {
     kids.push(add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${w} ${h}] /Resources << /XObject << /Im1 ${im} 0 R >> >> /Contents ${contents} 0 R >>`));
   }
   objects[1] = Buffer.from(`<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`);
-  const parts: Buffer[] = [Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
-  const offsets: number[] = [];
-  let length = parts[0]!.length;
-  objects.forEach((body, i) => {
-    offsets.push(length);
-    const obj = Buffer.concat([Buffer.from(`${i + 1} 0 obj\n`), body, Buffer.from('\nendobj\n')]);
-    parts.push(obj);
-    length += obj.length;
-  });
-  const xref = [`xref\n0 ${objects.length + 1}\n`, '0000000000 65535 f \n', ...offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`)];
-  parts.push(Buffer.from(`${xref.join('')}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${length}\n%%EOF\n`));
-  return Buffer.concat(parts);
+  return assemblePdf(objects);
 }
 
 /** Thresholded to 1 bit per pixel, rows padded to whole bytes, 1 = white (DeviceGray). */
