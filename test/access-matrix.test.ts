@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Account } from '../src/db/entities/index.js';
 import { Chest, Contribution } from '../src/db/entities/index.js';
-import { ChestRole, ContributionStatus, FileType } from '../src/db/enums.js';
+import { ChestRole, ContributionStatus, FileType, ProcessingStatus, StoryStatus } from '../src/db/enums.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { addMember, makeAccount, makeAsset, makeChest, makeContribution, makeStory } from './support/factories.js';
 import { createGraphQLRunner, type GqlResult } from './support/graphql.js';
@@ -22,6 +22,8 @@ interface Fixture {
   chestId: string;
   assetId: string;
   contributionId: string;
+  publishedStoryId: string;
+  draftStoryId: string;
   shareToken: string;
   guestToken: string;
   tokens: Record<'viewer' | 'editor' | 'owner' | 'otherAccount', string>;
@@ -37,6 +39,8 @@ interface Op {
   mutates?: boolean;
   /** For approve/reject: NOT_FOUND for anyone who cannot moderate, FORBIDDEN for editors. */
   contribution?: boolean;
+  /** About something only members see (a draft story): NOT_FOUND for everyone else. */
+  membersOnly?: boolean;
 }
 
 const read = (field: string): Op['doc'] => (f, viaShare) =>
@@ -100,6 +104,28 @@ const OPS: Op[] = [
     contribution: true,
     doc: (f) => ({ query: `mutation($id: ID!) { approveContribution(id: $id) { status } }`, variables: { id: f.contributionId } }),
   },
+  { name: 'story(published)', need: 'read', doc: (f) => ({ query: `query($id: ID!) { story(id: $id) { title } }`, variables: { id: f.publishedStoryId } }) },
+  { name: 'story(draft)', need: 'member', membersOnly: true, doc: (f) => ({ query: `query($id: ID!) { story(id: $id) { title } }`, variables: { id: f.draftStoryId } }) },
+  { name: 'storyVersions', need: 'member', doc: (f) => ({ query: `query($id: ID!) { storyVersions(storyId: $id) { version } }`, variables: { id: f.publishedStoryId } }) },
+  {
+    name: 'generateStory',
+    need: 'edit',
+    mutates: true,
+    doc: (f) => ({ query: `mutation($id: ID!) { generateStory(input: { chestId: $id, style: BRIEF }) { status } }`, variables: { id: f.chestId } }),
+  },
+  {
+    name: 'editStory',
+    need: 'edit',
+    mutates: true,
+    doc: (f) => ({ query: `mutation($id: ID!) { editStory(storyId: $id, input: { title: "Edited" }) { version } }`, variables: { id: f.publishedStoryId } }),
+  },
+  {
+    name: 'publishStory(draft)',
+    need: 'manage',
+    mutates: true,
+    membersOnly: true,
+    doc: (f) => ({ query: `mutation($id: ID!) { publishStory(storyId: $id) { published } }`, variables: { id: f.draftStoryId } }),
+  },
   {
     name: 'createUpload',
     need: 'edit',
@@ -127,6 +153,7 @@ function expected(op: Op, actor: Actor, state: State): Outcome {
   }
   if (state === 'deleted') return 'NOT_FOUND';
   if (op.contribution) return roleNeeds.includes('moderate') ? (roleNeeds.includes('manage') ? 'ALLOWED' : 'FORBIDDEN') : 'NOT_FOUND';
+  if (op.membersOnly && !roleNeeds.includes('member')) return 'NOT_FOUND';
   if (roleNeeds.includes(op.need)) return 'ALLOWED';
   if (!canRead(actor, state)) return 'NOT_FOUND';
   if (op.need === 'read') return 'ALLOWED';
@@ -164,11 +191,11 @@ describe('authorization matrix', () => {
     const chest = await makeChest(em, { isPublic: state === 'public', allowContributions: true }, people.owner.account);
     await addMember(em, chest, people.editor.account, ChestRole.EDITOR);
     await addMember(em, chest, people.viewer.account, ChestRole.VIEWER);
-    const asset = await makeAsset(em, chest, { fileType: FileType.IMAGE, location: { latitude: 48.85, longitude: 2.35 } });
+    const asset = await makeAsset(em, chest, { fileType: FileType.IMAGE, location: { latitude: 48.85, longitude: 2.35 }, status: ProcessingStatus.COMPLETE });
     chest.heroImage = asset;
     await em.flush();
-    await makeStory(em, chest, { published: true, title: 'Published' });
-    await makeStory(em, chest, { published: false, title: 'Draft' });
+    const published = await makeStory(em, chest, { published: true, title: 'Published', status: StoryStatus.READY });
+    const draft = await makeStory(em, chest, { published: false, title: 'Draft', status: StoryStatus.READY });
     const owner = people.owner.token;
     const share = (await gql.run(`mutation($id: ID!) { createShareLink(chestId: $id) { token } }`, { id: chest.id }, { token: owner })).data!.createShareLink.token;
     const link = (await gql.run(`mutation($id: ID!) { createContributionLink(chestId: $id) { token } }`, { id: chest.id }, { token: owner })).data!.createContributionLink.token;
@@ -180,6 +207,8 @@ describe('authorization matrix', () => {
       chestId: chest.id,
       assetId: asset.id,
       contributionId: sub.contribution.id,
+      publishedStoryId: published.id,
+      draftStoryId: draft.id,
       shareToken: share,
       guestToken: sub.guestToken,
       tokens: { viewer: people.viewer.token, editor: people.editor.token, owner, otherAccount: people.otherAccount.token },
