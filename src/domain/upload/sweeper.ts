@@ -2,7 +2,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset, ChestEvent, Upload } from '../../db/entities/index.js';
 import { UploadStatus } from '../../db/enums.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
-import { stagingPrefix } from './upload.service.js';
 
 export interface SweepReport {
   /** Staging objects removed (abandoned or finished uploads). */
