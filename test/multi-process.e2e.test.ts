@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiClient } from './support/client.js';
+import { apiClient, eventually } from './support/client.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { jpegWithExif } from './support/media.js';
 import { type ProductProcess, startApi, startWorkerProcess } from './support/processes.js';
@@ -71,7 +71,11 @@ describe('two API processes and two workers on Postgres', () => {
       expect(events.filter((e) => e.asset.id === id).map((e) => e.stage)).toEqual(['download', 'metadata', 'decode', 'thumbnails', 'fingerprints', 'fingerprints', 'done']);
     }
     // Both workers ran jobs, and the subscriber on API #1 saw all of them complete.
-    const ranBy = workers.map((w) => new Set(w.logs.filter((l) => l.msg === 'processed').map((l) => l.assetId as string)));
+    // A worker logs 'processed' just after publishing 'done': wait for the last lines to arrive.
+    const ranBy = await eventually(async () => {
+      const sets = workers.map((w) => new Set(w.logs.filter((l) => l.msg === 'processed').map((l) => l.assetId as string)));
+      return sets[0]!.size + sets[1]!.size >= COUNT ? sets : undefined;
+    }, 30_000, 100);
     expect(ranBy[0]!.size).toBeGreaterThan(0);
     expect(ranBy[1]!.size).toBeGreaterThan(0);
     expect(new Set([...ranBy[0]!, ...ranBy[1]!])).toEqual(new Set(ids));

@@ -37,7 +37,8 @@ export function startProcess(entry: 'src/main.ts' | 'worker/main.ts', env: Recor
     for (const w of waiters) w();
   });
   child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': by then stdout has been read to the end, so the last log lines are in.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     child,
     logs,
