@@ -86,7 +86,7 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
     const em = db.orm.em.fork();
     const { account } = await makeAccount(em);
     const chest = await makeChest(em, {}, account);
-    const photos = await Promise.all([0, 1, 2, 3].map((i) => jpegWithExif({ dateTimeOriginal: `199${i}:01:02 03:04:05` }, 2400, 1800, ['#a53', '#3a5', '#35a', '#aa3'][i])));
+    const photos = await Promise.all([0, 1, 2, 3].map((i) => jpegWithExif({ dateTimeOriginal: `199${i}:01:02 03:04:05` }, 3000, 2250, ['#a53', '#3a5', '#35a', '#aa3'][i])));
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i++) ids.push(await addPhoto(chest, `p${i}`, photos[i % photos.length]!));
 
