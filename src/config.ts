@@ -63,12 +63,19 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: int(1, 64).default(Math.max(1, Math.floor(availableParallelism() / 2))),
   /** Retries of a failed processing attempt before the asset is marked FAILED. */
   JOB_RETRY_LIMIT: int(0, 20).default(3),
-  /** Seconds before the first retry; doubles each time, up to 2 minutes. */
+  /** Seconds before the first retry; doubles each time (with jitter), up to JOB_RETRY_DELAY_MAX_SECONDS. */
   JOB_RETRY_DELAY_SECONDS: int(1, 3600).default(5),
+  /**
+   * The longest wait between attempts. It also bounds how soon a dead worker's job runs again:
+   * heartbeat + supervision + this, so the defaults (20 + 10 + 25) stay under a minute.
+   */
+  JOB_RETRY_DELAY_MAX_SECONDS: int(1, 3600).default(25),
   /** A job whose worker has not sent a heartbeat for this long is given to another worker. */
   JOB_HEARTBEAT_SECONDS: int(10, 600).default(20),
   /** Seconds between the queue's supervision passes (finding silent jobs, retrying them). */
   JOB_SUPERVISE_SECONDS: int(1, 600).default(10),
+  /** A worker process answers /healthz and /readyz on this port (unset: no HTTP at all; 0: any free port). */
+  WORKER_HEALTH_PORT: int(0, 65535).optional(),
   /** AI providers to try, in order, for each task ("prefer local, fall back to the API": local,openai). */
   AI_PROVIDERS: z
     .string()
@@ -114,8 +121,10 @@ export interface Config {
   ai: AiSettings;
   jobs: {
     concurrency: number;
-    retry: Pick<RetryPolicy, 'retryLimit' | 'retryDelaySeconds' | 'heartbeatSeconds'>;
+    retry: Pick<RetryPolicy, 'retryLimit' | 'retryDelaySeconds' | 'retryDelayMaxSeconds' | 'heartbeatSeconds'>;
     superviseIntervalSeconds: number;
+    /** Worker processes only: where /healthz and /readyz answer (null: nowhere). */
+    healthPort: number | null;
   };
 }
 
@@ -177,8 +186,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,
-      retry: { retryLimit: e.JOB_RETRY_LIMIT, retryDelaySeconds: e.JOB_RETRY_DELAY_SECONDS, heartbeatSeconds: e.JOB_HEARTBEAT_SECONDS },
+      retry: {
+        retryLimit: e.JOB_RETRY_LIMIT,
+        retryDelaySeconds: e.JOB_RETRY_DELAY_SECONDS,
+        retryDelayMaxSeconds: Math.max(e.JOB_RETRY_DELAY_MAX_SECONDS, e.JOB_RETRY_DELAY_SECONDS),
+        heartbeatSeconds: e.JOB_HEARTBEAT_SECONDS,
+      },
       superviseIntervalSeconds: e.JOB_SUPERVISE_SECONDS,
+      healthPort: e.WORKER_HEALTH_PORT ?? null,
     },
   };
 }

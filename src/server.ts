@@ -13,6 +13,7 @@ import { attachWebSockets } from './graphql/websocket.js';
 import { formatError } from './graphql/errors.js';
 import { graphiqlRouter } from './graphql/graphiql.js';
 import { createSchema } from './graphql/schema.js';
+import { readiness } from './health/readiness.js';
 import { filesRouter } from './http/files.routes.js';
 import { uploadsRouter } from './http/uploads.routes.js';
 import type { Services } from './services.js';
@@ -83,9 +84,8 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const [database, files] = await Promise.all([db.ping(), storageAnswers(storage)]);
-    const ok = database && files;
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database, storage: files });
+    const r = await readiness(db, storage);
+    res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ready' : 'unavailable', database: r.database, storage: r.storage });
   });
   app.use(graphiqlRouter());
   app.use(uploadsRouter(db.orm, storage, services, config.uploads, log));
@@ -137,19 +137,4 @@ export function listen(app: HttpApp, host: string, port: number): Promise<void> 
       resolve();
     });
   });
-}
-
-/** Storage is ready when a stat of a key that never exists answers (with "no such object") in time. */
-async function storageAnswers(storage: StorageBackend, timeoutMs = 2000): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-  const probe = storage.stat('readyz/probe').then(
-    () => true,
-    () => false,
-  );
-  try {
-    return await Promise.race([probe, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -48,4 +48,21 @@ describe('loadConfig: storage', () => {
     expect(c.storage).toMatchObject({ kind: 's3', endPoint: 'minio.local', port: 9000, useSSL: true, bucket: 'memory-chest' });
     expect(() => loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000' })).toThrow(/S3_ACCESS_KEY: required/);
   });
+
+  it('by default gives a dead worker\'s job to another worker within a minute, whichever attempt it was', () => {
+    const { retry, superviseIntervalSeconds } = loadConfig({}).jobs;
+    // Silent for a heartbeat, found at the next supervision pass, then the longest retry delay.
+    expect(retry.heartbeatSeconds + superviseIntervalSeconds + retry.retryDelayMaxSeconds).toBeLessThanOrEqual(60);
+  });
+
+  it('never lets the longest retry delay fall below the first one', () => {
+    const { retry } = loadConfig({ JOB_RETRY_DELAY_SECONDS: '90', JOB_RETRY_DELAY_MAX_SECONDS: '30' }).jobs;
+    expect(retry).toMatchObject({ retryDelaySeconds: 90, retryDelayMaxSeconds: 90 });
+  });
+
+  it('takes a worker health port, or none', () => {
+    expect(loadConfig({}).jobs.healthPort).toBeNull();
+    expect(loadConfig({ WORKER_HEALTH_PORT: '4001' }).jobs.healthPort).toBe(4001);
+    expect(() => loadConfig({ WORKER_HEALTH_PORT: '70000' })).toThrow(/WORKER_HEALTH_PORT:/);
+  });
 });

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { openDatabase } from '../src/db/database.js';
+import { startWorkerHealth, type WorkerHealth } from '../src/health/worker-health.js';
 import { exitOnSignals, loadConfigOrExit } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { openServices } from '../src/services.js';
@@ -21,9 +22,11 @@ async function main(): Promise<void> {
   const db = await openDatabase(config, log);
   let services;
   let worker: RunningWorker | undefined;
+  let health: WorkerHealth | undefined;
   try {
     services = await openServices(config, db, log, { supervise: true });
     worker = await startWorker({ orm: db.orm, storage: services.storage, events: services.events, log }, services.queue, config);
+    if (config.jobs.healthPort !== null) health = await startWorkerHealth(config.http.host, config.jobs.healthPort, db, services.storage, log);
   } catch (err) {
     await services?.close().catch(() => undefined);
     await worker?.close().catch(() => undefined);
@@ -39,8 +42,10 @@ async function main(): Promise<void> {
     log,
     async () => {
       clearInterval(sweeper);
+      health?.stopping();
       await opened.close();
       await running.close();
+      await health?.close();
       await db.close();
     },
     { stopping: 'worker shutting down', stopped: 'worker stopped' },

@@ -68,7 +68,7 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   retryLimit: 3,
   retryDelaySeconds: 5,
-  retryDelayMaxSeconds: 120,
+  retryDelayMaxSeconds: 25,
   heartbeatSeconds: 20,
   expireInSeconds: 3600,
 };
