@@ -52,7 +52,9 @@ export interface Ai {
  */
 export function createAi(settings: AiSettings, extra: Record<string, AiProvider> = {}): Ai {
   const providers = settings.providers.map((name) => {
-    if (extra[name]) return extra[name];
+    // Own properties only: "constructor" is a valid AI_PROVIDERS name and every object has one.
+    const given = Object.hasOwn(extra, name) ? extra[name] : undefined;
+    if (given) return given;
     const factory = factories.get(name);
     if (!factory) throw new Error(`Unknown AI provider "${name}" (known: ${registeredProviders().join(', ')})`);
     return factory(settings);
