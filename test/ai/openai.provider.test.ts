@@ -125,6 +125,45 @@ describe('transcribe', () => {
   });
 });
 
+describe('transcribe: request shape and malformed output', () => {
+  it('asks for the transcription model named in the settings, and reports it when the server names none', async () => {
+    const { path } = await audioFile();
+    const result = await provider({ models: { transcribe: 'whisper-large-v3-turbo', vision: 'v', story: 's' } }).transcribe({ path, mimeType: 'audio/wav' });
+    const form = fake.requests[0]!.body as Multipart;
+    expect(form.fields['model']).toEqual(['whisper-large-v3-turbo']);
+    expect(form.fields['response_format']).toEqual(['verbose_json']);
+    expect(form.fields['timestamp_granularities[]']).toEqual(['segment']);
+    expect(result.model).toBe('whisper-large-v3-turbo');
+  });
+
+  it.each([
+    ['text that is not a string', { text: 42, language: 'en', segments: [] }],
+    ['no text at all', { language: 'en', segments: [{ start: 0, end: 1, text: 'Hi' }] }],
+    ['segments that are not a list', { text: 'Hi', language: 'en', segments: 'Hi' }],
+    ['a segment without an end', { text: 'Hi', language: 'en', segments: [{ start: 0, text: 'Hi' }] }],
+    ['a segment whose times are strings', { text: 'Hi', language: 'en', segments: [{ start: '0', end: '1', text: 'Hi' }] }],
+    ['a bare JSON string instead of verbose_json', 'Hi there'],
+  ])('fails as final, in words for people, on %s', async (_what, json) => {
+    const { path } = await audioFile();
+    fake.script({ json });
+    const error = await failure(provider().transcribe({ path, mimeType: 'audio/wav' }));
+    expect(error).toBeInstanceOf(AiProviderError);
+    expect(error).toMatchObject({ message: 'The transcription model returned malformed output', retryable: false });
+    const message = (error as Error).message;
+    expect(message).not.toContain(KEY);
+    expect(message).not.toContain(fake.url);
+    expect(message).not.toMatch(/https?:|127\.0\.0\.1/);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('accepts verbose_json without segments (some compatible servers leave them out) as text without timings', async () => {
+    const { path } = await audioFile();
+    fake.script({ json: { text: ' Just the words. ', language: 'english' } });
+    const result = await provider().transcribe({ path, mimeType: 'audio/wav' });
+    expect(result).toEqual({ provider: 'openai', model: 'whisper-1', text: 'Just the words.', language: 'en', segments: [] });
+  });
+});
+
 describe('languageCode', () => {
   it('maps Whisper language names to ISO 639-1 and keeps codes', () => {
     expect(languageCode('english')).toBe('en');
