@@ -76,6 +76,16 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
         await handler({ id: job!.id, data: job!.data, attempt: job!.retryCount + 1, signal: job!.signal });
       });
     },
+    async unfinishedFor(queue, assetIds) {
+      if (assetIds.length === 0) return new Set();
+      const { rows } = await boss
+        .getDb()
+        .executeSql(
+          `select distinct data->>'assetId' as id from ${BOSS_SCHEMA}.job where name = $1 and state in ('created', 'retry', 'active') and data->>'assetId' = any($2::text[])`,
+          [queue, [...assetIds]],
+        );
+      return new Set((rows as { id: string }[]).map((r) => r.id));
+    },
     async counts(queue) {
       const { rows } = await boss.getDb().executeSql(`select state, count(*)::int as n from ${BOSS_SCHEMA}.job where name = $1 group by state`, [queue]);
       const counts = { created: 0, retry: 0, active: 0, completed: 0, failed: 0 };

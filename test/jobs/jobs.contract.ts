@@ -184,6 +184,34 @@ export function jobQueueContract(name: string, open: () => Promise<OpenedQueue>)
       expect(maxInFlight).toBe(2);
     });
 
+    it('tells which assets still have a job waiting, running or retrying, per queue', async () => {
+      const o = await start();
+      const { queue, orm } = o;
+      const [waiting, running, done, other] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      expect(await queue.unfinishedFor('asset.process', [])).toEqual(new Set());
+      // Separate transactions: jobs are taken oldest first, so `done` comes before `running`.
+      await enqueue(o, done);
+      await orm.em.fork().transactional(async (tx) => {
+        await queue.enqueue(tx, 'asset.process', { assetId: running });
+        await queue.enqueue(tx, 'asset.analyse', { assetId: other });
+      });
+      const hold = gate();
+      const started = gate();
+      // One at a time: `done` completes, `running` is held, so `waiting` (added next) stays queued.
+      await queue.work('asset.process', { concurrency: 1 }, async (job) => {
+        if (job.data.assetId !== running) return;
+        started.open();
+        await hold.promise;
+      });
+      await started.promise;
+      await waitUntil(async () => (await queue.counts('asset.process')).completed === 1, 'the other job completes');
+      await enqueue(o, waiting);
+      const ids = [waiting, running, done, other];
+      expect(await queue.unfinishedFor('asset.process', ids)).toEqual(new Set([waiting, running]));
+      expect(await queue.unfinishedFor('asset.analyse', ids)).toEqual(new Set([other]));
+      hold.open();
+    });
+
     it('stops gracefully: waits for the job in hand, whose completion is recorded', async () => {
       const o = await start();
       const { queue } = o;
