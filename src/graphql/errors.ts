@@ -1,5 +1,5 @@
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError, ErrorCode } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
@@ -44,4 +44,47 @@ export function formatError(log: Logger) {
     log.error({ err: original }, 'unexpected error in GraphQL operation');
     return { ...base, message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
   };
+}
+
+/** The innermost error a GraphQLError wraps (graphql-ws wraps a stream's failure once more). */
+function rootCause(error: GraphQLError): Error | undefined {
+  let cause = error.originalError;
+  while (cause instanceof GraphQLError && cause.originalError) cause = cause.originalError;
+  return cause;
+}
+
+/**
+ * The catalogue for errors graphql-ws hands over as GraphQLError objects rather than as Apollo
+ * would: validation errors straight from `validate()` carry no code, and a source stream that
+ * throws mid-stream is re-wrapped with no path, so formatError alone would let its message (SQL,
+ * say) through whenever the thrown error had a request code. `requestCode` is the code for an
+ * error about the request itself (no path, wrapping nothing): GRAPHQL_VALIDATION_FAILED before
+ * execution, BAD_USER_INPUT for variables that execution could not coerce.
+ */
+export function formatSocketError(log: Logger) {
+  const format = formatError(log);
+  return (error: GraphQLError, requestCode: string): GraphQLFormattedError => {
+    const formatted = error.toJSON();
+    const cause = rootCause(error);
+    if (cause instanceof AppError) return format(formatted, cause);
+    // A resolver's error: located by graphql-js, handled exactly as over HTTP.
+    if (error.path) return format(formatted, error);
+    if (!cause) return format({ ...formatted, extensions: { ...formatted.extensions, code: formatted.extensions?.code ?? requestCode } }, error);
+    // A source stream that threw: ours to hide, whatever code it carried.
+    return format({ message: formatted.message, locations: formatted.locations }, cause);
+  };
+}
+
+/**
+ * What a failed websocket context may say. graphql-ws closes the socket with the thrown message as
+ * the close reason (outside production), so only catalogue errors keep theirs — the context turns
+ * a bad session token into a GraphQLError with UNAUTHENTICATED — and anything else is logged here
+ * and replaced.
+ */
+export function contextFailure(log: Logger, err: unknown): Error {
+  const code = err instanceof AppError ? err.code : err instanceof GraphQLError ? err.extensions.code : undefined;
+  const catalogued = typeof code === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR && (Object.values(ErrorCode) as string[]).includes(code);
+  if (catalogued) return err as Error;
+  log.error({ err }, 'could not build the context of a websocket operation');
+  return new Error('Internal server error');
 }

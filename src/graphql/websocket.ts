@@ -5,7 +5,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { authenticate } from '../domain/account/account.service.js';
 import { type ContextDeps, createContext } from './context.js';
-import { formatError } from './errors.js';
+import { contextFailure, formatSocketError } from './errors.js';
 import { sharedSubscribe } from './shared-execution.js';
 
 /** What a client may send in graphql-ws `connectionParams`. */
@@ -37,7 +37,7 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
-  const format = formatError(deps.log);
+  const format = formatSocketError(deps.log);
   return useServer(
     {
       schema,
@@ -51,15 +51,21 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
           () => false,
         );
       },
+      // A throw here closes the socket with its message as the reason: keep only catalogue errors.
       context: (ctx) =>
         createContext(deps, {
           requestId: randomUUID(),
           authorization: authorization(ctx.connectionParams),
           shareToken: typeof (ctx.connectionParams as ConnectionParams | undefined)?.shareToken === 'string' ? ((ctx.connectionParams as ConnectionParams).shareToken as string) : null,
           clientAddress: ctx.extra.request.socket.remoteAddress ?? null,
+        }).catch((err: unknown) => {
+          throw contextFailure(deps.log, err);
         }),
+      // Results: resolver errors, and variables execution could not coerce.
       onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) as never } : result,
+        result.errors ? { ...result, errors: result.errors.map((e) => format(e, 'BAD_USER_INPUT')) as never } : result,
+      // Error messages: validation failures, and a source stream that threw mid-stream.
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e, 'GRAPHQL_VALIDATION_FAILED')),
     },
     wss,
   );

@@ -15,6 +15,8 @@ export interface UploadProgressEvent {
   bytesReceived: number;
   totalBytes: number;
   status: string;
+  /** Set for a guest's upload into their contribution (pending review): owners and editors only. */
+  contributionId: string | null;
 }
 
 export const PROGRESS_INTERVAL_MS = 250;
@@ -33,6 +35,7 @@ export function progressReporter(bus: EventBus, upload: Upload, now: () => numbe
       bytesReceived,
       totalBytes: upload.size,
       status: upload.status,
+      contributionId: upload.contribution?.id ?? null,
     });
   return {
     /** Bytes have arrived (stored or still in the part being written). */
@@ -50,9 +53,11 @@ export function progressReporter(bus: EventBus, upload: Upload, now: () => numbe
 }
 
 /**
- * Members follow every upload into a chest (a dashboard shows everyone's uploads live). Access is
- * checked when the subscription starts and again before every event, against the database: a
- * member removed or a session revoked mid-stream ends the subscription at its next event.
+ * Members follow the uploads into a chest (a dashboard shows everyone's uploads live); a guest's
+ * upload goes only to those who may moderate, as the pending contribution it belongs to does.
+ * Access is checked when the subscription starts and again before every event, against the
+ * database: a member removed or a session revoked mid-stream ends the subscription at its next
+ * event, and an editor demoted to viewer stops seeing guests' uploads from the next one.
  */
 export async function watchUploads(
   em: EntityManager,
@@ -64,17 +69,22 @@ export async function watchUploads(
 ): Promise<AsyncIterableIterator<UploadProgressEvent>> {
   await authorizeChest(em, actor, chestId, 'member');
   const source = bus.subscribe<UploadProgressEvent>(topics.uploads(chestId));
-  const stillAllowed = async () => {
+  const verdict = async (event: UploadProgressEvent): Promise<'deliver' | 'skip' | 'end'> => {
     const fresh = newEm();
     const now = await currentActor(fresh, viewer);
     const chest = now && (await fresh.findOne(Chest, { id: chestId }));
-    return !!chest && may(now!, chest, 'member');
+    if (!chest || !(await may(now!, chest, 'member'))) return 'end';
+    return !event.contributionId || (await may(now!, chest, 'moderate')) ? 'deliver' : 'skip';
   };
   const watched: AsyncIterableIterator<UploadProgressEvent> = {
     async next() {
-      const r = await source.next();
-      if (r.done) return r;
-      if (await stillAllowed()) return r;
+      for (;;) {
+        const r = await source.next();
+        if (r.done) return r;
+        const v = await verdict(r.value);
+        if (v === 'deliver') return r;
+        if (v === 'end') break;
+      }
       await source.return?.();
       return { done: true, value: undefined };
     },
