@@ -22,6 +22,8 @@ export interface Behaviour {
   model?: string;
   /** Stream: wait this long between chunks. */
   chunkDelayMs?: number;
+  /** Stream: code points per content chunk (default 6). */
+  chunkCodePoints?: number;
   /** Stream: send this many content chunks, then go silent until the client leaves. */
   stallAfterChunks?: number;
   /** Stream: the last chunk's finish_reason; null sends none (and ends without [DONE]). */
@@ -156,7 +158,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
       res.write(`data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`);
     };
     send({ role: 'assistant', content: '' }, null);
-    const pieces = splitCodePoints(content, 6);
+    const pieces = splitCodePoints(content, behaviour.chunkCodePoints ?? 6);
     for (const [i, piece] of pieces.entries()) {
       if (behaviour.stallAfterChunks !== undefined && i >= behaviour.stallAfterChunks) return; // silent; the client's timer must end it
       if (behaviour.chunkDelayMs && !(await wait(behaviour.chunkDelayMs, res))) return;

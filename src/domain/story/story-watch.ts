@@ -6,46 +6,57 @@ import { topics } from '../../events/events.port.js';
 import { may } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { currentActor, type Viewer } from '../events/chest-watch.js';
-import { getStory, type StoryProgressEvent } from './story.service.js';
+import { getStory, type StoryProgressEvent, type StoryProgressSignal } from './story.service.js';
 
 /**
- * A story being written, live: first its state now (so a late subscriber is never left waiting
- * for a story already finished), then the narrative as it grows, ending with READY or FAILED.
- * Access is checked at the start and before every event, like the chest subscriptions.
+ * A story being written, live: first its state now (so a late subscriber sees the narrative so
+ * far, or the story already finished), then the narrative as it grows, ending with READY or
+ * FAILED. The bus only signals that the row changed; each event is read from the row, after
+ * checking again that the viewer may see it, like the chest subscriptions.
  */
 export async function watchStory(em: EntityManager, newEm: () => EntityManager, viewer: Viewer, actor: Actor, storyId: string, bus: EventBus): Promise<AsyncIterableIterator<StoryProgressEvent>> {
   const story = await getStory(em, actor, storyId);
-  const source = bus.subscribe<StoryProgressEvent>(topics.story(story.id));
-  // Subscribed before reading the state: nothing published in between is missed.
-  const now = await newEm().findOneOrFail(Story, { id: story.id });
-  let first: StoryProgressEvent | null = { storyId: story.id, chestId: story.chest.id, status: now.status, narrative: now.content, error: now.error };
+  const source = bus.subscribe<StoryProgressSignal>(topics.story(story.id));
+  // Subscribed before reading the row: no change made in between is missed.
+  let first: StoryProgressEvent | null = progressOf(await newEm().findOneOrFail(Story, { id: story.id }));
+  let last: StoryProgressEvent | null = null;
   let finished = false;
   const end = async (): Promise<IteratorResult<StoryProgressEvent>> => {
     finished = true;
     await source.return?.();
     return { done: true, value: undefined };
   };
-  const stillAllowed = async () => {
+  /** The story as it is now, or null when the viewer may no longer see it (or it is gone). */
+  const current = async (): Promise<StoryProgressEvent | null> => {
     const fresh = newEm();
     const who = await currentActor(fresh, viewer);
     const chest = who ? await fresh.findOne(Chest, { id: story.chest.id }) : null;
-    if (!who || !chest || !(await may(who, chest, 'read'))) return false;
-    return story.published || may(who, chest, 'member');
+    if (!who || !chest || !(await may(who, chest, 'read'))) return null;
+    const row = await fresh.findOne(Story, { id: story.id });
+    if (!row || !(row.published || (await may(who, chest, 'member')))) return null;
+    return progressOf(row);
   };
-  const done = (e: StoryProgressEvent) => e.status !== StoryStatus.GENERATING;
+  const deliver = (value: StoryProgressEvent): IteratorResult<StoryProgressEvent> => {
+    last = value;
+    if (value.status !== StoryStatus.GENERATING) finished = true;
+    return { done: false, value };
+  };
   const watched: AsyncIterableIterator<StoryProgressEvent> = {
     async next() {
       if (finished) return end();
       if (first) {
         const value = first;
         first = null;
-        if (done(value)) finished = true;
-        return { done: false, value };
+        return deliver(value);
       }
-      const r = await source.next();
-      if (r.done || !(await stillAllowed())) return end();
-      if (done(r.value)) finished = true;
-      return { done: false, value: r.value };
+      for (;;) {
+        const r = await source.next();
+        if (r.done) return end();
+        const now = await current();
+        if (!now) return end();
+        // Signals can outrun their readers: several may find the row as it was already shown.
+        if (!same(now, last)) return deliver(now);
+      }
     },
     return: end,
     [Symbol.asyncIterator]() {
@@ -54,3 +65,10 @@ export async function watchStory(em: EntityManager, newEm: () => EntityManager, 
   };
   return watched;
 }
+
+function progressOf(row: Story): StoryProgressEvent {
+  return { storyId: row.id, chestId: row.chest.id, status: row.status, narrative: row.content, error: row.error };
+}
+
+const same = (a: StoryProgressEvent, b: StoryProgressEvent | null): boolean =>
+  b !== null && a.status === b.status && a.narrative === b.narrative && a.error === b.error;

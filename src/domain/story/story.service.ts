@@ -17,7 +17,7 @@ import { appendChestEvent, publishChestEvents } from '../events/chest-events.ser
 import { isUuid, parseInput, text } from '../validation.js';
 import { buildStoryContext, STORY_SOURCE_FILTER } from './story-context.js';
 
-/** What storyProgress subscribers see while a story is written. */
+/** What storyProgress subscribers see while a story is written (read from the story row). */
 export interface StoryProgressEvent {
   storyId: string;
   chestId: string;
@@ -25,6 +25,19 @@ export interface StoryProgressEvent {
   /** The narrative so far (plain text, paragraphs separated by blank lines). */
   narrative: string;
   error: string | null;
+}
+
+/**
+ * What topics.story carries when the story row has changed: ids and a little state, never the
+ * narrative or the error. NOTIFY drops payloads of 8000 bytes or more and a narrative outgrows
+ * that, so the text lives in the row and each subscriber reads it from there (watchStory).
+ */
+export interface StoryProgressSignal {
+  storyId: string;
+  chestId: string;
+  status: StoryStatus;
+  /** Characters of narrative now stored (content). */
+  length: number;
 }
 
 export interface StoryDeps {
@@ -77,25 +90,14 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
   const story = await em.findOne(Story, { id: job.data.storyId }, { populate: ['chest'] });
   if (!story || story.status !== StoryStatus.GENERATING) return;
   const chest = story.chest;
-  const progress = (status: StoryStatus, narrative: string, error: string | null = null) =>
-    deps.events.publish<StoryProgressEvent>(topics.story(story.id), { storyId: story.id, chestId: chest.id, status, narrative, error });
-  let last = 0;
-  let pending: string | null = null;
-  const onNarrative = (soFar: string) => {
-    pending = soFar;
-    const now = Date.now();
-    if (now - last < PROGRESS_INTERVAL_MS) return;
-    last = now;
-    pending = null;
-    progress(StoryStatus.GENERATING, soFar);
-  };
+  const progress = narrativeSaver(em, deps, story);
 
   const started = Date.now();
   try {
     const context = await buildStoryContext(em, chest);
     if (context.memories.length === 0) throw new AiUnavailableError('The chest has no processed memories to write a story from');
-    const draft = await deps.ai.generateStory(context, { style: story.style, includeTimeline: story.includeTimeline, includeThemes: story.includeThemes }, { onNarrative, signal: job.signal });
-    if (pending !== null) progress(StoryStatus.GENERATING, pending);
+    const draft = await deps.ai.generateStory(context, { style: story.style, includeTimeline: story.includeTimeline, includeThemes: story.includeThemes }, { onNarrative: progress.onNarrative, signal: job.signal });
+    await progress.flush();
     const { draft: cited, report } = validateCitations(draft, new Set(context.memories.map((m) => m.id)));
     if (cited.paragraphs.length === 0) throw new AiProviderError('The writer produced nothing that cites the memories', false);
     const content = narrativeOf(cited.paragraphs);
@@ -123,13 +125,57 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
       return appendChestEvent(tx, { chestId: chest.id, kind: ChestEventKind.STORY_READY, storyId: story.id });
     });
     publishChestEvents(deps.events, [message]);
-    progress(StoryStatus.READY, content);
+    signalStory(deps.events, story, StoryStatus.READY, content.length);
     deps.log.info({ storyId: story.id, provider: cited.provider, model: cited.model, dropped: report }, 'story written');
   } catch (err) {
+    // No progress write may land after the outcome below (nor outlive the job).
+    await progress.settled();
     if (err instanceof AiProviderError && err.retryable && !job.signal.aborted) throw err;
     if (!(err instanceof AiProviderError || err instanceof AiUnavailableError)) throw err;
     await failStory(em, deps.events, story, err.message);
   }
+}
+
+/**
+ * The narrative so far, stored in the story row at most every PROGRESS_INTERVAL_MS and signalled
+ * to subscribers after each write. Writes run one after another, so neither the row nor the
+ * signals go backwards; a write never touches a story no longer GENERATING.
+ */
+function narrativeSaver(em: EntityManager, deps: Pick<StoryDeps, 'events' | 'log'>, story: Story) {
+  let last = 0;
+  let pending: string | null = null;
+  let writing: Promise<void> = Promise.resolve();
+  const save = (narrative: string) => {
+    writing = writing
+      .then(async () => {
+        const changed = await em.nativeUpdate(Story, { id: story.id, status: StoryStatus.GENERATING }, { content: narrative });
+        if (changed > 0) signalStory(deps.events, story, StoryStatus.GENERATING, narrative.length);
+      })
+      // Progress is only worth seeing live; the finished story is written (or fails) on its own.
+      .catch((err: unknown) => deps.log.warn({ err, storyId: story.id }, 'story progress not saved'));
+  };
+  return {
+    onNarrative(soFar: string): void {
+      pending = soFar;
+      const now = Date.now();
+      if (now - last < PROGRESS_INTERVAL_MS) return;
+      last = now;
+      pending = null;
+      save(soFar);
+    },
+    /** Stores what the throttle held back, and waits for every write. */
+    async flush(): Promise<void> {
+      if (pending !== null) save(pending);
+      pending = null;
+      await writing;
+    },
+    /** Waits for the writes already started. */
+    settled: (): Promise<void> => writing,
+  };
+}
+
+function signalStory(bus: EventBus, story: Story, status: StoryStatus, length: number): void {
+  bus.publish<StoryProgressSignal>(topics.story(story.id), { storyId: story.id, chestId: story.chest.id, status, length });
 }
 
 /** The dead-letter step: the writer never got through. */
@@ -140,9 +186,10 @@ export async function recordStoryGaveUp(deps: Pick<StoryDeps, 'orm' | 'events'>,
   await failStory(em, deps.events, story, 'The AI service could not be reached after several attempts; try again later');
 }
 
+/** FAILED with a reason for people; a half-written narrative is not kept (nothing in it is checked). */
 async function failStory(em: EntityManager, bus: EventBus, story: Story, error: string): Promise<void> {
-  await em.nativeUpdate(Story, { id: story.id, status: StoryStatus.GENERATING }, { status: StoryStatus.FAILED, error });
-  bus.publish<StoryProgressEvent>(topics.story(story.id), { storyId: story.id, chestId: story.chest.id, status: StoryStatus.FAILED, narrative: '', error });
+  const changed = await em.nativeUpdate(Story, { id: story.id, status: StoryStatus.GENERATING }, { status: StoryStatus.FAILED, error, content: '' });
+  if (changed > 0) signalStory(bus, story, StoryStatus.FAILED, 0);
 }
 
 /** A story the caller may read: members see every version; others only the published one. */
