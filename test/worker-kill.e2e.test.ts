@@ -143,8 +143,16 @@ describe('SIGKILL of workers mid-job, over 120 jobs', () => {
     const completions = events.filter((e) => e.data?.stage === 'done').map((e) => e.assetId);
     expect(completions).toHaveLength(complete);
     expect(new Set(completions).size).toBe(complete);
+    // One AI step per completed asset: a stale attempt woken after its job went elsewhere adds none.
+    const pg = await db.orm.em.getConnection().getNativeClient();
+    const analyse = await pg.query<{ asset_id: string; n: number }>(
+      `select data->>'assetId' as asset_id, count(*)::int as n from pgboss.job where name = 'asset.analyse' group by 1`,
+    );
+    const completed = assets.filter((a) => a.status === ProcessingStatus.COMPLETE).map((a) => a.id);
+    expect(analyse.rows.map((r) => r.asset_id).sort()).toEqual(completed.sort());
+    expect(analyse.rows.filter((r) => r.n !== 1)).toEqual([]);
     // Some jobs really were interrupted and taken up again by another worker.
-    const { rows } = await (await db.orm.em.getConnection().getNativeClient()).query<{ n: number }>(
+    const { rows } = await pg.query<{ n: number }>(
       `select count(*)::int as n from pgboss.job where name = 'asset.process' and retry_count > 0`,
     );
     expect(rows[0]!.n).toBeGreaterThan(0);

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { EntityData, EntityManager, FilterQuery, MikroORM } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import { ChestEventKind, FileType, ProcessingStatus } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
@@ -43,10 +43,27 @@ export interface ProcessingState {
 }
 
 /**
+ * This attempt no longer holds the asset: a newer attempt claimed it (pg-boss gave the job to
+ * another worker after a lapsed heartbeat) or the asset is done. Its writes are rolled back; it
+ * stops and returns without a trace.
+ */
+class SupersededError extends Error {
+  constructor() {
+    super('A newer processing attempt holds this asset');
+    this.name = 'SupersededError';
+  }
+}
+
+/**
  * One attempt at processing an asset (the asset.process job). Idempotent: derivatives go to fixed
  * keys and results overwrite, so a retried or duplicated job leaves the same state as one run.
  * A file that cannot be processed (MediaError) ends FAILED at once with a reason for people;
  * anything else is thrown so the queue retries it with backoff.
+ *
+ * Fenced: the attempt claims the asset by bumping processingAttempts from the value it read, and
+ * every later write matches that number. An attempt that woke up after the queue gave its job to
+ * another worker changes nothing: no PENDING over a COMPLETE asset, no second 'done' event or
+ * asset.analyse job.
  */
 export async function processAsset(deps: ProcessingDeps, job: JobContext<{ assetId: string }>): Promise<void> {
   const em = deps.orm.em.fork();
@@ -54,33 +71,62 @@ export async function processAsset(deps: ProcessingDeps, job: JobContext<{ asset
   // Deleted since, or already done by an earlier delivery of this job: nothing to do.
   if (!asset || asset.deletedAt || asset.status === ProcessingStatus.COMPLETE) return;
   const log = deps.log.child({ assetId: asset.id, jobId: job.id, attempt: job.attempt });
+  // Aborted when a write finds the claim lost, so the pipeline's children (ffmpeg, ...) stop too.
+  const fence = new AbortController();
+  const report = progressWriter(em, deps.events, asset, fence);
+  try {
+    await report.claim();
+  } catch (err) {
+    if (!(err instanceof SupersededError)) throw err;
+    log.info('processing skipped: another attempt holds this asset, or it is done');
+    return;
+  }
+  log.info({ fileType: asset.fileType, fence: asset.processingAttempts }, 'processing');
+  try {
+    await attempt(deps, job, asset, em, report, fence, log);
+  } catch (err) {
+    if (!(err instanceof SupersededError) && !fence.signal.aborted) throw err;
+    log.info({ fence: asset.processingAttempts }, 'processing superseded by a newer attempt; this one stopped');
+  }
+}
 
-  const report = progressWriter(em, deps.events, asset);
-  log.info({ fileType: asset.fileType }, 'processing');
-  await report.start();
+async function attempt(
+  deps: ProcessingDeps,
+  job: JobContext<{ assetId: string }>,
+  asset: Asset,
+  em: EntityManager,
+  report: ReturnType<typeof progressWriter>,
+  fence: AbortController,
+  log: Logger,
+): Promise<void> {
+  const signal = AbortSignal.any([job.signal, fence.signal]);
   const dir = await mkdtemp(join(tmpdir(), 'dmc-process-'));
   try {
     const path = join(dir, 'original');
-    await pipeline(await deps.storage.get(asset.storageKey), createWriteStream(path), { signal: job.signal });
+    await pipeline(await deps.storage.get(asset.storageKey), createWriteStream(path), { signal });
     const written = new Set<string>();
     const result = await PIPELINES[asset.fileType](
       { path, mimeType: asset.mimeType, filename: asset.filename },
-      { derivatives: derivativeSink(deps.storage, asset, written), report: report.stage, signal: job.signal },
+      { derivatives: derivativeSink(deps.storage, asset, written), report: report.stage, signal },
     );
-    job.signal.throwIfAborted();
-    await complete(em, deps.events, deps.queue, asset, result);
+    signal.throwIfAborted();
+    await complete(em, deps.events, deps.queue, asset, result, fence);
     await removeStaleDerivatives(deps.storage, asset, written).catch((err: unknown) => log.warn({ err }, 'stale derivatives not removed'));
     log.info({ fileType: asset.fileType }, 'processed');
   } catch (err) {
+    // A pipeline may wrap the fence's error (a MediaError around a failed stage report): the signal tells.
+    if (err instanceof SupersededError || fence.signal.aborted) throw new SupersededError();
     const permanent = err instanceof MediaError ? err.message : err instanceof ObjectNotFoundError ? 'The original file is missing from storage' : null;
     if (permanent) {
-      await finish(em, deps.events, asset, report.current, ProcessingStatus.FAILED, permanent);
+      await finish(em, deps.events, asset, fenced(asset), report.current, ProcessingStatus.FAILED, permanent, fence);
       log.warn({ reason: permanent }, 'processing failed');
       return;
     }
     // Transient (storage down, worker stopping, a bug): the queue tries again later.
     const reason = job.signal.aborted ? 'Processing was interrupted' : 'Processing hit a temporary problem';
-    await finish(em, deps.events, asset, report.current, ProcessingStatus.PENDING, `${reason}; it will be tried again`).catch(() => undefined);
+    await finish(em, deps.events, asset, fenced(asset), report.current, ProcessingStatus.PENDING, `${reason}; it will be tried again`, fence).catch((e: unknown) => {
+      if (e instanceof SupersededError) throw e;
+    });
     log.error({ err }, 'processing attempt failed; will retry');
     throw err;
   } finally {
@@ -90,34 +136,57 @@ export async function processAsset(deps: ProcessingDeps, job: JobContext<{ asset
 
 /**
  * The dead-letter step: an asset.process job used up its attempts (errors, or workers that died
- * holding it). The asset ends FAILED with a reason, never stuck in PROCESSING.
+ * holding it). The asset ends FAILED with a reason, never stuck in PROCESSING. No fence: no
+ * attempt is left to hold it; but a late attempt may have finished it meanwhile, so the status
+ * is checked in the same statement that writes.
  */
 export async function recordProcessingGaveUp(deps: ProcessingDeps, assetId: string): Promise<void> {
   const em = deps.orm.em.fork();
   const asset = await em.findOne(Asset, { id: assetId }, { populate: ['chest'] });
   if (!asset || asset.deletedAt || asset.status === ProcessingStatus.COMPLETE || asset.status === ProcessingStatus.FAILED) return;
   const last = asset.processingError?.replace(/; it will be tried again$/, '') ?? 'the worker stopped while processing it';
-  await finish(em, deps.events, asset, { stage: asset.processingStage ?? 'queued', percent: asset.progress }, ProcessingStatus.FAILED, `Processing did not finish after ${asset.processingAttempts} attempts (${last.charAt(0).toLowerCase()}${last.slice(1)})`);
+  const unfinished = { id: asset.id, status: { $nin: [ProcessingStatus.COMPLETE, ProcessingStatus.FAILED] } };
+  const reason = `Processing did not finish after ${asset.processingAttempts} attempts (${last.charAt(0).toLowerCase()}${last.slice(1)})`;
+  await finish(em, deps.events, asset, unfinished, { stage: asset.processingStage ?? 'queued', percent: asset.progress }, ProcessingStatus.FAILED, reason).catch((err: unknown) => {
+    if (!(err instanceof SupersededError)) throw err;
+  });
+}
+
+/** The row as this attempt claimed it: any other attempt since has changed processingAttempts. */
+const fenced = (asset: Asset): FilterQuery<Asset> => ({ id: asset.id, processingAttempts: asset.processingAttempts });
+
+/**
+ * Updates the row if it still matches `where`, in the caller's transaction; otherwise throws
+ * SupersededError, which rolls the transaction back (events and jobs with it) and, through
+ * `fence`, stops the attempt.
+ */
+async function updateIfHeld(tx: EntityManager, where: FilterQuery<Asset>, data: EntityData<Asset>, fence?: AbortController): Promise<void> {
+  if ((await tx.nativeUpdate(Asset, where, data)) === 1) return;
+  fence?.abort(new SupersededError());
+  throw new SupersededError();
 }
 
 /** Stage reports: the row and an event, at most one per stage and 5 % step (events stay few). */
-function progressWriter(em: EntityManager, bus: EventBus, asset: Asset) {
+function progressWriter(em: EntityManager, bus: EventBus, asset: Asset, fence: AbortController) {
   let lastStage = '';
   let lastPercent = -100;
   const current = { stage: 'queued', percent: 0 };
-  const write = async (state: ProcessingState, extra: Partial<Asset> = {}) => {
+  const write = async (where: FilterQuery<Asset>, state: ProcessingState, extra: EntityData<Asset> = {}) => {
     current.stage = state.stage;
     current.percent = state.percent;
     const message = await em.transactional(async (tx) => {
-      await tx.nativeUpdate(Asset, { id: asset.id }, { status: state.status, processingStage: state.stage, progress: state.percent, processingError: state.error, ...extra });
+      await updateIfHeld(tx, where, { status: state.status, processingStage: state.stage, progress: state.percent, processingError: state.error, ...extra }, fence);
       return appendChestEvent(tx, { chestId: asset.chest.id, kind: ChestEventKind.ASSET_PROCESSING, assetId: asset.id, data: { ...state } });
     });
     publishChestEvents(bus, [message]);
   };
   return {
-    async start() {
-      await write({ stage: 'download', percent: 0, status: ProcessingStatus.PROCESSING, error: null }, { processingAttempts: asset.processingAttempts + 1 });
-      asset.processingAttempts += 1;
+    /** Takes the asset for this attempt: from the attempt count read, unless it is done meanwhile. */
+    async claim() {
+      const read = asset.processingAttempts;
+      const where = { id: asset.id, processingAttempts: read, status: { $ne: ProcessingStatus.COMPLETE }, deletedAt: null };
+      await write(where, { stage: 'download', percent: 0, status: ProcessingStatus.PROCESSING, error: null }, { processingAttempts: read + 1 });
+      asset.processingAttempts = read + 1;
     },
     /** Where the attempt got to, for the failure event. */
     current,
@@ -126,18 +195,16 @@ function progressWriter(em: EntityManager, bus: EventBus, asset: Asset) {
       if (stage === lastStage && p - lastPercent < 5) return;
       lastStage = stage;
       lastPercent = p;
-      await write({ stage, percent: p, status: ProcessingStatus.PROCESSING, error: null });
+      await write(fenced(asset), { stage, percent: p, status: ProcessingStatus.PROCESSING, error: null });
     },
   };
 }
 
-async function complete(em: EntityManager, bus: EventBus, queue: JobQueue | undefined, asset: Asset, r: PipelineResult): Promise<void> {
+async function complete(em: EntityManager, bus: EventBus, queue: JobQueue | undefined, asset: Asset, r: PipelineResult, fence: AbortController): Promise<void> {
   const messages = await em.transactional(async (tx) => {
-    // The AI step follows in its own job, committed with the result it builds on.
-    if (queue) await queue.enqueue(tx, 'asset.analyse', { assetId: asset.id });
-    await tx.nativeUpdate(
-      Asset,
-      { id: asset.id },
+    await updateIfHeld(
+      tx,
+      fenced(asset),
       {
         status: ProcessingStatus.COMPLETE,
         progress: 100,
@@ -157,7 +224,10 @@ async function complete(em: EntityManager, bus: EventBus, queue: JobQueue | unde
         mediaInfo: { ...r.metadata, ...(r.needsOcr ? { needsOcr: true } : {}), ...(r.hasAudio ? { hasAudio: true } : {}) },
         extractedText: r.extractedText ?? asset.extractedText,
       },
+      fence,
     );
+    // The AI step follows in its own job, committed with the result it builds on.
+    if (queue) await queue.enqueue(tx, 'asset.analyse', { assetId: asset.id });
     return [await appendChestEvent(tx, { chestId: asset.chest.id, kind: ChestEventKind.ASSET_PROCESSING, assetId: asset.id, data: { stage: 'done', percent: 100, status: ProcessingStatus.COMPLETE, error: null } })];
   });
   publishChestEvents(bus, messages);
@@ -167,12 +237,14 @@ async function finish(
   em: EntityManager,
   bus: EventBus,
   asset: Asset,
+  where: FilterQuery<Asset>,
   at: { stage: string; percent: number },
   status: ProcessingStatus,
   error: string,
+  fence?: AbortController,
 ): Promise<ChestEventMessage> {
   const message = await em.transactional(async (tx) => {
-    await tx.nativeUpdate(Asset, { id: asset.id }, { status, processingError: error });
+    await updateIfHeld(tx, where, { status, processingError: error }, fence);
     return appendChestEvent(tx, {
       chestId: asset.chest.id,
       kind: ChestEventKind.ASSET_PROCESSING,
