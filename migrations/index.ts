@@ -5,6 +5,7 @@ import { Migration20261125065652_accounts_roles_links } from './Migration2026112
 import { Migration20261125072804_uploads } from './Migration20261125072804_uploads.js';
 import { Migration20261125101524_media_and_events } from './Migration20261125101524_media_and_events.js';
 import { Migration20261125110112_ai_and_stories } from './Migration20261125110112_ai_and_stories.js';
+import { Migration20261201195604_asset_place } from './Migration20261201195604_asset_place.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -12,4 +13,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125072804_uploads', class: Migration20261125072804_uploads },
   { name: 'Migration20261125101524_media_and_events', class: Migration20261125101524_media_and_events },
   { name: 'Migration20261125110112_ai_and_stories', class: Migration20261125110112_ai_and_stories },
+  { name: 'Migration20261201195604_asset_place', class: Migration20261201195604_asset_place },
 ];

@@ -9,6 +9,9 @@ import { Chest } from './chest.entity.js';
 import { Contribution } from './contribution.entity.js';
 import { Analysis, GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
 
+export const PLACE_MAX = 200;
+export const CAPTION_MAX = 2000;
+
 /** A memory: one original file and everything the pipeline learned from it. */
 @ObjectType({ description: 'A memory: a photo, video, voice recording or document.' })
 @Entity({ tableName: 'asset' })
@@ -79,9 +82,17 @@ export class Asset extends BaseEntity {
   @Property({ type: 'text', nullable: true })
   processingError: string | null = null;
 
-  @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the memory was made, from its metadata.' })
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the memory was made: from its metadata, or as a person set it (updateMemory); processing never overwrites a set date.' })
   @Property({ type: 'timestamptz', nullable: true })
   dateTaken: Date | null = null;
+
+  /**
+   * Where it was made, in the family's own words ("Whitby"). Unlike `location` it is what people
+   * chose to say, so everyone who may read the memory sees it, and stories may use it.
+   */
+  @Field(() => String, { nullable: true, description: 'Where it was made, in the words of the family (e.g. "Whitby"). Everyone who may read the memory sees it, and stories use it; GPS coordinates are `location`, members only.' })
+  @Property({ type: 'varchar', length: PLACE_MAX, nullable: true })
+  place: string | null = null;
 
   /** Exposed only through the privacy-aware Asset.location resolver. */
   @Property({ type: 'jsonb', nullable: true })
@@ -131,7 +142,7 @@ export class Asset extends BaseEntity {
   @Property({ type: 'jsonb', default: '[]' })
   tags: Opt<Tag[]> = [];
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'One or two sentences about the memory: written by a person (updateMemory), or by the AI when nobody has.' })
   @Property({ type: 'text', nullable: true })
   caption: string | null = null;
 

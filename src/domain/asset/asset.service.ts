@@ -1,9 +1,14 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Asset } from '../../db/entities/index.js';
+import { Asset } from '../../db/entities/index.js';
+import type { Tag } from '../../db/entities/asset.types.js';
+import { TagSource } from '../../db/enums.js';
+import { withinTransaction } from '../../db/transaction.js';
 import { authorizeChest } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { notFound } from '../errors.js';
-import { isUuid } from '../validation.js';
+import { isUuid, parseInput } from '../validation.js';
+import { type UpdateMemoryInput, updateMemoryInput } from './asset.input.js';
 import { loadVisibleAssetsById } from './asset.queries.js';
 
 /** One memory by id: visible ones only, and only to those who may read its chest. */
@@ -14,4 +19,37 @@ export async function getAsset(em: EntityManager, actor: Actor, assetId: string)
     throw notFound('Asset');
   });
   return asset;
+}
+
+/**
+ * Editors and owners say what a memory is: its caption, place, date and their own tags. Omitted
+ * fields stay; null clears. Tags from EXIF, the AI and keywords stay, except where a person's tag
+ * has the same name (their word replaces the machine's).
+ */
+export async function updateMemory(em: EntityManager, actor: Actor, assetId: string, input: UpdateMemoryInput): Promise<Asset> {
+  const visible = await getAsset(em, actor, assetId);
+  await authorizeChest(em, actor, visible.chest.id, 'edit');
+  const data = parseInput(updateMemoryInput, input);
+  return withinTransaction(em, async () => {
+    // The AI step may be saving its tags and caption right now: the row lock makes one wait for the other.
+    const asset = await em.findOne(Asset, { id: visible.id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    if (!asset) throw notFound('Asset');
+    if (data.caption !== undefined) asset.caption = data.caption || null;
+    if (data.place !== undefined) asset.place = data.place || null;
+    if (data.dateTaken !== undefined) asset.dateTaken = data.dateTaken;
+    if (data.tags !== undefined) asset.tags = withPersonTags(asset.tags, data.tags ?? []);
+    await em.flush();
+    return asset;
+  });
+}
+
+/** The person's tags first (one per name, ignoring case), then every other source's tag of another name. */
+function withPersonTags(existing: readonly Tag[], names: readonly string[]): Tag[] {
+  const own = new Map<string, Tag>();
+  for (const name of names) {
+    const key = name.toLowerCase();
+    if (!own.has(key)) own.set(key, { name, source: TagSource.USER, confidence: 1 });
+  }
+  const others = existing.filter((t) => t.source !== TagSource.USER && !own.has(t.name.toLowerCase()));
+  return [...own.values(), ...others];
 }
