@@ -127,6 +127,15 @@ const OPS: Op[] = [
     doc: (f) => ({ query: `mutation($id: ID!) { publishStory(storyId: $id) { published } }`, variables: { id: f.draftStoryId } }),
   },
   {
+    name: 'updateMemory',
+    need: 'edit',
+    mutates: true,
+    doc: (f) => ({
+      query: `mutation($id: ID!) { updateMemory(assetId: $id, input: { caption: "On the steps", place: "Whitby", dateTaken: "1962-06-01", tags: ["holiday"] }) { id place } }`,
+      variables: { id: f.assetId },
+    }),
+  },
+  {
     name: 'createUpload',
     need: 'edit',
     mutates: true,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Account, Chest, Contribution, Membership } from '../src/db/entities/index.js';
+import { Account, Asset, Chest, Contribution, Membership } from '../src/db/entities/index.js';
 import { ChestRole } from '../src/db/enums.js';
 import { hashToken, newToken } from '../src/domain/tokens.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
@@ -93,6 +93,8 @@ interface Fixture {
 }
 
 const LOCATION = { latitude: 48.8566, longitude: 2.3522, altitude: null, placeName: 'Paris' };
+/** The place in the family's words: unlike the location, every reader sees it. */
+const PLACE = 'Montmartre';
 const PUBLISHED = 'Published life';
 const DRAFT = 'Draft life';
 
@@ -133,7 +135,7 @@ async function fixture(state: State, cast: Cast): Promise<Fixture> {
   );
   await addMember(em, chest, em.getReference(Account, cast.editor.id), ChestRole.EDITOR);
   await addMember(em, chest, em.getReference(Account, cast.viewer.id), ChestRole.VIEWER);
-  const asset = await makeAsset(em, chest, { location: { ...LOCATION } });
+  const asset = await makeAsset(em, chest, { location: { ...LOCATION }, place: PLACE });
   chest.heroImage = asset;
   await makeStory(em, chest, { title: PUBLISHED, published: true });
   await makeStory(em, chest, { title: DRAFT, published: false });
@@ -185,6 +187,8 @@ interface Snapshot {
   members: Record<string, ChestRole>;
   /** contributionId → status */
   contributions: Record<string, string>;
+  /** What updateMemory changes on the fixture's memory. */
+  asset: { caption: string | null; place: string | null; dateTaken: string | null; tags: string[] };
 }
 
 async function snapshot(fx: Fixture): Promise<Snapshot> {
@@ -192,6 +196,7 @@ async function snapshot(fx: Fixture): Promise<Snapshot> {
   const chest = await em.findOneOrFail(Chest, { id: fx.chestId });
   const members = await em.find(Membership, { chest: fx.chestId });
   const contributions = await em.find(Contribution, { chest: fx.chestId });
+  const asset = await em.findOneOrFail(Asset, { id: fx.assetId });
   return {
     chest: {
       personName: chest.personName,
@@ -206,6 +211,12 @@ async function snapshot(fx: Fixture): Promise<Snapshot> {
     },
     members: Object.fromEntries(members.map((m) => [m.account.id, m.role])),
     contributions: Object.fromEntries(contributions.map((c) => [c.id, c.status])),
+    asset: {
+      caption: asset.caption,
+      place: asset.place,
+      dateTaken: asset.dateTaken?.toISOString() ?? null,
+      tags: asset.tags.map((t) => `${t.source}:${t.name}`),
+    },
   };
 }
 
@@ -267,11 +278,12 @@ const READ_OPS: Op[] = [
     reach: 'direct',
     async exec(c) {
       if (c.actor === 'shareHolder') await c.as(OPEN_SHARE, { t: c.fx.shareToken });
-      return c.as(`query($id: ID!) { asset(id: $id) { id filename location { latitude placeName } originalUrl } }`, { id: c.fx.assetId });
+      return c.as(`query($id: ID!) { asset(id: $id) { id filename place location { latitude placeName } originalUrl } }`, { id: c.fx.assetId });
     },
     expected: read('direct'),
     verify(data, c) {
       expect(data.asset.id).toBe(c.fx.assetId);
+      expect(data.asset.place, 'every reader sees the place in words').toBe(PLACE);
       expectLocation(data.asset.location, c.actor);
       // A photo's original can hold GPS: members only.
       if (isMember(c.actor)) expect(data.asset.originalUrl).toEqual(expect.any(String));
@@ -582,6 +594,23 @@ const MUTATION_OPS: Op[] = [
       ),
     expected: (actor, state) => (actor === 'guest' && isLive(state) ? 'ALLOWED' : 'NOT_FOUND'),
     verify: (data) => expect(data.createUpload.upload.status).toBe('OPEN'),
+  },
+  {
+    // Saying what a memory is: an edit (README role table), on a memory the caller must be able to see.
+    name: 'updateMemory',
+    mutates: true,
+    reach: 'direct',
+    exec: mutation(
+      `mutation($id: ID!, $input: UpdateMemoryInput!) { updateMemory(assetId: $id, input: $input) { id caption place dateTaken tags { name source } location { latitude } } }`,
+      (fx) => ({ id: fx.assetId, input: { caption: 'On the steps', place: 'Whitby', dateTaken: '1962-06-01', tags: ['holiday'] } }),
+    ),
+    expected: need(MODERATORS, 'direct'),
+    verify: (data, c, after) => {
+      expect(data.updateMemory).toMatchObject({ id: c.fx.assetId, caption: 'On the steps', place: 'Whitby', dateTaken: '1962-06-01T00:00:00.000Z' });
+      expect(data.updateMemory.tags).toEqual([{ name: 'holiday', source: 'USER' }]);
+      expect(data.updateMemory.location, 'editing the place in words does not touch the coordinates').toEqual({ latitude: LOCATION.latitude });
+      expect(after?.asset).toEqual({ caption: 'On the steps', place: 'Whitby', dateTaken: '1962-06-01T00:00:00.000Z', tags: ['USER:holiday'] });
+    },
   },
   {
     name: 'approveContribution',
