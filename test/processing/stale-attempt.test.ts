@@ -218,4 +218,32 @@ describe('a stale processing attempt', () => {
     await processAsset(depsWith(storage).deps, job('retried', assetId));
     expectCompleted(await stateOf(assetId), (retried.processing_attempts as number) + 1);
   });
+
+  it('stays fenced across an owner\'s retry: a stale attempt from before it cannot write over the new run', async () => {
+    const assetId = await addPhoto(Buffer.from('not a photo at all'));
+    // A claims (0 → 1) and is held in its download.
+    const heldA = heldStorage();
+    const a = depsWith(heldA.storage);
+    const runA = processAsset(a.deps, job('a', assetId));
+    await heldA.atGet;
+    // B takes over (1 → 2) and fails for good on the unreadable file.
+    await processAsset(depsWith(storage).deps, job('b', assetId));
+    expect((await stateOf(assetId)).row).toMatchObject({ status: ProcessingStatus.FAILED, processing_attempts: 2 });
+
+    // The file is fixed and an owner retries; the run after it completes the asset.
+    const { row } = await stateOf(assetId);
+    await storage.delete(row.storage_key as string);
+    await storage.put(row.storage_key as string, Readable.from([photo]), { size: photo.length });
+    const em = db.orm.em.fork();
+    await retryProcessing(em, createActor(em, ownerId), assetId, queue, events);
+    await processAsset(depsWith(storage).deps, job('c', assetId));
+    const done = await stateOf(assetId);
+    expectCompleted(done, 3);
+
+    // A wakes up holding fence 1, which never comes round again.
+    heldA.release();
+    await expect(runA).resolves.toBeUndefined();
+    expect(await stateOf(assetId)).toEqual(done);
+    expect(superseded(a.logs)).toHaveLength(1);
+  });
 });

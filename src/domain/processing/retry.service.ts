@@ -18,11 +18,13 @@ export async function retryProcessing(em: EntityManager, actor: Actor, assetId: 
   await authorizeChest(em, actor, asset.chest.id, 'manage');
   if (asset.status !== ProcessingStatus.FAILED) throw conflict(`Only memories whose processing failed can be retried; this one is ${asset.status.toLowerCase()}`);
   const message = await em.transactional(async (tx) => {
-    // The status guard makes two concurrent retries enqueue one job.
+    // The status guard makes two concurrent retries enqueue one job. processingAttempts is never
+    // reset: it is the fence against a stale attempt, and a value that came round again would let
+    // an old attempt that wakes up write over the new one.
     const changed = await tx.nativeUpdate(
       Asset,
       { id: asset.id, status: ProcessingStatus.FAILED },
-      { status: ProcessingStatus.PENDING, processingError: null, progress: 0, processingStage: 'queued', processingAttempts: 0 },
+      { status: ProcessingStatus.PENDING, processingError: null, progress: 0, processingStage: 'queued' },
     );
     if (changed !== 1) throw conflict('Processing was already restarted');
     await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
@@ -34,6 +36,6 @@ export async function retryProcessing(em: EntityManager, actor: Actor, assetId: 
     });
   });
   publishChestEvents(bus, [message]);
-  Object.assign(asset, { status: ProcessingStatus.PENDING, processingError: null, progress: 0, processingStage: 'queued', processingAttempts: 0 });
+  Object.assign(asset, { status: ProcessingStatus.PENDING, processingError: null, progress: 0, processingStage: 'queued' });
   return asset;
 }
