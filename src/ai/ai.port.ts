@@ -68,6 +68,11 @@ export interface StoryMemory {
   /** ISO date (YYYY-MM-DD) when known. */
   date: string | null;
   caption: string | null;
+  /**
+   * Where it was made, in the family's words ("Whitby"), when they gave one. Never coordinates:
+   * a published story must not reveal where the family lives. Absent means unknown.
+   */
+  place?: string | null;
   tags: string[];
   transcript: string | null;
   text: string | null;

@@ -50,6 +50,8 @@ interface Memory {
   label: string;
   /** True when the label is only "A photo": lists then say "a photo (1962)" instead of repeating it. */
   generic: boolean;
+  /** "at Whitby": where it was made, as the family named it; null when unknown or the label already says it. */
+  at: string | null;
 }
 
 interface Period {
@@ -114,7 +116,8 @@ function prepare(input: readonly StoryMemory[]): Memory[] {
   for (const source of input) {
     if (seen.has(source.id)) continue;
     seen.add(source.id);
-    memories.push({ source, when: parseDate(source.date), ...labelOf(source) });
+    const label = labelOf(source);
+    memories.push({ source, when: parseDate(source.date), ...label, at: placeOf(source, label.label) });
   }
   // Date ascending, then id; undated last. Plain code-unit comparison: no locale involved.
   return memories.sort((a, b) => compare(a.when?.key ?? '\uffff', b.when?.key ?? '\uffff') || compare(a.source.id, b.source.id));
@@ -146,6 +149,23 @@ function labelOf(memory: StoryMemory): { label: string; generic: boolean } {
     .trim();
   if (!humanised || GENERIC_NAME.test(humanised)) return { label: capitalise(KIND[memory.kind]), generic: true };
   return { label: clip(capitalise(humanised), 120), generic: false };
+}
+
+// A place given as "in the garden" or "near the pier" keeps its own preposition; others get "at".
+const PREPOSITION = /^(?:at|in|on|near|by|from|outside|inside|behind|beside|under|over|around|along|across|between|off|towards?)\s/i;
+
+/** "at Whitby" from the family's words; null when none, or when the label already names the place. */
+function placeOf(memory: StoryMemory, label: string): string | null {
+  const place = memory.place?.replace(/\s+/g, ' ').trim().replace(/[.!?,;:]+$/, '');
+  if (!place || label.toLowerCase().includes(place.toLowerCase())) return null;
+  const words = clip(place, 80);
+  const first = PREPOSITION.exec(words)?.[0];
+  return first ? `${first.toLowerCase()}${words.slice(first.length)}` : `at ${words}`;
+}
+
+/** The label with its place: "Rose on the pier at Whitby". */
+function placed(memory: Memory, label = memory.label): string {
+  return memory.at ? `${label} ${memory.at}` : label;
 }
 
 // Captions start with a capital; inside a sentence an article may drop it, a name may not.
@@ -269,8 +289,8 @@ function listOf(items: readonly string[]): string {
 
 function item(memory: Memory, dates: 'full' | 'year'): string {
   const when = memory.when ? (dates === 'full' ? fullDate(memory.when) : String(memory.when.year)) : null;
-  if (memory.generic) return when ? `${KIND[memory.source.kind]} (${when})` : KIND[memory.source.kind];
-  return `${inSentence(memory.label)} (${[KIND[memory.source.kind], when].filter(Boolean).join(', ')})`;
+  if (memory.generic) return when ? `${placed(memory, KIND[memory.source.kind])} (${when})` : placed(memory, KIND[memory.source.kind]);
+  return `${placed(memory, inSentence(memory.label))} (${[KIND[memory.source.kind], when].filter(Boolean).join(', ')})`;
 }
 
 function names(named: readonly Memory[], others: number, dates: 'full' | 'year'): string {
@@ -384,7 +404,8 @@ const forChildren: Voice = {
     const lines = [span ? `Here are memories from ${span}.` : 'Here are memories with no date.'];
     for (const memory of named) {
       const kind = KIND[memory.source.kind];
-      const when = memory.when ? `In ${memory.when.year}, there is ${kind}.` : `There is ${kind}.`;
+      const where = memory.at ? `${memory.at}, ` : '';
+      const when = memory.when ? `In ${memory.when.year}, ${where}there is ${kind}.` : `${capitalise(`${where}there is ${kind}.`)}`;
       if (memory.generic) lines.push(when);
       else if (memory.source.caption?.trim()) lines.push(when, shows(memory.label));
       else lines.push(when, `It is called ${memory.label}.`);
@@ -440,7 +461,7 @@ function timelineOf(memories: readonly Memory[]): StoryTimelineEntry[] {
   }
   // `memories` is sorted, so the map's insertion order is already chronological.
   return [...byDate].map(([date, group]) => {
-    const labels = group.slice(0, 3).map((memory, i) => (i === 0 ? memory.label : inSentence(memory.label)));
+    const labels = group.slice(0, 3).map((memory, i) => placed(memory, i === 0 ? memory.label : inSentence(memory.label)));
     if (group.length > 3) labels.push(count(group.length - 3, 'more memory', 'more memories'));
     const last = labels.pop() ?? '';
     return {

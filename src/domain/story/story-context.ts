@@ -17,8 +17,9 @@ export const STORY_SOURCE_FILTER = (chestId: string) => ({
 
 /**
  * The memories a story is written from, oldest first (undated last), as the writer sees them:
- * dates, captions, tags, transcripts, text and who sent them. Never coordinates (a published
- * story must not reveal where the family lives) and never storage keys.
+ * dates, captions, places in the family's words, tags, transcripts, text and who sent them.
+ * Never coordinates (a published story must not reveal where the family lives) and never
+ * storage keys.
  */
 export async function buildStoryContext(em: EntityManager, chest: Chest): Promise<StoryContext> {
   const assets = await em.find(Asset, STORY_SOURCE_FILTER(chest.id), {
@@ -32,6 +33,8 @@ export async function buildStoryContext(em: EntityManager, chest: Chest): Promis
     title: a.filename.replace(/\.[A-Za-z0-9]{1,5}$/, '').replace(/[_-]+/g, ' ').trim() || a.filename,
     date: a.dateTaken ? a.dateTaken.toISOString().slice(0, 10) : null,
     caption: a.caption,
+    // The place people named, never the GPS `location`.
+    place: a.place,
     // Only what describes the memory; a person's own tags first.
     tags: [...a.tags].sort((x, y) => Number(y.source === TagSource.USER) - Number(x.source === TagSource.USER)).map((t) => t.name),
     transcript: a.transcription?.text ? cut(a.transcription.text) : null,
