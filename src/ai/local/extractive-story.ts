@@ -473,9 +473,38 @@ function timelineOf(memories: readonly Memory[]): StoryTimelineEntry[] {
   });
 }
 
+/**
+ * What the local describer measures rather than sees (src/ai/local/image-tags.ts): colours,
+ * shape, tone, "document", and decade and season from the date. Facts of the pixels or the
+ * calendar, not of a life: a theme is never "blue" or "landscape". Excluded as tags and as that
+ * describer's captions, whatever provider attached them; the same words in people's own text
+ * (a transcript, a letter, a caption someone wrote) still count.
+ */
+const MEASURED_TAGS: ReadonlySet<string> = new Set([
+  ...['red', 'orange', 'yellow', 'green', 'teal', 'blue', 'purple', 'pink', 'brown', 'black', 'white', 'grey', 'gray'],
+  ...['portrait', 'landscape', 'square', 'panorama'],
+  ...['black and white', 'sepia', 'document'],
+  ...['winter', 'spring', 'summer', 'autumn'],
+]);
+const DECADE_TAG = /^\d{3,4}s$/;
+/** The local describer's caption, which only restates those facts ("A mostly blue photograph from the 1960s, taken in summer."). */
+const MEASURED_CAPTION =
+  /^(?:A page of text(?:, captured in the \d{3,4}s)?|An? (?:(?:black-and-white|sepia|mostly [a-z]+|panoramic) )*photograph(?: from the \d{3,4}s)?(?:,? taken in (?:winter|spring|summer|autumn))?)\.$/;
+
+/** Whether a tag is one of the describer's measurements rather than something about the memory. */
+export function isMeasuredTag(tag: string): boolean {
+  const name = tag.trim().toLowerCase();
+  return MEASURED_TAGS.has(name) || DECADE_TAG.test(name);
+}
+
 function themesOf(memories: readonly Memory[], name: string): StoryTheme[] {
   const docs = memories.map(({ source }) =>
-    [source.transcript, source.text, source.caption, ...source.tags].filter((text): text is string => Boolean(text)),
+    [
+      source.transcript,
+      source.text,
+      source.caption && !MEASURED_CAPTION.test(source.caption.trim()) ? source.caption : null,
+      ...source.tags.filter((tag) => !isMeasuredTag(tag)),
+    ].filter((text): text is string => Boolean(text)),
   );
   const exclude = new Set(name.toLowerCase().split(/[^\p{L}]+/u).filter(Boolean));
   const hits = topKeywords(docs, { max: 6, minDocs: Math.min(2, memories.length), exclude });

@@ -1,6 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
 import { describe, expect, it, vi } from 'vitest';
 import { AiProviderError, type StoryContext, type StoryDraft, type StoryMemory, type StoryOptions } from '../../../src/ai/ai.port.js';
-import { writeExtractiveStory } from '../../../src/ai/local/extractive-story.js';
+import { isMeasuredTag, writeExtractiveStory } from '../../../src/ai/local/extractive-story.js';
+import { describeLocally } from '../../../src/ai/local/image-tags.js';
 import { narrativeOf } from '../../../src/ai/story-citations.js';
 import { FileType, StoryStyle } from '../../../src/db/enums.js';
 
@@ -314,6 +319,107 @@ describe('writeExtractiveStory', () => {
       expect(draft.timeline).toEqual([]);
       expect(draft.title).not.toMatch(/\(/);
       expect(draft.paragraphs[0]!.text).not.toMatch(/born|died/);
+    }
+  });
+});
+
+describe('places in the family’s words', () => {
+  /** Places as people typed them: a name, a phrase with its own preposition, one the caption already says, stray spaces. */
+  function placesContext(): StoryContext {
+    return {
+      person: { name: 'Rose Ellis', birthDate: null, passingDate: null, description: null },
+      memories: [
+        memory('p1', { date: '1962-06-01', caption: 'Rose on the pier', place: 'Whitby' }),
+        memory('p2', { date: '1962-06-01', title: 'IMG_0002.jpg', place: 'In the garden' }),
+        memory('p3', { date: '1963-08-02', caption: 'Fish and chips in Whitby', place: 'whitby' }),
+        memory('p4', { kind: FileType.AUDIO, title: 'New Recording 4.m4a', place: '  Scarborough.  ' }),
+        memory('p5', { date: '1964-01-01', caption: 'The old house', place: null }),
+      ],
+    };
+  }
+
+  it('names the place in timeline titles, "at" unless the family gave their own preposition', () => {
+    const draft = writeExtractiveStory(placesContext(), options(StoryStyle.COMPREHENSIVE));
+    expect(draft.timeline.map((e) => [e.date, e.title])).toEqual([
+      ['1962-06-01', 'Rose on the pier at Whitby and a photo in the garden'],
+      // The caption already says where: it is not said twice.
+      ['1963-08-02', 'Fish and chips in Whitby'],
+      ['1964-01-01', 'The old house'],
+    ]);
+  });
+
+  it.each([StoryStyle.COMPREHENSIVE, StoryStyle.BRIEF, StoryStyle.EULOGY])('%s: names the place of each memory it lists', (style) => {
+    const text = narrativeOf(writeExtractiveStory(placesContext(), options(style)).paragraphs);
+    expect(text).toContain('Rose on the pier at Whitby (a photo, 1 June 1962)');
+    expect(text).toContain('a photo in the garden (1 June 1962)');
+    expect(text).toContain('a voice recording at Scarborough');
+    // Said once, as typed but tidied: no repeat of a place the caption names, no stray spaces or full stops.
+    expect(text).not.toMatch(/Whitby at|at whitby|Scarborough\.\.| {2}|Scarborough\. \(/);
+  });
+
+  it('FOR_CHILDREN: says where, in a short sentence', () => {
+    const text = narrativeOf(writeExtractiveStory(placesContext(), options(StoryStyle.FOR_CHILDREN)).paragraphs);
+    expect(text).toContain('In 1962, at Whitby, there is a photo. It shows: Rose on the pier.');
+    expect(text).toContain('In 1962, in the garden, there is a photo.');
+    expect(text).toContain('At Scarborough, there is a voice recording.');
+    expect(text).toContain('In 1964, there is a photo. It shows the old house.');
+  });
+
+  it.each(STYLES)('%s: deterministic with places too, whatever the order', (style) => {
+    const a = writeExtractiveStory(placesContext(), options(style));
+    expect(writeExtractiveStory(placesContext(), options(style))).toEqual(a);
+    const reversed = placesContext();
+    reversed.memories.reverse();
+    expect(writeExtractiveStory(reversed, options(style))).toEqual(a);
+  });
+});
+
+describe('themes are about the life, not the pixels', () => {
+  it('ignores colour, shape, tone, season and decade tags and the describer’s captions; people’s own words still count', () => {
+    const pixels = { tags: ['blue', 'landscape', 'summer', '1960s', 'sepia', 'portrait', 'green'], caption: 'A mostly blue photograph from the 1960s, taken in summer.' };
+    const context: StoryContext = {
+      person: { name: 'Rose Ellis', birthDate: null, passingDate: null, description: null },
+      memories: [
+        memory('a', { date: '1962-07-01', ...pixels }),
+        memory('b', { date: '1963-07-01', ...pixels }),
+        memory('c', { date: '1964-07-01', ...pixels, tags: [...pixels.tags, 'choir'] }),
+        memory('d', { date: '1965-07-01', ...pixels, tags: [...pixels.tags, 'Choir'] }),
+        memory('e', { kind: FileType.AUDIO, transcript: 'She painted the blue door every spring.' }),
+        memory('f', { kind: FileType.AUDIO, transcript: 'Nobody else was allowed to touch the blue door.' }),
+      ],
+    };
+    const themes = writeExtractiveStory(context, options(StoryStyle.COMPREHENSIVE)).themes;
+    expect(themes.map((t) => [t.name, t.assetIds])).toEqual([
+      ['blue door', ['e', 'f']],
+      ['choir', ['c', 'd']],
+    ]);
+  });
+
+  it('finds no theme in what the local describer says of real pictures', async () => {
+    const picture = (width: number, height: number, background: string) =>
+      sharp({ create: { width, height, channels: 3, background } }).png().toBuffer();
+    const dir = await mkdtemp(join(tmpdir(), 'dmc-themes-'));
+    try {
+      const pictures: [number, number, string, string | null][] = [
+        [600, 400, '#1f4fbf', '1962-07-14T10:00:00Z'],
+        [400, 600, '#c0392b', '1971-12-24T10:00:00Z'],
+        [500, 500, '#2e8b57', null],
+        [1600, 500, '#2e8b57', '1985-04-02T10:00:00Z'],
+        [600, 400, '#1f4fbf', '1990-10-10T10:00:00Z'],
+      ];
+      const memories: StoryMemory[] = [];
+      for (const [i, [width, height, colour, date]] of pictures.entries()) {
+        const path = join(dir, `${i}.png`);
+        await writeFile(path, await picture(width, height, colour));
+        const described = await describeLocally(path, { dateTaken: date ? new Date(date) : null, latitude: 54.5, width, height });
+        for (const tag of described.tags) expect(isMeasuredTag(tag.name), tag.name).toBe(true);
+        memories.push(memory(`pic${i}`, { date: date?.slice(0, 10) ?? null, caption: described.caption, tags: described.tags.map((t) => t.name) }));
+      }
+      // Every picture shares tags with another (blue, landscape, green, summer...): none may become a theme.
+      const context: StoryContext = { person: { name: 'Rose Ellis', birthDate: null, passingDate: null, description: null }, memories };
+      expect(writeExtractiveStory(context, options(StoryStyle.COMPREHENSIVE)).themes).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
