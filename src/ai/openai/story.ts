@@ -118,13 +118,22 @@ const narrativeOf = (texts: string[]): string =>
     .filter((t) => t.length > 0)
     .join('\n\n');
 
+/**
+ * A draft as this provider hands it over: what it cleaned out of the model's answer already is
+ * counted here, since validateCitations never sees it (see cleanStory).
+ */
+export interface CleanedStoryDraft extends StoryDraft {
+  /** Paragraphs, timeline entries and themes of the model's answer that were dropped as unusable. */
+  droppedClaims: number;
+}
+
 export async function generateStory(
   client: OpenAI,
   settings: OpenAiSettings,
   context: StoryContext,
   options: StoryOptions,
   stream: StoryStreamOptions | undefined,
-): Promise<StoryDraft> {
+): Promise<CleanedStoryDraft> {
   const model = settings.models.story;
   const signal = stream?.signal;
   // The SDK's timeout ends when the headers arrive; a stream that goes quiet is caught here.
@@ -197,30 +206,38 @@ export async function generateStory(
 
 const STORY_DATE = /^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$/;
 
-/** Trims, drops empty parts and entries with unusable dates, and keeps only citations of memories that exist. */
-function cleanStory(raw: z.infer<typeof StoryOutput>, context: StoryContext, options: StoryOptions, model: string): StoryDraft {
+/**
+ * Trims, drops empty parts and entries with unusable dates, and keeps only citations of memories
+ * that exist. Entries left citing nothing stay for validateCitations, which drops and counts them;
+ * what is dropped here is counted in `droppedClaims`. Timeline and themes that were not asked
+ * for are no claims of the story and are not counted.
+ */
+export function cleanStory(raw: z.infer<typeof StoryOutput>, context: StoryContext, options: StoryOptions, model: string): CleanedStoryDraft {
   const known = new Set(context.memories.map((m) => m.id));
   const cite = (assetIds: string[]): string[] => [...new Set(assetIds)].filter((id) => known.has(id));
-  const paragraphs = raw.paragraphs
-    .map((p) => ({ text: p.text.trim(), assetIds: cite(p.assetIds) }))
-    .filter((p) => p.text.length > 0);
+  let dropped = 0;
+  const keep = <T>(items: T[], usable: (item: T) => boolean): T[] => {
+    const kept = items.filter(usable);
+    dropped += items.length - kept.length;
+    return kept;
+  };
+  const paragraphs = keep(
+    raw.paragraphs.map((p) => ({ text: p.text.trim(), assetIds: cite(p.assetIds) })),
+    (p) => p.text.length > 0,
+  );
   if (paragraphs.length === 0) throw new AiProviderError('The story model returned malformed output', false);
   const description = (d: string | null | undefined): string | null => d?.trim() || null;
-  return {
-    provider: PROVIDER,
-    model,
-    title: raw.title.trim() || context.person.name,
-    paragraphs,
-    timeline: options.includeTimeline
-      ? raw.timeline
-          .map((t) => ({ date: t.date.trim(), title: t.title.trim(), description: description(t.description), assetIds: cite(t.assetIds) }))
-          .filter((t) => STORY_DATE.test(t.date) && t.title.length > 0)
-      : [],
-    themes: options.includeThemes
-      ? raw.themes
-          .map((t) => ({ name: t.name.trim(), description: description(t.description), assetIds: cite(t.assetIds) }))
-          .filter((t) => t.name.length > 0)
-      : [],
-  };
+  const timeline = options.includeTimeline
+    ? keep(
+        raw.timeline.map((t) => ({ date: t.date.trim(), title: t.title.trim(), description: description(t.description), assetIds: cite(t.assetIds) })),
+        (t) => STORY_DATE.test(t.date) && t.title.length > 0,
+      )
+    : [];
+  const themes = options.includeThemes
+    ? keep(
+        raw.themes.map((t) => ({ name: t.name.trim(), description: description(t.description), assetIds: cite(t.assetIds) })),
+        (t) => t.name.length > 0,
+      )
+    : [];
+  return { provider: PROVIDER, model, title: raw.title.trim() || context.person.name, paragraphs, timeline, themes, droppedClaims: dropped };
 }
-
