@@ -3,7 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import sharp from 'sharp';
 import type { Ai } from '../../ai/ai.registry.js';
 import { AiProviderError, AiUnavailableError, type MadeBy } from '../../ai/ai.port.js';
 import { describeLocally, looksLikeDocument } from '../../ai/local/image-tags.js';
@@ -33,13 +35,16 @@ const MAX_KEYWORD_TAGS = 8;
 const MIN_OCR_WORDS = 3;
 /** Tags by which a vision model says a picture is of text. */
 const SCAN_WORDS = /^(document|letter|handwriting|text|page|newspaper|certificate)$/;
+/** The side of the picture a vision model is given: the size of the largest thumbnail. */
+const DESCRIBE_SIDE = 1024;
 
 /**
  * The asset.analyse job: the AI's part, after the media pipeline. Photos get tags and a caption
  * (and OCR when they look like a page of text), recordings and videos a transcript, scanned PDFs
  * OCR, and transcripts and texts their keywords as tags. Each task is recorded with the provider
  * and model that did it, or why it could not be done. Idempotent: results replace the previous
- * run's. A retryable provider failure (rate limit, timeout) throws, so the queue retries the job.
+ * run's AI and keyword tags; a caption already there (a person's, or an earlier run's) stands. A
+ * retryable provider failure (rate limit, timeout) throws, so the queue retries the job.
  */
 export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId: string }>): Promise<void> {
   const em = deps.orm.em.fork();
@@ -75,26 +80,34 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       return path;
     };
     const original = await fetch(asset.storageKey, 'original');
-    let tags: Tag[] = asset.tags.filter((t) => !AI_SOURCES.has(t.source));
-    let caption = asset.caption;
+    /** What this run found; merged with the memory as it is when saved (a person may edit it meanwhile). */
+    let found: Tag[] = [];
+    let caption: string | null = null;
     let transcription: Transcription | null = asset.transcription;
     let extractedText = asset.extractedText;
 
     if (asset.fileType === FileType.IMAGE) {
       // Describe the 1024 px thumbnail (what a vision model needs, and no metadata leaves); OCR the original.
+      // Without one, a copy made like it: the original's EXIF can hold GPS, and the model may be remote.
       const thumb = asset.thumbnails.find((t) => t.name === '1024');
-      const picture = thumb ? await fetch(thumb.storageKey, 'thumb.webp') : original;
+      const picture = thumb
+        ? { path: await fetch(thumb.storageKey, 'thumb.webp'), mimeType: thumb.mimeType }
+        : await metadataFreeCopy(original, join(dir, 'picture.webp'));
       const hints = { dateTaken: asset.dateTaken, latitude: asset.location?.latitude ?? null, width: asset.width, height: asset.height };
-      const described = await attempt('describeImage', () => deps.ai.describeImage({ path: picture, mimeType: thumb ? thumb.mimeType : asset.mimeType, signal }, hints));
+      const described = await attempt('describeImage', async () => {
+        if (!picture) throw new AiProviderError('The picture could not be read to describe it', false);
+        return deps.ai.describeImage({ ...picture, signal }, hints);
+      });
       if (described) {
-        tags = mergeTags(tags, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
-        caption = described.caption ?? caption;
+        found = mergeTags(found, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
+        caption = described.caption;
       }
       // Whether it is a page of text is a fact of the pixels, whichever provider described it.
       const scan =
-        described?.provider === 'local'
+        picture !== null &&
+        (described?.provider === 'local'
           ? looksLikeDocument(described.tags)
-          : looksLikeDocument((await describeLocally(picture, hints)).tags) || !!described?.tags.some((t) => SCAN_WORDS.test(t.name));
+          : looksLikeDocument((await describeLocally(picture.path, hints)).tags) || !!described?.tags.some((t) => SCAN_WORDS.test(t.name)));
       if (scan) {
         const read = await attempt('extractText', () => deps.ai.extractText({ path: original, mimeType: asset.mimeType, signal }));
         if (read && wordCount(read.text) >= MIN_OCR_WORDS) extractedText = read.text;
@@ -118,13 +131,17 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
     if (texts.length) {
       const keywords = extractKeywords(texts, MAX_KEYWORD_TAGS);
       const top = keywords[0]?.score ?? 1;
-      tags = mergeTags(tags, keywords.map((k) => ({ name: k.keyword, source: TagSource.KEYWORD, confidence: Math.round((k.score / top) * 100) / 100 })));
+      found = mergeTags(found, keywords.map((k) => ({ name: k.keyword, source: TagSource.KEYWORD, confidence: Math.round((k.score / top) * 100) / 100 })));
       records.push({ task: 'keywords', status: 'DONE', provider: 'local', model: 'keywords-v1', error: null, at: new Date() });
     }
 
     signal.throwIfAborted();
     const message = await em.transactional(async (tx) => {
-      await tx.nativeUpdate(Asset, { id: asset.id }, { tags, caption, transcription, extractedText, analyses: records });
+      // Read the memory again under lock: tags and a caption a person set meanwhile (updateMemory) stay.
+      const now = await tx.findOne(Asset, { id: asset.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!now) return null;
+      const tags = mergeTags(now.tags.filter((t) => !AI_SOURCES.has(t.source)), found);
+      await tx.nativeUpdate(Asset, { id: asset.id }, { tags, caption: now.caption ?? caption, transcription, extractedText, analyses: records });
       return appendChestEvent(tx, {
         chestId: asset.chest.id,
         kind: ChestEventKind.ASSET_PROCESSING,
@@ -132,7 +149,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
         data: { stage: 'analysed', percent: 100, status: ProcessingStatus.COMPLETE, error: null },
       });
     });
-    publishChestEvents(deps.events, [message]);
+    if (message) publishChestEvents(deps.events, [message]);
     log.info({ analyses: records.map((r) => `${r.task}:${r.status}`) }, 'analysed');
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -144,8 +161,28 @@ export async function recordAnalysisGaveUp(deps: Pick<AnalysisDeps, 'orm'>, asse
   const em = deps.orm.em.fork();
   const asset = await em.findOne(Asset, { id: assetId });
   if (!asset || asset.deletedAt) return;
-  const error = 'The AI service could not be reached after several attempts; an owner can retry processing later';
+  // retryProcessing is for memories whose processing failed, and this one's did not: say what works.
+  const error =
+    'The AI service could not be reached after several attempts, so this memory has no AI description, transcript or keywords. The memory itself is safe; an editor can add its caption, place and tags by hand (updateMemory).';
   await em.nativeUpdate(Asset, { id: assetId }, { analyses: [...asset.analyses, { task: 'analyse', status: 'FAILED', provider: null, model: null, error, at: new Date() }] });
+}
+
+/**
+ * The picture a vision model may see when there is no 1024 px thumbnail: upright, at most
+ * 1024 px, WebP, and without the original's metadata (sharp writes none unless asked). Null when
+ * the original cannot be decoded.
+ */
+async function metadataFreeCopy(original: string, path: string): Promise<{ path: string; mimeType: string } | null> {
+  try {
+    await sharp(original, { failOn: 'none' })
+      .rotate()
+      .resize(DESCRIBE_SIDE, DESCRIBE_SIDE, { fit: 'inside', withoutEnlargement: true })
+      .webp({ quality: 85 })
+      .toFile(path);
+    return { path, mimeType: 'image/webp' };
+  } catch {
+    return null;
+  }
 }
 
 /** Union by name, the first occurrence winning (people's and EXIF tags come first). */

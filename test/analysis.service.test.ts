@@ -1,0 +1,216 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import exifr from 'exifr';
+import { pino } from 'pino';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AiFile, AiProviderError, AiUnavailableError, type ImageDescription } from '../src/ai/ai.port.js';
+import type { Ai } from '../src/ai/ai.registry.js';
+import type { Config } from '../src/config.js';
+import { Asset, Chest } from '../src/db/entities/index.js';
+import { ChestRole, ProcessingStatus, TagSource } from '../src/db/enums.js';
+import { createActor } from '../src/domain/actor.js';
+import { analyseAsset, recordAnalysisGaveUp } from '../src/domain/analysis/analysis.service.js';
+import { updateMemory } from '../src/domain/asset/asset.service.js';
+import { InProcessEventBus } from '../src/events/in-process.events.js';
+import { createPgBossQueue } from '../src/jobs/pg-boss.queue.js';
+import { readExif } from '../src/media/exif.js';
+import type { StorageBackend } from '../src/storage/storage.port.js';
+import { createStorage } from '../src/storage/storage.registry.js';
+import { startWorker } from '../src/worker/worker.js';
+import { waitUntil } from './jobs/jobs.contract.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { addMember, makeAccount, makeAsset, makeChest } from './support/factories.js';
+import { jpegWithExif } from './support/media.js';
+
+/**
+ * The AI step on a real Postgres and real files: what picture a (possibly remote) vision model is
+ * given, that people's words survive it, and what the dead-letter step records.
+ */
+
+const log = pino({ level: 'silent' });
+const HOME = { latitude: 54.486123, longitude: -0.615987 };
+
+/** What describeImage was handed: the file's bytes as they were at the call (the temp dir goes afterwards). */
+interface Seen {
+  file: AiFile;
+  bytes: Buffer;
+}
+
+/** An AI that describes every picture the same way and offers nothing else. */
+function describingAi(answer: Partial<ImageDescription> = {}, during?: () => Promise<void>): Ai & { seen: Seen[] } {
+  const seen: Seen[] = [];
+  const unavailable = async (): Promise<never> => {
+    throw new AiUnavailableError('Not offered in this test');
+  };
+  return {
+    seen,
+    chain: ['test'],
+    async describeImage(file) {
+      seen.push({ file, bytes: await readFile(file.path) });
+      await during?.();
+      return { provider: 'local', model: 'test-vision', tags: [{ name: 'pier', confidence: 0.9 }], caption: 'A pier by the sea.', ...answer };
+    },
+    transcribe: unavailable,
+    extractText: unavailable,
+    generateStory: unavailable,
+    close: async () => {},
+  };
+}
+
+describe('the AI step', () => {
+  let db: TestDatabase;
+  let storage: StorageBackend;
+  let dir: string;
+  let chest: Chest;
+  let editorId: string;
+  const em = () => db.orm.em.fork();
+  const deps = (ai: Ai) => ({ orm: db.orm, storage, events: new InProcessEventBus(), log, ai });
+  const job = (assetId: string) => ({ id: 'job-1', data: { assetId }, attempt: 1, signal: new AbortController().signal });
+  const stored = (id: string) => em().findOneOrFail(Asset, id);
+  let lastOriginal: Buffer = Buffer.alloc(0);
+
+  /** A processed photo whose original carries GPS and a sideways orientation, with no thumbnails. */
+  async function photoWithGps(over: Partial<Asset> = {}): Promise<Asset> {
+    const e = em();
+    const asset = await makeAsset(e, e.getReference(Chest, chest.id), {
+      status: ProcessingStatus.COMPLETE,
+      width: 1200,
+      height: 1600,
+      location: { ...HOME },
+      ...over,
+    });
+    const bytes = await jpegWithExif({ ...HOME, orientation: 6, dateTimeOriginal: '1962:06:01 10:00:00', make: 'Kodak' }, 1600, 1200);
+    await storage.put(asset.storageKey, Readable.from(bytes));
+    lastOriginal = bytes;
+    return asset;
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    dir = await mkdtemp(join(tmpdir(), 'dmc-analysis-'));
+    storage = await createStorage({ kind: 'filesystem', root: dir });
+    const e = em();
+    const owner = (await makeAccount(e)).account;
+    const editor = (await makeAccount(e)).account;
+    chest = await makeChest(e, { personName: 'Rose Ellis' }, owner);
+    await addMember(e, chest, editor, ChestRole.EDITOR);
+    editorId = editor.id;
+  });
+  afterAll(async () => {
+    await db?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('without a 1024 px thumbnail, hands the model a metadata-free, upright WebP copy, never the original', async () => {
+    const asset = await photoWithGps();
+    // The original really holds the position.
+    const probe = join(dir, 'probe.jpg');
+    await writeFile(probe, lastOriginal);
+    expect((await readExif(probe)).location).toMatchObject({ latitude: HOME.latitude });
+
+    const ai = describingAi();
+    await analyseAsset(deps(ai), job(asset.id));
+    expect(ai.seen).toHaveLength(1);
+    const { file, bytes } = ai.seen[0]!;
+    expect(file.mimeType).toBe('image/webp');
+    expect(file.path.endsWith('original')).toBe(false);
+    const meta = await sharp(bytes).metadata();
+    expect(meta.format).toBe('webp');
+    expect(meta.exif).toBeUndefined();
+    expect(meta.xmp).toBeUndefined();
+    expect(meta.icc).toBeUndefined();
+    // Orientation 6 applied: the 1600×1200 sensor image stands upright, at most 1024 px.
+    expect([meta.width, meta.height]).toEqual([768, 1024]);
+    expect(meta.orientation ?? 1).toBe(1);
+    expect(await exifr.gps(bytes).catch(() => undefined)).toBeUndefined();
+    expect(bytes.includes(Buffer.from('Kodak'))).toBe(false);
+
+    const row = await stored(asset.id);
+    expect(row.caption).toBe('A pier by the sea.');
+    expect(row.analyses.find((a) => a.task === 'describeImage')).toMatchObject({ status: 'DONE', provider: 'local', model: 'test-vision' });
+  });
+
+  it('with a 1024 px thumbnail, describes that', async () => {
+    const asset = await photoWithGps();
+    const key = `chests/${chest.id}/derivatives/${asset.id}/1024`;
+    await storage.put(key, Readable.from(await sharp({ create: { width: 64, height: 48, channels: 3, background: '#48c' } }).webp().toBuffer()));
+    await em().nativeUpdate(Asset, { id: asset.id }, { thumbnails: [{ name: '1024', width: 64, height: 48, mimeType: 'image/webp', storageKey: key }] });
+    const ai = describingAi();
+    await analyseAsset(deps(ai), job(asset.id));
+    const meta = await sharp(ai.seen[0]!.bytes).metadata();
+    expect([meta.width, meta.height]).toEqual([64, 48]);
+  });
+
+  it('keeps a caption and tags a person gave; replaces only its own tags on a re-run', async () => {
+    const asset = await photoWithGps({ tags: [{ name: 'old guess', source: TagSource.AI, confidence: 0.4 }] });
+    const e = em();
+    await updateMemory(e, createActor(e, editorId), asset.id, { caption: 'Rose on the pier at Whitby', tags: ['holiday'] });
+    await analyseAsset(deps(describingAi()), job(asset.id));
+    const row = await stored(asset.id);
+    expect(row.caption).toBe('Rose on the pier at Whitby');
+    expect(row.tags).toEqual([
+      { name: 'holiday', source: TagSource.USER, confidence: 1 },
+      { name: 'pier', source: TagSource.AI, confidence: 0.9 },
+    ]);
+  });
+
+  it('an edit made while the AI works is not lost', async () => {
+    const asset = await photoWithGps();
+    const ai = describingAi({}, async () => {
+      const e = em();
+      await updateMemory(e, createActor(e, editorId), asset.id, { caption: 'Typed while it was analysed', place: 'Whitby', tags: ['anna'] });
+    });
+    await analyseAsset(deps(ai), job(asset.id));
+    const row = await stored(asset.id);
+    expect(row).toMatchObject({ caption: 'Typed while it was analysed', place: 'Whitby' });
+    expect(row.tags.map((t) => `${t.source}:${t.name}`)).toEqual(['USER:anna', 'AI:pier']);
+  });
+
+  it('says what still works when the AI gave up, and not that processing can be retried', async () => {
+    const asset = await photoWithGps();
+    await recordAnalysisGaveUp({ orm: db.orm }, asset.id);
+    const last = (await stored(asset.id)).analyses.at(-1)!;
+    expect(last).toMatchObject({ task: 'analyse', status: 'FAILED', provider: null, model: null });
+    expect(last.error).toMatch(/could not be reached/);
+    expect(last.error).toMatch(/updateMemory/);
+    expect(last.error).not.toMatch(/retry processing/i);
+  });
+
+  it('the dead-letter handler records the FAILED analysis and its reason on the memory when the AI never answers', { timeout: 60_000 }, async () => {
+    const asset = await photoWithGps({ tags: [{ name: 'holiday', source: TagSource.USER, confidence: 1 }], caption: 'Kept' });
+    let calls = 0;
+    const ai: Ai = {
+      ...describingAi(),
+      async describeImage() {
+        calls += 1;
+        throw new AiProviderError('The AI service is overloaded (429)', true);
+      },
+    };
+    const queue = await createPgBossQueue({
+      url: db.url,
+      supervise: true,
+      superviseIntervalSeconds: 1,
+      pollingIntervalSeconds: 0.5,
+      log,
+      retry: { retryLimit: 1, retryDelaySeconds: 1, retryDelayMaxSeconds: 1 },
+    });
+    try {
+      await startWorker({ orm: db.orm, storage, events: new InProcessEventBus(), log }, queue, { jobs: { concurrency: 1 } } as Pick<Config, 'jobs' | 'ai'>, ai);
+      await em().transactional((tx) => queue.enqueue(tx, 'asset.analyse', { assetId: asset.id }));
+      await waitUntil(async () => (await stored(asset.id)).analyses.some((a) => a.task === 'analyse'), 'the dead letter is recorded', 45_000);
+    } finally {
+      await queue.stop({ timeoutMs: 5_000 });
+    }
+    expect(calls).toBe(2);
+    const row = await stored(asset.id);
+    expect(row.analyses).toEqual([
+      { task: 'analyse', status: 'FAILED', provider: null, model: null, error: expect.stringMatching(/could not be reached after several attempts/), at: expect.anything() },
+    ]);
+    // The memory itself is untouched: still processed, with the person's words.
+    expect(row).toMatchObject({ status: ProcessingStatus.COMPLETE, caption: 'Kept' });
+    expect(row.tags).toEqual([{ name: 'holiday', source: TagSource.USER, confidence: 1 }]);
+  });
+});
