@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import mammoth from 'mammoth';
-import { extractText, getDocumentProxy } from 'unpdf';
+import { getDocumentProxy } from 'unpdf';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 
 /** Longer text is cut: a memory is not a library, and the AI reads only so much of it. */
@@ -20,7 +20,7 @@ export async function processDocument(input: PipelineInput, ctx: PipelineContext
   await ctx.report('extract', 0);
   const bytes = await readFile(input.path);
   ctx.signal?.throwIfAborted();
-  const extracted = await extract(bytes, input);
+  const extracted = await extract(bytes, input, ctx);
   const { text, truncated } = normaliseText(extracted.text);
   await ctx.report('extract', 100);
   return {
@@ -31,10 +31,10 @@ export async function processDocument(input: PipelineInput, ctx: PipelineContext
   };
 }
 
-function extract(bytes: Buffer, input: PipelineInput): Promise<Extracted> {
+function extract(bytes: Buffer, input: PipelineInput, ctx: PipelineContext): Promise<Extracted> {
   switch (input.mimeType) {
     case 'application/pdf':
-      return pdfText(bytes, input.filename);
+      return pdfText(bytes, input.filename, ctx);
     case DOCX_MIME:
       return docxText(bytes, input.filename);
     case 'text/plain':
@@ -45,7 +45,7 @@ function extract(bytes: Buffer, input: PipelineInput): Promise<Extracted> {
   }
 }
 
-async function pdfText(bytes: Buffer, filename: string): Promise<Extracted> {
+async function pdfText(bytes: Buffer, filename: string, ctx: PipelineContext): Promise<Extracted> {
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
   try {
     // pdf.js takes ownership of (detaches) the array it is given, so it gets a copy.
@@ -57,13 +57,34 @@ async function pdfText(bytes: Buffer, filename: string): Promise<Extracted> {
     throw new MediaError(`"${filename}" could not be opened as a PDF: it may be damaged or incomplete`);
   }
   try {
-    const { totalPages, text } = await extractText(pdf, { mergePages: false });
-    const joined = text.join('\n\n');
-    return { text: joined, metadata: { pageCount: totalPages }, scanned: totalPages > 0 && joined.trim() === '' };
-  } catch {
-    throw new MediaError(`The pages of "${filename}" could not be read: the PDF may be damaged`);
+    // Page by page rather than unpdf's all-at-once extractText: a 10,000-page diary then reports
+    // progress, stops when its job is told to (shutdown, lost lease), holds one page in memory,
+    // and is not read past the text a memory keeps.
+    const pages: string[] = [];
+    let chars = 0;
+    for (let n = 1; n <= pdf.numPages && chars <= MAX_TEXT_CHARS; n++) {
+      ctx.signal?.throwIfAborted();
+      const text = await pageText(pdf, n, filename);
+      pages.push(text);
+      chars += text.length;
+      if (n < pdf.numPages) await ctx.report('extract', (n / pdf.numPages) * 100);
+    }
+    const joined = pages.join('\n\n');
+    return { text: joined, metadata: { pageCount: pdf.numPages }, scanned: pdf.numPages > 0 && joined.trim() === '' };
   } finally {
     await pdf.loadingTask.destroy();
+  }
+}
+
+/** One page's text, as unpdf joins it (an item's end of line becomes a line break). */
+async function pageText(pdf: Awaited<ReturnType<typeof getDocumentProxy>>, n: number, filename: string): Promise<string> {
+  try {
+    const page = await pdf.getPage(n);
+    const content = await page.getTextContent();
+    page.cleanup();
+    return content.items.map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : '')).join('');
+  } catch {
+    throw new MediaError(`The pages of "${filename}" could not be read: the PDF may be damaged`);
   }
 }
 

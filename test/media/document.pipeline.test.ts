@@ -35,10 +35,30 @@ describe('processDocument: PDF', () => {
     expect(text.indexOf(TREE)).toBeLessThan(text.indexOf(CHOIR));
     expect(result.metadata).toMatchObject({ pageCount: 2, truncated: false });
     expect(result.needsOcr).toBe(false);
+    // Progress after each page but the last; then done.
     expect(ctx.stages).toEqual([
       { stage: 'extract', percent: 0 },
+      { stage: 'extract', percent: 50 },
       { stage: 'extract', percent: 100 },
     ]);
+  });
+
+  it('stops reading pages once its job is told to stop', async () => {
+    const stop = new AbortController();
+    const ctx = testContext();
+    const pages = Array.from({ length: 40 }, (_, i) => [`Page ${i + 1}.`]);
+    const seen: number[] = [];
+    const run = processDocument(await upload(buildPdf(pages), 'application/pdf'), {
+      ...ctx,
+      signal: stop.signal,
+      report: async (stage, percent) => {
+        seen.push(percent);
+        if (percent >= 25) stop.abort(new Error('worker stopping'));
+      },
+    });
+    await expect(run).rejects.toThrow('worker stopping');
+    // It stopped at the page after the abort, not at the end of the document.
+    expect(Math.max(...seen)).toBeLessThan(50);
   });
 
   it('marks a scan (pages with only pictures) for OCR', async () => {
