@@ -30,7 +30,7 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   await queue.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai }, job));
   await queue.work('asset.analyse.failed', { concurrency: 1 }, (job) => recordAnalysisGaveUp(deps, job.data.assetId));
   // Stories are long single requests: one at a time per worker keeps the AI service's rate limits.
-  await queue.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai }, job));
+  await queue.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai, queue }, job));
   await queue.work('story.generate.failed', { concurrency: 1 }, (job) => recordStoryGaveUp(deps, job.data.storyId));
   return { ai, close: () => ai.close() };
 }

@@ -16,6 +16,7 @@ import { badInput, conflict, notFound } from '../errors.js';
 import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
 import { isUuid, parseInput, text } from '../validation.js';
 import { buildStoryContext, STORY_SOURCE_FILTER } from './story-context.js';
+import { awaitSettledMemories } from './story-readiness.js';
 
 /** What storyProgress subscribers see while a story is written (read from the story row). */
 export interface StoryProgressEvent {
@@ -45,6 +46,8 @@ export interface StoryDeps {
   events: EventBus;
   log: Logger;
   ai: Ai;
+  /** To wait for memories still being processed or analysed (none: write from what is there). */
+  queue?: JobQueue;
 }
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -92,8 +95,15 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
   const chest = story.chest;
   const progress = narrativeSaver(em, deps, story);
 
-  const started = Date.now();
   try {
+    if (deps.queue) {
+      const unsettled = await awaitSettledMemories(em, deps.queue, chest.id, {
+        signal: job.signal,
+        onWait: (n) => deps.log.info({ storyId: story.id, memories: n }, 'story waits for memories still being processed'),
+      });
+      if (unsettled > 0) deps.log.warn({ storyId: story.id, memories: unsettled }, 'story written without memories that are still being processed');
+    }
+    const started = Date.now();
     const context = await buildStoryContext(em, chest);
     if (context.memories.length === 0) throw new AiUnavailableError('The chest has no processed memories to write a story from');
     const draft = await deps.ai.generateStory(context, { style: story.style, includeTimeline: story.includeTimeline, includeThemes: story.includeThemes }, { onNarrative: progress.onNarrative, signal: job.signal });
