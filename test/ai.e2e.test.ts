@@ -164,9 +164,10 @@ describe('AI through an OpenAI-compatible server (AI_PROVIDERS=openai,local)', (
     const ws = api.ws(token);
     const progress = await api.collect(ws, `subscription($s: ID!) { storyProgress(storyId: $s) { status narrative } }`, { s: generateStory.id }, (all) => all.some((r) => r.data?.storyProgress.status !== 'GENERATING')).done;
     await ws.dispose();
-    const { story } = await api.must(`query($s: ID!) { story(id: $s) { status title paragraphs { text assetIds } timeline { date assetIds } generation { provider model } } }`, { s: generateStory.id }, token);
+    const { story } = await api.must(`query($s: ID!) { story(id: $s) { status title paragraphs { text assetIds } timeline { date assetIds } generation { provider model droppedClaims } } }`, { s: generateStory.id }, token);
     expect(progress.at(-1)!.data.storyProgress.status).toBe('READY');
-    expect(story).toMatchObject({ status: 'READY', title: 'The life of Rose Ellis', generation: { provider: 'openai', model: 'gpt-4o-mini' } });
+    // The provider discarded the timeline entry dated "sometime"; that counts as a dropped claim.
+    expect(story).toMatchObject({ status: 'READY', title: 'The life of Rose Ellis', generation: { provider: 'openai', model: 'gpt-4o-mini', droppedClaims: 1 } });
     // The server cited an id that is not a memory: it is gone; every remaining citation is real.
     const ids = new Set([photo, memo, letter]);
     for (const p of story.paragraphs) for (const id of p.assetIds) expect(ids.has(id)).toBe(true);

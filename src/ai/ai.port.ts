@@ -119,6 +119,8 @@ export interface StoryDraft extends MadeBy {
   paragraphs: StoryParagraph[];
   timeline: StoryTimelineEntry[];
   themes: StoryTheme[];
+  /** Claims the provider already removed itself (malformed, or citing nothing it was given). */
+  droppedClaims?: number;
 }
 
 export interface StoryStreamOptions {

@@ -128,7 +128,7 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
             model: cited.model,
             generatedAt: new Date(),
             durationMs: Date.now() - started,
-            droppedClaims: report.droppedParagraphs + report.droppedTimelineEntries + report.droppedThemes,
+            droppedClaims: (draft.droppedClaims ?? 0) + report.droppedParagraphs + report.droppedTimelineEntries + report.droppedThemes,
           },
         },
       );
