@@ -16,6 +16,6 @@ export const topics = {
   uploads: (chestId: string) => `chest.${chestId}.uploads`,
   /** A chest's recorded events (processing, new memories, stories, contributions), in sequence. */
   chest: (chestId: string) => `chest.${chestId}.events`,
-  /** A story's narrative as it is written (not stored: the finished story is). */
+  /** A story being written: small signals only; the narrative so far is kept in the story row. */
   story: (storyId: string) => `story.${storyId}.progress`,
 };

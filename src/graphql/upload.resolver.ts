@@ -75,7 +75,8 @@ export class UploadProgress {
 @Resolver(() => Upload)
 export class UploadResolver {
   @Subscription(() => UploadProgress, {
-    description: "Everyone's uploads into a chest, live (at most every 250 ms per upload, and the final state). Members only.",
+    description:
+      "Everyone's uploads into a chest, live (at most every 250 ms per upload, and the final state). Members only; guests' uploads for a contribution awaiting approval reach owners and editors only.",
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
       return watchUploads(ctx.em, ctx.fork, ctx.viewer, ctx.actor, args.chestId as string, ctx.events);
