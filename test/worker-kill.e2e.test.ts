@@ -1,23 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { Asset, type Chest, ChestEvent } from '../src/db/entities/index.js';
-import { ChestEventKind, FileType, ProcessingStatus } from '../src/db/enums.js';
+import { ChestEventKind, ProcessingStatus } from '../src/db/enums.js';
 import { derivativePrefix } from '../src/domain/processing/derivatives.js';
 import type { JobQueue } from '../src/jobs/jobs.port.js';
-import { createPgBossQueue } from '../src/jobs/pg-boss.queue.js';
 import type { StorageBackend } from '../src/storage/storage.port.js';
-import { createStorage } from '../src/storage/storage.registry.js';
 import { eventually } from './support/client.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
+import type { TestDatabase } from './support/db.js';
 import { makeAccount, makeChest } from './support/factories.js';
 import { jpegWithExif } from './support/media.js';
 import { type ProductProcess, startWorkerProcess } from './support/processes.js';
+import { openWorkerRig, type WorkerRig } from './support/worker-rig.js';
 
 const JOBS = 120;
 
@@ -28,58 +20,30 @@ const JOBS = 120;
  * (one set of thumbnails per asset, one completion event per asset).
  */
 describe('SIGKILL of workers mid-job, over 120 jobs', () => {
+  let rig: WorkerRig;
   let db: TestDatabase;
-  let dataDir: string;
   let storage: StorageBackend;
   let queue: JobQueue;
   let env: Record<string, string>;
   const workers: ProductProcess[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase('postgres');
-    dataDir = await mkdtemp(join(tmpdir(), 'dmc-kill-'));
-    env = {
-      DATABASE_URL: db.url,
-      DATA_DIR: dataDir,
-      SWEEP_INTERVAL_MINUTES: '0',
+    rig = await openWorkerRig('kill', {
       WORKER_CONCURRENCY: '2',
       // The shortest lease pg-boss allows, checked every second, and plenty of quick retries.
       JOB_HEARTBEAT_SECONDS: '10',
       JOB_SUPERVISE_SECONDS: '1',
       JOB_RETRY_LIMIT: '8',
       JOB_RETRY_DELAY_SECONDS: '1',
-    };
-    storage = await createStorage(loadConfig(env).storage);
-    // The same policy as the workers': pg-boss copies it into each job when the job is added.
-    queue = await createPgBossQueue({ url: db.url, supervise: false, retry: loadConfig(env).jobs.retry, log: pino({ level: 'silent' }) });
+    });
+    ({ db, storage, queue, env } = rig);
   });
 
-  /** A stored original, its memory and its processing job, as a finished upload leaves them. */
-  async function addPhoto(chest: Chest, name: string, photo: Buffer): Promise<string> {
-    const em = db.orm.em.fork();
-    const asset = em.create(Asset, {
-      chest,
-      filename: `${name}.jpg`,
-      storageKey: `chests/${chest.id}/originals/${name}-${randomUUID()}`,
-      fileType: FileType.IMAGE,
-      size: photo.length,
-      mimeType: 'image/jpeg',
-      sha256: randomBytes(32).toString('hex'),
-    } as never);
-    await storage.put(asset.storageKey, Readable.from([photo]), { size: photo.length });
-    await em.transactional(async (tx) => {
-      tx.persist(asset);
-      await tx.flush();
-      await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
-    });
-    return asset.id;
-  }
+  const addPhoto = (chest: Chest, name: string, photo: Buffer) => rig.store(chest, { filename: `${name}.jpg`, bytes: photo });
 
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.kill('SIGKILL')));
-    await queue?.stop();
-    await db?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   it('ends with every asset COMPLETE or FAILED with a reason, none stuck, none duplicated', { timeout: 420_000 }, async () => {

@@ -1,4 +1,3 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +5,8 @@ import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { Asset, type Chest } from '../../src/db/entities/index.js';
-import { FileType, ProcessingStatus } from '../../src/db/enums.js';
+import type { Chest } from '../../src/db/entities/index.js';
+import { ProcessingStatus } from '../../src/db/enums.js';
 import { createActor } from '../../src/domain/actor.js';
 import { derivativePrefix } from '../../src/domain/processing/derivatives.js';
 import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../../src/domain/processing/processing.service.js';
@@ -17,6 +16,7 @@ import type { JobQueue } from '../../src/jobs/jobs.port.js';
 import { createPgBossQueue } from '../../src/jobs/pg-boss.queue.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
+import { storeOriginal } from '../support/worker-rig.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { makeAccount, makeChest } from '../support/factories.js';
 import { jpegWithExif } from '../support/media.js';
@@ -57,21 +57,7 @@ describe('a stale processing attempt', () => {
   });
 
   /** A stored original and its memory, as a finished upload leaves them (PENDING, no attempts). */
-  async function addPhoto(bytes = photo): Promise<string> {
-    const em = db.orm.em.fork();
-    const asset = em.create(Asset, {
-      chest,
-      filename: 'garden.jpg',
-      storageKey: `chests/${chest.id}/originals/${randomUUID()}`,
-      fileType: FileType.IMAGE,
-      size: bytes.length,
-      mimeType: 'image/jpeg',
-      sha256: randomBytes(32).toString('hex'),
-    } as never);
-    await storage.put(asset.storageKey, Readable.from([bytes]), { size: bytes.length });
-    await em.persist(asset).flush();
-    return asset.id;
-  }
+  const addPhoto = (bytes = photo): Promise<string> => storeOriginal(db.orm, storage, chest, { filename: 'garden.jpg', bytes });
 
   /** Storage whose reads wait until released: an attempt that has claimed the asset is held in its download. */
   function heldStorage() {

@@ -1,14 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Ai, createAi } from '../../src/ai/ai.registry.js';
 import { loadConfig } from '../../src/config.js';
 import { Asset, type Chest, Story } from '../../src/db/entities/index.js';
-import { FileType, ProcessingStatus, StoryStatus, StoryStyle, TagSource } from '../../src/db/enums.js';
+import { ProcessingStatus, StoryStatus, StoryStyle, TagSource } from '../../src/db/enums.js';
 import { analyseAsset } from '../../src/domain/analysis/analysis.service.js';
 import { processAsset } from '../../src/domain/processing/processing.service.js';
 import { writeStory } from '../../src/domain/story/story.service.js';
@@ -21,6 +19,7 @@ import { eventually } from '../support/client.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { makeAccount, makeChest, makeStory } from '../support/factories.js';
 import { jpegWithExif, letterScan } from '../support/media.js';
+import { storeOriginal } from '../support/worker-rig.js';
 
 /**
  * A family uploads a scanned letter and asks for the story while it is still being processed:
@@ -52,25 +51,7 @@ describe('a story asked for while memories are still being processed', () => {
   });
 
   /** A stored original and its memory, with its processing job queued: a finished upload. */
-  async function uploaded(chest: Chest, filename: string, bytes: Buffer): Promise<string> {
-    const em = db.orm.em.fork();
-    const asset = em.create(Asset, {
-      chest,
-      filename,
-      storageKey: `chests/${chest.id}/originals/${randomUUID()}`,
-      fileType: FileType.IMAGE,
-      size: bytes.length,
-      mimeType: 'image/jpeg',
-      sha256: randomBytes(32).toString('hex'),
-    } as never);
-    await storage.put(asset.storageKey, Readable.from([bytes]), { size: bytes.length });
-    await em.transactional(async (tx) => {
-      tx.persist(asset);
-      await tx.flush();
-      await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
-    });
-    return asset.id;
-  }
+  const uploaded = (chest: Chest, filename: string, bytes: Buffer) => storeOriginal(db.orm, storage, chest, { filename, bytes }, queue);
 
   it('waits until the letter is processed and read, then cites it', { timeout: 120_000 }, async () => {
     const em = db.orm.em.fork();
