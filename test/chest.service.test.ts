@@ -5,19 +5,9 @@ import { FileType } from '../src/db/enums.js';
 import { createActor } from '../src/domain/actor.js';
 import { createChest, deleteChest, getChest, listChests, restoreChest, updateChest } from '../src/domain/chest/chest.service.js';
 import { createShareLink, openShareLink, revokeShareLink } from '../src/domain/chest/chest-links.service.js';
-import { AppError } from '../src/domain/errors.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAccount, makeAsset, makeChest } from './support/factories.js';
-
-/** Resolves to the AppError a call rejects with, for asserting code and field. */
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof AppError)) throw new Error(`expected an AppError, got ${String(err)}`);
-  return err;
-}
+import { rejection } from './support/rejection.js';
 
 describe.each(BACKENDS)('chest use cases on %s', (backend) => {
   let db: TestDatabase;

@@ -7,12 +7,12 @@ import { validateCitations } from '../src/ai/story-citations.js';
 import { type Asset, Chest, Story } from '../src/db/entities/index.js';
 import { ContributionStatus, ProcessingStatus, StoryStyle, TagSource } from '../src/db/enums.js';
 import { createActor } from '../src/domain/actor.js';
-import { AppError } from '../src/domain/errors.js';
 import { buildStoryContext } from '../src/domain/story/story-context.js';
 import { generateStory } from '../src/domain/story/story.service.js';
 import type { JobQueue } from '../src/jobs/jobs.port.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAccount, makeAsset, makeChest, makeContribution } from './support/factories.js';
+import { rejection } from './support/rejection.js';
 
 /**
  * What a story may draw on, on a real Postgres: only the chest's own live, processed, visible
@@ -32,15 +32,6 @@ function recordingQueue(): JobQueue & { enqueued: unknown[] } {
       return `job-${enqueued.length}`;
     },
   } as JobQueue & { enqueued: unknown[] };
-}
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof AppError)) throw new Error(`expected an AppError, got ${String(err)}`);
-  return err;
 }
 
 describe('the memories a story draws on', () => {

@@ -4,19 +4,9 @@ import { Account, Asset, Chest } from '../src/db/entities/index.js';
 import { ChestRole, ContributionStatus, TagSource } from '../src/db/enums.js';
 import { createActor } from '../src/domain/actor.js';
 import { updateMemory } from '../src/domain/asset/asset.service.js';
-import { AppError } from '../src/domain/errors.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './support/db.js';
 import { addMember, makeAccount, makeAsset, makeChest, makeContribution } from './support/factories.js';
-
-/** Resolves to the AppError a call rejects with, for asserting code and field. */
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof AppError)) throw new Error(`expected an AppError, got ${String(err)}`);
-  return err;
-}
+import { rejection } from './support/rejection.js';
 
 const EXIF_TAG = { name: '1960s', source: TagSource.EXIF, confidence: 1 };
 const AI_BEACH = { name: 'beach', source: TagSource.AI, confidence: 0.8 };
