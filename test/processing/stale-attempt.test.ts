@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import type { Chest } from '../../src/db/entities/index.js';
+import { Asset, type Chest } from '../../src/db/entities/index.js';
 import { ProcessingStatus } from '../../src/db/enums.js';
 import { createActor } from '../../src/domain/actor.js';
 import { derivativePrefix } from '../../src/domain/processing/derivatives.js';
@@ -231,5 +231,20 @@ describe('a stale processing attempt', () => {
     await expect(runA).resolves.toBeUndefined();
     expect(await stateOf(assetId)).toEqual(done);
     expect(superseded(a.logs)).toHaveLength(1);
+  });
+
+  it('keeps a date a person set while the attempt was running, rather than the photo\'s EXIF date', async () => {
+    const assetId = await addPhoto();
+    const held = heldStorage();
+    const run = processAsset(depsWith(held.storage).deps, job('a', assetId));
+    await held.atGet;
+    // Someone who knows better says when it was taken (the EXIF says 1987).
+    const remembered = new Date('1962-07-14T00:00:00Z');
+    await db.orm.em.fork().nativeUpdate(Asset, { id: assetId }, { dateTaken: remembered });
+    held.release();
+    await run;
+    const { row } = await stateOf(assetId);
+    expect(row).toMatchObject({ status: ProcessingStatus.COMPLETE });
+    expect(new Date(row.date_taken as string).toISOString()).toBe(remembered.toISOString());
   });
 });

@@ -214,8 +214,6 @@ async function complete(em: EntityManager, bus: EventBus, queue: JobQueue | unde
         width: r.width ?? null,
         height: r.height ?? null,
         durationSeconds: r.durationSeconds ?? null,
-        // Metadata only fills a gap: a date a person set is never overwritten.
-        ...(asset.dateTaken === null && r.dateTaken ? { dateTaken: r.dateTaken } : {}),
         location: r.location ?? asset.location,
         thumbnails: r.thumbnails,
         placeholder: r.placeholder ?? null,
@@ -226,6 +224,9 @@ async function complete(em: EntityManager, bus: EventBus, queue: JobQueue | unde
       },
       fence,
     );
+    // Metadata only fills a gap: a date a person set is never overwritten, even one set (through
+    // updateMemory) while this attempt ran, so the condition is the row's, not what was read.
+    if (r.dateTaken) await tx.nativeUpdate(Asset, { id: asset.id, dateTaken: null }, { dateTaken: r.dateTaken });
     // The AI step follows in its own job, committed with the result it builds on.
     if (queue) await queue.enqueue(tx, 'asset.analyse', { assetId: asset.id });
     return [await appendChestEvent(tx, { chestId: asset.chest.id, kind: ChestEventKind.ASSET_PROCESSING, assetId: asset.id, data: { stage: 'done', percent: 100, status: ProcessingStatus.COMPLETE, error: null } })];
