@@ -10,8 +10,8 @@ export interface Database {
   mode: 'embedded' | 'postgres';
   /** The connection URL (embedded: PGlite's loopback socket). */
   url: string;
-  /** Whether the database answers within the timeout; used by /readyz. */
-  ping(timeoutMs?: number): Promise<boolean>;
+  /** Whether the database answers a query (no time limit: readiness sets one). */
+  ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -42,22 +42,14 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     orm: opened,
     mode: config.database.mode,
     url: clientUrl,
-    /** A database that hangs must make readiness fail, not hang with it. */
-    async ping(timeoutMs = 2000) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-      const query = opened.em
+    ping() {
+      return opened.em
         .fork()
         .execute('select 1')
         .then(
           () => true,
           () => false,
         );
-      try {
-        return await Promise.race([query, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
     },
     async close() {
       await opened.close(true);

@@ -7,20 +7,24 @@ export interface Readiness {
   storage: boolean;
 }
 
-/** Ready when the database and the file storage both answer within the timeout. */
+/**
+ * Ready when the database and the file storage both answer within the timeout: a dependency that
+ * hangs must make readiness fail, not hang with it. Storage answers when a stat of a key that never
+ * exists comes back (with "no such object").
+ */
 export async function readiness(db: Database, storage: StorageBackend, timeoutMs = 2000): Promise<Readiness> {
-  const [database, files] = await Promise.all([db.ping(timeoutMs), storageAnswers(storage, timeoutMs)]);
-  return { ok: database && files, database, storage: files };
-}
-
-/** Storage answers when a stat of a key that never exists comes back (with "no such object") in time. */
-async function storageAnswers(storage: StorageBackend, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-  const probe = storage.stat('readyz/probe').then(
+  const stat = storage.stat('readyz/probe').then(
     () => true,
     () => false,
   );
+  const [database, files] = await Promise.all([within(db.ping(), timeoutMs), within(stat, timeoutMs)]);
+  return { ok: database && files, database, storage: files };
+}
+
+/** The probe's answer, or false once the time is up. */
+async function within(probe: Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
   try {
     return await Promise.race([probe, timeout]);
   } finally {
