@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
-import { ContributionStatus, ProcessingStatus } from '../../db/enums.js';
+import { ProcessingStatus } from '../../db/enums.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
+import { STORY_SOURCE_FILTER } from './story-context.js';
 
 export interface SettleOptions {
   signal: AbortSignal;
@@ -26,16 +27,8 @@ export async function awaitSettledMemories(em: EntityManager, queue: JobQueue, c
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   let told = false;
   for (;;) {
-    const visible = await em.find(
-      Asset,
-      {
-        chest: chestId,
-        deletedAt: null,
-        status: { $ne: ProcessingStatus.FAILED },
-        $or: [{ contribution: null }, { contribution: { status: ContributionStatus.APPROVED } }],
-      },
-      { fields: ['id'], disableIdentityMap: true },
-    );
+    // The memories a story draws on, at any stage short of failing.
+    const visible = await em.find(Asset, { ...STORY_SOURCE_FILTER(chestId), status: { $ne: ProcessingStatus.FAILED } }, { fields: ['id'], disableIdentityMap: true });
     const ids = visible.map((a) => a.id);
     const [processing, analysing] = await Promise.all([queue.unfinishedFor('asset.process', ids), queue.unfinishedFor('asset.analyse', ids)]);
     const unsettled = new Set([...processing, ...analysing]).size;
