@@ -82,7 +82,8 @@ export async function run(): Promise<void> {
     const kept = new Map<string, Buffer>();
     const ctx: PipelineContext = {
       derivatives: async (name, body) => {
-        kept.set(name, body);
+        // Photos only write thumbnails, which are buffers.
+        if (Buffer.isBuffer(body)) kept.set(name, body);
         return `bench/${name}`;
       },
       report: async () => undefined,

@@ -282,13 +282,19 @@ describe.each(STORAGE_ENVS)('uploads and downloads over HTTP on %s storage', (st
     }
   });
 
-  it('gives non-members no photo originals, but documents through a short signed link', async () => {
+  it('gives non-members no originals, unless the view link allows them; then through a short signed link', async () => {
     const doc = (await upload(pdf(), 'application/pdf', 'letter.pdf')).res.body;
     const photo = (await upload(await jpeg(30, 30, '#abc'), 'image/jpeg', 'p.jpg')).res.body;
-    const link = (await gql(`mutation($c: ID!) { createShareLink(chestId: $c) { token } }`, { c: chestId }, owner.token)).data.createShareLink.token;
-    const seen = await gql(`query($t: String!) { chestByShareToken(token: $t) { assets(first: 100) { edges { node { id originalUrl } } } } }`, { t: link });
-    const urls = Object.fromEntries(seen.data.chestByShareToken.assets.edges.map((e: any) => [e.node.id, e.node.originalUrl]));
-    expect(urls[photo.assetId]).toBeNull();
+    const originals = async (allowOriginals: boolean) => {
+      const made = await gql(`mutation($c: ID!, $o: Boolean) { createShareLink(chestId: $c, allowOriginals: $o) { token } }`, { c: chestId, o: allowOriginals }, owner.token);
+      const seen = await gql(`query($t: String!) { chestByShareToken(token: $t) { assets(first: 100) { edges { node { id originalUrl } } } } }`, { t: made.data.createShareLink.token });
+      return Object.fromEntries(seen.data.chestByShareToken.assets.edges.map((e: any) => [e.node.id, e.node.originalUrl]));
+    };
+    const plain = await originals(false);
+    expect(plain[photo.assetId]).toBeNull();
+    expect(plain[doc.assetId]).toBeNull();
+    const urls = await originals(true);
+    expect(urls[photo.assetId]).toEqual(expect.any(String));
     const res = await fetch(new URL(urls[doc.assetId], app.url()));
     expect(res.status).toBe(200);
     expect(Buffer.from(await res.arrayBuffer())).toEqual(pdf());

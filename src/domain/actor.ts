@@ -11,6 +11,8 @@ export interface Actor {
   accountId: string | null;
   /** Chests for which this request presented a valid share token. */
   shareGrants: Set<string>;
+  /** Chests whose view link (presented in this request) also hands out originals (allowOriginals). */
+  originalGrants: Set<string>;
   /** This account's role per chest, batched and cached for the request. */
   roles: DataLoader<string, ChestRole | null>;
 }
@@ -19,6 +21,7 @@ export function createActor(em: EntityManager, accountId: string | null): Actor 
   return {
     accountId,
     shareGrants: new Set(),
+    originalGrants: new Set(),
     roles: new DataLoader(async (chestIds: readonly string[]) => {
       if (!accountId) return chestIds.map(() => null);
       const rows = await em.execute<{ chest_id: string; role: ChestRole }[]>(

@@ -3,7 +3,7 @@ import { Asset } from '../db/entities/index.js';
 import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
 import { maySeeLocation } from '../domain/access/access.service.js';
 import { getAsset, updateMemory } from '../domain/asset/asset.service.js';
-import { derivativeUrl, originalUrl } from '../domain/asset/download.js';
+import { derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename } from '../domain/asset/download.js';
 import type { Context } from './context.js';
 
 @InputType({ description: 'What people say about a memory: omitted fields stay as they are; null clears a field.' })
@@ -45,10 +45,33 @@ export class AssetResolver {
 
   @FieldResolver(() => String, {
     nullable: true,
-    description: 'A link to the original file, valid 5 minutes. Photos and videos: members only (their metadata can hold GPS).',
+    description:
+      "A link to the original file, valid 5 minutes. The chest's members only, and holders of a view link made with allowOriginals: an original may reveal where it was recorded (GPS) and who made it. Everyone else: null; use previewUrl.",
   })
   originalUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
     return originalUrl(ctx.actor, asset, ctx.storage, ctx.config.secretKey);
+  }
+
+  @FieldResolver(() => String, {
+    nullable: true,
+    description:
+      "A link to a copy without metadata, valid 5 minutes, for everyone who may read the memory: a photo's largest thumbnail (WebP), a recording re-encoded (M4A, no tags, chapters or cover art), a video transcoded (H.264 MP4, no tags), a document's text. Null until processing made it, and for recordings and videos processed before previews existed.",
+  })
+  previewUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    return previewUrl(asset, ctx.storage, ctx.config.secretKey);
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: "previewUrl's MIME type." })
+  previewMimeType(@Root() asset: Asset): string | null {
+    return previewMimeType(asset);
+  }
+
+  @FieldResolver(() => String, {
+    description:
+      'The original file name, sanitised, for those who may have the original; others get a neutral name ("recording.m4a"), since names often hold a street or a person.',
+  })
+  filename(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string> {
+    return visibleFilename(ctx.actor, asset);
   }
 
   /** The only way coordinates leave the server: the access service decides per caller and chest. */

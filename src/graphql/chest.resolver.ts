@@ -76,13 +76,23 @@ export class ChestResolver {
     return restoreChest(ctx.em, ctx.actor, id);
   }
 
-  @Mutation(() => IssuedLink, { description: 'Owners: a view link for people without an account. Replaces any earlier one.' })
+  @Mutation(() => IssuedLink, {
+    description:
+      'Owners: a view link for people without an account. Replaces any earlier one. Its holders get metadata-free copies (Asset.previewUrl, thumbnails) and neutral file names, never originals, unless allowOriginals.',
+  })
   createShareLink(
     @Arg('chestId', () => ID) chestId: string,
     @Arg('expiresAt', () => GraphQLISODateTime, { nullable: true }) expiresAt: Date | null,
+    @Arg('allowOriginals', () => Boolean, {
+      nullable: true,
+      defaultValue: false,
+      description:
+        "Also hand this link's holders the original files and their file names. Originals may reveal where things were recorded (GPS in photos, videos and voice memos) and who made them (authors in documents). Default false.",
+    })
+    allowOriginals: boolean | null,
     @Ctx() ctx: Context,
   ): Promise<IssuedLink> {
-    return createShareLink(ctx.em, ctx.actor, chestId, { expiresAt });
+    return createShareLink(ctx.em, ctx.actor, chestId, { expiresAt, allowOriginals });
   }
 
   @Mutation(() => Chest, { description: 'Owners: the view link stops working at once.' })

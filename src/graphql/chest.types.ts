@@ -74,6 +74,9 @@ export class ChestLinks {
   @Field(() => GraphQLISODateTime, { nullable: true })
   shareLinkExpiresAt!: Date | null;
 
+  @Field(() => Boolean, { description: 'The view link also hands out originals and file names (createShareLink allowOriginals), which may reveal where things were recorded.' })
+  shareLinkAllowsOriginals!: boolean;
+
   @Field(() => Boolean, { description: 'False while allowContributions is off, even if a link exists.' })
   contributionLinkActive!: boolean;
 

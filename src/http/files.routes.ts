@@ -2,16 +2,18 @@ import { Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Asset } from '../db/entities/index.js';
 import { FileType } from '../db/enums.js';
-import { verifyDownload } from '../domain/asset/download.js';
+import { findDerivative, verifyDownload } from '../domain/asset/download.js';
 import { AppError, ErrorCode, notFound } from '../domain/errors.js';
 import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
+import { contentDisposition } from '../storage/content-disposition.js';
 import type { ByteRange, StorageBackend } from '../storage/storage.port.js';
 import { sendError } from './errors.js';
 
 /**
  * GET /files/:assetId?exp&sig — originals behind a signed, short-lived link (filesystem storage;
- * S3 links go to the bucket directly). Supports Range so video can be seeked; never lets a browser
+ * S3 links go to the bucket directly); only members and allowOriginals view links are given one.
+ * GET /files/:assetId/:name?exp&sig — thumbnails, posters, previews and a document's text. Supports Range so video can be seeked; never lets a browser
  * guess the type; documents download rather than open.
  */
 export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: string, log: Logger): Router {
@@ -52,17 +54,20 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
       const { assetId, name } = req.params;
       const ok = isUuid(assetId) && /^[a-z0-9-]{1,40}$/.test(name) && verifyDownload(secret, `${assetId}/${name}`, String(req.query.exp ?? ''), String(req.query.sig ?? ''));
       const asset = ok ? await orm.em.fork().findOne(Asset, { id: assetId, deletedAt: null }) : null;
-      const thumb = asset?.thumbnails.find((t) => t.name === name);
-      if (!thumb) throw notFound('File');
-      const stream = await storage.get(thumb.storageKey);
+      const served = asset ? findDerivative(asset, name) : null;
+      if (!served) throw notFound('File');
+      // Derivatives reach people outside the family: a neutral name, never the original's.
       res.status(200).set({
-        'Content-Type': thumb.mimeType,
+        'Content-Type': served.mimeType,
+        'Content-Disposition': contentDisposition(served.filename, 'inline'),
         'X-Content-Type-Options': 'nosniff',
         'Cache-Control': 'private, max-age=300',
         'Content-Security-Policy': "default-src 'none'; sandbox",
       });
+      if ('text' in served) return void res.send(Buffer.from(served.text, 'utf8'));
+      const stream = await storage.get(served.storageKey);
       stream.on('error', (err) => {
-        log.error({ err, assetId }, 'thumbnail stream failed');
+        log.error({ err, assetId }, 'derivative stream failed');
         res.destroy(err);
       });
       stream.pipe(res);

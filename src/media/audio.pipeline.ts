@@ -1,5 +1,7 @@
-import { FfmpegError, ffprobe, fileUrl, numberOrNull, probeDate, probeLocation, streamFfmpeg } from './ffmpeg.js';
+import { dirname, join } from 'node:path';
+import { FfmpegError, ffprobe, fileUrl, numberOrNull, probeDate, probeLocation, type ProbeResult, streamFfmpeg } from './ffmpeg.js';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
+import { audioRendition } from './rendition.js';
 
 /** Bars in a player's waveform. */
 export const WAVEFORM_BUCKETS = 200;
@@ -11,10 +13,13 @@ const SAMPLE_RATE = 8000;
  */
 const SILENCE_PEAK = 0.001;
 
-/** Reads an audio file's facts and draws its waveform. */
-export async function processAudio(input: PipelineInput, ctx: PipelineContext): Promise<PipelineResult> {
+/**
+ * Reads an audio file's facts, draws its waveform and makes the metadata-free copy that people
+ * outside the family play. `probed`: the caller already ran ffprobe (to tell audio from video).
+ */
+export async function processAudio(input: PipelineInput, ctx: PipelineContext, probed?: ProbeResult): Promise<PipelineResult> {
   await ctx.report('probe', 0);
-  const probe = await ffprobe(input.path, { signal: ctx.signal });
+  const probe = probed ?? (await ffprobe(input.path, { signal: ctx.signal }));
   const audio = probe.streams.find((s) => s.codec_type === 'audio');
   if (!audio) throw new MediaError(`"${input.filename}" has no sound in it`);
   const durationSeconds = numberOrNull(probe.format.duration) ?? numberOrNull(audio.duration);
@@ -29,9 +34,13 @@ export async function processAudio(input: PipelineInput, ctx: PipelineContext): 
     }
     throw err;
   }
-  await ctx.report('waveform', 100);
+  await ctx.report('rendition', 60);
+  const copy = await audioRendition({ source: input.path, out: join(dirname(input.path), 'preview.m4a'), streamIndex: audio.index, filename: input.filename, signal: ctx.signal });
+  const preview = { name: 'audio', mimeType: copy.mimeType, size: copy.size, storageKey: await ctx.derivatives('audio', copy, copy.mimeType) };
+  await ctx.report('rendition', 100);
 
   return {
+    preview,
     durationSeconds,
     dateTaken: probeDate(probe),
     location: probeLocation(probe),

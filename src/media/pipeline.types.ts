@@ -1,3 +1,5 @@
+import type { FileType } from '../db/enums.js';
+
 /**
  * What every media pipeline receives and returns. Pipelines are pure with respect to the
  * database: they read a local copy of the original, write derivatives through `derivatives`,
@@ -19,7 +21,13 @@ export interface PipelineInput {
  * from the asset id and `name`, so re-running a pipeline replaces derivatives instead of adding
  * new ones (idempotent jobs).
  */
-export type DerivativeSink = (name: string, body: Buffer, mimeType: string) => Promise<string>;
+export type DerivativeSink = (name: string, body: Buffer | DerivativeFile, mimeType: string) => Promise<string>;
+
+/** A derivative too big to hold in memory (a recording or video preview): a local file, streamed to storage. */
+export interface DerivativeFile {
+  path: string;
+  size: number;
+}
 
 /** Reports a stage and its percent (0–100 within the whole pipeline, never decreasing). */
 export type StageReporter = (stage: string, percent: number) => Promise<void>;
@@ -39,6 +47,17 @@ export interface DerivedImage {
   storageKey: string;
 }
 
+/**
+ * The copy of a recording or video that people outside the family receive: re-encoded, with no
+ * metadata, chapters or cover art (see media/rendition.ts).
+ */
+export interface DerivedPreview {
+  name: string;
+  mimeType: string;
+  size: number;
+  storageKey: string;
+}
+
 export interface MediaLocation {
   latitude: number;
   longitude: number;
@@ -52,6 +71,10 @@ export interface PipelineResult {
   dateTaken?: Date | null;
   location?: MediaLocation | null;
   thumbnails: DerivedImage[];
+  /** The metadata-free copy for non-members (recordings and videos; photos have thumbnails, documents their text). */
+  preview?: DerivedPreview | null;
+  /** The kind the bytes turned out to be, when it differs from the upload's (a video in an "audio" file). */
+  fileType?: FileType;
   /** ThumbHash of the image or poster, base64: a blurred placeholder clients draw before loading. */
   placeholder?: string | null;
   /** 64-bit perceptual hash (hex) for near-duplicate photos. */

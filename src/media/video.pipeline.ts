@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { rgbaToThumbHash } from 'thumbhash';
 import {
@@ -9,8 +10,10 @@ import {
   probeLocation,
   runFfmpeg,
   tag,
+  type ProbeResult,
   type ProbeStream,
 } from './ffmpeg.js';
+import { videoRendition } from './rendition.js';
 import { MediaError, type DerivedImage, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 
 /** Poster sizes (longest side) clients choose from: a grid tile and a full-width view. */
@@ -19,11 +22,14 @@ const POSTER_SIZES = [256, 1024] as const;
 const POSTER_AT_FRACTION = 0.1;
 const POSTER_AT_MAX_SECONDS = 3;
 
-/** Reads a video's facts, makes poster thumbnails and a placeholder. */
-export async function processVideo(input: PipelineInput, ctx: PipelineContext): Promise<PipelineResult> {
+/**
+ * Reads a video's facts, makes poster thumbnails, a placeholder and the metadata-free preview that
+ * people outside the family watch. `probed`: the caller already ran ffprobe.
+ */
+export async function processVideo(input: PipelineInput, ctx: PipelineContext, probed?: ProbeResult): Promise<PipelineResult> {
   await ctx.report('probe', 0);
-  const probe = await ffprobe(input.path, { signal: ctx.signal });
-  const video = probe.streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  const probe = probed ?? (await ffprobe(input.path, { signal: ctx.signal }));
+  const video = pictureStream(probe);
   if (!video) throw new MediaError(`"${input.filename}" has no pictures in it, so it cannot be shown as a video`);
   const audio = probe.streams.find((s) => s.codec_type === 'audio');
   const durationSeconds = numberOrNull(probe.format.duration) ?? numberOrNull(video.duration);
@@ -48,9 +54,14 @@ export async function processVideo(input: PipelineInput, ctx: PipelineContext): 
     thumbnails.push({ name, width: info.width, height: info.height, mimeType: 'image/webp', storageKey });
   }
   const placeholder = await thumbHash(frame);
-  await ctx.report('thumbnails', 100);
+
+  await ctx.report('rendition', 70);
+  const copy = await videoRendition({ source: input.path, out: join(dirname(input.path), 'preview.mp4'), streamIndex: video.index, filename: input.filename, signal: ctx.signal });
+  const preview = { name: 'video', mimeType: copy.mimeType, size: copy.size, storageKey: await ctx.derivatives('video', copy, copy.mimeType) };
+  await ctx.report('rendition', 100);
 
   return {
+    preview,
     width,
     height,
     durationSeconds,
@@ -68,6 +79,10 @@ export async function processVideo(input: PipelineInput, ctx: PipelineContext): 
     },
   };
 }
+
+/** The moving picture, if any: an MP3's or M4A's cover art is a video stream too, marked attached_pic. */
+export const pictureStream = (probe: ProbeResult): ProbeStream | undefined =>
+  probe.streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
 
 /**
  * Clockwise degrees the picture is turned when shown: the display matrix (what current ffprobe

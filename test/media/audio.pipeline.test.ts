@@ -41,11 +41,11 @@ describe('processAudio', () => {
     expect(waveform!.every((v) => Math.round(v * 1000) === v * 1000)).toBe(true);
   });
 
-  it('reports probe then waveform, ending at 100', async () => {
+  it('reports probe, waveform, then the shareable copy, ending at 100', async () => {
     const ctx = testContext();
     await processAudio(input(memo), ctx);
-    expect(ctx.stages.map((s) => s.stage)).toEqual(['probe', 'waveform', 'waveform']);
-    expect(ctx.stages.map((s) => s.percent)).toEqual([0, 20, 100]);
+    expect(ctx.stages.map((s) => s.stage)).toEqual(['probe', 'waveform', 'rendition', 'rendition']);
+    expect(ctx.stages.map((s) => s.percent)).toEqual([0, 20, 60, 100]);
   });
 
   it('reads a PCM WAV without a date', async () => {

@@ -79,7 +79,7 @@ describe('processVideo', () => {
   it('reports its stages in order with percents that never go down', async () => {
     const ctx = testContext();
     await processVideo(input(clip), ctx);
-    expect([...new Set(ctx.stages.map((s) => s.stage))]).toEqual(['probe', 'poster', 'thumbnails']);
+    expect([...new Set(ctx.stages.map((s) => s.stage))]).toEqual(['probe', 'poster', 'thumbnails', 'rendition']);
     const percents = ctx.stages.map((s) => s.percent);
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
     expect(percents.at(-1)).toBe(100);

@@ -118,7 +118,7 @@ export function testContext(signal?: AbortSignal): TestContext {
     stages,
     signal,
     derivatives: async (name, body, mimeType) => {
-      stored.set(name, { body, mimeType });
+      stored.set(name, { body: Buffer.isBuffer(body) ? body : await readFile(body.path), mimeType });
       return `test/${name}`;
     },
     report: async (stage, percent) => {

@@ -7,7 +7,7 @@ import { FileType, ProcessingStatus } from '../enums.js';
 import { BaseEntity } from './base.entity.js';
 import { Chest } from './chest.entity.js';
 import { Contribution } from './contribution.entity.js';
-import { Analysis, GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
+import { Analysis, type AssetPreview, GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
 
 export const PLACE_MAX = 200;
 export const CAPTION_MAX = 2000;
@@ -34,7 +34,7 @@ export class Asset extends BaseEntity {
   @ManyToOne({ entity: () => Contribution, nullable: true, deleteRule: 'set null', index: true })
   contribution: Contribution | null = null;
 
-  @Field(() => String, { description: 'The original file name, sanitised.' })
+  /** Exposed through the Asset.filename resolver: names often hold a street or a person's name. */
   @Property({ type: 'varchar', length: 255 })
   filename!: string;
 
@@ -129,6 +129,10 @@ export class Asset extends BaseEntity {
   @Field(() => [Thumbnail])
   @Property({ type: 'jsonb', default: '[]' })
   thumbnails: Opt<Thumbnail[]> = [];
+
+  /** Recordings and videos: the metadata-free copy non-members get (null before processing, and for assets processed before previews existed). */
+  @Property({ type: 'jsonb', nullable: true })
+  preview: AssetPreview | null = null;
 
   @Field(() => Transcription, { nullable: true })
   @Property({ type: 'jsonb', nullable: true })

@@ -35,6 +35,18 @@ export class Thumbnail {
   storageKey!: string;
 }
 
+/**
+ * The metadata-free copy of a recording or video (re-encoded by the worker), which is what people
+ * outside the family receive instead of the original. Server-side only: Asset.previewUrl links it.
+ */
+export interface AssetPreview {
+  /** Derivative name: "audio" or "video". */
+  name: string;
+  mimeType: string;
+  size: number;
+  storageKey: string;
+}
+
 @ObjectType()
 export class TranscriptSegment {
   @Field(() => Float, { description: 'Start, in seconds.' })

@@ -55,6 +55,14 @@ export class Chest extends BaseEntity {
   @Property({ type: 'timestamptz', nullable: true })
   shareTokenExpiresAt: Date | null = null;
 
+  /**
+   * The view link also hands out originals and real file names (createShareLink allowOriginals).
+   * Originals may reveal where things were recorded (GPS in photos, videos and recordings), so it
+   * is off unless an owner chose it for this link; a new link starts off again.
+   */
+  @Property({ type: 'boolean', default: false })
+  shareAllowsOriginals: Opt<boolean> = false;
+
   /** SHA-256 of the contribution link's token; null when there is no link. */
   @Property({ type: 'char', length: 64, unique: true, nullable: true })
   contributionTokenHash: string | null = null;

@@ -74,6 +74,16 @@ export async function maySeeLocation(actor: Actor, chestId: string): Promise<boo
   return role !== null;
 }
 
+/**
+ * Originals (and their real file names) carry what the bytes and names say: GPS in a photo, a
+ * video or a voice memo, an author in a PDF, a street in "12 Rue X.m4a". The chest's own people
+ * get them; others only through a view link whose owner allowed it (allowOriginals). Everyone
+ * else who may read gets the metadata-free derivatives (Asset.previewUrl, thumbnails).
+ */
+export async function mayHaveOriginal(actor: Actor, chestId: string): Promise<boolean> {
+  return actor.originalGrants.has(chestId) || (await maySeeLocation(actor, chestId));
+}
+
 /** Operations that need an account (creating chests, listing "my chests"). */
 export function requireAccount(actor: Actor): string {
   if (!actor.accountId) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Sign in to do this');

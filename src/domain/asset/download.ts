@@ -3,36 +3,76 @@ import type { Asset } from '../../db/entities/index.js';
 import type { Thumbnail } from '../../db/entities/asset.types.js';
 import { FileType } from '../../db/enums.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
-import { maySeeLocation } from '../access/access.service.js';
+import { mayHaveOriginal } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 
 /** Download links live five minutes: long enough to start, too short to pass around. */
 export const DOWNLOAD_TTL_SECONDS = 300;
 
+/** The derivative name under which a document's text is served (made from Asset.extractedText, not stored). */
+export const TEXT_RENDITION = 'text';
+const TEXT_MIME = 'text/plain; charset=utf-8';
+
 /**
- * A short-lived link to an asset's original, for someone who can already read the asset.
- * Photos and videos can carry the GPS position of a home in their metadata, so only the
- * chest's members get their originals; others will get re-encoded derivatives (worker).
+ * A short-lived link to an asset's original, for the chest's people, and for holders of a view
+ * link whose owner allowed originals. Any original can say where and by whom it was made (GPS in
+ * photos, videos and voice memos, EXIF in an MP3's cover art, authors in PDFs and Word files), so
+ * everyone else gets the metadata-free derivatives instead (previewUrl, thumbnails).
  */
 export async function originalUrl(actor: Actor, asset: Asset, storage: StorageBackend, secret: string): Promise<string | null> {
-  const member = await maySeeLocation(actor, asset.chest.id);
-  if (!member && (asset.fileType === FileType.IMAGE || asset.fileType === FileType.VIDEO)) return null;
+  if (!(await mayHaveOriginal(actor, asset.chest.id))) return null;
   const direct = await storage.presignedGetUrl(asset.storageKey, DOWNLOAD_TTL_SECONDS, { filename: asset.filename, contentType: asset.mimeType });
   if (direct) return direct;
-  const exp = Math.floor(Date.now() / 1000) + DOWNLOAD_TTL_SECONDS;
-  return `/files/${asset.id}?exp=${exp}&sig=${sign(secret, asset.id, exp)}`;
+  return signedPath(secret, asset.id);
 }
 
 /**
- * A short-lived link to a thumbnail or poster. Derivatives carry no metadata (no GPS), so anyone
- * who may read the asset gets them.
+ * A short-lived link to the memory's metadata-free copy, for anyone who may read it: a photo's
+ * largest thumbnail, a recording's or video's re-encoded preview, a document's text. Null while
+ * processing has not made one (and for recordings and videos processed before previews existed).
+ */
+export async function previewUrl(asset: Asset, storage: StorageBackend, secret: string): Promise<string | null> {
+  const preview = previewOf(asset);
+  if (!preview) return null;
+  if (preview.storageKey === null) return signedPath(secret, `${asset.id}/${preview.name}`);
+  return derivativeUrl(asset, { ...preview, storageKey: preview.storageKey }, storage, secret);
+}
+
+/** The preview's type (`image/webp`, `audio/mp4`, `video/mp4`, `text/plain; charset=utf-8`), when there is one. */
+export function previewMimeType(asset: Asset): string | null {
+  return previewOf(asset)?.mimeType ?? null;
+}
+
+/**
+ * A short-lived link to a thumbnail, poster or preview. Derivatives carry no metadata (no GPS),
+ * so anyone who may read the asset gets them.
  */
 export async function derivativeUrl(asset: Pick<Asset, 'id'>, thumbnail: Pick<Thumbnail, 'name' | 'storageKey' | 'mimeType'>, storage: StorageBackend, secret: string): Promise<string> {
-  const direct = await storage.presignedGetUrl(thumbnail.storageKey, DOWNLOAD_TTL_SECONDS, { contentType: thumbnail.mimeType });
+  const direct = await storage.presignedGetUrl(thumbnail.storageKey, DOWNLOAD_TTL_SECONDS, { contentType: thumbnail.mimeType, filename: derivativeFilename(thumbnail) });
   if (direct) return direct;
-  const exp = Math.floor(Date.now() / 1000) + DOWNLOAD_TTL_SECONDS;
-  const resource = `${asset.id}/${thumbnail.name}`;
-  return `/files/${resource}?exp=${exp}&sig=${sign(secret, resource, exp)}`;
+  return signedPath(secret, `${asset.id}/${thumbnail.name}`);
+}
+
+/** What GET /files/<asset>/<name> serves: a stored derivative, or the document's text. */
+export type ServedDerivative =
+  | { storageKey: string; mimeType: string; filename: string }
+  | { text: string; mimeType: string; filename: string };
+
+export function findDerivative(asset: Asset, name: string): ServedDerivative | null {
+  const stored = asset.thumbnails.find((t) => t.name === name) ?? (asset.preview?.name === name ? asset.preview : undefined);
+  if (stored) return { storageKey: stored.storageKey, mimeType: stored.mimeType, filename: derivativeFilename(stored) };
+  if (name === TEXT_RENDITION && asset.extractedText !== null) return { text: asset.extractedText, mimeType: TEXT_MIME, filename: 'document.txt' };
+  return null;
+}
+
+/** The file name the caller sees: the real one for those who may have originals, else a neutral one ("recording.m4a"). */
+export async function visibleFilename(actor: Actor, asset: Asset): Promise<string> {
+  return (await mayHaveOriginal(actor, asset.chest.id)) ? asset.filename : neutralFilename(asset);
+}
+
+/** A name that says only what the memory is: "photo.jpg", "video.mp4", "recording.m4a", "document.pdf". */
+export function neutralFilename(asset: Pick<Asset, 'fileType' | 'mimeType'>): string {
+  return `${KIND_NAME[asset.fileType]}.${EXTENSION[asset.mimeType.split(';')[0]!.trim()] ?? 'bin'}`;
 }
 
 /** Checks a /files link (`resource` is the asset id, or "<asset id>/<derivative name>"): right signature, not expired. */
@@ -42,6 +82,67 @@ export function verifyDownload(secret: string, resource: string, exp: string, si
   const want = Buffer.from(sign(secret, resource, e));
   const got = Buffer.from(sig);
   return want.length === got.length && timingSafeEqual(want, got);
+}
+
+function previewOf(asset: Asset): { name: string; mimeType: string; storageKey: string | null } | null {
+  switch (asset.fileType) {
+    case FileType.IMAGE: {
+      // The largest thumbnail: what a viewer opens full screen.
+      const largest = [...asset.thumbnails].sort((a, b) => b.width * b.height - a.width * a.height)[0];
+      return largest ?? null;
+    }
+    case FileType.AUDIO:
+    case FileType.VIDEO:
+      return asset.preview;
+    case FileType.DOCUMENT:
+      return asset.extractedText !== null ? { name: TEXT_RENDITION, mimeType: TEXT_MIME, storageKey: null } : null;
+  }
+}
+
+const derivativeFilename = (d: Pick<Thumbnail, 'name' | 'mimeType'>): string =>
+  d.mimeType.startsWith('audio/') ? 'recording.m4a' : d.mimeType.startsWith('video/') ? 'video.mp4' : `${d.name.startsWith('poster') ? 'poster' : 'photo'}.webp`;
+
+const KIND_NAME: Record<FileType, string> = {
+  [FileType.IMAGE]: 'photo',
+  [FileType.VIDEO]: 'video',
+  [FileType.AUDIO]: 'recording',
+  [FileType.DOCUMENT]: 'document',
+};
+
+/** Extensions for the types file-policy.ts accepts. */
+const EXTENSION: Readonly<Record<string, string>> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/gif': 'gif',
+  'image/webp': 'webp',
+  'image/heic': 'heic',
+  'image/heif': 'heif',
+  'image/avif': 'avif',
+  'image/tiff': 'tif',
+  'video/mp4': 'mp4',
+  'video/quicktime': 'mov',
+  'video/webm': 'webm',
+  'video/x-matroska': 'mkv',
+  'video/3gpp': '3gp',
+  'video/x-msvideo': 'avi',
+  'audio/mpeg': 'mp3',
+  'audio/mp4': 'm4a',
+  'audio/x-m4a': 'm4a',
+  'audio/aac': 'aac',
+  'audio/wav': 'wav',
+  'audio/ogg': 'ogg',
+  'audio/opus': 'opus',
+  'audio/flac': 'flac',
+  'audio/x-flac': 'flac',
+  'audio/amr': 'amr',
+  'application/pdf': 'pdf',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'docx',
+  'text/plain': 'txt',
+};
+
+function signedPath(secret: string, resource: string): string {
+  const exp = Math.floor(Date.now() / 1000) + DOWNLOAD_TTL_SECONDS;
+  return `/files/${resource}?exp=${exp}&sig=${sign(secret, resource, exp)}`;
 }
 
 const sign = (secret: string, resource: string, exp: number) => createHmac('sha256', secret).update(`${resource}.${exp}`).digest('base64url');

@@ -18,6 +18,8 @@ export interface IssuedLink {
 export interface ChestLinks {
   shareLinkActive: boolean;
   shareLinkExpiresAt: Date | null;
+  /** The view link hands out originals and file names (allowOriginals). */
+  shareLinkAllowsOriginals: boolean;
   contributionLinkActive: boolean;
   contributionLinkExpiresAt: Date | null;
 }
@@ -31,6 +33,12 @@ const linkInput = z.object({
 });
 export type LinkInput = z.input<typeof linkInput>;
 
+const shareLinkInput = linkInput.extend({
+  /** The link also hands out originals and real file names, which may reveal where things were recorded. Default false. */
+  allowOriginals: z.boolean().nullish(),
+});
+export type ShareLinkInput = z.input<typeof shareLinkInput>;
+
 /** The two links a chest can have, by the columns that hold them. */
 const LINK_COLUMNS = {
   share: { hash: 'shareTokenHash', expiresAt: 'shareTokenExpiresAt' },
@@ -38,9 +46,13 @@ const LINK_COLUMNS = {
 } as const;
 type LinkKind = keyof typeof LINK_COLUMNS;
 
-/** Issues a view link (replacing any earlier one): whoever holds it may read the chest. */
-export async function createShareLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput): Promise<IssuedLink> {
-  return issueLink(em, actor, chestId, input, 'share');
+/**
+ * Issues a view link (replacing any earlier one): whoever holds it may read the chest, through
+ * metadata-free derivatives only unless `allowOriginals` (then also originals and file names).
+ */
+export async function createShareLink(em: EntityManager, actor: Actor, chestId: string, input: ShareLinkInput): Promise<IssuedLink> {
+  const { allowOriginals, ...link } = parseInput(shareLinkInput, input);
+  return issueLink(em, actor, chestId, link, 'share', allowOriginals === true);
 }
 
 export async function revokeShareLink(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
@@ -48,7 +60,7 @@ export async function revokeShareLink(em: EntityManager, actor: Actor, chestId: 
 }
 
 export async function createContributionLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput): Promise<IssuedLink> {
-  return issueLink(em, actor, chestId, input, 'contribution');
+  return issueLink(em, actor, chestId, input, 'contribution', false);
 }
 
 export async function revokeContributionLink(em: EntityManager, actor: Actor, chestId: string): Promise<Chest> {
@@ -56,13 +68,14 @@ export async function revokeContributionLink(em: EntityManager, actor: Actor, ch
 }
 
 /** Owners only: a new token for one of the chest's links, replacing the old one. */
-async function issueLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput, kind: LinkKind): Promise<IssuedLink> {
+async function issueLink(em: EntityManager, actor: Actor, chestId: string, input: LinkInput, kind: LinkKind, allowOriginals: boolean): Promise<IssuedLink> {
   const chest = await authorizeChest(em, actor, chestId, 'manage');
   const { expiresAt } = parseInput(linkInput, input);
   if (kind === 'contribution' && !chest.allowContributions) throw conflict('Turn on allowContributions before making a contribution link');
   const { token, hash } = newToken();
   chest[LINK_COLUMNS[kind].hash] = hash;
   chest[LINK_COLUMNS[kind].expiresAt] = expiresAt ?? null;
+  if (kind === 'share') chest.shareAllowsOriginals = allowOriginals;
   await em.flush();
   return { chest, token, expiresAt: expiresAt ?? null };
 }
@@ -72,6 +85,7 @@ async function revokeLink(em: EntityManager, actor: Actor, chestId: string, kind
   const chest = await authorizeChest(em, actor, chestId, 'manage');
   chest[LINK_COLUMNS[kind].hash] = null;
   chest[LINK_COLUMNS[kind].expiresAt] = null;
+  if (kind === 'share') chest.shareAllowsOriginals = false;
   await em.flush();
   return chest;
 }
@@ -84,6 +98,7 @@ export async function openShareLink(em: EntityManager, actor: Actor, token: stri
   const chest = looksLikeToken(token) ? await em.findOne(Chest, { shareTokenHash: hashToken(token), deletedAt: null }) : null;
   if (!chest || expired(chest.shareTokenExpiresAt)) throw notFound('Chest');
   actor.shareGrants.add(chest.id);
+  if (chest.shareAllowsOriginals) actor.originalGrants.add(chest.id);
   return chest;
 }
 
@@ -100,6 +115,7 @@ export async function getChestLinks(actor: Actor, chest: Chest): Promise<ChestLi
   return {
     shareLinkActive: chest.shareTokenHash !== null && !expired(chest.shareTokenExpiresAt),
     shareLinkExpiresAt: chest.shareTokenExpiresAt,
+    shareLinkAllowsOriginals: chest.shareTokenHash !== null && chest.shareAllowsOriginals,
     contributionLinkActive: chest.contributionTokenHash !== null && chest.allowContributions && !expired(chest.contributionTokenExpiresAt),
     contributionLinkExpiresAt: chest.contributionTokenExpiresAt,
   };

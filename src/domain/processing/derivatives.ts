@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Asset } from '../../db/entities/index.js';
 import { ObjectExistsError, type StorageBackend } from '../../storage/storage.port.js';
@@ -18,7 +19,9 @@ export function derivativeSink(storage: StorageBackend, asset: Pick<Asset, 'id'>
     const key = `${derivativePrefix(asset)}${name}`;
     await storage.delete(key);
     try {
-      await storage.put(key, Readable.from([body]), { contentType: mimeType, size: body.length });
+      // A preview file streams from disk: a long recording's copy is never held in memory.
+      const stream = Buffer.isBuffer(body) ? Readable.from([body]) : createReadStream(body.path);
+      await storage.put(key, stream, { contentType: mimeType, size: Buffer.isBuffer(body) ? body.length : body.size });
     } catch (err) {
       // Another attempt of the same job wrote the same derivative in between: same bytes, same key.
       if (!(err instanceof ObjectExistsError)) throw err;

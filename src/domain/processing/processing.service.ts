@@ -9,13 +9,13 @@ import { ChestEventKind, FileType, ProcessingStatus } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
 import type { JobContext, JobQueue } from '../../jobs/jobs.port.js';
 import type { Logger } from '../../logger.js';
-import { processAudio } from '../../media/audio.pipeline.js';
 import { processDocument } from '../../media/document.pipeline.js';
 import { processImage } from '../../media/image.pipeline.js';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from '../../media/pipeline.types.js';
-import { processVideo } from '../../media/video.pipeline.js';
+import { processRecording } from '../../media/recording.pipeline.js';
 import { ObjectNotFoundError, type StorageBackend } from '../../storage/storage.port.js';
 import { appendChestEvent, type ChestEventMessage, publishChestEvents } from '../events/chest-events.service.js';
+import { neutralFilename } from '../asset/download.js';
 import { derivativeSink, removeStaleDerivatives } from './derivatives.js';
 
 export interface ProcessingDeps {
@@ -29,8 +29,9 @@ export interface ProcessingDeps {
 
 const PIPELINES: Record<FileType, (input: PipelineInput, ctx: PipelineContext) => Promise<PipelineResult>> = {
   [FileType.IMAGE]: processImage,
-  [FileType.VIDEO]: processVideo,
-  [FileType.AUDIO]: processAudio,
+  // The streams decide between the two (a video declared as audio is a video).
+  [FileType.VIDEO]: processRecording,
+  [FileType.AUDIO]: processRecording,
   [FileType.DOCUMENT]: processDocument,
 };
 
@@ -106,7 +107,8 @@ async function attempt(
     await pipeline(await deps.storage.get(asset.storageKey), createWriteStream(path), { signal });
     const written = new Set<string>();
     const result = await PIPELINES[asset.fileType](
-      { path, mimeType: asset.mimeType, filename: asset.filename },
+      // Pipelines name the file in failure messages, which everyone who may read sees: a neutral name.
+      { path, mimeType: asset.mimeType, filename: neutralFilename(asset) },
       { derivatives: derivativeSink(deps.storage, asset, written), report: report.stage, signal },
     );
     signal.throwIfAborted();
@@ -216,6 +218,8 @@ async function complete(em: EntityManager, bus: EventBus, queue: JobQueue | unde
         durationSeconds: r.durationSeconds ?? null,
         location: r.location ?? asset.location,
         thumbnails: r.thumbnails,
+        preview: r.preview ?? null,
+        ...(r.fileType ? { fileType: r.fileType } : {}),
         placeholder: r.placeholder ?? null,
         perceptualHash: r.perceptualHash ?? null,
         waveform: r.waveform ?? null,
