@@ -83,7 +83,7 @@ export class Upload extends BaseEntity {
   @ManyToOne({ entity: () => Asset, nullable: true, deleteRule: 'set null' })
   asset: Asset | null = null;
 
-  @Field(() => Boolean, { description: 'True when the same bytes were already in the chest: nothing new was stored.' })
+  @Field(() => Boolean, { description: "True when a memory with the same bytes was already among those the uploader can see (a guest: only their own contribution's): nothing new was stored." })
   @Property({ type: 'boolean', default: false })
   duplicate: Opt<boolean> = false;
 }

@@ -75,6 +75,20 @@ export async function loadVisibleAssetsById(em: EntityManager, ids: readonly str
   return ids.map((id) => byId.get(id) ?? null);
 }
 
+/**
+ * The oldest memory of the chest holding these bytes that the chest's members can see (its own
+ * memories and approved contributions', not deleted): what a member's upload may be called a
+ * duplicate of. A guest's pending or rejected copy never counts, so it cannot stand in for a
+ * member's memory.
+ */
+export async function findVisibleAssetWithBytes(em: EntityManager, chestId: string, sha256: string): Promise<string | null> {
+  const rows = await em.execute<{ id: string }[]>(
+    `select a.id from asset a where a.chest_id = ? and a.sha256 = ? and ${VISIBLE_ASSET_SQL} order by a.created_at, a.id limit 1`,
+    [chestId, sha256],
+  );
+  return rows[0]?.id ?? null;
+}
+
 function filterSql(filter: AssetFilter, params: unknown[]): string[] {
   const sql: string[] = [];
   if (filter.fileTypes?.length) {

@@ -1,13 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Account, Asset, type Chest, Upload } from '../../db/entities/index.js';
+import { Account, Asset, Chest, Upload } from '../../db/entities/index.js';
 import { ChestEventKind, ContributionStatus, FileType, UploadStatus } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../../media/file-policy.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import { authorizeChest } from '../access/access.service.js';
+import { findVisibleAssetWithBytes } from '../asset/asset.queries.js';
 import type { Actor } from '../actor.js';
 import { getContributionByGuestToken } from '../contribution/contribution.service.js';
 import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
@@ -184,9 +185,10 @@ async function sniffUpload(em: EntityManager, storage: StorageBackend, upload: U
 
 /**
  * Streams the parts, in order, through SHA-256 into the original's key, checks the hash, and
- * creates the asset — or, when the chest already holds the same bytes, reports the existing one
- * and keeps nothing new. The original is written before the row: a crash in between leaves an
- * object without a row, which the sweeper removes; never a row without its object.
+ * creates the asset — or, when the uploader can already see a memory with the same bytes (see
+ * sameBytesAs), reports that one and keeps nothing new. The original is written before the row:
+ * a crash in between leaves an object without a row, which the sweeper removes; never a row
+ * without its object.
  */
 export async function finishUpload(em: EntityManager, storage: StorageBackend, upload: Upload, policy: UploadPolicy, intake: AssetIntake): Promise<void> {
   if (!upload.sniffedMime) await sniffUpload(em, storage, upload, policy);
@@ -211,13 +213,15 @@ export async function finishUpload(em: EntityManager, storage: StorageBackend, u
     await failUpload(em, upload, why);
     throw badInput('sha256', `sha256: ${why}`);
   }
-  const existing = await em.findOne(Asset, { chest: upload.chest.id, sha256, deletedAt: null });
-  if (existing) {
-    await storage.delete(key);
-    await em.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.COMPLETE, asset: existing.id, duplicate: true });
-    Object.assign(upload, { status: UploadStatus.COMPLETE, asset: existing, duplicate: true });
-  } else {
-    const events = await em.transactional(async (tx) => {
+  let outcome: { duplicateOf: string } | { asset: Asset; events: Awaited<ReturnType<typeof appendChestEvent>>[] };
+  try {
+    outcome = await em.transactional(async (tx) => {
+      await assertStillAccepting(tx, upload);
+      const duplicateOf = await sameBytesAs(tx, upload, sha256);
+      if (duplicateOf) {
+        await tx.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.COMPLETE, asset: duplicateOf, duplicate: true });
+        return { duplicateOf };
+      }
       const asset = tx.create(Asset, {
         id: assetId,
         chest: upload.chest.id,
@@ -234,13 +238,56 @@ export async function finishUpload(em: EntityManager, storage: StorageBackend, u
       await tx.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.COMPLETE, asset: assetId });
       // Same transaction: the asset exists exactly when its processing job does.
       await intake.queue.enqueue(tx, 'asset.process', { assetId });
-      Object.assign(upload, { status: UploadStatus.COMPLETE, asset });
       // A guest's memory appears only when an owner approves it (see contribution.service).
-      return upload.contribution ? [] : [await appendChestEvent(tx, { chestId: upload.chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId })];
+      const events = upload.contribution ? [] : [await appendChestEvent(tx, { chestId: upload.chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId })];
+      return { asset, events };
     });
-    publishChestEvents(intake.events, events);
+  } catch (err) {
+    await storage.delete(key).catch(() => undefined);
+    if (err instanceof AppError) await failUpload(em, upload, err.message);
+    throw err;
+  }
+  if ('duplicateOf' in outcome) {
+    await storage.delete(key);
+    Object.assign(upload, { status: UploadStatus.COMPLETE, asset: em.getReference(Asset, outcome.duplicateOf), duplicate: true });
+  } else {
+    Object.assign(upload, { status: UploadStatus.COMPLETE, asset: outcome.asset });
+    publishChestEvents(intake.events, outcome.events);
   }
   await deleteParts(storage, upload);
+}
+
+/**
+ * A chest put in the bin, or a contribution reviewed, while the bytes were on their way takes
+ * nothing more: a late upload must not slip into an approved contribution unreviewed, nor sit
+ * invisible in a rejected one. The contribution's row stays locked until the asset is in, so an
+ * approval either sees the new memory or this upload sees the approval.
+ */
+async function assertStillAccepting(tx: EntityManager, upload: Upload): Promise<void> {
+  if (upload.contribution) {
+    const [row] = await tx.execute<{ status: ContributionStatus; allow_contributions: boolean; deleted_at: Date | null }[]>(
+      `select c.status, ch.allow_contributions, ch.deleted_at from contribution c join chest ch on ch.id = c.chest_id where c.id = ? for update of c`,
+      [upload.contribution.id],
+    );
+    if (!row || row.deleted_at || !row.allow_contributions) throw notFound('Contribution');
+    if (row.status !== ContributionStatus.PENDING) throw conflict('Memories can be added only while the contribution awaits review');
+  } else if ((await tx.count(Chest, { id: upload.chest.id, deletedAt: null })) === 0) {
+    throw notFound('Chest');
+  }
+}
+
+/**
+ * The memory these bytes duplicate, judged only among memories the uploader may see: a guest,
+ * their own contribution's; a member, what members see (never a guest's pending copy, never a
+ * deleted memory). So deduplication cannot hide a member's memory behind someone else's upload,
+ * and a guest learns nothing about what the chest holds.
+ */
+async function sameBytesAs(tx: EntityManager, upload: Upload, sha256: string): Promise<string | null> {
+  if (upload.contribution) {
+    const own = await tx.findOne(Asset, { contribution: upload.contribution.id, sha256, deletedAt: null }, { fields: ['id'], orderBy: { createdAt: 'asc' } });
+    return own?.id ?? null;
+  }
+  return findVisibleAssetWithBytes(tx, upload.chest.id, sha256);
 }
 
 async function failUpload(em: EntityManager, upload: Upload, error: string): Promise<void> {
