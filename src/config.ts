@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { FileType } from './db/enums.js';
+import { type GraphQLSettings, QUERY_LIMIT_DEFAULTS as Q } from './graphql/limits/query-limits.js';
 import type { AiSettings } from './ai/ai.settings.js';
 import type { RetryPolicy } from './jobs/jobs.port.js';
 import type { S3StorageConfig } from './storage/storage.registry.js';
@@ -15,6 +16,8 @@ import type { S3StorageConfig } from './storage/storage.registry.js';
 /** A whole number written in plain digits: "", " ", "0x10" and "1e3" are mistakes, not numbers. */
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.string().trim().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
+
+const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 
 const envSchema = z.object({
   /** PostgreSQL connection string; absent = embedded PGlite under DATA_DIR. */
@@ -32,6 +35,19 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Upper bound on `first` in any connection. */
   MAX_PAGE_SIZE: int(1, 1000).default(100),
+  /** Query limits, checked before validation (README "Query limits"); each refusal is QUERY_TOO_COMPLEX. */
+  GRAPHQL_MAX_LENGTH: int(100, 1_000_000).default(Q.length),
+  GRAPHQL_MAX_TOKENS: int(10, 100_000).default(Q.tokens),
+  GRAPHQL_MAX_DEPTH: int(2, 100).default(Q.depth),
+  GRAPHQL_MAX_ALIASES: int(0, 10_000).default(Q.aliases),
+  GRAPHQL_MAX_DIRECTIVES: int(0, 10_000).default(Q.directives),
+  GRAPHQL_MAX_REPEATED_FIELDS: int(1, 1000).default(Q.repeatedFields),
+  GRAPHQL_MAX_COST: int(1, 100_000_000).default(Q.cost),
+  /** Answer __schema/__type; unset: on in the embedded mode (the explorer needs it), off when served. */
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  /** "Did you mean …" in validation errors; unset: only with NODE_ENV=development. */
+  GRAPHQL_SUGGESTIONS: bool.optional(),
+  NODE_ENV: z.string().optional(),
   /** Days a sign-in session lasts. */
   SESSION_TTL_DAYS: int(1, 365).default(30),
   /** Guest contributions per link per client address per hour. */
@@ -107,6 +123,7 @@ export interface Config {
   http: { host: string; port: number };
   logLevel: Env['LOG_LEVEL'];
   maxPageSize: number;
+  graphql: GraphQLSettings;
   shutdownTimeoutMs: number;
   sessionTtlMs: number;
   contributionLimits: { perClientPerHour: number; perLinkPerHour: number };
@@ -155,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { host: e.HOST, port: e.PORT },
     logLevel: e.LOG_LEVEL,
     maxPageSize: e.MAX_PAGE_SIZE,
+    graphql: graphqlSettings(e),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     sessionTtlMs: e.SESSION_TTL_DAYS * 86_400_000,
     contributionLimits: { perClientPerHour: e.CONTRIBUTIONS_PER_CLIENT_PER_HOUR, perLinkPerHour: e.CONTRIBUTIONS_PER_LINK_PER_HOUR },
@@ -199,6 +217,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 const MiB = 1024 * 1024;
+
+function graphqlSettings(e: Env): GraphQLSettings {
+  return {
+    limits: {
+      length: e.GRAPHQL_MAX_LENGTH,
+      tokens: e.GRAPHQL_MAX_TOKENS,
+      depth: e.GRAPHQL_MAX_DEPTH,
+      aliases: e.GRAPHQL_MAX_ALIASES,
+      directives: e.GRAPHQL_MAX_DIRECTIVES,
+      repeatedFields: e.GRAPHQL_MAX_REPEATED_FIELDS,
+      cost: e.GRAPHQL_MAX_COST,
+    },
+    introspection: e.GRAPHQL_INTROSPECTION ?? !e.DATABASE_URL,
+    suggestions: e.GRAPHQL_SUGGESTIONS ?? e.NODE_ENV === 'development',
+  };
+}
 
 function s3Config(e: Env): S3Config {
   const missing = (['S3_ACCESS_KEY', 'S3_SECRET_KEY'] as const).filter((k) => !e[k]);

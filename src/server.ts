@@ -12,6 +12,8 @@ import { type Context, type ContextDeps, createContext } from './graphql/context
 import { attachWebSockets } from './graphql/websocket.js';
 import { formatError } from './graphql/errors.js';
 import { graphiqlRouter } from './graphql/graphiql.js';
+import { queryLimitsMiddleware } from './graphql/limits/http.js';
+import { countValidations } from './graphql/limits/stats.js';
 import { createSchema } from './graphql/schema.js';
 import { readiness } from './health/readiness.js';
 import { filesRouter } from './http/files.routes.js';
@@ -43,17 +45,20 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
   const schema = await createSchema();
   const { storage, events } = services;
   const deps: ContextDeps = { orm: db.orm, log, config, storage, events, queue: services.queue };
-  const ws = attachWebSockets(server, schema, deps);
+  const ws = attachWebSockets(server, schema, deps, config.graphql);
   const apollo = new ApolloServer<Context>({
     schema,
     formatError: formatError(log),
     includeStacktraceInErrorResponses: false,
-    introspection: true,
+    introspection: config.graphql.introspection,
+    // Drops "Did you mean …" from validation errors (websockets do the same in limits/socket.ts).
+    hideSchemaDetailsFromClientErrors: !config.graphql.suggestions,
     // Shutdown is ours: main.ts closes HTTP, then the database, in order.
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       ApolloServerPluginLandingPageDisabled(),
+      countValidations(),
       {
         async serverWillStart() {
           return {
@@ -93,6 +98,8 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
+    // Before Apollo: a document over the limits costs no context (no session lookup) and no validation.
+    queryLimitsMiddleware({ schema, limits: config.graphql.limits, maxPageSize: config.maxPageSize }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
         createContext(deps, {

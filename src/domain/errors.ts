@@ -17,6 +17,11 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** The bytes are not a kind of file we keep (or contradict what the client declared). */
   UNSUPPORTED_FILE_TYPE: 'UNSUPPORTED_FILE_TYPE',
+  /**
+   * A GraphQL document over a query limit (length, tokens, depth, aliases, directives, repeated
+   * fields, cost), refused before validation; `extensions.limit` names the limit, `extensions.max` its value.
+   */
+  QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
   /** Too many requests of this kind from this client; try again later. */
   RATE_LIMITED: 'RATE_LIMITED',
   /** Something failed on our side; details are in the server log under the request id. */

@@ -37,6 +37,10 @@ export function formatError(log: Logger) {
     // Errors raised before execution (parse, validation, variable coercion) carry no path and
     // describe the request itself; anything thrown while resolving a field is ours to hide.
     const code = formatted.extensions?.code;
+    // A query limit (src/graphql/limits) also says which limit it was and its value.
+    if (code === ErrorCode.QUERY_TOO_COMPLEX && !formatted.path) {
+      return { ...base, extensions: { code, limit: formatted.extensions?.limit, max: formatted.extensions?.max } };
+    }
     if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code) && !formatted.path) {
       // Apollo prefixes context failures; the client needs only our sentence.
       return { ...base, message: base.message.replace(/^Context creation failed: /, ''), extensions: { code } };

@@ -6,6 +6,8 @@ import { WebSocketServer } from 'ws';
 import { authenticate } from '../domain/account/account.service.js';
 import { type ContextDeps, createContext } from './context.js';
 import { contextFailure, formatSocketError } from './errors.js';
+import { GRAPHQL_DEFAULTS, type GraphQLSettings } from './limits/query-limits.js';
+import { socketOnSubscribe } from './limits/socket.js';
 import { sharedSubscribe } from './shared-execution.js';
 
 /** What a client may send in graphql-ws `connectionParams`. */
@@ -25,8 +27,9 @@ const authorization = (params: unknown): string | null => {
  * graphql-ws on the same HTTP server and path as Apollo. A connection that presents a token is
  * checked in onConnect and refused (close 4403) when the token is bad; every operation then builds
  * its context again, so a session revoked mid-connection stops working at its next operation.
+ * Every operation passes the same query limits, introspection and suggestion settings as HTTP.
  */
-export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: ContextDeps) {
+export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: ContextDeps, graphql: GraphQLSettings = GRAPHQL_DEFAULTS) {
   // noServer: we route upgrades ourselves, so the HTTP server's own errors (a taken port) are not
   // re-emitted as websocket errors.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
@@ -38,10 +41,12 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   const format = formatSocketError(deps.log);
+  const onSubscribe = socketOnSubscribe({ schema, settings: graphql, maxPageSize: deps.config.maxPageSize ?? 100 });
   return useServer(
     {
       schema,
       subscribe: sharedSubscribe,
+      onSubscribe: (_ctx, _id, payload) => onSubscribe(payload),
       onConnect: async (ctx) => {
         const auth = authorization(ctx.connectionParams);
         if (auth === null) return true;
