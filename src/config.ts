@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { FileType } from './db/enums.js';
 import { type GraphQLSettings, QUERY_LIMIT_DEFAULTS as Q } from './graphql/limits/query-limits.js';
 import type { AiSettings } from './ai/ai.settings.js';
+import type { RateRules } from './domain/rate-limit/rate-limiter.js';
 import type { RetryPolicy } from './jobs/jobs.port.js';
 import type { S3StorageConfig } from './storage/storage.registry.js';
 
@@ -54,9 +54,24 @@ const envSchema = z.object({
   CONTRIBUTIONS_PER_CLIENT_PER_HOUR: int(1, 10_000).default(5),
   /** Guest contributions per link per hour, all clients together. */
   CONTRIBUTIONS_PER_LINK_PER_HOUR: int(1, 100_000).default(100),
+  /** Failed sign-ins per account before each further attempt waits 2^n seconds. */
+  SIGNIN_FREE_FAILURES: int(1, 1000).default(5),
+  /** Failed sign-ins per client address before the same growing delay. */
+  SIGNIN_FAILURES_PER_CLIENT: int(1, 100_000).default(30),
+  /** Sign-in failures are counted in windows this long: no delay lasts beyond the window's end. */
+  SIGNIN_LOCKOUT_MINUTES: int(1, 24 * 60).default(15),
+  /** signUp requests per client address per hour. */
+  SIGNUPS_PER_CLIENT_PER_HOUR: int(1, 100_000).default(10),
+  /** Failed share, contribution, guest and upload token lookups per client address per window. */
+  TOKEN_FAILURES_PER_CLIENT: int(1, 100_000).default(20),
+  /** Minutes those failures are counted for; past the limit, token lookups wait for the window's end. */
+  TOKEN_FAILURE_WINDOW_MINUTES: int(1, 24 * 60).default(15),
   /** Trust X-Forwarded-For from this many proxy hops (0 = use the socket address). */
   TRUST_PROXY_HOPS: int(0, 10).default(0),
-  /** Key for hashing client addresses in rate limits; set the same value on every API process. */
+  /**
+   * Signs download links and keys rate-limit counters. Required in served mode (the same value in
+   * every process); the embedded mode keeps its own in DATA_DIR/secret.key (see secret-key.ts).
+   */
   SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** S3-compatible object storage (MinIO, AWS, ...). Unset: files under DATA_DIR/files. */
   S3_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
@@ -126,9 +141,10 @@ export interface Config {
   graphql: GraphQLSettings;
   shutdownTimeoutMs: number;
   sessionTtlMs: number;
-  contributionLimits: { perClientPerHour: number; perLinkPerHour: number };
+  /** Every rate limit (sign-in, sign-up, token guesses, contributions), by bucket. */
+  rateLimits: RateRules;
   trustProxyHops: number;
-  /** Random per process when SECRET_KEY is unset (rate-limit counts then restart with the process). */
+  /** SECRET_KEY, or the embedded mode's DATA_DIR/secret.key (resolveSecretKey fills it in). */
   secretKey: string;
   storage: { kind: 'filesystem'; root: string } | S3Config;
   uploads: { maxBytes: Record<FileType, number>; ttlMs: number };
@@ -155,14 +171,28 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses the environment; empty strings count as unset so `FOO=` in a .env file means "default". */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * What loadConfig can know without touching the disk: in the embedded mode without SECRET_KEY the
+ * key is still to be read from (or made in) DATA_DIR/secret.key by resolveSecretKey at start.
+ */
+export type LoadedConfig = Omit<Config, 'secretKey'> & { secretKey: string | null };
+
+/**
+ * Parses the environment; empty strings count as unset so `FOO=` in a .env file means "default".
+ * Pure: the embedded key file is resolveSecretKey's business (src/secret-key.ts).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
+  // Replicas must agree on it (links signed by one are checked by another), and a per-process
+  // random key would reset every limit on restart: served mode never makes one up.
+  if (e.DATABASE_URL && !e.SECRET_KEY) {
+    throw new ConfigError(['SECRET_KEY: required when DATABASE_URL is set; give every API and worker process the same value of at least 32 characters (e.g. `openssl rand -hex 32`)']);
+  }
   const dataDir = resolve(e.DATA_DIR);
   return {
     database: e.DATABASE_URL
@@ -175,9 +205,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     graphql: graphqlSettings(e),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     sessionTtlMs: e.SESSION_TTL_DAYS * 86_400_000,
-    contributionLimits: { perClientPerHour: e.CONTRIBUTIONS_PER_CLIENT_PER_HOUR, perLinkPerHour: e.CONTRIBUTIONS_PER_LINK_PER_HOUR },
+    rateLimits: rateRules(e),
     trustProxyHops: e.TRUST_PROXY_HOPS,
-    secretKey: e.SECRET_KEY ?? randomBytes(32).toString('hex'),
+    secretKey: e.SECRET_KEY ?? null,
     storage: e.S3_ENDPOINT ? s3Config(e) : { kind: 'filesystem', root: resolve(dataDir, 'files') },
     uploads: {
       maxBytes: {
@@ -231,6 +261,22 @@ function graphqlSettings(e: Env): GraphQLSettings {
     },
     introspection: e.GRAPHQL_INTROSPECTION ?? !e.DATABASE_URL,
     suggestions: e.GRAPHQL_SUGGESTIONS ?? e.NODE_ENV === 'development',
+  };
+}
+
+function rateRules(e: Env): RateRules {
+  const signIn = e.SIGNIN_LOCKOUT_MINUTES * 60_000;
+  const tokens = { limit: e.TOKEN_FAILURES_PER_CLIENT, windowMs: e.TOKEN_FAILURE_WINDOW_MINUTES * 60_000 };
+  return {
+    'signin-account': { limit: e.SIGNIN_FREE_FAILURES, windowMs: signIn, backoff: true },
+    'signin-client': { limit: e.SIGNIN_FAILURES_PER_CLIENT, windowMs: signIn, backoff: true },
+    'signup-client': { limit: e.SIGNUPS_PER_CLIENT_PER_HOUR, windowMs: 3_600_000 },
+    'share-token': tokens,
+    'contribution-token': tokens,
+    'guest-token': tokens,
+    'upload-secret': tokens,
+    'contribution-client': { limit: e.CONTRIBUTIONS_PER_CLIENT_PER_HOUR, windowMs: 3_600_000 },
+    'contribution-link': { limit: e.CONTRIBUTIONS_PER_LINK_PER_HOUR, windowMs: 3_600_000 },
   };
 }
 

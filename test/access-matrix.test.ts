@@ -787,9 +787,19 @@ function expectNoLeaks(res: GqlResult, secrets: readonly string[]): void {
   for (const secret of secrets) expect(body.includes(secret), 'no stored secret in the response').toBe(false);
 }
 
-/** What the actor sends with every request: a session, or (share holders) the view link's header. */
-function requestOptions(actor: ActorKind, fx: Fixture): { token: string | null; shareToken: string | null } {
-  return { token: isSignedIn(actor) ? fx.cast[actor].token : null, shareToken: actor === 'shareHolder' ? fx.shareToken : null };
+let cells = 0;
+/**
+ * What the actor sends with every request: a session, or (share holders) the view link's header.
+ * Each cell is its own client address: the matrix tries many wrong tokens on purpose, and limits
+ * on failed attempts per client must not turn a later cell's answer into RATE_LIMITED.
+ */
+function requestOptions(actor: ActorKind, fx: Fixture): { token: string | null; shareToken: string | null; clientAddress: string } {
+  const n = ++cells;
+  return {
+    token: isSignedIn(actor) ? fx.cast[actor].token : null,
+    shareToken: actor === 'shareHolder' ? fx.shareToken : null,
+    clientAddress: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
+  };
 }
 
 async function runCell(op: Op, actor: ActorKind, state: State, fx: Fixture): Promise<void> {
