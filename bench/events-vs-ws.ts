@@ -19,6 +19,7 @@ import { type Client, createClient } from 'graphql-ws';
 import { pino } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { loadConfig } from '../src/config.js';
+import { resolveSecretKey } from '../src/secret-key.js';
 import { openDatabase } from '../src/db/database.js';
 import { Chest } from '../src/db/entities/index.js';
 import { ChestEventKind, ProcessingStatus } from '../src/db/enums.js';
@@ -122,7 +123,7 @@ interface Target {
 /** The embedded mode without its worker: PGlite under a temporary DATA_DIR, the in-process bus. */
 async function embedded(): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'dmc-bench-events-'));
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
+  const config = await resolveSecretKey(loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' }));
   const log = pino({ level: 'silent' });
   const database = await openDatabase(config, log);
   const services = await openServices(config, database, log, { supervise: false });
@@ -159,10 +160,11 @@ async function appFanOut(target: Target): Promise<{ ms: number; emitMs: number }
     if (body.errors || !body.data) throw new Error(JSON.stringify(body.errors));
     return body.data;
   };
-  const { signUp } = await gql<{ signUp: { token: string } }>(`mutation($i: SignUpInput!) { signUp(input: $i) { token } }`, {
-    i: { email: `bench-${randomUUID().slice(0, 8)}@example.test`, password: 'correct horse battery staple', displayName: 'Bench' },
-  });
-  const token = signUp.token;
+  const email = `bench-${randomUUID().slice(0, 8)}@example.test`;
+  const password = 'correct horse battery staple';
+  await gql(`mutation($i: SignUpInput!) { signUp(input: $i) { email } }`, { i: { email, password, displayName: 'Bench' } });
+  const { signIn } = await gql<{ signIn: { token: string } }>(`mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }`, { e: email, p: password });
+  const token = signIn.token;
   const { createChest } = await gql<{ createChest: { id: string } }>(`mutation($i: CreateChestInput!) { createChest(input: $i) { id } }`, { i: { personName: 'Rose Ellis' } }, token);
   const chestId = createChest.id;
   const em = target.em();

@@ -7,6 +7,7 @@ import { Migration20261125101524_media_and_events } from './Migration20261125101
 import { Migration20261125110112_ai_and_stories } from './Migration20261125110112_ai_and_stories.js';
 import { Migration20261201195604_asset_place } from './Migration20261201195604_asset_place.js';
 import { Migration20261202003421_nonmember_previews } from './Migration20261202003421_nonmember_previews.js';
+import { Migration20261202003854_rate_limits } from './Migration20261202003854_rate_limits.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -16,4 +17,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125110112_ai_and_stories', class: Migration20261125110112_ai_and_stories },
   { name: 'Migration20261201195604_asset_place', class: Migration20261201195604_asset_place },
   { name: 'Migration20261202003421_nonmember_previews', class: Migration20261202003421_nonmember_previews },
+  { name: 'Migration20261202003854_rate_limits', class: Migration20261202003854_rate_limits },
 ];

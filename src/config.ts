@@ -35,9 +35,13 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Upper bound on `first` in any connection. */
   MAX_PAGE_SIZE: int(1, 1000).default(100),
-  /** Query limits, checked before validation (README "Query limits"); each refusal is QUERY_TOO_COMPLEX. */
-  GRAPHQL_MAX_LENGTH: int(100, 1_000_000).default(Q.length),
-  GRAPHQL_MAX_TOKENS: int(10, 100_000).default(Q.tokens),
+  /**
+   * Query limits, checked before validation (README "Query limits"); each refusal is QUERY_TOO_COMPLEX.
+   * Length and tokens are capped so that reading the largest document allowed stays well under
+   * 100 ms of blocked event loop (graphql-js needs ~5 µs a token, and long block strings are slow).
+   */
+  GRAPHQL_MAX_LENGTH: int(100, 200_000).default(Q.length),
+  GRAPHQL_MAX_TOKENS: int(10, 10_000).default(Q.tokens),
   GRAPHQL_MAX_DEPTH: int(2, 100).default(Q.depth),
   GRAPHQL_MAX_ALIASES: int(0, 10_000).default(Q.aliases),
   GRAPHQL_MAX_DIRECTIVES: int(0, 10_000).default(Q.directives),

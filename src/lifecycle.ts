@@ -1,10 +1,11 @@
 import { type Config, ConfigError, loadConfig } from './config.js';
 import type { Logger } from './logger.js';
+import { resolveSecretKey } from './secret-key.js';
 
-/** The configuration, or exit 1 with a message naming each bad variable. */
-export function loadConfigOrExit(): Config {
+/** The configuration with its secret key, or exit 1 with a message naming each bad variable. */
+export async function loadConfigOrExit(): Promise<Config> {
   try {
-    return loadConfig();
+    return await resolveSecretKey(loadConfig());
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);

@@ -12,7 +12,7 @@ import { type RunningWorker, startWorker } from './worker/worker.js';
  * too, so one command gives a complete install; in served mode workers are `npm run worker`.
  */
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = await loadConfigOrExit();
   const log = createLogger(config.logLevel);
   log.info({ database: config.database.mode, dataDir: config.dataDir }, 'starting');
   const db = await openDatabase(config, log);

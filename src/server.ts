@@ -8,12 +8,13 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
-import { type Context, type ContextDeps, createContext } from './graphql/context.js';
+import { type Context, type ContextDeps, createContext, limiterFor } from './graphql/context.js';
 import { attachWebSockets } from './graphql/websocket.js';
 import { formatError } from './graphql/errors.js';
 import { graphiqlRouter } from './graphql/graphiql.js';
 import { queryLimitsMiddleware } from './graphql/limits/http.js';
 import { countValidations } from './graphql/limits/stats.js';
+import { rateLimitPlugin } from './graphql/rate-limited.js';
 import { createSchema } from './graphql/schema.js';
 import { readiness } from './health/readiness.js';
 import { filesRouter } from './http/files.routes.js';
@@ -59,6 +60,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       ApolloServerPluginLandingPageDisabled(),
       countValidations(),
+      rateLimitPlugin,
       {
         async serverWillStart() {
           return {
@@ -93,7 +95,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
     res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ready' : 'unavailable', database: r.database, storage: r.storage });
   });
   app.use(graphiqlRouter());
-  app.use(uploadsRouter(db.orm, storage, services, config.uploads, log));
+  app.use(uploadsRouter(db.orm, storage, services, config.uploads, log, limiterFor(deps)));
   app.use(filesRouter(db.orm, storage, config.secretKey, log));
   app.use(
     '/graphql',

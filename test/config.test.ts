@@ -10,8 +10,30 @@ describe('loadConfig', () => {
   });
 
   it('uses PostgreSQL when DATABASE_URL is set', () => {
-    const c = loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/chest', DB_POOL_MAX: '7' });
+    const c = loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/chest', DB_POOL_MAX: '7', SECRET_KEY: 'k'.repeat(32) });
     expect(c.database).toEqual({ mode: 'postgres', url: 'postgresql://u@db:5432/chest', poolMax: 7 });
+    expect(c.secretKey).toBe('k'.repeat(32));
+  });
+
+  it('refuses served mode without SECRET_KEY, naming it (replicas must share one; none is made up)', () => {
+    const attempt = () => loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/chest' });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/SECRET_KEY: required when DATABASE_URL is set/);
+  });
+
+  it('leaves the embedded key to resolveSecretKey (DATA_DIR/secret.key) unless SECRET_KEY is set', () => {
+    expect(loadConfig({}).secretKey).toBeNull();
+    expect(loadConfig({ SECRET_KEY: 's'.repeat(40) }).secretKey).toBe('s'.repeat(40));
+  });
+
+  it('builds the rate limits from their variables', () => {
+    const r = loadConfig({ SIGNIN_FREE_FAILURES: '3', SIGNIN_LOCKOUT_MINUTES: '10', TOKEN_FAILURES_PER_CLIENT: '7', TOKEN_FAILURE_WINDOW_MINUTES: '2', SIGNUPS_PER_CLIENT_PER_HOUR: '4' }).rateLimits;
+    expect(r['signin-account']).toEqual({ limit: 3, windowMs: 600_000, backoff: true });
+    expect(r['signin-client']).toEqual({ limit: 30, windowMs: 600_000, backoff: true });
+    expect(r['share-token']).toEqual({ limit: 7, windowMs: 120_000 });
+    expect(r['upload-secret']).toEqual(r['guest-token']);
+    expect(r['signup-client']).toEqual({ limit: 4, windowMs: 3_600_000 });
+    expect(r['contribution-client']).toEqual({ limit: 5, windowMs: 3_600_000 });
   });
 
   it('treats empty values as unset', () => {
@@ -26,6 +48,8 @@ describe('loadConfig', () => {
     ['MAX_PAGE_SIZE', '0'],
     ['SECRET_KEY', 'too-short'],
     ['TRUST_PROXY_HOPS', '-1'],
+    ['SIGNIN_LOCKOUT_MINUTES', '0'],
+    ['TOKEN_FAILURES_PER_CLIENT', 'many'],
     ['SESSION_TTL_DAYS', '0'],
     ['PORT', ' '],
     ['PORT', '0x10'],

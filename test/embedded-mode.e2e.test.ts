@@ -81,8 +81,8 @@ describe('embedded mode (no DATABASE_URL)', () => {
 
     const first = start(env);
     await waitReady(base, first);
-    const up = await gql(base, `mutation { signUp(input: { email: "e2e@example.test", password: "long enough pw", displayName: "E" }) { token } }`);
-    const token = up.data.signUp.token as string;
+    await gql(base, `mutation { signUp(input: { email: "e2e@example.test", password: "long enough pw", displayName: "E" }) { email } }`);
+    const token = (await gql(base, `mutation { signIn(email: "e2e@example.test", password: "long enough pw") { token } }`)).data.signIn.token as string;
     const made = await gql(base, `mutation { createChest(input: { personName: "Still here" }) { id } }`, token);
     const id = made.data.createChest.id as string;
     first.child.kill('SIGTERM');

@@ -20,11 +20,10 @@ describe('the API over real HTTP (served mode)', () => {
   beforeAll(async () => {
     server = await startTestServer();
     ({ db, app } = server);
-    const up = await gql<{ signUp: { token: string } }>(
-      `mutation { signUp(input: { email: "http-e2e@example.test", password: "a long enough password", displayName: "HTTP" }) { token } }`,
-    );
+    const up = await gql(`mutation { signUp(input: { email: "http-e2e@example.test", password: "a long enough password", displayName: "HTTP" }) { email } }`);
     expect(up.body.errors).toBeUndefined();
-    token = up.body.data!.signUp.token;
+    const session = await gql<{ signIn: { token: string } }>(`mutation { signIn(email: "http-e2e@example.test", password: "a long enough password") { token } }`);
+    token = session.body.data!.signIn.token;
   });
   afterAll(async () => {
     await server?.stop();

@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import type { StorageBackend } from '../src/storage/storage.port.js';
 import { createStorage } from '../src/storage/storage.registry.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { testGuard } from './support/graphql.js';
 import { makeAccount, makeAsset, makeChest } from './support/factories.js';
 import { jpeg, wav } from './support/media.js';
 import { type StorageEnv, STORAGE_ENVS, startStorageEnv } from './support/storage.js';
@@ -57,7 +58,7 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
     const chest = await makeChest(em, {}, account);
     const photo = await jpeg(50, 50, '#345');
     const policy = loadConfig({}).uploads;
-    const { upload } = await createUpload(em, createActor(em, account.id), { chestId: chest.id, filename: 'p.jpg', size: photo.length, mimeType: 'image/jpeg' }, policy);
+    const { upload } = await createUpload(em, createActor(em, account.id), { chestId: chest.id, filename: 'p.jpg', size: photo.length, mimeType: 'image/jpeg' }, policy, testGuard());
     const file = join(await mkdtemp(join(tmpdir(), 'dmc-crash-')), 'p.jpg');
     await writeFile(file, photo);
 
@@ -101,12 +102,12 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
     const policy = loadConfig({}).uploads;
     const photo = await jpeg(20, 20, '#987');
     const actor = createActor(em, account.id);
-    const { upload: kept } = await createUpload(em, actor, { chestId: chest.id, filename: 'k.jpg', size: photo.length, mimeType: 'image/jpeg' }, policy);
+    const { upload: kept } = await createUpload(em, actor, { chestId: chest.id, filename: 'k.jpg', size: photo.length, mimeType: 'image/jpeg' }, policy, testGuard());
     await receiveBytes(em, storage, kept, 0, Readable.from([photo]), policy, intake);
     const asset = await db.orm.em.fork().findOneOrFail(Asset, { chest: chest.id });
     await storage.delete(asset.storageKey);
 
-    const { upload: abandoned } = await createUpload(em, actor, { chestId: chest.id, filename: 'a.wav', size: 20 * 1024 * 1024, mimeType: 'audio/wav' }, policy);
+    const { upload: abandoned } = await createUpload(em, actor, { chestId: chest.id, filename: 'a.wav', size: 20 * 1024 * 1024, mimeType: 'audio/wav' }, policy, testGuard());
     await receiveBytes(em, storage, abandoned, 0, Readable.from([wav(10 * 1024 * 1024).subarray(0, 9 * 1024 * 1024)]), policy, intake);
     await em.nativeUpdate(Upload, { id: abandoned.id }, { expiresAt: new Date(Date.now() - 1000) });
 

@@ -13,7 +13,7 @@ import { type RunningWorker, startWorker } from '../src/worker/worker.js';
  * finish for up to SHUTDOWN_TIMEOUT_SECONDS; what is left is retried by another worker.
  */
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = await loadConfigOrExit();
   if (config.database.mode === 'embedded') {
     console.error('The worker needs DATABASE_URL (served mode). Without it, `npm start` runs the worker inside the API process.');
     process.exit(1);

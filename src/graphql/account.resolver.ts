@@ -27,6 +27,15 @@ export class AuthPayload {
   expiresAt!: Date;
 }
 
+@ObjectType({
+  description:
+    'What signUp answers, the same whether the email was new or already registered (so signUp does not tell who has an account). Sign in with signIn to get a session.',
+})
+export class SignUpPayload {
+  @Field(() => String, { description: 'The email as stored: trimmed and lower-cased.' })
+  email!: string;
+}
+
 @Resolver()
 export class AccountResolver {
   @Query(() => Account, { nullable: true, description: 'The signed-in account, or null.' })
@@ -34,14 +43,18 @@ export class AccountResolver {
     return getViewer(ctx.em, ctx.actor);
   }
 
-  @Mutation(() => AuthPayload)
-  signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() ctx: Context): Promise<AuthPayload> {
-    return signUp(ctx.em, { ...input }, { ttlMs: ctx.config.sessionTtlMs });
+  @Mutation(() => SignUpPayload, {
+    description: 'Creates an account unless the email is already registered (then nothing changes; the answer is the same). RATE_LIMITED past SIGNUPS_PER_CLIENT_PER_HOUR.',
+  })
+  signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() ctx: Context): Promise<SignUpPayload> {
+    return signUp(ctx.em, { ...input }, ctx.guard);
   }
 
-  @Mutation(() => AuthPayload)
+  @Mutation(() => AuthPayload, {
+    description: 'A new session. After a few failures for an email (or from one address) each attempt waits 2^n seconds (RATE_LIMITED, retryAfter), never past SIGNIN_LOCKOUT_MINUTES.',
+  })
   signIn(@Arg('email', () => String) email: string, @Arg('password', () => String) password: string, @Ctx() ctx: Context): Promise<AuthPayload> {
-    return signIn(ctx.em, { email, password }, { ttlMs: ctx.config.sessionTtlMs });
+    return signIn(ctx.em, { email, password }, { ttlMs: ctx.config.sessionTtlMs }, ctx.guard);
   }
 
   @Mutation(() => Boolean, { description: 'Ends the session this request was made with.' })

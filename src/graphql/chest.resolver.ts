@@ -7,10 +7,10 @@ import {
   createContributionLink,
   createShareLink,
   getChestLinks,
-  openShareLink,
   revokeContributionLink,
   revokeShareLink,
 } from '../domain/chest/chest-links.service.js';
+import { openShareLinkAsClient } from '../domain/chest/share-link-guard.js';
 import { assertMaySeeContributions, myRole, storiesPublishedOnly } from '../domain/chest/chest.nested.js';
 import { listMembers } from '../domain/membership/membership.service.js';
 import { pageSize } from '../domain/pagination.js';
@@ -44,7 +44,7 @@ export class ChestResolver {
     description: 'The chest a share link opens. Its nested fields are then readable in the same request. NOT_FOUND once revoked or expired.',
   })
   chestByShareToken(@Arg('token', () => String) token: string, @Ctx() ctx: Context): Promise<Chest> {
-    return openShareLink(ctx.em, ctx.actor, token);
+    return openShareLinkAsClient(ctx.em, ctx.actor, token, ctx.guard);
   }
 
   @Query(() => ChestConnection, { description: 'Chests you are a member of, newest first (empty when signed out).' })

@@ -1,17 +1,19 @@
-import { createHmac } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
 import { authenticate } from '../domain/account/account.service.js';
 import { type Actor, createActor } from '../domain/actor.js';
-import { openShareLink } from '../domain/chest/chest-links.service.js';
+import { openShareLinkAsClient } from '../domain/chest/share-link-guard.js';
 import { AppError } from '../domain/errors.js';
+import type { ClientGuard } from '../domain/rate-limit/client-guard.js';
+import { RateLimitedError, RateLimiter } from '../domain/rate-limit/rate-limiter.js';
 import type { Viewer } from '../domain/events/chest-watch.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
 import type { EventBus } from '../events/events.port.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
 import { createLoaders, type Loaders } from './loaders.js';
+import { rateLimitedGraphQLError } from './rate-limited.js';
 
 export interface Context {
   /** Forked per request: nothing one request loads is seen by another. */
@@ -25,12 +27,12 @@ export interface Context {
   viewer: Viewer;
   /** A new EntityManager, for work that must not see this request's cached entities (per-event checks). */
   fork: () => EntityManager;
-  /** Keyed hash of the client address, for rate limits. */
-  clientHash: string;
+  /** The rate limiter and this client's address, for use cases that limit guessing. */
+  guard: ClientGuard;
   loaders: Loaders;
   requestId: string;
   log: Logger;
-  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey' | 'uploads'>;
+  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'rateLimits' | 'secretKey' | 'trustProxyHops' | 'uploads'>;
   storage: StorageBackend;
   events: EventBus;
   queue: JobQueue;
@@ -39,10 +41,12 @@ export interface Context {
 export interface ContextDeps {
   orm: MikroORM;
   log: Logger;
-  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'contributionLimits' | 'secretKey' | 'uploads'>;
+  config: Pick<Config, 'maxPageSize' | 'sessionTtlMs' | 'rateLimits' | 'secretKey' | 'trustProxyHops' | 'uploads'>;
   storage: StorageBackend;
   events: EventBus;
   queue: JobQueue;
+  /** Default: one built from config (tests pass their own, with a clock they move). */
+  limiter?: RateLimiter;
 }
 
 export interface RequestInfo {
@@ -72,8 +76,15 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     }
   }
   const actor = createActor(em, accountId);
-  // A share token grants reading its chest for the whole request; a bad one grants nothing.
-  if (req.shareToken) await openShareLink(em, actor, req.shareToken).catch(() => undefined);
+  const guard: ClientGuard = { limiter: limiterFor(deps), clientAddress: req.clientAddress ?? 'unknown' };
+  // A share token grants reading its chest for the whole request; a bad one grants nothing but
+  // counts as a guess, and past the limit the whole request is refused (429, Retry-After).
+  if (req.shareToken) {
+    await openShareLinkAsClient(em, actor, req.shareToken, guard).catch((err: unknown) => {
+      if (err instanceof RateLimitedError) throw rateLimitedGraphQLError(err);
+      if (!(err instanceof AppError)) throw err;
+    });
+  }
   return {
     em,
     actor,
@@ -81,7 +92,7 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     shareToken: req.shareToken ?? null,
     viewer: { accountId, sessionToken, shareToken: req.shareToken ?? null },
     fork: () => deps.orm.em.fork(),
-    clientHash: createHmac('sha256', deps.config.secretKey).update(req.clientAddress ?? 'unknown').digest('hex'),
+    guard,
     loaders: createLoaders(em),
     requestId: req.requestId,
     log: deps.log.child({ requestId: req.requestId }),
@@ -90,6 +101,16 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     events: deps.events,
     queue: deps.queue,
   };
+}
+
+const limiters = new WeakMap<ContextDeps['config'], RateLimiter>();
+
+/** One limiter per server (its rules and key come from the configuration). */
+export function limiterFor(deps: ContextDeps): RateLimiter {
+  if (deps.limiter) return deps.limiter;
+  let limiter = limiters.get(deps.config);
+  if (!limiter) limiters.set(deps.config, (limiter = new RateLimiter(deps.config.secretKey, deps.config.rateLimits)));
+  return limiter;
 }
 
 function bearer(header: string | null | undefined): string | null {

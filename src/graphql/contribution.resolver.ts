@@ -39,12 +39,12 @@ export class ContributionResolver {
     @Arg('input', () => SubmitContributionInput) input: SubmitContributionInput,
     @Ctx() ctx: Context,
   ): Promise<SubmittedContribution> {
-    return submitContribution(ctx.em, token, { ...input }, ctx.clientHash, ctx.config.contributionLimits, ctx.events);
+    return submitContribution(ctx.em, token, { ...input }, ctx.guard, ctx.events);
   }
 
   @Query(() => Contribution, { description: "A guest's own contribution, by the guest token they got back." })
   contributionByGuestToken(@Arg('guestToken', () => String) guestToken: string, @Ctx() ctx: Context): Promise<Contribution> {
-    return getContributionByGuestToken(ctx.em, guestToken);
+    return getContributionByGuestToken(ctx.em, guestToken, ctx.guard);
   }
 
   @Mutation(() => Contribution, { description: 'Owners approve: its memories join the chest.' })

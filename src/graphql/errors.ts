@@ -1,6 +1,7 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError, ErrorCode } from '../domain/errors.js';
+import { RateLimitedError } from '../domain/rate-limit/rate-limiter.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -9,6 +10,7 @@ import type { Logger } from '../logger.js';
  */
 const REQUEST_ERROR_CODES = new Set<string>([
   ErrorCode.UNAUTHENTICATED,
+  ErrorCode.RATE_LIMITED,
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_USER_INPUT',
@@ -31,7 +33,11 @@ export function formatError(log: Logger) {
       return {
         ...base,
         message: original.message,
-        extensions: { code: original.code, ...(original.field && { field: original.field }) },
+        extensions: {
+          code: original.code,
+          ...(original.field && { field: original.field }),
+          ...(original instanceof RateLimitedError && { retryAfter: original.retryAfterSeconds }),
+        },
       };
     }
     // Errors raised before execution (parse, validation, variable coercion) carry no path and
@@ -43,7 +49,8 @@ export function formatError(log: Logger) {
     }
     if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code) && !formatted.path) {
       // Apollo prefixes context failures; the client needs only our sentence.
-      return { ...base, message: base.message.replace(/^Context creation failed: /, ''), extensions: { code } };
+      const retryAfter = formatted.extensions?.retryAfter;
+      return { ...base, message: base.message.replace(/^Context creation failed: /, ''), extensions: { code, ...(typeof retryAfter === 'number' && { retryAfter }) } };
     }
     log.error({ err: original }, 'unexpected error in GraphQL operation');
     return { ...base, message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };

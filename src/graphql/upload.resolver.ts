@@ -93,6 +93,7 @@ export class UploadResolver {
       ctx.actor,
       { ...input, mimeType: input.mimeType ?? undefined },
       ctx.config.uploads,
+      ctx.guard,
     );
     return {
       upload,

@@ -9,6 +9,7 @@ import { contextFailure, formatSocketError } from './errors.js';
 import { GRAPHQL_DEFAULTS, type GraphQLSettings } from './limits/query-limits.js';
 import { socketOnSubscribe } from './limits/socket.js';
 import { sharedSubscribe } from './shared-execution.js';
+import { refuseIfRateLimited, socketClientAddress } from './websocket-limits.js';
 
 /** What a client may send in graphql-ws `connectionParams`. */
 interface ConnectionParams {
@@ -48,6 +49,7 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
       subscribe: sharedSubscribe,
       onSubscribe: (_ctx, _id, payload) => onSubscribe(payload),
       onConnect: async (ctx) => {
+        if (await refuseIfRateLimited(deps, ctx)) return false;
         const auth = authorization(ctx.connectionParams);
         if (auth === null) return true;
         const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? auth;
@@ -62,7 +64,7 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
           requestId: randomUUID(),
           authorization: authorization(ctx.connectionParams),
           shareToken: typeof (ctx.connectionParams as ConnectionParams | undefined)?.shareToken === 'string' ? ((ctx.connectionParams as ConnectionParams).shareToken as string) : null,
-          clientAddress: ctx.extra.request.socket.remoteAddress ?? null,
+          clientAddress: socketClientAddress(deps, ctx),
         }).catch((err: unknown) => {
           throw contextFailure(deps.log, err);
         }),

@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import { AppError, ErrorCode } from '../domain/errors.js';
+import { RateLimitedError } from '../domain/rate-limit/rate-limiter.js';
 import type { Logger } from '../logger.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -17,6 +18,11 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 export function sendError(res: Response, err: unknown, log: Logger): void {
   if (res.headersSent) {
     res.destroy();
+    return;
+  }
+  if (err instanceof RateLimitedError) {
+    res.set('Retry-After', String(err.retryAfterSeconds)).status(429);
+    res.json({ errors: [{ message: err.message, extensions: { code: err.code, retryAfter: err.retryAfterSeconds } }] });
     return;
   }
   if (err instanceof AppError) {

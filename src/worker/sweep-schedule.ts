@@ -21,6 +21,7 @@ export function startSweeper(config: Config, db: Database, storage: StorageBacke
             derivatives: report.derivativesRemoved.length,
             expired: report.expiredUploads.length,
             eventsPruned: report.eventsPruned,
+            rateLimitsPruned: report.rateLimitsPruned,
           },
           'storage sweep',
         );

@@ -16,7 +16,7 @@ import { createPgBossQueue } from '../../src/jobs/pg-boss.queue.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
 import { eventually } from '../support/client.js';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { createTestDatabase, TEST_SECRET_KEY, type TestDatabase } from '../support/db.js';
 import { makeAccount, makeChest, makeStory } from '../support/factories.js';
 import { jpegWithExif, letterScan } from '../support/media.js';
 import { storeOriginal } from '../support/worker-rig.js';
@@ -37,7 +37,7 @@ describe('a story asked for while memories are still being processed', () => {
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
     dataDir = await mkdtemp(join(tmpdir(), 'dmc-story-wait-'));
-    const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir });
+    const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY });
     storage = await createStorage(config.storage);
     queue = await createPgBossQueue({ url: db.url, supervise: true, superviseIntervalSeconds: 1, pollingIntervalSeconds: 0.5, log: pino({ level: 'silent' }) });
     ai = createAi(config.ai);

@@ -23,9 +23,12 @@ export function apiClient(baseUrl: string) {
     return r.data as T;
   }
 
+  /** A new account and a session for it (signUp answers no session: that comes from signIn). */
   async function signUp(email: string): Promise<string> {
-    const d = await must(`mutation($i: SignUpInput!) { signUp(input: $i) { token } }`, { i: { email, password: 'correct horse battery staple', displayName: email.split('@')[0] } });
-    return d.signUp.token as string;
+    const password = 'correct horse battery staple';
+    await must(`mutation($i: SignUpInput!) { signUp(input: $i) { email } }`, { i: { email, password, displayName: email.split('@')[0] } });
+    const d = await must(`mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }`, { e: email, p: password });
+    return d.signIn.token as string;
   }
 
   async function createChest(token: string, personName = 'Rose Ellis'): Promise<string> {

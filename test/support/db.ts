@@ -15,6 +15,9 @@ export interface TestDatabase {
   close(): Promise<void>;
 }
 
+/** SECRET_KEY for served-mode tests (served mode refuses to start without one). */
+export const TEST_SECRET_KEY = 'test-secret-key-of-at-least-32-characters';
+
 export type Backend = 'postgres' | 'pglite';
 export const BACKENDS: Backend[] = ['postgres', 'pglite'];
 

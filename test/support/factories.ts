@@ -87,7 +87,6 @@ export async function makeContribution(em: EntityManager, chest: Chest, over: Pa
     contributorName: 'A friend',
     status: ContributionStatus.PENDING,
     guestTokenHash: newToken().hash,
-    clientHash: '0'.repeat(64),
     ...over,
   });
   await em.flush();

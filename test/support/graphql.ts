@@ -4,8 +4,11 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { pino } from 'pino';
 import { type Context, createContext } from '../../src/graphql/context.js';
 import { formatError } from '../../src/graphql/errors.js';
+import { rateLimitPlugin } from '../../src/graphql/rate-limited.js';
 import { createSchema } from '../../src/graphql/schema.js';
 import { loadConfig } from '../../src/config.js';
+import type { ClientGuard } from '../../src/domain/rate-limit/client-guard.js';
+import { type RateRules, RateLimiter } from '../../src/domain/rate-limit/rate-limiter.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
 import { InProcessEventBus } from '../../src/events/in-process.events.js';
@@ -32,6 +35,21 @@ export interface RunOptions {
   clientAddress?: string;
 }
 
+/** The rate limits as configured by default, with `over` replacing some rules. */
+export function testRateRules(over: Partial<RateRules> = {}): RateRules {
+  return { ...loadConfig({}).rateLimits, ...over };
+}
+
+/** A limiter with the test key; `now` lets a test move time instead of sleeping. */
+export function testLimiter(rules: RateRules = testRateRules(), now?: () => number): RateLimiter {
+  return new RateLimiter('test-secret-key', rules, now);
+}
+
+/** For domain functions that take a guard, called directly by a test. */
+export function testGuard(clientAddress = '127.0.0.1', limiter = testLimiter()): ClientGuard {
+  return { limiter, clientAddress };
+}
+
 export async function createGraphQLRunner(
   orm: MikroORM,
   {
@@ -41,7 +59,17 @@ export async function createGraphQLRunner(
     storage,
     events: bus,
     queue,
-  }: { maxPageSize?: number; perClientPerHour?: number; perLinkPerHour?: number; storage?: StorageBackend; events?: EventBus; queue?: JobQueue } = {},
+    limiter,
+  }: {
+    maxPageSize?: number;
+    perClientPerHour?: number;
+    perLinkPerHour?: number;
+    storage?: StorageBackend;
+    events?: EventBus;
+    queue?: JobQueue;
+    /** Default: the configured default limits with the per-hour contribution limits above. */
+    limiter?: RateLimiter;
+  } = {},
 ) {
   const store = storage ?? (await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-files-')) }));
   const events = bus ?? new InProcessEventBus();
@@ -52,22 +80,29 @@ export async function createGraphQLRunner(
     formatError: formatError(log),
     includeStacktraceInErrorResponses: false,
     stopOnTerminationSignals: false,
+    plugins: [rateLimitPlugin],
   });
   await server.start();
+  const rules = testRateRules({
+    'contribution-client': { limit: perClientPerHour, windowMs: 3_600_000 },
+    'contribution-link': { limit: perLinkPerHour, windowMs: 3_600_000 },
+  });
+  const limits = limiter ?? testLimiter(rules);
   let n = 0;
   return {
     async run<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, opts: RunOptions = {}): Promise<GqlResult<T>> {
       const config = {
         maxPageSize,
         sessionTtlMs: 86_400_000,
-        contributionLimits: { perClientPerHour, perLinkPerHour },
+        rateLimits: rules,
         secretKey: 'test-secret-key',
+        trustProxyHops: 0,
         uploads: loadConfig({}).uploads,
       };
       let contextValue: Context;
       try {
         contextValue = await createContext(
-          { orm, log, config, storage: store, events, queue: jobs },
+          { orm, log, config, storage: store, events, queue: jobs, limiter: limits },
           {
             requestId: `test-${++n}`,
             authorization: opts.token ? `Bearer ${opts.token}` : null,
@@ -77,7 +112,10 @@ export async function createGraphQLRunner(
         );
       } catch (err) {
         // Over HTTP Apollo answers a failed context with this error (status 401 for bad tokens).
-        if (err instanceof GraphQLError) return { errors: [{ message: err.message, extensions: { code: err.extensions.code } }] };
+        if (err instanceof GraphQLError) {
+          const { code, retryAfter } = err.extensions;
+          return { errors: [{ message: err.message, extensions: { code, ...(retryAfter !== undefined && { retryAfter }) } }] };
+        }
         throw err;
       }
       const res = await server.executeOperation({ query, variables }, { contextValue });

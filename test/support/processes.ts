@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { TEST_SECRET_KEY } from './db.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -17,7 +18,9 @@ export interface ProductProcess {
 }
 
 export function startProcess(entry: 'src/main.ts' | 'worker/main.ts', env: Record<string, string>): ProductProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Served mode needs SECRET_KEY; tests that share one database share this one unless they say otherwise.
+  const secret = env.DATABASE_URL ? { SECRET_KEY: TEST_SECRET_KEY } : {};
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...secret, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let text = '';
   let partial = '';

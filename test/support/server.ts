@@ -6,11 +6,12 @@ import { afterAll, beforeAll } from 'vitest';
 import { apiClient } from './client.js';
 import { mediaDir, type MediaDir } from './media-ffmpeg.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import { resolveSecretKey } from '../../src/secret-key.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
 import { openServices } from '../../src/services.js';
 import { startWorker } from '../../src/worker/worker.js';
-import { createTestDatabase, type TestDatabase } from './db.js';
+import { createTestDatabase, TEST_SECRET_KEY, type TestDatabase } from './db.js';
 
 export interface TestServer {
   /** The test's own database (its ORM builds fixtures); the app opens a second pool on it. */
@@ -29,7 +30,7 @@ export interface TestServer {
 export async function startTestServer(env: Record<string, string> = {}, { worker = false }: { worker?: boolean } = {}): Promise<TestServer> {
   const db = await createTestDatabase('postgres');
   const dataDir = await mkdtemp(join(tmpdir(), 'dmc-server-'));
-  const config = loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...env });
+  const config = await resolveSecretKey(loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY, PORT: '0', LOG_LEVEL: 'silent', ...env }));
   const log = pino({ level: 'silent' });
   const database = await openDatabase(config, log);
   const services = await openServices(config, database, log, { supervise: worker });
@@ -61,11 +62,11 @@ export interface EmbeddedTestServer {
 
 /**
  * The embedded default exactly as `npm start` runs it without DATABASE_URL: PGlite under a
- * temporary DATA_DIR, files beside it, and the worker in the same process.
+ * temporary DATA_DIR, files beside it, its own DATA_DIR/secret.key, and the worker in the same process.
  */
 export async function startEmbeddedServer(env: Record<string, string> = {}): Promise<EmbeddedTestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'dmc-embedded-'));
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...env });
+  const config = await resolveSecretKey(loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...env }));
   const log = pino({ level: 'silent' });
   const database = await openDatabase(config, log);
   const services = await openServices(config, database, log, { supervise: true });

@@ -12,7 +12,7 @@ import type { JobQueue } from '../../src/jobs/jobs.port.js';
 import { createPgBossQueue } from '../../src/jobs/pg-boss.queue.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
-import { createTestDatabase, type TestDatabase } from './db.js';
+import { createTestDatabase, TEST_SECRET_KEY, type TestDatabase } from './db.js';
 
 /** A file as it arrives from an upload. */
 export interface Original {
@@ -60,7 +60,7 @@ export interface WorkerRig {
 export async function openWorkerRig(name: string, env: Record<string, string>): Promise<WorkerRig> {
   const db = await createTestDatabase('postgres');
   const dataDir = await mkdtemp(join(tmpdir(), `dmc-${name}-`));
-  const full = { DATABASE_URL: db.url, DATA_DIR: dataDir, SWEEP_INTERVAL_MINUTES: '0', ...env };
+  const full = { DATABASE_URL: db.url, DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY, SWEEP_INTERVAL_MINUTES: '0', ...env };
   const config = loadConfig(full);
   const storage = await createStorage(config.storage);
   // The same policy as the workers': pg-boss copies it into each job when the job is added.

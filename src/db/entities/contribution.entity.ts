@@ -10,8 +10,6 @@ import { Chest } from './chest.entity.js';
 @Entity({ tableName: 'contribution' })
 @Index({ name: 'contribution_chest_status_idx', properties: ['chest', 'status', 'createdAt', 'id'] })
 @Index({ name: 'contribution_chest_created_idx', properties: ['chest', 'createdAt', 'id'] })
-// Rate limits count recent submissions per link and client.
-@Index({ name: 'contribution_rate_idx', properties: ['chest', 'clientHash', 'createdAt'] })
 export class Contribution extends BaseEntity {
   @ManyToOne({ entity: () => Chest, deleteRule: 'cascade' })
   chest!: Chest;
@@ -43,8 +41,4 @@ export class Contribution extends BaseEntity {
   /** SHA-256 of the guest's token, with which they follow the status and attach memories. */
   @Property({ type: 'char', length: 64, unique: true })
   guestTokenHash!: string;
-
-  /** Keyed hash of the submitting client (address), for rate limits; never the address itself. */
-  @Property({ type: 'char', length: 64 })
-  clientHash!: string;
 }

@@ -4,9 +4,10 @@ import { Chest } from './chest.entity.js';
 import { ChestEvent } from './chest-event.entity.js';
 import { Contribution } from './contribution.entity.js';
 import { Membership } from './membership.entity.js';
+import { RateLimitCounter } from './rate-limit.entity.js';
 import { Session } from './session.entity.js';
 import { Story } from './story.entity.js';
 import { Upload } from './upload.entity.js';
 
-export { Account, Asset, Chest, ChestEvent, Contribution, Membership, Session, Story, Upload };
-export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent];
+export { Account, Asset, Chest, ChestEvent, Contribution, Membership, RateLimitCounter, Session, Story, Upload };
+export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter];

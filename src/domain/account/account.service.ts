@@ -3,7 +3,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Account, Session } from '../../db/entities/index.js';
 import type { Actor } from '../actor.js';
 import { requireAccount } from '../access/access.service.js';
-import { AppError, badInput, ErrorCode } from '../errors.js';
+import { AppError, ErrorCode } from '../errors.js';
+import type { ClientGuard } from '../rate-limit/client-guard.js';
 import { hashToken, looksLikeToken, newToken } from '../tokens.js';
 import { parseInput } from '../validation.js';
 import { type SignInInput, signInInput, type SignUpInput, signUpInput } from './account.input.js';
@@ -24,35 +25,72 @@ const WRONG = 'Email or password is wrong';
 // Verifying against this when the email is unknown keeps both failures equally slow.
 const DUMMY_HASH = hash('not-a-real-password-but-equally-slow');
 
-/** Creates an account and signs it in. */
-export async function signUp(em: EntityManager, input: SignUpInput, policy: SessionPolicy): Promise<SignedIn> {
+/** What signUp answers, the same whether the email was new or already registered. */
+export interface SignUpReceipt {
+  /** The email as stored: trimmed and lower-cased. */
+  email: string;
+}
+
+/**
+ * Creates an account, unless the email is already registered: then nothing changes. The answer is
+ * the same in both cases, and so is the work (an argon2 hash either way), so signUp cannot be used
+ * to learn who has an account. The session comes from signIn. The price: someone who forgot they
+ * had an account learns it only when signIn refuses their new password (there is no email
+ * delivery through which to tell the address's owner privately).
+ */
+export async function signUp(em: EntityManager, input: SignUpInput, guard: ClientGuard): Promise<SignUpReceipt> {
   const data = parseInput(signUpInput, input);
-  if (await em.findOne(Account, { email: data.email })) throw badInput('email', 'email: is already registered');
-  const account = em.create(Account, { email: data.email, displayName: data.displayName, passwordHash: await hash(data.password) });
-  await em.flush();
-  await adoptOrphanChests(em, account);
-  return startSession(em, account, policy);
+  await guard.limiter.take(em, 'signup-client', guard.clientAddress);
+  const passwordHash = await hash(data.password);
+  // One statement whether or not the email is taken, so both take the same time.
+  const inserted = await em.execute<{ id: string }[]>(
+    `insert into account (id, created_at, updated_at, email, display_name, password_hash)
+     values (gen_random_uuid(), now(), now(), ?, ?, ?) on conflict (email) do nothing returning id`,
+    [data.email, data.displayName, passwordHash],
+  );
+  if (inserted.length) await adoptOrphanChests(em, inserted[0]!.id);
+  return { email: data.email };
 }
 
 /**
  * Chests made before accounts existed belong to the household that runs the server. The first
  * account signed up becomes their owner, so upgrading never leaves a chest that nobody can open.
  */
-async function adoptOrphanChests(em: EntityManager, account: Account): Promise<void> {
+async function adoptOrphanChests(em: EntityManager, accountId: string): Promise<void> {
   if ((await em.count(Account, {})) !== 1) return;
   await em.execute(
     `insert into membership (id, created_at, updated_at, chest_id, account_id, role)
      select gen_random_uuid(), now(), now(), c.id, ?, 'OWNER' from chest c
      where not exists (select 1 from membership m where m.chest_id = c.id)`,
-    [account.id],
+    [accountId],
   );
 }
 
-export async function signIn(em: EntityManager, input: SignInInput, policy: SessionPolicy): Promise<SignedIn> {
+/**
+ * Signs in. Every attempt is counted before the password is checked, per email (whether or not it
+ * has an account, so the limit reveals nothing) and per client address: after a few failures each
+ * further attempt must wait 2^n seconds, but never past the end of the counting window
+ * (SIGNIN_LOCKOUT_MINUTES), so a stranger cannot keep the owner out for longer than that. A
+ * refused attempt checks no password and counts nothing. A correct password ends the account's
+ * delays and gives the address its attempt back.
+ */
+export async function signIn(em: EntityManager, input: SignInInput, policy: SessionPolicy, guard: ClientGuard): Promise<SignedIn> {
   const data = parseInput(signInInput, input);
+  const { limiter, clientAddress } = guard;
+  // A held-back account costs one read: no write, no password check.
+  await limiter.check(em, 'signin-account', data.email);
+  await limiter.take(em, 'signin-client', clientAddress);
+  try {
+    await limiter.take(em, 'signin-account', data.email);
+  } catch (err) {
+    await limiter.refund(em, 'signin-client', clientAddress);
+    throw err;
+  }
   const account = await em.findOne(Account, { email: data.email });
   const ok = await verify(account?.passwordHash ?? (await DUMMY_HASH), data.password).catch(() => false);
   if (!account || !ok) throw new AppError(ErrorCode.UNAUTHENTICATED, WRONG);
+  await limiter.reset(em, 'signin-account', data.email);
+  await limiter.refund(em, 'signin-client', clientAddress);
   return startSession(em, account, policy);
 }
 

@@ -8,7 +8,8 @@ import { appendChestEvent, publishChestEvents } from '../events/chest-events.ser
 import { assertMay, may } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { chestForContributionLink } from '../chest/chest-links.service.js';
-import { AppError, conflict, ErrorCode, notFound } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
+import { type ClientGuard, guardedLookup } from '../rate-limit/client-guard.js';
 import { hashToken, looksLikeToken, newToken } from '../tokens.js';
 import { isUuid, parseInput, text } from '../validation.js';
 
@@ -24,13 +25,6 @@ const submitInput = z
   .strict();
 export type SubmitContributionInput = z.input<typeof submitInput>;
 
-export interface RateLimits {
-  /** Submissions per link per client per hour. */
-  perClientPerHour: number;
-  /** Submissions per link per hour, all clients together. */
-  perLinkPerHour: number;
-}
-
 export interface SubmittedContribution {
   contribution: Contribution;
   /** The guest's own token: shows them the status, and later lets them attach memories. Shown once. */
@@ -39,27 +33,27 @@ export interface SubmittedContribution {
 
 /**
  * A guest, without an account, sends a contribution through a chest's contribution link. It is
- * PENDING and seen only by owners and editors until an owner approves it. Limits are counted in
- * the database, so they hold across API processes.
+ * PENDING and seen only by owners and editors until an owner approves it. A wrong link counts
+ * against the client's token guesses; submissions are limited per link and client and per link
+ * (the rate limiter counts in the database, so limits hold across API processes).
  */
 export async function submitContribution(
   em: EntityManager,
   linkToken: string,
   input: SubmitContributionInput,
-  /** Keyed hash of the client's address (see clientHash in the HTTP layer). */
-  clientHash: string,
-  limits: RateLimits,
+  guard: ClientGuard,
   events: EventBus,
 ): Promise<SubmittedContribution> {
-  const chest = await chestForContributionLink(em, linkToken);
+  const chest = await guardedLookup(em, guard, 'contribution-token', () => chestForContributionLink(em, linkToken));
   const data = parseInput(submitInput, input);
-  const hourAgo = new Date(Date.now() - 3_600_000);
-  const [fromClient, fromLink] = await Promise.all([
-    em.count(Contribution, { chest, clientHash, createdAt: { $gt: hourAgo } }),
-    em.count(Contribution, { chest, createdAt: { $gt: hourAgo } }),
-  ]);
-  if (fromClient >= limits.perClientPerHour || fromLink >= limits.perLinkPerHour) {
-    throw new AppError(ErrorCode.RATE_LIMITED, 'Too many contributions through this link for now; try again in an hour');
+  const { limiter, clientAddress } = guard;
+  await limiter.take(em, 'contribution-client', `${chest.id}:${clientAddress}`);
+  try {
+    await limiter.take(em, 'contribution-link', chest.id);
+  } catch (err) {
+    // Refused for the link as a whole: this client's own allowance is not spent.
+    await limiter.refund(em, 'contribution-client', `${chest.id}:${clientAddress}`);
+    throw err;
   }
   const { token, hash } = newToken();
   const contribution = em.create(Contribution, {
@@ -68,7 +62,6 @@ export async function submitContribution(
     relationship: data.relationship || null,
     message: data.message || null,
     guestTokenHash: hash,
-    clientHash,
   });
   const message = await withinTransaction(em, async () => {
     return appendChestEvent(em, { chestId: chest.id, kind: ChestEventKind.CONTRIBUTION_SUBMITTED, contributionId: contribution.id });
@@ -77,11 +70,13 @@ export async function submitContribution(
   return { contribution, guestToken: token };
 }
 
-/** A guest looks up their own contribution with the token they got back. */
-export async function getContributionByGuestToken(em: EntityManager, guestToken: string): Promise<Contribution> {
-  const c = looksLikeToken(guestToken) ? await em.findOne(Contribution, { guestTokenHash: hashToken(guestToken) }, { populate: ['chest'] }) : null;
-  if (!c || c.chest.deletedAt) throw notFound('Contribution');
-  return c;
+/** A guest looks up their own contribution with the token they got back (failures count as guesses). */
+export async function getContributionByGuestToken(em: EntityManager, guestToken: string, guard: ClientGuard): Promise<Contribution> {
+  return guardedLookup(em, guard, 'guest-token', async () => {
+    const c = looksLikeToken(guestToken) ? await em.findOne(Contribution, { guestTokenHash: hashToken(guestToken) }, { populate: ['chest'] }) : null;
+    if (!c || c.chest.deletedAt) throw notFound('Contribution');
+    return c;
+  });
 }
 
 /** Owners approve: the contribution's memories become part of the chest. */

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset, ChestEvent, Upload } from '../../db/entities/index.js';
 import { UploadStatus } from '../../db/enums.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
+import { pruneRateLimits } from '../rate-limit/rate-limiter.js';
 
 export interface SweepReport {
   /** Staging objects removed (abandoned or finished uploads). */
@@ -16,6 +17,8 @@ export interface SweepReport {
   derivativesRemoved: string[];
   /** Chest events older than the retention, removed (catch-up only needs recent ones). */
   eventsPruned: number;
+  /** Rate-limit counters whose window ended. */
+  rateLimitsPruned: number;
 }
 
 /**
@@ -28,7 +31,7 @@ export async function sweep(
   storage: StorageBackend,
   { graceMs, eventRetentionMs = 30 * 86_400_000 }: { graceMs: number; eventRetentionMs?: number },
 ): Promise<SweepReport> {
-  const report: SweepReport = { stagingRemoved: [], orphansRemoved: [], missingObjects: [], expiredUploads: [], derivativesRemoved: [], eventsPruned: 0 };
+  const report: SweepReport = { stagingRemoved: [], orphansRemoved: [], missingObjects: [], expiredUploads: [], derivativesRemoved: [], eventsPruned: 0, rateLimitsPruned: 0 };
   const cutoff = Date.now() - graceMs;
 
   const expired = await em.find(Upload, { status: UploadStatus.OPEN, expiresAt: { $lt: new Date() } });
@@ -66,6 +69,7 @@ export async function sweep(
   }
 
   report.eventsPruned = await em.nativeDelete(ChestEvent, { createdAt: { $lt: new Date(Date.now() - eventRetentionMs) } });
+  report.rateLimitsPruned = await pruneRateLimits(em);
 
   const assets = await em.find(Asset, {}, { fields: ['id', 'storageKey'] });
   for (const a of assets) {

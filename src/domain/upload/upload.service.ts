@@ -14,6 +14,7 @@ import { getContributionByGuestToken } from '../contribution/contribution.servic
 import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
 import { AppError, badInput, conflict, ErrorCode, notFound } from '../errors.js';
 import { hashToken, looksLikeToken, newToken } from '../tokens.js';
+import { type ClientGuard, guardedLookup } from '../rate-limit/client-guard.js';
 import { parseInput } from '../validation.js';
 import { type CreateUploadInput, createUploadInput } from './upload.input.js';
 
@@ -46,14 +47,21 @@ const FAMILY_KIND: Record<string, FileType> = { image: FileType.IMAGE, video: Fi
  * pending contribution), the name, the declared size against the limit for the declared kind,
  * and returns a ticket. No bytes move through GraphQL.
  */
-export async function createUpload(em: EntityManager, actor: Actor, input: CreateUploadInput, policy: UploadPolicy): Promise<UploadTicket> {
+export async function createUpload(
+  em: EntityManager,
+  actor: Actor,
+  input: CreateUploadInput,
+  policy: UploadPolicy,
+  /** A guest's token is a bearer secret: failed lookups count against the client. */
+  guard: ClientGuard,
+): Promise<UploadTicket> {
   const data = parseInput(createUploadInput, input);
   let chest: Chest;
   let contribution = null;
   if (data.chestId) {
     chest = await authorizeChest(em, actor, data.chestId, 'edit');
   } else {
-    contribution = await getContributionByGuestToken(em, data.guestToken!);
+    contribution = await getContributionByGuestToken(em, data.guestToken!, guard);
     if (contribution.status !== ContributionStatus.PENDING) throw conflict('Memories can be added only while the contribution awaits review');
     chest = contribution.chest;
     if (!chest.allowContributions) throw notFound('Contribution');
@@ -78,11 +86,16 @@ export async function createUpload(em: EntityManager, actor: Actor, input: Creat
   return { upload, token };
 }
 
-/** The open upload a ticket belongs to. Unknown, foreign, finished and expired tickets are all NOT_FOUND. */
-export async function uploadForTicket(em: EntityManager, uploadId: string, token: string): Promise<Upload> {
-  const upload = looksLikeToken(token) ? await em.findOne(Upload, { id: uploadId, tokenHash: hashToken(token) }) : null;
-  if (!upload || upload.expiresAt.getTime() <= Date.now()) throw notFound('Upload');
-  return upload;
+/**
+ * The open upload a ticket belongs to. Unknown, foreign, finished and expired tickets are all
+ * NOT_FOUND, and each counts against the client's failed upload secrets.
+ */
+export async function uploadForTicket(em: EntityManager, uploadId: string, token: string, guard: ClientGuard): Promise<Upload> {
+  return guardedLookup(em, guard, 'upload-secret', async () => {
+    const upload = looksLikeToken(token) ? await em.findOne(Upload, { id: uploadId, tokenHash: hashToken(token) }) : null;
+    if (!upload || upload.expiresAt.getTime() <= Date.now()) throw notFound('Upload');
+    return upload;
+  });
 }
 
 export interface ReceiveResult {
