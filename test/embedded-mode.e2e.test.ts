@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient } from './support/client.js';
 
 /**
  * The embedded default as a family runs it: `src/main.ts` as a child process with no database
@@ -74,7 +75,7 @@ describe('embedded mode (no DATABASE_URL)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('keeps a chest across a graceful restart', { timeout: 180_000 }, async () => {
+  it('keeps a chest, its signed download links and its secret key across a graceful restart', { timeout: 180_000 }, async () => {
     const port = String(await freePort());
     const base = `http://127.0.0.1:${port}`;
     const env = { DATA_DIR: dataDir, PORT: port, HOST: '127.0.0.1', LOG_LEVEL: 'info' };
@@ -85,6 +86,12 @@ describe('embedded mode (no DATABASE_URL)', () => {
     const token = (await gql(base, `mutation { signIn(email: "e2e@example.test", password: "long enough pw") { token } }`)).data.signIn.token as string;
     const made = await gql(base, `mutation { createChest(input: { personName: "Still here" }) { id } }`, token);
     const id = made.data.createChest.id as string;
+    // A memory, and its 5-minute download link signed with the key of this first run.
+    const assetId = await apiClient(base).upload(token, id, Buffer.from('Dear Rose, the roses are out.\n'), 'letter.txt', 'text/plain');
+    const link = (await gql(base, `{ asset(id: "${assetId}") { originalUrl } }`, token)).data.asset.originalUrl as string;
+    expect(link).toMatch(/sig=/);
+    const key = await readFile(join(dataDir, 'secret.key'), 'utf8');
+    expect((await stat(join(dataDir, 'secret.key'))).mode & 0o777).toBe(0o600);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
     expect(first.stdout()).toContain('"msg":"stopped"');
@@ -93,6 +100,11 @@ describe('embedded mode (no DATABASE_URL)', () => {
     await waitReady(base, second);
     const again = await gql(base, `{ chest(id: "${id}") { personName myRole } }`, token);
     expect(again.data.chest).toEqual({ personName: 'Still here', myRole: 'OWNER' });
+    // The same key after the restart, so the link signed before it still opens the file.
+    expect(await readFile(join(dataDir, 'secret.key'), 'utf8')).toBe(key);
+    const download = await fetch(new URL(link, base));
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe('Dear Rose, the roses are out.\n');
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   });
@@ -100,6 +112,8 @@ describe('embedded mode (no DATABASE_URL)', () => {
   it.each([
     ['PORT', { PORT: 'not-a-port' }],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://root@localhost/x' }],
+    // Served mode without SECRET_KEY: replicas would not share one, so none is made up.
+    ['SECRET_KEY', { DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/postgres', SECRET_KEY: '' }],
   ])('refuses to start with a bad %s, naming it', { timeout: 60_000 }, async (name, env) => {
     const run = start({ DATA_DIR: dataDir, ...env });
     expect(await run.exited).toBe(1);
