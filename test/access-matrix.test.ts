@@ -168,6 +168,8 @@ async function fixture(state: State, cast: Cast): Promise<Fixture> {
   await addMember(em, chest, em.getReference(Account, cast.editor.id), ChestRole.EDITOR);
   await addMember(em, chest, em.getReference(Account, cast.viewer.id), ChestRole.VIEWER);
   const asset = await makeAsset(em, chest, { location: { ...LOCATION }, place: PLACE, status: ProcessingStatus.COMPLETE });
+  // Its metadata-free copy (Asset.previewUrl), as the image pipeline leaves it.
+  asset.thumbnails = [{ name: '1024', width: 1024, height: 768, mimeType: 'image/webp', storageKey: `chests/${chest.id}/derivatives/${asset.id}/1024` }];
   chest.heroImage = asset;
   const published = await makeStory(em, chest, { title: PUBLISHED, published: true, status: StoryStatus.READY });
   const draft = await makeStory(em, chest, { title: DRAFT, published: false, status: StoryStatus.READY });
@@ -217,6 +219,8 @@ interface Snapshot {
     isPublic: boolean;
     allowContributions: boolean;
     shareTokenHash: string | null;
+    /** The view link hands out originals (createShareLink allowOriginals). */
+    shareAllowsOriginals: boolean;
     contributionTokenHash: string | null;
     deleted: boolean;
   };
@@ -246,6 +250,7 @@ async function snapshot(fx: Fixture): Promise<Snapshot> {
       isPublic: chest.isPublic,
       allowContributions: chest.allowContributions,
       shareTokenHash: chest.shareTokenHash,
+      shareAllowsOriginals: chest.shareAllowsOriginals,
       contributionTokenHash: chest.contributionTokenHash,
       deleted: chest.deletedAt !== null,
     },
@@ -325,15 +330,22 @@ const READ_OPS: Op[] = [
     name: 'asset(id)',
     mutates: false,
     reach: 'direct',
-    exec: byId(`query($id: ID!) { asset(id: $id) { id filename place location { latitude placeName } originalUrl } }`, (fx) => ({ id: fx.assetId })),
+    exec: byId(`query($id: ID!) { asset(id: $id) { id filename place location { latitude placeName } originalUrl previewUrl previewMimeType } }`, (fx) => ({
+      id: fx.assetId,
+    })),
     expected: read('direct'),
     verify(data, c) {
       expect(data.asset.id).toBe(c.fx.assetId);
       expect(data.asset.place, 'every reader sees the place in words').toBe(PLACE);
       expectLocation(data.asset.location, c.actor);
-      // A photo's original can hold GPS: members only.
+      // Any original can hold GPS, and a name a street: members only (the fixture's link does not allow originals).
       if (isMember(c.actor)) expect(data.asset.originalUrl).toEqual(expect.any(String));
       else expect(data.asset.originalUrl).toBeNull();
+      if (isMember(c.actor)) expect(data.asset.filename).toMatch(/^memory-[0-9a-f]{8}\.jpg$/);
+      else expect(data.asset.filename, 'non-members get a neutral name').toBe('photo.jpg');
+      // The metadata-free copy: every reader.
+      expect(data.asset.previewUrl).toMatch(new RegExp(`^/files/${c.fx.assetId}/1024\\?exp=\\d+&sig=`));
+      expect(data.asset.previewMimeType).toBe('image/webp');
     },
   },
   {
@@ -423,10 +435,10 @@ const READ_OPS: Op[] = [
     name: 'Chest.links',
     mutates: false,
     reach: 'share',
-    exec: onChest('links { shareLinkActive contributionLinkActive }'),
+    exec: onChest('links { shareLinkActive shareLinkAllowsOriginals contributionLinkActive }'),
     expected: need(OWNERS, 'share'),
     verify(data, c) {
-      expect(chestOf(data).links).toEqual({ shareLinkActive: c.state !== 'revoked', contributionLinkActive: true });
+      expect(chestOf(data).links).toEqual({ shareLinkActive: c.state !== 'revoked', shareLinkAllowsOriginals: false, contributionLinkActive: true });
     },
   },
   {
@@ -585,6 +597,30 @@ const MUTATION_OPS: Op[] = [
     verify: (data, _c, after, before) => {
       expect(after?.chest.shareTokenHash).toBe(hashToken(data.createShareLink.token));
       expect(after?.chest.shareTokenHash).not.toBe(before?.chest.shareTokenHash);
+      expect(after?.chest.shareAllowsOriginals, 'originals only when asked for').toBe(false);
+    },
+  },
+  {
+    // Owners may let a link's holders have originals and real names; then its holder (sending only
+    // the new token) gets them, and still no coordinates.
+    name: 'createShareLink(allowOriginals) and asset(id) through it',
+    mutates: true,
+    reach: 'direct',
+    exec: async (c) => {
+      const made = await byId(`mutation($id: ID!) { createShareLink(chestId: $id, allowOriginals: true) { token } }`, byChestId)(c);
+      if (!made.data) return made;
+      const seen = await gql.run(`query($id: ID!) { asset(id: $id) { filename originalUrl location { latitude } } }`, { id: c.fx.assetId }, {
+        token: null,
+        shareToken: made.data.createShareLink.token,
+        clientAddress: '10.255.0.1',
+      });
+      return { data: { viaLink: seen.data ?? null, errors: seen.errors ?? null } };
+    },
+    expected: need(OWNERS, 'direct'),
+    verify: (data, _c, after) => {
+      expect(after?.chest.shareAllowsOriginals).toBe(true);
+      expect(data.errors).toBeNull();
+      expect(data.viaLink.asset).toEqual({ filename: expect.stringMatching(/^memory-/), originalUrl: expect.any(String), location: null });
     },
   },
   {
@@ -593,7 +629,10 @@ const MUTATION_OPS: Op[] = [
     reach: 'direct',
     exec: byId(REVOKE_SHARE_LINK, byChestId),
     expected: need(OWNERS, 'direct'),
-    verify: (_data, _c, after) => expect(after?.chest.shareTokenHash).toBeNull(),
+    verify: (_data, _c, after) => {
+      expect(after?.chest.shareTokenHash).toBeNull();
+      expect(after?.chest.shareAllowsOriginals).toBe(false);
+    },
   },
   {
     name: 'createContributionLink',
