@@ -6,6 +6,7 @@ import { type GraphQLSettings, QUERY_LIMIT_DEFAULTS as Q } from './graphql/limit
 import type { AiSettings } from './ai/ai.settings.js';
 import type { RateRules } from './domain/rate-limit/rate-limiter.js';
 import type { RetryPolicy } from './jobs/jobs.port.js';
+import type { ParseLimits } from './media/sandbox/limits.js';
 import type { S3StorageConfig } from './storage/storage.registry.js';
 
 /**
@@ -109,6 +110,20 @@ const envSchema = z.object({
   JOB_HEARTBEAT_SECONDS: int(10, 600).default(20),
   /** Seconds between the queue's supervision passes (finding silent jobs, retrying them). */
   JOB_SUPERVISE_SECONDS: int(1, 600).default(10),
+  /**
+   * Parsing of untrusted files (PDF and DOCX text) runs in a worker thread with this much V8 heap,
+   * MiB, and for at most this long; a file that needs more fails with a reason, never retried.
+   */
+  SANDBOX_MEMORY_MB: int(64, 65_536).default(1024),
+  SANDBOX_TIMEOUT_SECONDS: int(1, 86_400).default(600),
+  /** Checked in a DOCX's ZIP directory before anything is inflated (README "Hostile files"). */
+  ARCHIVE_MAX_ENTRIES: int(1, 1_000_000).default(10_000),
+  /** Sum of the sizes the entries declare, unpacked, MiB. */
+  ARCHIVE_MAX_UNPACKED_MB: int(1, 1_048_576).default(1024),
+  /** Largest unpacked / packed size of one entry over 1 MiB. */
+  ARCHIVE_MAX_RATIO: int(1, 1_000_000).default(100),
+  /** Largest XML part (word/document.xml, ...), unpacked, MiB. */
+  ARCHIVE_MAX_XML_MB: int(1, 4096).default(32),
   /** A worker process answers /healthz and /readyz on this port (unset: no HTTP at all; 0: any free port). */
   WORKER_HEALTH_PORT: int(0, 65535).optional(),
   /** AI providers to try, in order, for each task ("prefer local, fall back to the API": local,openai). */
@@ -162,6 +177,8 @@ export interface Config {
     superviseIntervalSeconds: number;
     /** Worker processes only: where /healthz and /readyz answer (null: nowhere). */
     healthPort: number | null;
+    /** Bounds on parsing untrusted files: the sandbox's heap and time, the archives it opens. */
+    parseLimits: ParseLimits;
   };
 }
 
@@ -246,6 +263,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       },
       superviseIntervalSeconds: e.JOB_SUPERVISE_SECONDS,
       healthPort: e.WORKER_HEALTH_PORT ?? null,
+      parseLimits: {
+        sandbox: { memoryMb: e.SANDBOX_MEMORY_MB, timeoutMs: e.SANDBOX_TIMEOUT_SECONDS * 1000 },
+        archive: {
+          maxEntries: e.ARCHIVE_MAX_ENTRIES,
+          maxUnpackedBytes: e.ARCHIVE_MAX_UNPACKED_MB * MiB,
+          maxRatio: e.ARCHIVE_MAX_RATIO,
+          maxXmlBytes: e.ARCHIVE_MAX_XML_MB * MiB,
+        },
+      },
     },
   };
 }

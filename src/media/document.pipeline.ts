@@ -1,99 +1,115 @@
 import { readFile } from 'node:fs/promises';
-import mammoth from 'mammoth';
-import { getDocumentProxy } from 'unpdf';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
+import type { DocumentRefusal, DocumentTask, DocumentText } from './sandbox/document.worker.js';
+import { DEFAULT_PARSE_LIMITS } from './sandbox/limits.js';
+import { runInSandbox, SandboxCrashError, type SandboxLimits, SandboxLimitError, SandboxRefusal, workerEntry } from './sandbox/sandbox.js';
+import { type ArchiveProblem, inspectArchive } from './sandbox/zip-directory.js';
 
 /** Longer text is cut: a memory is not a library, and the AI reads only so much of it. */
 export const MAX_TEXT_CHARS = 1_000_000;
 
 export const DOCX_MIME = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 
-interface Extracted {
-  text: string;
-  metadata: Record<string, string | number | boolean | null>;
-  /** Pages exist but carry no text layer: a scan. */
-  scanned?: boolean;
-}
+type Extracted = DocumentText;
 
 /** Reads the text of a PDF, Word (DOCX) or plain-text document. */
 export async function processDocument(input: PipelineInput, ctx: PipelineContext): Promise<PipelineResult> {
   await ctx.report('extract', 0);
-  const bytes = await readFile(input.path);
   ctx.signal?.throwIfAborted();
-  const extracted = await extract(bytes, input, ctx);
+  const extracted = await extract(input, ctx);
   const { text, truncated } = normaliseText(extracted.text);
   await ctx.report('extract', 100);
   return {
     thumbnails: [],
     extractedText: text === '' ? null : text,
     needsOcr: extracted.scanned === true,
-    metadata: { ...extracted.metadata, characters: text.length, truncated },
+    metadata: { ...extracted.metadata, characters: text.length, truncated: truncated || extracted.cut === true },
   };
 }
 
-function extract(bytes: Buffer, input: PipelineInput, ctx: PipelineContext): Promise<Extracted> {
+async function extract(input: PipelineInput, ctx: PipelineContext): Promise<Extracted> {
   switch (input.mimeType) {
     case 'application/pdf':
-      return pdfText(bytes, input.filename, ctx);
+      return sandboxedText({ kind: 'pdf', path: input.path, maxChars: MAX_TEXT_CHARS }, input.filename, ctx);
     case DOCX_MIME:
-      return docxText(bytes, input.filename);
+      return docxText(input, ctx);
     case 'text/plain':
       // Invalid sequences become U+FFFD rather than failing: a stray byte should not lose the letter.
-      return Promise.resolve({ text: new TextDecoder('utf-8').decode(bytes), metadata: {} });
+      return { text: new TextDecoder('utf-8').decode(await readFile(input.path)), metadata: {} };
     default:
-      return Promise.reject(new MediaError(`Text cannot be read from "${input.filename}" (${input.mimeType})`));
+      throw new MediaError(`Text cannot be read from "${input.filename}" (${input.mimeType})`);
   }
 }
 
-async function pdfText(bytes: Buffer, filename: string, ctx: PipelineContext): Promise<Extracted> {
-  let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
+/** A DOCX is a ZIP: its directory is checked before anything is inflated, then mammoth reads it in the sandbox. */
+async function docxText(input: PipelineInput, ctx: PipelineContext): Promise<Extracted> {
+  const problem = await inspectArchive(input.path, (ctx.limits ?? DEFAULT_PARSE_LIMITS).archive);
+  if (problem) throw new MediaError(archiveMessage(input.filename, problem));
+  return sandboxedText({ kind: 'docx', path: input.path, maxChars: MAX_TEXT_CHARS }, input.filename, ctx);
+}
+
+/**
+ * Runs the reader in a worker thread (media/sandbox): a file that makes it exceed its heap or
+ * time ends that thread only, and becomes a MediaError, so the memory fails at once with a reason
+ * instead of being retried into the same crash. Progress reports are kept in order; one that
+ * fails (the attempt lost its claim) stops the reader.
+ */
+async function sandboxedText(task: DocumentTask, filename: string, ctx: PipelineContext): Promise<Extracted> {
+  const limits = (ctx.limits ?? DEFAULT_PARSE_LIMITS).sandbox;
+  const stop = new AbortController();
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal;
+  let reports = Promise.resolve();
+  const onProgress = (percent: number) => {
+    reports = reports.then(() => (signal.aborted ? undefined : ctx.report('extract', percent))).catch((err: unknown) => stop.abort(err));
+  };
   try {
-    // pdf.js takes ownership of (detaches) the array it is given, so it gets a copy.
-    pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 });
+    const text = await runInSandbox<DocumentText>({ entry: DOCUMENT_WORKER, data: task, limits, signal, onProgress });
+    await reports;
+    signal.throwIfAborted();
+    return text;
   } catch (err) {
-    if (err instanceof Error && err.name === 'PasswordException') {
-      throw new MediaError(`"${filename}" is protected by a password, so its text cannot be read`);
-    }
-    throw new MediaError(`"${filename}" could not be opened as a PDF: it may be damaged or incomplete`);
-  }
-  try {
-    // Page by page rather than unpdf's all-at-once extractText: a 10,000-page diary then reports
-    // progress, stops when its job is told to (shutdown, lost lease), holds one page in memory,
-    // and is not read past the text a memory keeps.
-    const pages: string[] = [];
-    let chars = 0;
-    for (let n = 1; n <= pdf.numPages && chars <= MAX_TEXT_CHARS; n++) {
-      ctx.signal?.throwIfAborted();
-      const text = await pageText(pdf, n, filename);
-      pages.push(text);
-      chars += text.length;
-      if (n < pdf.numPages) await ctx.report('extract', (n / pdf.numPages) * 100);
-    }
-    const joined = pages.join('\n\n');
-    return { text: joined, metadata: { pageCount: pdf.numPages }, scanned: pdf.numPages > 0 && joined.trim() === '' };
-  } finally {
-    await pdf.loadingTask.destroy();
+    if (signal.aborted) throw signal.reason;
+    throw sandboxFailure(err, filename, limits);
   }
 }
 
-/** One page's text, as unpdf joins it (an item's end of line becomes a line break). */
-async function pageText(pdf: Awaited<ReturnType<typeof getDocumentProxy>>, n: number, filename: string): Promise<string> {
-  try {
-    const page = await pdf.getPage(n);
-    const content = await page.getTextContent();
-    page.cleanup();
-    return content.items.map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : '')).join('');
-  } catch {
-    throw new MediaError(`The pages of "${filename}" could not be read: the PDF may be damaged`);
+const DOCUMENT_WORKER = workerEntry(import.meta.url, './sandbox/document.worker');
+
+const REFUSALS: Record<DocumentRefusal, (filename: string) => string> = {
+  password: (f) => `"${f}" is protected by a password, so its text cannot be read`,
+  'pdf-unreadable': (f) => `"${f}" could not be opened as a PDF: it may be damaged or incomplete`,
+  'pdf-pages': (f) => `The pages of "${f}" could not be read: the PDF may be damaged`,
+  'docx-unreadable': (f) => `"${f}" could not be opened as a Word document: it may be damaged`,
+};
+
+/** What people read when the sandbox ended a reader; anything that says nothing about the file stays transient. */
+function sandboxFailure(err: unknown, filename: string, limits: SandboxLimits): unknown {
+  if (err instanceof SandboxRefusal) return new MediaError((REFUSALS[err.reason as DocumentRefusal] ?? REFUSALS['pdf-unreadable'])(filename));
+  if (err instanceof SandboxLimitError) {
+    return new MediaError(
+      err.limit === 'memory'
+        ? `"${filename}" is too large or complex to read: reading it needs more than the ${limits.memoryMb} MB of memory one document may use`
+        : `"${filename}" is too large or complex to read: reading it takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one document may take`,
+    );
   }
+  if (err instanceof SandboxCrashError) return new MediaError(`"${filename}" could not be read: the reader stopped on it, and would again`);
+  return err;
 }
 
-async function docxText(bytes: Buffer, filename: string): Promise<Extracted> {
-  try {
-    const { value } = await mammoth.extractRawText({ buffer: bytes });
-    return { text: value, metadata: {} };
-  } catch {
-    throw new MediaError(`"${filename}" could not be opened as a Word document: it may be damaged`);
+function archiveMessage(filename: string, problem: ArchiveProblem): string {
+  switch (problem.kind) {
+    case 'unreadable':
+      return `"${filename}" could not be opened as a Word document: it may be damaged`;
+    case 'zip64':
+      return `"${filename}" is packed in a form (ZIP64) that is not read here; saving it again from Word may help`;
+    case 'entries':
+      return `"${filename}" is not read: it holds ${problem.count} parts, more than a Word document has`;
+    case 'unpacked':
+      return `"${filename}" is not read: it would unpack to ${Math.round(problem.bytes / 1048576)} MB, more than a document may`;
+    case 'ratio':
+      return `"${filename}" is not read: one of its parts unpacks to ${problem.ratio} times its size, as files built to exhaust servers do`;
+    case 'xml':
+      return `"${filename}" is too large or complex to read: its text part is ${Math.round(problem.bytes / 1048576)} MB`;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { FileType } from '../db/enums.js';
+import type { ParseLimits } from './sandbox/limits.js';
 
 /**
  * What every media pipeline receives and returns. Pipelines are pure with respect to the
@@ -37,6 +38,8 @@ export interface PipelineContext {
   report: StageReporter;
   /** Aborted when the worker is shutting down; long steps (ffmpeg) should stop early. */
   signal?: AbortSignal;
+  /** Bounds on parsing untrusted files (sandbox heap and time, archive checks); unset: the defaults. */
+  limits?: ParseLimits;
 }
 
 export interface DerivedImage {

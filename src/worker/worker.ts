@@ -24,7 +24,7 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   // libvips threads per image × jobs at once ≈ cores; more only thrashes. No cache: each image is seen once.
   sharp.concurrency(Math.max(1, Math.floor(availableParallelism() / concurrency)));
   sharp.cache(false);
-  const withQueue = { ...deps, queue };
+  const withQueue = { ...deps, queue, limits: config.jobs.parseLimits };
   await queue.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));
   await queue.work('asset.process.failed', { concurrency: 1 }, (job) => recordProcessingGaveUp(deps, job.data.assetId));
   await queue.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai }, job));

@@ -13,6 +13,7 @@ import { processDocument } from '../../media/document.pipeline.js';
 import { processImage } from '../../media/image.pipeline.js';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from '../../media/pipeline.types.js';
 import { processRecording } from '../../media/recording.pipeline.js';
+import type { ParseLimits } from '../../media/sandbox/limits.js';
 import { ObjectNotFoundError, type StorageBackend } from '../../storage/storage.port.js';
 import { appendChestEvent, type ChestEventMessage, publishChestEvents } from '../events/chest-events.service.js';
 import { neutralFilename } from '../asset/download.js';
@@ -25,6 +26,8 @@ export interface ProcessingDeps {
   log: Logger;
   /** Where the AI step is enqueued once the media pipeline is done (none: no AI step). */
   queue?: JobQueue;
+  /** Bounds on parsing untrusted files (config jobs.parseLimits); unset: the defaults. */
+  limits?: ParseLimits;
 }
 
 const PIPELINES: Record<FileType, (input: PipelineInput, ctx: PipelineContext) => Promise<PipelineResult>> = {
@@ -109,7 +112,7 @@ async function attempt(
     const result = await PIPELINES[asset.fileType](
       // Pipelines name the file in failure messages, which everyone who may read sees: a neutral name.
       { path, mimeType: asset.mimeType, filename: neutralFilename(asset) },
-      { derivatives: derivativeSink(deps.storage, asset, written), report: report.stage, signal },
+      { derivatives: derivativeSink(deps.storage, asset, written), report: report.stage, signal, limits: deps.limits },
     );
     signal.throwIfAborted();
     await complete(em, deps.events, deps.queue, asset, result, fence);
