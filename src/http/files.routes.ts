@@ -56,6 +56,9 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
       const asset = ok ? await orm.em.fork().findOne(Asset, { id: assetId, deletedAt: null }) : null;
       const served = asset ? findDerivative(asset, name) : null;
       if (!served) throw notFound('File');
+      // Previews are what non-members watch and listen to: seekable like originals.
+      const size = 'size' in served ? served.size : undefined;
+      const range = size !== undefined ? parseRange(req.get('range'), size) : null;
       // Derivatives reach people outside the family: a neutral name, never the original's.
       res.status(200).set({
         'Content-Type': served.mimeType,
@@ -65,7 +68,9 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
         'Content-Security-Policy': "default-src 'none'; sandbox",
       });
       if ('text' in served) return void res.send(Buffer.from(served.text, 'utf8'));
-      const stream = await storage.get(served.storageKey);
+      if (size !== undefined) res.set({ 'Accept-Ranges': 'bytes', 'Content-Length': String(size) });
+      if (range) res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${size}`, 'Content-Length': String(range.end - range.start + 1) });
+      const stream = await storage.get(served.storageKey, range ?? undefined);
       stream.on('error', (err) => {
         log.error({ err, assetId }, 'derivative stream failed');
         res.destroy(err);

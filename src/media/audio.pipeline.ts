@@ -35,7 +35,7 @@ export async function processAudio(input: PipelineInput, ctx: PipelineContext, p
     throw err;
   }
   await ctx.report('rendition', 60);
-  const copy = await audioRendition({ source: input.path, out: join(dirname(input.path), 'preview.m4a'), streamIndex: audio.index, filename: input.filename, signal: ctx.signal });
+  const copy = await audioRendition({ source: input.path, out: join(dirname(input.path), 'preview.m4a'), streamIndex: audio.index, filename: input.filename, durationSeconds, signal: ctx.signal });
   const preview = { name: 'audio', mimeType: copy.mimeType, size: copy.size, storageKey: await ctx.derivatives('audio', copy, copy.mimeType) };
   await ctx.report('rendition', 100);
 

@@ -30,8 +30,14 @@ export interface RenditionInput {
   streamIndex: number;
   /** For messages to people only. */
   filename: string;
+  /** Seconds, when known: a long film may take longer to re-encode than ffmpeg's usual time limit. */
+  durationSeconds?: number | null;
   signal?: AbortSignal;
 }
+
+/** ffmpeg's usual limit, and how many seconds of encoding a second of film may take beyond it (slow machines). */
+const BASE_TIMEOUT_MS = 10 * 60_000;
+const MS_PER_SECOND_OF_MEDIA = 3000;
 
 /** A recording as plain AAC in MP4 (M4A): the sound only; no cover art, chapters or tags. */
 export async function audioRendition(input: RenditionInput): Promise<RenditionFile> {
@@ -57,7 +63,8 @@ export async function videoRendition(input: RenditionInput): Promise<RenditionFi
 
 async function encode(input: RenditionInput, args: string[]): Promise<void> {
   try {
-    await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(input.source), ...args, fileUrl(input.out)], { signal: input.signal });
+    const timeoutMs = BASE_TIMEOUT_MS + Math.max(0, input.durationSeconds ?? 0) * MS_PER_SECOND_OF_MEDIA;
+    await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(input.source), ...args, fileUrl(input.out)], { signal: input.signal, timeoutMs });
   } catch (err) {
     if (err instanceof FfmpegError && err.exitCode !== null) {
       throw new MediaError(`"${input.filename}" could not be converted for sharing: the file may be damaged`);

@@ -56,7 +56,7 @@ export async function processVideo(input: PipelineInput, ctx: PipelineContext, p
   const placeholder = await thumbHash(frame);
 
   await ctx.report('rendition', 70);
-  const copy = await videoRendition({ source: input.path, out: join(dirname(input.path), 'preview.mp4'), streamIndex: video.index, filename: input.filename, signal: ctx.signal });
+  const copy = await videoRendition({ source: input.path, out: join(dirname(input.path), 'preview.mp4'), streamIndex: video.index, filename: input.filename, durationSeconds, signal: ctx.signal });
   const preview = { name: 'video', mimeType: copy.mimeType, size: copy.size, storageKey: await ctx.derivatives('video', copy, copy.mimeType) };
   await ctx.report('rendition', 100);
 

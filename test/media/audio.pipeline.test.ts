@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processAudio, toBuckets, WAVEFORM_BUCKETS } from '../../src/media/audio.pipeline.js';
+import { ffprobe } from '../../src/media/ffmpeg.js';
 import { MediaError, type PipelineInput } from '../../src/media/pipeline.types.js';
 import { wav } from '../support/media.js';
 import { makeGarbage, makeSilentVideo, makeVoiceMemo, mediaDir, testContext, type MediaDir } from '../support/media-ffmpeg.js';
@@ -27,6 +28,19 @@ describe('processAudio', () => {
     expect(result.thumbnails).toEqual([]);
     expect(result.metadata).toMatchObject({ codec: 'aac', sampleRate: 44100, channels: 1 });
     expect(result.metadata?.bitRate).toBeGreaterThan(16_000);
+  });
+
+  it('makes a re-encoded copy for people outside the family, without the tags of the original', async () => {
+    const ctx = testContext();
+    const result = await processAudio(input(memo), ctx);
+    expect(result.preview).toMatchObject({ name: 'audio', mimeType: 'audio/mp4', storageKey: 'test/audio' });
+    const copy = media.path('copy.m4a');
+    await writeFile(copy, ctx.stored.get('audio')!.body);
+    expect(result.preview!.size).toBe(ctx.stored.get('audio')!.body.length);
+    const probe = await ffprobe(copy);
+    expect(probe.streams.map((s) => s.codec_type)).toEqual(['audio']);
+    expect(probe.format.tags?.creation_time, 'the date of the original is not copied').toBeUndefined();
+    expect(Number(probe.format.duration)).toBeCloseTo(2.5, 0);
   });
 
   it('draws a waveform that is flat in the silence and loud in the tone', async () => {

@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { thumbHashToApproximateAspectRatio } from 'thumbhash';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FfmpegError, parseIso6709, runFfmpeg } from '../../src/media/ffmpeg.js';
+import { writeFile } from 'node:fs/promises';
+import { FfmpegError, ffprobe, parseIso6709, probeLocation, runFfmpeg } from '../../src/media/ffmpeg.js';
 import { MediaError, type PipelineInput } from '../../src/media/pipeline.types.js';
 import { processVideo } from '../../src/media/video.pipeline.js';
 import {
@@ -74,6 +75,23 @@ describe('processVideo', () => {
     const ratio = thumbHashToApproximateAspectRatio(hash);
     expect(ratio).toBeGreaterThan(1.25);
     expect(ratio).toBeLessThan(1.45);
+  });
+
+  it('makes a transcoded H.264 preview without the place, date or tags of the original, upright', async () => {
+    for (const [source, size] of [[clip, [320, 240]], [rotated, [240, 320]]] as const) {
+      const ctx = testContext();
+      const result = await processVideo(input(source), ctx);
+      expect(result.preview).toMatchObject({ name: 'video', mimeType: 'video/mp4' });
+      const copy = media.path('preview.mp4');
+      await writeFile(copy, ctx.stored.get('video')!.body);
+      const probe = await ffprobe(copy);
+      const picture = probe.streams.find((s) => s.codec_type === 'video')!;
+      expect([picture.codec_name, picture.width, picture.height]).toEqual(['h264', ...size]);
+      expect(probe.streams.map((s) => s.codec_type).sort()).toEqual(['audio', 'video']);
+      expect(probeLocation(probe), 'no place in the preview').toBeNull();
+      expect(probe.format.tags?.creation_time).toBeUndefined();
+      expect(picture.side_data_list ?? [], 'no rotation left to apply').toEqual([]);
+    }
   });
 
   it('reports its stages in order with percents that never go down', async () => {

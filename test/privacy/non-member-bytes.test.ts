@@ -158,6 +158,11 @@ describe('non-members receive no original and no trace of where or by whom, for 
     const streams = JSON.parse((await exec(ffprobePath(), ['-v', 'error', '-print_format', 'json', '-show_streams', path])).stdout).streams as Array<{ codec_type: string; disposition?: { attached_pic?: number } }>;
     expect(streams.filter((s) => s.codec_type === 'video' && !s.disposition?.attached_pic)).toHaveLength(1);
     expect(streams.filter((s) => s.codec_type === 'audio')).toHaveLength(1);
+    // Seekable, as players need: a range of the preview.
+    const part = await download(asset.previewUrl, { range: 'bytes=100-199' });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-199/${preview.bytes.length}`);
+    expect(part.bytes.equals(preview.bytes.subarray(100, 200))).toBe(true);
   });
 
   for (const who of ['view-link holder', 'public visitor', 'guest']) {

@@ -55,12 +55,14 @@ export async function derivativeUrl(asset: Pick<Asset, 'id'>, thumbnail: Pick<Th
 
 /** What GET /files/<asset>/<name> serves: a stored derivative, or the document's text. */
 export type ServedDerivative =
-  | { storageKey: string; mimeType: string; filename: string }
+  /** `size` is known for previews (so players can seek with Range), not for thumbnails. */
+  | { storageKey: string; mimeType: string; filename: string; size?: number }
   | { text: string; mimeType: string; filename: string };
 
 export function findDerivative(asset: Asset, name: string): ServedDerivative | null {
-  const stored = asset.thumbnails.find((t) => t.name === name) ?? (asset.preview?.name === name ? asset.preview : undefined);
-  if (stored) return { storageKey: stored.storageKey, mimeType: stored.mimeType, filename: derivativeFilename(stored) };
+  if (asset.preview?.name === name) return { ...asset.preview, filename: derivativeFilename(asset.preview) };
+  const thumb = asset.thumbnails.find((t) => t.name === name);
+  if (thumb) return { storageKey: thumb.storageKey, mimeType: thumb.mimeType, filename: derivativeFilename(thumb) };
   if (name === TEXT_RENDITION && asset.extractedText !== null) return { text: asset.extractedText, mimeType: TEXT_MIME, filename: 'document.txt' };
   return null;
 }
