@@ -89,12 +89,14 @@ function sandboxFailure(err: unknown, filename: string, limits: SandboxLimits): 
     return new MediaError(
       err.limit === 'memory'
         ? `"${filename}" is too large or complex to read: reading it needs more than the ${limits.memoryMb} MB of memory one document may use`
-        : `"${filename}" is too large or complex to read: reading it takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one document may take`,
+        : `"${filename}" is too large or complex to read: reading it takes longer than the ${seconds(limits.timeoutMs)} one document may take`,
     );
   }
   if (err instanceof SandboxCrashError) return new MediaError(`"${filename}" could not be read: the reader stopped on it, and would again`);
   return err;
 }
+
+const seconds = (ms: number) => (ms === 1000 ? '1 second' : `${Math.round(ms / 100) / 10} seconds`);
 
 function archiveMessage(filename: string, problem: ArchiveProblem): string {
   switch (problem.kind) {
