@@ -103,7 +103,9 @@ export class EventsResolver {
     return listChestEvents(ctx.em, ctx.actor, chestId, since, first).then((p) => ({ ...p, events: p.events.map(view) }));
   }
 
-  @Mutation(() => Asset, { description: 'Process a FAILED memory again. Owners.' })
+  @Mutation(() => Asset, {
+    description: 'Process a FAILED memory again, or a recording or video processed before previews existed (so non-members get its previewUrl). Owners.',
+  })
   retryProcessing(@Arg('assetId', () => ID) assetId: string, @Ctx() ctx: Context): Promise<Asset> {
     return retryProcessing(ctx.em, ctx.actor, assetId, ctx.queue, ctx.events);
   }

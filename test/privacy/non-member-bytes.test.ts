@@ -212,6 +212,24 @@ describe('non-members receive no original and no trace of where or by whom, for 
     });
   }
 
+  it('a recording processed before previews existed has no link for non-members until an owner processes it again', { timeout: 120_000 }, async () => {
+    const id = ids.mp3!;
+    // As an asset processed by the earlier pipeline looks: complete, without a preview.
+    await server.db.orm.em.fork().nativeUpdate(Asset, { id }, { preview: null });
+    const ASK = `query($id: ID!) { asset(id: $id) { status previewUrl originalUrl } }`;
+    expect((await gql(ASK, { id })).data!.asset).toEqual({ status: 'COMPLETE', previewUrl: null, originalUrl: null });
+    const again = await api.gql(`mutation($id: ID!) { retryProcessing(assetId: $id) { status } }`, { id }, owner);
+    expect(again.data?.retryProcessing.status).toBe('PENDING');
+    const done = await eventually(async () => {
+      const a = (await gql(ASK, { id })).data!.asset;
+      return a.status === 'COMPLETE' && a.previewUrl ? a : undefined;
+    }, 60_000, 300);
+    expect(await findTraces((await download(done.previewUrl)).bytes, media.dir)).toEqual([]);
+    // A memory that has its preview is not processed again.
+    const refused = await api.gql(`mutation($id: ID!) { retryProcessing(assetId: $id) { status } }`, { id }, owner);
+    expect(refused.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+  });
+
   it('a view link made with allowOriginals hands out originals and real names (and still no coordinates in answers)', { timeout: 60_000 }, async () => {
     const made = await api.must(`mutation($c: ID!) { createShareLink(chestId: $c, allowOriginals: true) { token } }`, { c: chestId }, owner);
     const links = await api.must(`query($c: ID!) { chest(id: $c) { links { shareLinkActive shareLinkAllowsOriginals } } }`, { c: chestId }, owner);
