@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { DEFAULT_PARSE_LIMITS } from '../src/media/sandbox/limits.js';
 
 describe('loadConfig', () => {
   it('defaults to the embedded database under ./data on loopback', () => {
@@ -88,5 +89,18 @@ describe('loadConfig: storage', () => {
     expect(loadConfig({}).jobs.healthPort).toBeNull();
     expect(loadConfig({ WORKER_HEALTH_PORT: '4001' }).jobs.healthPort).toBe(4001);
     expect(() => loadConfig({ WORKER_HEALTH_PORT: '70000' })).toThrow(/WORKER_HEALTH_PORT:/);
+  });
+});
+
+describe('loadConfig: parsing untrusted files', () => {
+  it('defaults to the documented sandbox and archive limits, and takes each from its variable', () => {
+    expect(loadConfig({}).jobs.parseLimits).toEqual(DEFAULT_PARSE_LIMITS);
+    const c = loadConfig({ SANDBOX_MEMORY_MB: '256', SANDBOX_TIMEOUT_SECONDS: '30', ARCHIVE_MAX_ENTRIES: '500', ARCHIVE_MAX_UNPACKED_MB: '64', ARCHIVE_MAX_RATIO: '50', ARCHIVE_MAX_XML_MB: '8' });
+    expect(c.jobs.parseLimits).toEqual({
+      sandbox: { memoryMb: 256, timeoutMs: 30_000 },
+      archive: { maxEntries: 500, maxUnpackedBytes: 64 * 1024 * 1024, maxRatio: 50, maxXmlBytes: 8 * 1024 * 1024 },
+    });
+    // A heap too small for the readers themselves to load is a mistake, not a limit.
+    expect(() => loadConfig({ SANDBOX_MEMORY_MB: '16' })).toThrow(/SANDBOX_MEMORY_MB:/);
   });
 });
