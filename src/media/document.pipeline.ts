@@ -80,6 +80,7 @@ const REFUSALS: Record<DocumentRefusal, (filename: string) => string> = {
   'pdf-unreadable': (f) => `"${f}" could not be opened as a PDF: it may be damaged or incomplete`,
   'pdf-pages': (f) => `The pages of "${f}" could not be read: the PDF may be damaged`,
   'docx-unreadable': (f) => `"${f}" could not be opened as a Word document: it may be damaged`,
+  'too-deep': (f) => `"${f}" is too large or complex to read: its parts are nested deeper than a reader can follow`,
 };
 
 /** What people read when the sandbox ended a reader; anything that says nothing about the file stays transient. */

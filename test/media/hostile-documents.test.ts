@@ -6,7 +6,7 @@ import { DOCX_MIME, processDocument } from '../../src/media/document.pipeline.js
 import { MediaError, type PipelineInput } from '../../src/media/pipeline.types.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../src/media/sandbox/limits.js';
 import { type ArchiveLimits, readZipDirectory } from '../../src/media/sandbox/zip-directory.js';
-import { emptyParagraphsDocx } from '../support/hostile-docx.js';
+import { deeplyNestedDocx, emptyParagraphsDocx } from '../support/hostile-docx.js';
 import { mediaDir, testContext, type MediaDir } from '../support/media-ffmpeg.js';
 
 /**
@@ -54,6 +54,12 @@ describe('a DOCX built to exhaust the server', () => {
     expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * MiB);
     const next = await processDocument(await letter(), withLimits({ sandbox: { memoryMb: 128, timeoutMs: 120_000 } }));
     expect(next.extractedText).toBe('Dear Rose,\n\nThe apple tree is in bloom.');
+  });
+
+  it('is refused as too complex when its XML nests deeper than the reader’s stack', async () => {
+    const deep = await upload(await deeplyNestedDocx(200_000), 'deep.docx');
+    // Its repetition would trip the ratio check first; opened, the thread's stack is what holds.
+    await expect(processDocument(deep, withLimits({ archive: OPEN_ARCHIVES }))).rejects.toThrow('"deep.docx" is too large or complex to read: its parts are nested deeper than a reader can follow');
   });
 
   it('is stopped at the time limit when memory would allow it', async () => {

@@ -32,7 +32,10 @@ export interface DocumentText {
 const RAW_CHARS_PER_KEPT = 4;
 
 /** Refusal codes the pipeline turns into messages for people. */
-export type DocumentRefusal = 'password' | 'pdf-unreadable' | 'pdf-pages' | 'docx-unreadable';
+export type DocumentRefusal = 'password' | 'pdf-unreadable' | 'pdf-pages' | 'docx-unreadable' | 'too-deep';
+
+/** The thread's stack (4 MB, sandbox.ts) ran out: parts nested deeper than any real document. */
+const tooDeep = (err: unknown) => err instanceof RangeError && /call stack/i.test(err.message);
 
 class Refused extends Error {
   code: DocumentRefusal;
@@ -79,8 +82,8 @@ async function pageText(pdf: Awaited<ReturnType<typeof getDocumentProxy>>, n: nu
     const content = await page.getTextContent();
     page.cleanup();
     return content.items.map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : '')).join('');
-  } catch {
-    throw new Refused('pdf-pages');
+  } catch (err) {
+    throw new Refused(tooDeep(err) ? 'too-deep' : 'pdf-pages');
   }
 }
 
@@ -88,8 +91,8 @@ async function docxText(bytes: Buffer): Promise<DocumentText> {
   try {
     const { value } = await mammoth.extractRawText({ buffer: bytes });
     return { text: value, metadata: {} };
-  } catch {
-    throw new Refused('docx-unreadable');
+  } catch (err) {
+    throw new Refused(tooDeep(err) ? 'too-deep' : 'docx-unreadable');
   }
 }
 
