@@ -43,6 +43,7 @@ describe('a hostile DOCX sent by a guest to the embedded server', () => {
     ).submitContribution;
 
     const bomb = await emptyParagraphsDocx(3_000_000);
+    const peakBefore = await peakRssKb(proc);
     const ticket = (await api.must(`mutation($i: CreateUploadInput!) { createUpload(input: $i) { url headers { name value } } }`, {
       i: { guestToken, filename: 'memories.docx', size: bomb.length },
     })).createUpload;
@@ -70,11 +71,19 @@ describe('a hostile DOCX sent by a guest to the embedded server', () => {
     expect(ofAsset('processing failed')).toHaveLength(1);
     expect(ofAsset('processing attempt failed; will retry')).toHaveLength(0);
 
-    // The same process is still up and answering, and its memory stayed far from the 4.5 GB of issue 11.
+    // The same process is still up and answering, and its memory stayed far from the 4.5 GB of
+    // issue 11: its peak (which PGlite's start already sets at about 1.2 GB) grew by less than
+    // the sandbox's heap and young generation allow, with room for the upload's buffers.
     expect(proc.child.exitCode).toBeNull();
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
     expect((await api.must(`query($id: ID!) { chest(id: $id) { personName } }`, { id: chestId }, owner)).chest.personName).toBe('Rose Ellis');
-    const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${proc.child.pid}/status`, 'utf8'))?.[1]);
-    expect(peakKb).toBeLessThan(1536 * 1024);
+    expect((await peakRssKb(proc)) - peakBefore).toBeLessThan(512 * 1024);
   });
 });
+
+/** The highest resident memory the process has had so far (Linux). */
+async function peakRssKb(proc: ProductProcess): Promise<number> {
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${proc.child.pid}/status`, 'utf8'))?.[1]);
+  expect(kb).toBeGreaterThan(0);
+  return kb;
+}
