@@ -52,7 +52,7 @@ describe('the memories a story draws on', () => {
     const done = { status: ProcessingStatus.COMPLETE };
     photo = await makeAsset(e, chest, {
       ...done,
-      filename: 'rose_on_the_pier.jpg',
+      filename: '12_rue_lepic_front_door.jpg',
       caption: 'Rose on the pier with Anna',
       place: 'Whitby',
       location: { ...GPS },
@@ -93,7 +93,7 @@ describe('the memories a story draws on', () => {
       {
         id: photo.id,
         kind: 'IMAGE',
-        title: 'rose on the pier',
+        title: 'Photo',
         date: '1962-06-01',
         caption: 'Rose on the pier with Anna',
         place: 'Whitby',
@@ -114,11 +114,13 @@ describe('the memories a story draws on', () => {
     for (const text of [JSON.stringify(context), prompt]) {
       expect(text).not.toMatch(/latitude|longitude|altitude|54\.48|0\.61|"Home"/);
       expect(text).not.toContain(photo.storageKey);
+      // File names reach non-members only where owners allow it; a published story reaches them.
+      expect(text).not.toMatch(/lepic|front.door/i);
     }
     const draft = writeExtractiveStory(context, { style: StoryStyle.COMPREHENSIVE, includeTimeline: true, includeThemes: true });
     expect(draft.timeline[0]).toMatchObject({ date: '1962-06-01', title: 'Rose on the pier with Anna at Whitby', assetIds: [photo.id] });
     expect(draft.paragraphs.map((p) => p.text).join(' ')).toContain('Rose on the pier with Anna at Whitby (a photo, 1 June 1962)');
-    expect(JSON.stringify(draft)).not.toMatch(/54\.48|0\.61/);
+    expect(JSON.stringify(draft)).not.toMatch(/54\.48|0\.61|lepic|front.door/i);
   });
 
   it('validateCitations against that context removes every other id, the real other-chest id included', async () => {

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { StoryContext, StoryMemory } from '../../ai/ai.port.js';
 import { Asset, type Chest } from '../../db/entities/index.js';
-import { ContributionStatus, ProcessingStatus, TagSource } from '../../db/enums.js';
+import { ContributionStatus, FileType, ProcessingStatus, TagSource } from '../../db/enums.js';
 
 /** Enough for a long life; more would only be cut by the writer's context budget. */
 export const MAX_STORY_MEMORIES = 400;
@@ -18,8 +18,8 @@ export const STORY_SOURCE_FILTER = (chestId: string) => ({
 /**
  * The memories a story is written from, oldest first (undated last), as the writer sees them:
  * dates, captions, places in the family's words, tags, transcripts, text and who sent them.
- * Never coordinates (a published story must not reveal where the family lives) and never
- * storage keys.
+ * Never coordinates (a published story must not reveal where the family lives), never file
+ * names, and never storage keys.
  */
 export async function buildStoryContext(em: EntityManager, chest: Chest): Promise<StoryContext> {
   const assets = await em.find(Asset, STORY_SOURCE_FILTER(chest.id), {
@@ -30,7 +30,9 @@ export async function buildStoryContext(em: EntityManager, chest: Chest): Promis
   const memories: StoryMemory[] = assets.map((a) => ({
     id: a.id,
     kind: a.fileType,
-    title: a.filename.replace(/\.[A-Za-z0-9]{1,5}$/, '').replace(/[_-]+/g, ' ').trim() || a.filename,
+    // Never the file name: names often hold a street or a person, and published stories reach
+    // people who may not see real names (see visibleFilename). Captions say what a memory is.
+    title: STORY_TITLE[a.fileType],
     date: a.dateTaken ? a.dateTaken.toISOString().slice(0, 10) : null,
     caption: a.caption,
     // The place people named, never the GPS `location`.
@@ -47,5 +49,12 @@ export async function buildStoryContext(em: EntityManager, chest: Chest): Promis
     memories,
   };
 }
+
+const STORY_TITLE: Record<FileType, string> = {
+  [FileType.IMAGE]: 'Photo',
+  [FileType.VIDEO]: 'Video',
+  [FileType.AUDIO]: 'Recording',
+  [FileType.DOCUMENT]: 'Document',
+};
 
 const cut = (text: string) => (text.length > MAX_TEXT_CHARS ? `${text.slice(0, MAX_TEXT_CHARS)}…` : text);
