@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 import type { DocumentRefusal, DocumentTask, DocumentText } from './sandbox/document.worker.js';
 import { DEFAULT_PARSE_LIMITS } from './sandbox/limits.js';
-import { runInSandbox, SandboxCrashError, type SandboxLimits, SandboxLimitError, SandboxRefusal, workerEntry } from './sandbox/sandbox.js';
+import { SandboxCrashError, type SandboxLimits, SandboxLimitError, SandboxRefusal, workerEntry } from './sandbox/sandbox.js';
+import { runSandboxedStep } from './sandbox/sandboxed-step.js';
 import { type ArchiveProblem, inspectArchive } from './sandbox/zip-directory.js';
 
 /** Longer text is cut: a memory is not a library, and the AI reads only so much of it. */
@@ -51,25 +52,13 @@ async function docxText(input: PipelineInput, ctx: PipelineContext): Promise<Ext
 /**
  * Runs the reader in a worker thread (media/sandbox): a file that makes it exceed its heap or
  * time ends that thread only, and becomes a MediaError, so the memory fails at once with a reason
- * instead of being retried into the same crash. Progress reports are kept in order; one that
- * fails (the attempt lost its claim) stops the reader.
+ * instead of being retried into the same crash.
  */
 async function sandboxedText(task: DocumentTask, filename: string, ctx: PipelineContext): Promise<Extracted> {
-  const limits = (ctx.limits ?? DEFAULT_PARSE_LIMITS).sandbox;
-  const stop = new AbortController();
-  const signal = ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal;
-  let reports = Promise.resolve();
-  const onProgress = (percent: number) => {
-    reports = reports.then(() => (signal.aborted ? undefined : ctx.report('extract', percent))).catch((err: unknown) => stop.abort(err));
-  };
   try {
-    const text = await runInSandbox<DocumentText>({ entry: DOCUMENT_WORKER, data: task, limits, signal, onProgress });
-    await reports;
-    signal.throwIfAborted();
-    return text;
+    return await runSandboxedStep<DocumentText>({ entry: DOCUMENT_WORKER, data: task, stage: 'extract', ctx });
   } catch (err) {
-    if (signal.aborted) throw signal.reason;
-    throw sandboxFailure(err, filename, limits);
+    throw sandboxFailure(err, filename, (ctx.limits ?? DEFAULT_PARSE_LIMITS).sandbox);
   }
 }
 

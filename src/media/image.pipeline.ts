@@ -1,86 +1,72 @@
-import sharp from 'sharp';
-import { rgbaToThumbHash } from 'thumbhash';
 import { readExif } from './exif.js';
 import { perceptualHash, PHASH_SIZE } from './perceptual-hash.js';
 import { MediaError, type DerivedImage, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
+import type { DecodedImage, ImageRefusal, ImageTask } from './sandbox/image.worker.js';
+import { DEFAULT_PARSE_LIMITS } from './sandbox/limits.js';
+import { SandboxCrashError, SandboxLimitError, SandboxRefusal, workerEntry } from './sandbox/sandbox.js';
+import { runSandboxedStep } from './sandbox/sandboxed-step.js';
 
 /** Decompression bombs: a 100-megapixel limit covers every camera and scanner families use. */
 export const MAX_INPUT_PIXELS = 100_000_000;
 export const THUMBNAIL_SIZES = [1024, 256] as const;
 
+const IMAGE_WORKER = workerEntry(import.meta.url, './sandbox/image.worker');
+
 /**
  * Photos: upright (EXIF orientation applied), two WebP thumbnails with every piece of metadata
  * stripped (no GPS can leak through a thumbnail), size, EXIF date and place, a ThumbHash
- * placeholder and a perceptual hash. The original is decoded once, to the largest thumbnail;
- * everything smaller is made from that.
+ * placeholder and a perceptual hash. The picture is decoded in the sandbox (media/sandbox,
+ * image.worker.ts), once, to the largest thumbnail; everything smaller is made from that. A
+ * picture over the pixel limit is refused from its header; one that makes the decoder exceed the
+ * sandbox's heap or time, or kills it, fails at once with a reason.
  */
 export async function processImage(input: PipelineInput, ctx: PipelineContext): Promise<PipelineResult> {
   await ctx.report('metadata', 5);
   const exif = await readExif(input.path);
-  let upright: { data: Buffer; info: sharp.OutputInfo };
-  let width: number;
-  let height: number;
+  await ctx.report('decode', 15);
+  const task: ImageTask = { path: input.path, maxPixels: MAX_INPUT_PIXELS, sizes: THUMBNAIL_SIZES, hashSize: PHASH_SIZE };
+  let decoded: DecodedImage;
   try {
-    const meta = await sharp(input.path, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
-    // Orientations 5–8 are stored sideways: the upright picture swaps width and height.
-    const sideways = (meta.orientation ?? 1) >= 5;
-    width = (sideways ? meta.height : meta.width) ?? 0;
-    height = (sideways ? meta.width : meta.height) ?? 0;
-    await ctx.report('decode', 15);
-    upright = await sharp(input.path, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false })
-      .rotate()
-      .resize(THUMBNAIL_SIZES[0], THUMBNAIL_SIZES[0], { fit: 'inside', withoutEnlargement: true })
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    decoded = await runSandboxedStep<DecodedImage>({ entry: IMAGE_WORKER, data: task, stage: 'decode', ctx });
   } catch (err) {
-    throw new MediaError(imageProblem(err));
+    throw imageProblem(err, ctx);
   }
-  const raw = { raw: { width: upright.info.width, height: upright.info.height, channels: upright.info.channels } } as const;
 
   await ctx.report('thumbnails', 40);
   const thumbnails: DerivedImage[] = [];
-  for (const size of THUMBNAIL_SIZES) {
-    const { data, info } = await sharp(upright.data, raw)
-      .resize(size, size, { fit: 'inside', withoutEnlargement: true })
-      .webp({ quality: 80 })
-      .toBuffer({ resolveWithObject: true });
-    const name = String(size);
-    thumbnails.push({ name, width: info.width, height: info.height, mimeType: 'image/webp', storageKey: await ctx.derivatives(name, data, 'image/webp') });
+  for (const t of decoded.thumbnails) {
+    thumbnails.push({ name: t.name, width: t.width, height: t.height, mimeType: 'image/webp', storageKey: await ctx.derivatives(t.name, Buffer.from(t.data), 'image/webp') });
   }
-
-  await ctx.report('fingerprints', 80);
-  const [placeholder, phash] = await Promise.all([thumbHashOf(upright.data, raw), pHashOf(upright.data, raw)]);
   await ctx.report('fingerprints', 95);
   return {
-    width,
-    height,
+    width: decoded.width,
+    height: decoded.height,
     dateTaken: exif.dateTaken,
     location: exif.location,
     thumbnails,
-    placeholder,
-    perceptualHash: phash,
+    placeholder: decoded.placeholder,
+    perceptualHash: perceptualHash(decoded.grey),
     metadata: exif.camera ? { camera: exif.camera } : {},
   };
 }
 
-type RawInput = { raw: { width: number; height: number; channels: 1 | 2 | 3 | 4 } };
+const REFUSALS: Record<ImageRefusal, string> = {
+  pixels: `The picture is larger than ${MAX_INPUT_PIXELS / 1_000_000} megapixels and cannot be processed`,
+  heif: 'This HEIC/HEIF photo uses a format this server cannot decode; a JPEG copy can be added instead',
+  unreadable: 'The picture could not be read; the file may be damaged or incomplete',
+};
 
-/** ThumbHash wants RGBA at most 100×100. */
-async function thumbHashOf(pixels: Buffer, raw: RawInput): Promise<string> {
-  const { data, info } = await sharp(pixels, raw).resize(100, 100, { fit: 'inside' }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  return Buffer.from(rgbaToThumbHash(info.width, info.height, data)).toString('base64');
-}
-
-async function pHashOf(pixels: Buffer, raw: RawInput): Promise<string> {
-  const grey = await sharp(pixels, raw).greyscale().resize(PHASH_SIZE, PHASH_SIZE, { fit: 'fill' }).raw().toBuffer();
-  return perceptualHash(grey);
-}
-
-function imageProblem(err: unknown): string {
-  const message = err instanceof Error ? err.message : '';
-  if (/pixel limit/i.test(message)) return `The picture is larger than ${MAX_INPUT_PIXELS / 1_000_000} megapixels and cannot be processed`;
-  if (/heif|heic|compression format/i.test(message)) return 'This HEIC/HEIF photo uses a format this server cannot decode; a JPEG copy can be added instead';
-  return 'The picture could not be read; the file may be damaged or incomplete';
+/** What people read when the decoder refused or was ended; anything that says nothing about the file stays transient. */
+function imageProblem(err: unknown, ctx: PipelineContext): unknown {
+  if (err instanceof SandboxRefusal) return new MediaError(REFUSALS[err.reason as ImageRefusal] ?? REFUSALS.unreadable);
+  const limits = (ctx.limits ?? DEFAULT_PARSE_LIMITS).sandbox;
+  if (err instanceof SandboxLimitError) {
+    return new MediaError(
+      err.limit === 'memory'
+        ? `The picture is too large or complex to decode: it needs more than the ${limits.memoryMb} MB of memory one file may use`
+        : `The picture is too large or complex to decode: it takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one file may take`,
+    );
+  }
+  if (err instanceof SandboxCrashError) return new MediaError('The picture could not be read: the decoder stopped on it, and would again');
+  return err;
 }

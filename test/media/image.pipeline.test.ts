@@ -6,6 +6,7 @@ import { exifDate, readExif } from '../../src/media/exif.js';
 import { MAX_INPUT_PIXELS, processImage } from '../../src/media/image.pipeline.js';
 import { hammingDistance } from '../../src/media/perceptual-hash.js';
 import { MediaError } from '../../src/media/pipeline.types.js';
+import { DEFAULT_PARSE_LIMITS } from '../../src/media/sandbox/limits.js';
 import { jpeg, jpegWithExif } from '../support/media.js';
 import { mediaDir, testContext, type MediaDir } from '../support/media-ffmpeg.js';
 
@@ -101,6 +102,24 @@ describe('image pipeline', () => {
     const err = await processImage({ ...(await file(bomb, 'bomb.png')), mimeType: 'image/png' }, testContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MediaError);
     expect((err as Error).message).toMatch(/megapixels/);
+  });
+
+  it('decodes in the sandbox: a header claiming 50,000×50,000 and a real decompression bomb fail with a reason, the job goes on', async () => {
+    const claim = await processImage({ ...(await file(await pngClaiming(50_000, 50_000), 'claim.png')), mimeType: 'image/png' }, testContext()).catch((e: unknown) => e);
+    expect(claim).toBeInstanceOf(MediaError);
+    expect((claim as Error).message).toMatch(/larger than 100 megapixels/);
+    // 12,000×12,000 of one colour: about 0.4 MB packed, 432 MB decoded; refused from its header.
+    const bomb = await sharp({ create: { width: 12_000, height: 12_000, channels: 3, background: '#fff' } }).png({ compressionLevel: 9 }).toBuffer();
+    expect(bomb.length).toBeLessThan(2 * 1024 * 1024);
+    const inflated = await processImage({ ...(await file(bomb, 'bomb.png')), mimeType: 'image/png' }, testContext()).catch((e: unknown) => e);
+    expect((inflated as Error).message).toMatch(/larger than 100 megapixels/);
+    // A decoder that overruns the sandbox's time limit ends its thread: a reason, not a retry.
+    const slow = { ...testContext(), limits: { ...DEFAULT_PARSE_LIMITS, sandbox: { memoryMb: 128, timeoutMs: 1 } } };
+    const late = await processImage(await file(await jpeg(2000, 1500)), slow).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(MediaError);
+    expect((late as Error).message).toMatch(/takes longer than/);
+    // And the same process decodes the next photo.
+    expect((await processImage(await file(await jpeg(300, 200)), testContext())).width).toBe(300);
   });
 
   it('reads EXIF dates as the camera wrote them, with an offset when there is one', async () => {
