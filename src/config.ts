@@ -7,6 +7,8 @@ import type { AiSettings } from './ai/ai.settings.js';
 import type { RateRules } from './domain/rate-limit/rate-limiter.js';
 import type { RetryPolicy } from './jobs/jobs.port.js';
 import type { ParseLimits } from './media/sandbox/limits.js';
+import type { MediaToolLimits } from './media/ffmpeg.js';
+import { type KillPoint, parseKillPoint, UPLOAD_STEPS } from './domain/upload/upload-faults.js';
 import type { S3StorageConfig } from './storage/storage.registry.js';
 
 /**
@@ -91,6 +93,13 @@ const envSchema = z.object({
   MAX_DOCUMENT_MB: int(1).default(100),
   /** Hours an upload ticket stays valid. */
   UPLOAD_TTL_HOURS: int(1, 24 * 30).default(48),
+  /** Seconds a PATCH holds its ticket without renewing: a resume after a crash waits at most this. */
+  UPLOAD_LEASE_SECONDS: int(1, 3600).default(15),
+  /** Test-only (the crash drill, RELIABILITY.md): "<step>[:<passes>]" SIGKILLs the API at that upload step. */
+  UPLOAD_DRILL_KILL_AT: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || parseKillPoint(v) !== null, { message: `must be one of ${UPLOAD_STEPS.join(', ')}, optionally followed by :<passes>` }),
   /** Minutes between storage consistency sweeps (0: never). */
   SWEEP_INTERVAL_MINUTES: int(0, 7 * 24 * 60).default(60),
   /** Days chest events are kept for chestEvents catch-up. */
@@ -116,6 +125,11 @@ const envSchema = z.object({
    */
   SANDBOX_MEMORY_MB: int(64, 65_536).default(1024),
   SANDBOX_TIMEOUT_SECONDS: int(1, 86_400).default(600),
+  /**
+   * Address space of each ffmpeg and ffprobe process, MiB (set with util-linux `prlimit`; 0: no
+   * cap). A file whose decoding needs more fails with a reason, never retried.
+   */
+  MEDIA_TOOL_MEMORY_MB: int(0, 65_536).default(3072),
   /** Checked in a DOCX's ZIP directory before anything is inflated (README "Hostile files"). */
   ARCHIVE_MAX_ENTRIES: int(1, 1_000_000).default(10_000),
   /** Sum of the sizes the entries declare, unpacked, MiB. */
@@ -166,7 +180,7 @@ export interface Config {
   /** SECRET_KEY, or the embedded mode's DATA_DIR/secret.key (resolveSecretKey fills it in). */
   secretKey: string;
   storage: { kind: 'filesystem'; root: string } | S3Config;
-  uploads: { maxBytes: Record<FileType, number>; ttlMs: number };
+  uploads: { maxBytes: Record<FileType, number>; ttlMs: number; leaseMs: number; drillKillAt: KillPoint | null };
   /** 0 disables the periodic sweep. */
   sweepIntervalMs: number;
   eventRetentionMs: number;
@@ -179,6 +193,8 @@ export interface Config {
     healthPort: number | null;
     /** Bounds on parsing untrusted files: the sandbox's heap and time, the archives it opens. */
     parseLimits: ParseLimits;
+    /** Every ffmpeg/ffprobe process (media/ffmpeg.ts). */
+    mediaTools: MediaToolLimits;
   };
 }
 
@@ -238,6 +254,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
         [FileType.DOCUMENT]: e.MAX_DOCUMENT_MB * MiB,
       },
       ttlMs: e.UPLOAD_TTL_HOURS * 3_600_000,
+      leaseMs: e.UPLOAD_LEASE_SECONDS * 1000,
+      drillKillAt: e.UPLOAD_DRILL_KILL_AT ? parseKillPoint(e.UPLOAD_DRILL_KILL_AT) : null,
     },
     sweepIntervalMs: e.SWEEP_INTERVAL_MINUTES * 60_000,
     eventRetentionMs: e.EVENT_RETENTION_DAYS * 86_400_000,
@@ -263,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       },
       superviseIntervalSeconds: e.JOB_SUPERVISE_SECONDS,
       healthPort: e.WORKER_HEALTH_PORT ?? null,
+      mediaTools: { memoryMb: e.MEDIA_TOOL_MEMORY_MB },
       parseLimits: {
         sandbox: { memoryMb: e.SANDBOX_MEMORY_MB, timeoutMs: e.SANDBOX_TIMEOUT_SECONDS * 1000 },
         archive: {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { DEFAULT_MEDIA_TOOL_LIMITS } from '../src/media/ffmpeg.js';
 import { DEFAULT_PARSE_LIMITS } from '../src/media/sandbox/limits.js';
 
 describe('loadConfig', () => {
@@ -102,5 +103,11 @@ describe('loadConfig: parsing untrusted files', () => {
     });
     // A heap too small for the readers themselves to load is a mistake, not a limit.
     expect(() => loadConfig({ SANDBOX_MEMORY_MB: '16' })).toThrow(/SANDBOX_MEMORY_MB:/);
+  });
+
+  it('caps ffmpeg and ffprobe at MEDIA_TOOL_MEMORY_MB, 0 for no cap', () => {
+    expect(loadConfig({}).jobs.mediaTools).toEqual(DEFAULT_MEDIA_TOOL_LIMITS);
+    expect(loadConfig({ MEDIA_TOOL_MEMORY_MB: '0' }).jobs.mediaTools).toEqual({ memoryMb: 0 });
+    expect(() => loadConfig({ MEDIA_TOOL_MEMORY_MB: '-1' })).toThrow(/MEDIA_TOOL_MEMORY_MB:/);
   });
 });

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { FfmpegError, ffprobe, fileUrl, numberOrNull, probeDate, probeLocation, type ProbeResult, streamFfmpeg } from './ffmpeg.js';
+import { ffprobe, mediaToolFailure, fileUrl, numberOrNull, probeDate, probeLocation, type ProbeResult, streamFfmpeg } from './ffmpeg.js';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 import { audioRendition } from './rendition.js';
 
@@ -29,10 +29,7 @@ export async function processAudio(input: PipelineInput, ctx: PipelineContext, p
   try {
     waveform = await decodeWaveform(input.path, audio.index, durationSeconds, ctx.signal);
   } catch (err) {
-    if (err instanceof FfmpegError && err.exitCode !== null) {
-      throw new MediaError(`"${input.filename}" could not be played: the recording may be damaged`);
-    }
-    throw err;
+    throw mediaToolFailure(err, `"${input.filename}" could not be played`, 'the recording may be damaged');
   }
   await ctx.report('rendition', 60);
   const copy = await audioRendition({ source: input.path, out: join(dirname(input.path), 'preview.m4a'), streamIndex: audio.index, filename: input.filename, durationSeconds, signal: ctx.signal });

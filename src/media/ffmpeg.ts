@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { MediaError, type MediaLocation } from './pipeline.types.js';
 
@@ -21,15 +22,71 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/**
+ * How a process ended badly: `exit` with an error code (it read the file and gave up), `memory`
+ * (it said it could not allocate under its cap), `crash` (a signal it did not get from us: under
+ * the address-space cap, a decoder that runs out mostly dies by SIGSEGV), `time` (killed at its
+ * time limit). Each says something about the file, so none is worth a retry.
+ */
+export type FfmpegEnd = 'exit' | 'memory' | 'crash' | 'time';
+
 /** A process that exited badly. `exitCode` is null when it was killed by a signal. */
 export class FfmpegError extends Error {
   constructor(
     message: string,
     readonly exitCode: number | null,
     readonly stderr: string,
+    readonly end: FfmpegEnd = 'exit',
   ) {
     super(message);
     this.name = 'FfmpegError';
+  }
+}
+
+/** Limits of every ffmpeg and ffprobe process (MEDIA_TOOL_MEMORY_MB in config.ts). */
+export interface MediaToolLimits {
+  /** Address space of each process, MiB (RLIMIT_AS through util-linux `prlimit`); 0: no cap. */
+  memoryMb: number;
+}
+
+/** Room for a 4K decode and libx264's frame threads; a file needing more is not a family's video. */
+export const DEFAULT_MEDIA_TOOL_LIMITS: MediaToolLimits = { memoryMb: 3072 };
+let toolLimits = DEFAULT_MEDIA_TOOL_LIMITS;
+
+/** Set once at start (worker/worker.ts), before any job runs. */
+export function setMediaToolLimits(limits: MediaToolLimits): void {
+  toolLimits = limits;
+}
+
+/**
+ * util-linux's prlimit sets the cap and execs the tool (same pid, so kill and exit codes are the
+ * tool's). Where it is missing (macOS, a slim image) the tools run without a memory cap, bounded
+ * by their time limit only; README "Hostile files" says so.
+ */
+const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p)) ?? null;
+export const memoryCapAvailable = (): boolean => PRLIMIT !== null;
+
+/** The process to spawn for `binary`: behind prlimit when a cap is set and prlimit exists. */
+function capped(binary: string, args: readonly string[]): [string, string[]] {
+  if (!PRLIMIT || toolLimits.memoryMb <= 0) return [binary, [...args]];
+  return [PRLIMIT, [`--as=${toolLimits.memoryMb * 1024 * 1024}`, '--', binary, ...args]];
+}
+
+/**
+ * A MediaError for people when ffmpeg or ffprobe failed on the file: `${subject}: ${damaged}` for
+ * a plain error exit, the limit it met otherwise. Anything else (the job stopping, a missing
+ * binary) is returned unchanged, to stay transient.
+ */
+export function mediaToolFailure(err: unknown, subject: string, damaged: string): unknown {
+  if (!(err instanceof FfmpegError)) return err;
+  switch (err.end) {
+    case 'exit':
+      return new MediaError(`${subject}: ${damaged}`);
+    case 'memory':
+    case 'crash':
+      return new MediaError(`${subject}: decoding it needs more than the ${toolLimits.memoryMb} MB of memory one file may use, or the decoder stops on it`);
+    case 'time':
+      return new MediaError(`${subject}: it takes longer to decode than one file may take`);
   }
 }
 
@@ -75,10 +132,7 @@ export async function ffprobe(path: string, options: RunOptions = {}): Promise<P
   try {
     stdout = await run(ffprobePath(), args, { timeoutMs: PROBE_TIMEOUT_MS, ...options });
   } catch (err) {
-    if (err instanceof FfmpegError && err.exitCode !== null) {
-      throw new MediaError('The file could not be read as audio or video: it may be damaged or incomplete');
-    }
-    throw err;
+    throw mediaToolFailure(err, 'The file could not be read as audio or video', 'it may be damaged or incomplete');
   }
   const parsed = JSON.parse(stdout.toString('utf8')) as Partial<ProbeResult>;
   if (!parsed.format || !parsed.streams?.length) {
@@ -117,7 +171,8 @@ function run(
   const { signal, timeoutMs } = options;
   signal?.throwIfAborted();
   return new Promise<Buffer>((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const [command, argv] = capped(binary, args);
+    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
     const out: Buffer[] = [];
     let stderr = '';
     let stopped: Error | null = null;
@@ -129,7 +184,7 @@ function run(
     const onAbort = (): void => stop(signal?.reason instanceof Error ? signal.reason : new Error('Aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
     const timer = timeoutMs
-      ? setTimeout(() => stop(new Error(`${name(binary)} took longer than ${timeoutMs} ms`)), timeoutMs)
+      ? setTimeout(() => stop(new FfmpegError(`${name(binary)} took longer than ${timeoutMs} ms`, null, '', 'time')), timeoutMs)
       : undefined;
 
     child.stdout.on('data', (chunk: Buffer) => {
@@ -153,7 +208,8 @@ function run(
       if (stopped) return reject(stopped);
       if (code === 0) return resolve(Buffer.concat(out));
       const why = stderr.trim().split('\n').slice(-3).join(' | ') || `exit ${code ?? killedBy}`;
-      reject(new FfmpegError(`${name(binary)} failed: ${why}`, code, stderr));
+      const end: FfmpegEnd = code === null ? 'crash' : /cannot allocate memory|malloc of size|out of memory/i.test(stderr) ? 'memory' : 'exit';
+      reject(new FfmpegError(`${name(binary)} failed: ${why}`, code, stderr, end));
     });
   });
 }

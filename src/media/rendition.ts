@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { FfmpegError, fileUrl, runFfmpeg } from './ffmpeg.js';
+import { fileUrl, mediaToolFailure, runFfmpeg } from './ffmpeg.js';
 import { MediaError } from './pipeline.types.js';
 
 /**
@@ -66,9 +66,6 @@ async function encode(input: RenditionInput, args: string[]): Promise<void> {
     const timeoutMs = BASE_TIMEOUT_MS + Math.max(0, input.durationSeconds ?? 0) * MS_PER_SECOND_OF_MEDIA;
     await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(input.source), ...args, fileUrl(input.out)], { signal: input.signal, timeoutMs });
   } catch (err) {
-    if (err instanceof FfmpegError && err.exitCode !== null) {
-      throw new MediaError(`"${input.filename}" could not be converted for sharing: the file may be damaged`);
-    }
-    throw err;
+    throw mediaToolFailure(err, `"${input.filename}" could not be converted for sharing`, 'the file may be damaged');
   }
 }

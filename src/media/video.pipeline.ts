@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { rgbaToThumbHash } from 'thumbhash';
 import {
-  FfmpegError,
+  mediaToolFailure,
   ffprobe,
   fileUrl,
   numberOrNull,
@@ -118,10 +118,7 @@ async function posterFrame(
     return frame;
   } catch (err) {
     // ffmpeg exiting with an error on a file ffprobe accepted means broken data, not bad luck.
-    if (err instanceof FfmpegError && err.exitCode !== null) {
-      throw new MediaError(`"${input.filename}" could not be played: the video may be damaged`);
-    }
-    throw err;
+    throw mediaToolFailure(err, `"${input.filename}" could not be played`, 'the video may be damaged');
   }
 }
 

@@ -6,6 +6,7 @@ import { analyseAsset, recordAnalysisGaveUp } from '../domain/analysis/analysis.
 import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../domain/processing/processing.service.js';
 import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
+import { setMediaToolLimits } from '../media/ffmpeg.js';
 
 export interface RunningWorker {
   ai: Ai;
@@ -24,6 +25,7 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   // libvips threads per image × jobs at once ≈ cores; more only thrashes. No cache: each image is seen once.
   sharp.concurrency(Math.max(1, Math.floor(availableParallelism() / concurrency)));
   sharp.cache(false);
+  setMediaToolLimits(config.jobs.mediaTools);
   const withQueue = { ...deps, queue, limits: config.jobs.parseLimits };
   await queue.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));
   await queue.work('asset.process.failed', { concurrency: 1 }, (job) => recordProcessingGaveUp(deps, job.data.assetId));

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { thumbHashToApproximateAspectRatio } from 'thumbhash';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
-import { FfmpegError, ffprobe, parseIso6709, probeLocation, runFfmpeg } from '../../src/media/ffmpeg.js';
+import { DEFAULT_MEDIA_TOOL_LIMITS, FfmpegError, ffprobe, mediaToolFailure, memoryCapAvailable, parseIso6709, probeLocation, runFfmpeg, setMediaToolLimits } from '../../src/media/ffmpeg.js';
 import { MediaError, type PipelineInput } from '../../src/media/pipeline.types.js';
 import { processVideo } from '../../src/media/video.pipeline.js';
 import {
@@ -155,6 +155,33 @@ describe('runFfmpeg', () => {
 
   it('kills ffmpeg after its timeout', async () => {
     await expect(runFfmpeg(endless, { timeoutMs: 300 })).rejects.toThrow(/took longer than 300 ms/);
+  });
+
+  it('runs under its memory cap: a decode that needs more ends with a reason for people, not a retry', async () => {
+    expect(memoryCapAvailable()).toBe(true);
+    setMediaToolLimits({ memoryMb: 64 });
+    try {
+      const encode = ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=1920x1080:rate=10', '-t', '1', '-c:v', 'libx264', '-f', 'null', '-'];
+      const err = await runFfmpeg(encode).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FfmpegError);
+      // Under RLIMIT_AS ffmpeg either reports the failed allocation or dies of it (SIGSEGV).
+      expect(['memory', 'crash']).toContain((err as FfmpegError).end);
+      const failure = mediaToolFailure(err, '"film.mp4" could not be played', 'the video may be damaged');
+      expect(failure).toBeInstanceOf(MediaError);
+      expect((failure as Error).message).toBe('"film.mp4" could not be played: decoding it needs more than the 64 MB of memory one file may use, or the decoder stops on it');
+    } finally {
+      setMediaToolLimits(DEFAULT_MEDIA_TOOL_LIMITS);
+    }
+    // The default cap leaves a real encode alone.
+    await expect(runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=10', '-t', '1', '-c:v', 'libx264', '-f', 'null', '-'])).resolves.toBeDefined();
+  });
+
+  it('turns its time limit into a reason for people, and leaves an abort alone', async () => {
+    const late = await runFfmpeg(endless, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect((late as FfmpegError).end).toBe('time');
+    expect((mediaToolFailure(late, '"film.mp4" could not be played', 'damaged') as Error).message).toBe('"film.mp4" could not be played: it takes longer to decode than one file may take');
+    const stopping = new Error('worker stopping');
+    expect(mediaToolFailure(stopping, 'x', 'y')).toBe(stopping);
   });
 
   it('fails with the tail of stderr when ffmpeg fails', async () => {

@@ -57,8 +57,8 @@ async function toWhisperWav(input: string, wav: string, signal?: AbortSignal): P
   try {
     await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(input), '-vn', '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', '-f', 'wav', fileUrl(wav)], { signal });
   } catch (err) {
-    // ffmpeg exiting badly means the recording cannot be decoded; retrying will not change that.
-    if (err instanceof FfmpegError && err.exitCode !== null) {
+    // ffmpeg exiting badly, or at its memory or time limit, means the recording cannot be decoded; retrying will not change that.
+    if (err instanceof FfmpegError) {
       throw new AiProviderError('The recording could not be converted for transcription: it may be damaged', false);
     }
     throw err;
