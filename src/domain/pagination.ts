@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { badInput } from './errors.js';
+import { storableInstant } from './validation.js';
 
 /** Arguments of every connection. */
 export interface PageArgs {
@@ -33,7 +34,11 @@ export function encodeCursor(keys: CursorKeys): string {
   return Buffer.from(JSON.stringify(keys)).toString('base64url');
 }
 
-const isoDate = z.string().datetime({ offset: true });
+// A forged cursor's dates reach SQL as parameters: outside the storable years they would be a database error.
+const isoDate = z
+  .string()
+  .datetime({ offset: true })
+  .refine((s) => storableInstant(Date.parse(s)));
 const cursorSchema = z.object({
   d: isoDate.nullable().optional(),
   c: isoDate,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CAPTION_MAX, PLACE_MAX } from '../../db/entities/asset.entity.js';
-import { text } from '../validation.js';
+import { STORABLE_RANGE_MESSAGE, storableInstant, text } from '../validation.js';
 
 export const TAG_MAX = 50;
 export const TAGS_MAX = 30;
@@ -33,6 +33,11 @@ const dateTaken = z
     const ms = day && realDay(day) ? Date.parse(time ? (time[2] ? s : `${s}Z`) : `${s}T00:00:00Z`) : Number.NaN;
     if (Number.isNaN(ms)) {
       ctx.addIssue({ code: 'custom', message: 'must be a date as YYYY-MM-DD, or an ISO 8601 date and time' });
+      return z.NEVER;
+    }
+    // "0001-01-01T00:00+01:00" is a real day, but year 0 in UTC: no column can hold it.
+    if (!storableInstant(ms)) {
+      ctx.addIssue({ code: 'custom', message: STORABLE_RANGE_MESSAGE });
       return z.NEVER;
     }
     if (ms > Date.now() + FUTURE_SLACK_MS) {

@@ -5,7 +5,7 @@ import { assertMay, authorizeChest } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { conflict, notFound } from '../errors.js';
 import { hashToken, looksLikeToken, newToken } from '../tokens.js';
-import { parseInput } from '../validation.js';
+import { parseInput, STORABLE_RANGE_MESSAGE, storableInstant } from '../validation.js';
 
 /** A link's token, shown once, and when it stops working. */
 export interface IssuedLink {
@@ -29,7 +29,9 @@ const linkInput = z.object({
   expiresAt: z
     .date()
     .nullish()
-    .refine((d) => !d || d.getTime() > Date.now(), { message: 'must be in the future' }),
+    .refine((d) => !d || d.getTime() > Date.now(), { message: 'must be in the future' })
+    // "9999-12-31T23:00-14:00" parses, but is year 10000 in UTC, which the DateTimeISO scalar cannot print back.
+    .refine((d) => !d || storableInstant(d), { message: STORABLE_RANGE_MESSAGE }),
 });
 export type LinkInput = z.input<typeof linkInput>;
 
