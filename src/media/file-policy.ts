@@ -1,6 +1,7 @@
 import { fileTypeFromBuffer } from 'file-type';
 import { FileType } from '../db/enums.js';
 import { AppError, ErrorCode } from '../domain/errors.js';
+import { wideText } from './text-encoding.js';
 
 /** How many leading bytes the sniffer needs (file-type reads at most 4100 for its signatures). */
 export const SNIFF_BYTES = 4100;
@@ -58,6 +59,7 @@ export async function sniffFile(head: Uint8Array, declaredMime: string): Promise
   if (MARKUP.test(Buffer.from(head).toString('latin1'))) {
     throw unsupported('The file contains web markup (HTML, SVG or script) and cannot be kept');
   }
+  refuseWideText(head);
   // Hostile or truncated containers can make the parser throw; that is a refusal, not our failure.
   const found = await fileTypeFromBuffer(head).catch(() => {
     throw unsupported('The file is damaged or not a kind of file we keep');
@@ -75,6 +77,32 @@ export async function sniffFile(head: Uint8Array, declaredMime: string): Promise
   }
   const mediaKind = declaredFamily === 'audio' ? FileType.AUDIO : declaredFamily === 'video' ? FileType.VIDEO : kind;
   return { fileType: media(foundFamily) ? mediaKind : kind, mimeType: found.mime };
+}
+
+/**
+ * Text in UTF-16 or UTF-32 is refused before the magic-number sniffer sees it, which would read a
+ * UTF-16LE mark as an MP3 frame: as markup (in any encoding a browser may honour) it is a page, and
+ * as plain text it would be stored and served as UTF-8 (download.ts) and read as mojibake, so the
+ * person is asked for UTF-8 instead. A mark followed by no real text (an MPEG-1 Layer I frame
+ * begins FF FE) is left to the sniffer.
+ */
+function refuseWideText(head: Uint8Array): void {
+  const wide = wideText(head);
+  if (!wide) return;
+  if (MARKUP.test(wide.text)) throw unsupported('The file contains web markup (HTML, SVG or XML) and cannot be kept');
+  if (wide.marked && !mostlyText(wide.text)) return;
+  throw unsupported(`A text file must be UTF-8 text: this one is ${wide.encoding.toUpperCase()}; save it as UTF-8 and send it again`);
+}
+
+/**
+ * Whether decoded characters read as text: random bytes (audio frames) decoded as UTF-16 give about
+ * 3 % broken surrogates (U+FFFD) and 10 % private-use characters, real text in any script almost none.
+ */
+function mostlyText(text: string): boolean {
+  const chars = [...text];
+  if (chars.length === 0) return true;
+  const bad = chars.filter((c) => /[\ufffd\ue000-\uf8ff\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(c)).length;
+  return bad / chars.length <= 0.02;
 }
 
 function plainText(head: Uint8Array, declared: string): Sniffed {
