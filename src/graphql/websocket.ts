@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import type { GraphQLSchema } from 'graphql';
+import { type ExecutionResult, GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import { authenticate } from '../domain/account/account.service.js';
+import { ServiceUnavailableError } from '../domain/errors.js';
+import { asUnavailable } from '../domain/unavailable.js';
 import { type ContextDeps, createContext } from './context.js';
 import { contextFailure, formatSocketError } from './errors.js';
 import { GRAPHQL_DEFAULTS, type GraphQLSettings } from './limits/query-limits.js';
@@ -25,9 +28,33 @@ const authorization = (params: unknown): string | null => {
 };
 
 /**
+ * graphql-js answers variables it cannot coerce with errors and no `data` (Apollo reads the same
+ * sign as BAD_USER_INPUT over HTTP). Such an error wraps the scalar's own complaint ("not a valid
+ * LocalDate"), which is about the input: unwrapped, the error catalogue treats it as a request
+ * error instead of as a stream that failed inside (INTERNAL_SERVER_ERROR, logged). Errors with a
+ * path come from resolvers and are left as they are.
+ */
+function requestError(result: ExecutionResult, error: GraphQLError): GraphQLError {
+  if ('data' in result || error.path || !error.originalError) return error;
+  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: error.extensions });
+}
+
+/**
+ * Close code for "the database or storage is unavailable; reconnect later": 1013 Try Again Later
+ * (RFC 6455 registry). graphql-ws clients retry it (they give up on 4403 and 4500), and the reason
+ * says when: "SERVICE_UNAVAILABLE: try again in N seconds".
+ */
+export const TRY_AGAIN_CLOSE_CODE = 1013;
+
+const closeTryAgain = (socket: WebSocket, err: ServiceUnavailableError) =>
+  socket.close(TRY_AGAIN_CLOSE_CODE, `${err.code}: try again in ${err.retryAfterSeconds} seconds`);
+
+/**
  * graphql-ws on the same HTTP server and path as Apollo. A connection that presents a token is
  * checked in onConnect and refused (close 4403) when the token is bad; every operation then builds
  * its context again, so a session revoked mid-connection stops working at its next operation.
+ * A database outage while checking a connection or building an operation's context closes the
+ * socket with 1013 (try again), never 4403 (sign in again) or 4500.
  * Every operation passes the same query limits, introspection and suggestion settings as HTTP.
  */
 export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: ContextDeps, graphql: GraphQLSettings = GRAPHQL_DEFAULTS) {
@@ -49,14 +76,26 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
       subscribe: sharedSubscribe,
       onSubscribe: (_ctx, _id, payload) => onSubscribe(payload),
       onConnect: async (ctx) => {
-        if (await refuseIfRateLimited(deps, ctx)) return false;
-        const auth = authorization(ctx.connectionParams);
-        if (auth === null) return true;
-        const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? auth;
-        return authenticate(deps.orm.em.fork(), token).then(
-          () => true,
-          () => false,
-        );
+        try {
+          if (await refuseIfRateLimited(deps, ctx)) return false;
+          const auth = authorization(ctx.connectionParams);
+          if (auth === null) return true;
+          const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? auth;
+          return await authenticate(deps.orm.em.fork(), token).then(
+            () => true,
+            (err: unknown) => {
+              if (asUnavailable(err)) throw err;
+              return false;
+            },
+          );
+        } catch (err) {
+          const unavailable = asUnavailable(err);
+          if (!unavailable) throw err;
+          deps.log.warn({ err, backend: unavailable.backend }, 'websocket connection met an outage');
+          // Closed first: graphql-ws's own close (4403 for false) then finds the socket closing.
+          closeTryAgain(ctx.extra.socket, unavailable);
+          return false;
+        }
       },
       // A throw here closes the socket with its message as the reason: keep only catalogue errors.
       context: (ctx) =>
@@ -66,11 +105,13 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
           shareToken: typeof (ctx.connectionParams as ConnectionParams | undefined)?.shareToken === 'string' ? ((ctx.connectionParams as ConnectionParams).shareToken as string) : null,
           clientAddress: socketClientAddress(deps, ctx),
         }).catch((err: unknown) => {
-          throw contextFailure(deps.log, err);
+          const failure = contextFailure(deps.log, err);
+          if (failure instanceof ServiceUnavailableError) closeTryAgain(ctx.extra.socket, failure);
+          throw failure;
         }),
       // Results: resolver errors, and variables execution could not coerce.
       onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => format(e, 'BAD_USER_INPUT')) as never } : result,
+        result.errors ? { ...result, errors: result.errors.map((e) => format(requestError(result, e), 'BAD_USER_INPUT')) as never } : result,
       // Error messages: validation failures, and a source stream that threw mid-stream.
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e, 'GRAPHQL_VALIDATION_FAILED')),
     },

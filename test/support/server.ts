@@ -6,6 +6,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { apiClient } from './client.js';
 import { mediaDir, type MediaDir } from './media-ffmpeg.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import type { Logger } from '../../src/logger.js';
 import { resolveSecretKey } from '../../src/secret-key.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
@@ -27,11 +28,13 @@ export interface TestServer {
  * files in a temporary folder (never ./data in the working tree). `env` adds or overrides settings;
  * `worker` also runs the processing worker in the same process (as the embedded mode does).
  */
-export async function startTestServer(env: Record<string, string> = {}, { worker = false }: { worker?: boolean } = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  { worker = false, log = pino({ level: 'silent' }) }: { worker?: boolean; /** Where the app logs (a test may record its errors); silent by default. */ log?: Logger } = {},
+): Promise<TestServer> {
   const db = await createTestDatabase('postgres');
   const dataDir = await mkdtemp(join(tmpdir(), 'dmc-server-'));
   const config = await resolveSecretKey(loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY, PORT: '0', LOG_LEVEL: 'silent', ...env }));
-  const log = pino({ level: 'silent' });
   const database = await openDatabase(config, log);
   const services = await openServices(config, database, log, { supervise: worker });
   const app = await createHttpApp(config, database, log, services);
