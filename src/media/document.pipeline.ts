@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 import type { DocumentRefusal, DocumentTask, DocumentText } from './sandbox/document.worker.js';
 import { DEFAULT_PARSE_LIMITS } from './sandbox/limits.js';
@@ -35,10 +35,28 @@ async function extract(input: PipelineInput, ctx: PipelineContext): Promise<Extr
     case DOCX_MIME:
       return docxText(input, ctx);
     case 'text/plain':
-      // Invalid sequences become U+FFFD rather than failing: a stray byte should not lose the letter.
-      return { text: new TextDecoder('utf-8').decode(await readFile(input.path)), metadata: {} };
+      return plainText(input.path);
     default:
       throw new MediaError(`Text cannot be read from "${input.filename}" (${input.mimeType})`);
+  }
+}
+
+/**
+ * Plain text is read up to the bytes the kept characters can take (4 per character in UTF-8, and
+ * as many again for layout whitespace), never the whole of a file that is larger. Invalid
+ * sequences become U+FFFD rather than failing: a stray byte should not lose the letter.
+ */
+async function plainText(path: string): Promise<Extracted> {
+  const cap = MAX_TEXT_CHARS * 8;
+  const file = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(Math.min((await file.stat()).size, cap + 1));
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
+    const cut = bytesRead > cap;
+    // A character cut in two at the cap becomes one U+FFFD at the end, which the cut text may lose.
+    return { text: new TextDecoder('utf-8').decode(buffer.subarray(0, Math.min(bytesRead, cap))), metadata: {}, cut };
+  } finally {
+    await file.close();
   }
 }
 

@@ -105,6 +105,13 @@ describe('processDocument: Word', () => {
 });
 
 describe('processDocument: plain text', () => {
+  it('reads no more of a huge text file than the text it keeps needs', async () => {
+    // 9 MB of letters: more than the 8 bytes per kept character read, so it is cut while read.
+    const result = await processDocument(await upload('a'.repeat(9 * 1024 * 1024), 'text/plain'), testContext());
+    expect(result.extractedText).toHaveLength(1_000_000);
+    expect(result.metadata).toMatchObject({ truncated: true });
+  });
+
   it('decodes UTF-8 and tidies the layout, keeping paragraphs', async () => {
     const raw = '\uFEFF  Dear Léa,\r\n\tthe  garden\u0000 is\u00a0in bloom. 🌸\r\n\r\n\r\n\r\nLove,   Rose  \n';
     const result = await processDocument(await upload(raw, 'text/plain'), testContext());
