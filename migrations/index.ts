@@ -8,6 +8,8 @@ import { Migration20261125110112_ai_and_stories } from './Migration2026112511011
 import { Migration20261201195604_asset_place } from './Migration20261201195604_asset_place.js';
 import { Migration20261202003421_nonmember_previews } from './Migration20261202003421_nonmember_previews.js';
 import { Migration20261202003854_rate_limits } from './Migration20261202003854_rate_limits.js';
+import { Migration20261202010822_upload_lease } from './Migration20261202010822_upload_lease.js';
+import { Migration20261202011551_processing_deaths } from './Migration20261202011551_processing_deaths.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -18,4 +20,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201195604_asset_place', class: Migration20261201195604_asset_place },
   { name: 'Migration20261202003421_nonmember_previews', class: Migration20261202003421_nonmember_previews },
   { name: 'Migration20261202003854_rate_limits', class: Migration20261202003854_rate_limits },
+  { name: 'Migration20261202010822_upload_lease', class: Migration20261202010822_upload_lease },
+  { name: 'Migration20261202011551_processing_deaths', class: Migration20261202011551_processing_deaths },
 ];

@@ -35,6 +35,17 @@ const envSchema = z.object({
   PORT: int(0, 65535).default(4000),
   /** Largest database connection pool per process (served mode; embedded uses one connection). */
   DB_POOL_MAX: int(1, 100).default(10),
+  /**
+   * Served mode: seconds a request waits for a pooled database connection (or a new one to
+   * connect) before it is answered 503 SERVICE_UNAVAILABLE.
+   */
+  DB_ACQUIRE_TIMEOUT_SECONDS: int(1, 600).default(10),
+  /**
+   * Served mode: seconds one SQL statement may run (Postgres statement_timeout; the client stops
+   * waiting for an answer 1 s later), and a transaction may sit idle (idle_in_transaction_session_timeout).
+   * 0: no limit. Migrations and the job queue's own connections are not bound by it.
+   */
+  DB_STATEMENT_TIMEOUT_SECONDS: int(0, 86_400).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Upper bound on `first` in any connection. */
   MAX_PAGE_SIZE: int(1, 1000).default(100),
@@ -166,7 +177,7 @@ const envSchema = z.object({
 export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
-  database: { mode: 'embedded'; dataDir: string } | { mode: 'postgres'; url: string; poolMax: number };
+  database: { mode: 'embedded'; dataDir: string } | { mode: 'postgres'; url: string; poolMax: number; timeouts: DatabaseTimeouts };
   dataDir: string;
   http: { host: string; port: number };
   logLevel: Env['LOG_LEVEL'];
@@ -196,6 +207,13 @@ export interface Config {
     /** Every ffmpeg/ffprobe process (media/ffmpeg.ts). */
     mediaTools: MediaToolLimits;
   };
+}
+
+/** Bounds on waiting for the database (served mode), so an outage answers 503 instead of hanging. */
+export interface DatabaseTimeouts {
+  acquireMs: number;
+  /** 0: none. */
+  statementMs: number;
 }
 
 /** S3 settings, in the shape the storage registry takes. */
@@ -233,7 +251,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const dataDir = resolve(e.DATA_DIR);
   return {
     database: e.DATABASE_URL
-      ? { mode: 'postgres', url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX }
+      ? {
+          mode: 'postgres',
+          url: e.DATABASE_URL,
+          poolMax: e.DB_POOL_MAX,
+          timeouts: { acquireMs: e.DB_ACQUIRE_TIMEOUT_SECONDS * 1000, statementMs: e.DB_STATEMENT_TIMEOUT_SECONDS * 1000 },
+        }
       : { mode: 'embedded', dataDir: resolve(dataDir, 'pgdata') },
     dataDir,
     http: { host: e.HOST, port: e.PORT },

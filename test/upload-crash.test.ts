@@ -16,6 +16,7 @@ import { type AssetIntake, createUpload, receiveBytes } from '../src/domain/uplo
 import { InProcessEventBus } from '../src/events/in-process.events.js';
 import { createPgBossQueue } from '../src/jobs/pg-boss.queue.js';
 import { pino } from 'pino';
+import { UploadConflictError } from '../src/domain/upload/upload-lease.js';
 import type { StorageBackend } from '../src/storage/storage.port.js';
 import { createStorage } from '../src/storage/storage.registry.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
@@ -84,10 +85,21 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
     expect(report.missingObjects).toEqual([]);
     expect(await originals(chest.id)).toEqual([]);
 
-    // The staging parts survived, so the client finishes with an empty PATCH at the full offset.
+    // The staging parts survived, so the client finishes with an empty PATCH at the full offset,
+    // once the dead process's lease on the ticket has lapsed (409 with the offset until then).
     const again = await db.orm.em.fork().findOneOrFail(Upload, upload.id);
     expect(again).toMatchObject({ status: 'OPEN', receivedBytes: photo.length });
-    const done = await receiveBytes(db.orm.em.fork(), storage, again, photo.length, Readable.from([]), policy, intake);
+    let conflicts = 0;
+    const done = await (async function resume(): Promise<Awaited<ReturnType<typeof receiveBytes>>> {
+      try {
+        return await receiveBytes({ em: db.orm.em.fork(), storage, policy, intake }, { upload: again, offset: photo.length, body: Readable.from([]) });
+      } catch (err) {
+        if (!(err instanceof UploadConflictError) || ++conflicts > 40) throw err;
+        expect(err.offset).toBe(photo.length);
+        await new Promise((r) => setTimeout(r, 100));
+        return resume();
+      }
+    })();
     expect(done.upload.status).toBe('COMPLETE');
     expect((await intake.queue.counts('asset.process')).created).toBe(1);
     const asset = await db.orm.em.fork().findOneOrFail(Asset, { chest: chest.id });
@@ -103,12 +115,12 @@ describe.each(STORAGE_ENVS)('a crash between storing an original and committing 
     const photo = await jpeg(20, 20, '#987');
     const actor = createActor(em, account.id);
     const { upload: kept } = await createUpload(em, actor, { chestId: chest.id, filename: 'k.jpg', size: photo.length, mimeType: 'image/jpeg' }, policy, testGuard());
-    await receiveBytes(em, storage, kept, 0, Readable.from([photo]), policy, intake);
+    await receiveBytes({ em, storage, policy, intake }, { upload: kept, offset: 0, body: Readable.from([photo]) });
     const asset = await db.orm.em.fork().findOneOrFail(Asset, { chest: chest.id });
     await storage.delete(asset.storageKey);
 
     const { upload: abandoned } = await createUpload(em, actor, { chestId: chest.id, filename: 'a.wav', size: 20 * 1024 * 1024, mimeType: 'audio/wav' }, policy, testGuard());
-    await receiveBytes(em, storage, abandoned, 0, Readable.from([wav(10 * 1024 * 1024).subarray(0, 9 * 1024 * 1024)]), policy, intake);
+    await receiveBytes({ em, storage, policy, intake }, { upload: abandoned, offset: 0, body: Readable.from([wav(10 * 1024 * 1024).subarray(0, 9 * 1024 * 1024)]) });
     await em.nativeUpdate(Upload, { id: abandoned.id }, { expiresAt: new Date(Date.now() - 1000) });
 
     const report = await sweep(db.orm.em.fork(), storage, { graceMs: 0 });

@@ -2,13 +2,15 @@ import { type Request, Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Upload } from '../db/entities/index.js';
 import { AppError, ErrorCode } from '../domain/errors.js';
-import { RateLimitedError, type RateLimiter } from '../domain/rate-limit/rate-limiter.js';
+import type { RateLimiter } from '../domain/rate-limit/rate-limiter.js';
 import { progressReporter } from '../domain/upload/upload-progress.js';
-import { type AssetIntake, receiveBytes, uploadForTicket, type UploadPolicy } from '../domain/upload/upload.service.js';
+import { killProcessAt, type UploadFaults } from '../domain/upload/upload-faults.js';
+import { UploadConflictError } from '../domain/upload/upload-lease.js';
+import { type AssetIntake, receiveBytes, reconcileUpload, uploadForTicket, type UploadPolicy } from '../domain/upload/upload.service.js';
 import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
-import { sendError } from './errors.js';
+import { httpStatusOf, sendError } from './errors.js';
 
 /**
  * The byte side of uploads (the GraphQL mutation createUpload hands out the ticket):
@@ -16,22 +18,36 @@ import { sendError } from './errors.js';
  *   PATCH /uploads/:id   with Upload-Offset: n and the bytes from n on, as the raw body
  * Both need `Authorization: Upload <ticket token>`. Wrong secrets count against the client address
  * (req.ip); past the limit both answer 429 with Retry-After, even for a right one.
+ * One PATCH at a time per ticket: another one, or a wrong offset, is 409 with the server's
+ * Upload-Offset (and Retry-After while another request holds the ticket).
  */
-export function uploadsRouter(orm: MikroORM, storage: StorageBackend, intake: AssetIntake, policy: UploadPolicy, log: Logger, limiter: RateLimiter): Router {
+export function uploadsRouter(
+  orm: MikroORM,
+  storage: StorageBackend,
+  intake: AssetIntake,
+  policy: UploadPolicy & { drillKillAt?: Parameters<typeof killProcessAt>[0] | null; faults?: UploadFaults },
+  log: Logger,
+  limiter: RateLimiter,
+): Router {
   const router = Router();
+  // Tests pass a fault hook; the crash drill names a step to die at (UPLOAD_DRILL_KILL_AT).
+  const faults = policy.faults ?? (policy.drillKillAt ? killProcessAt(policy.drillKillAt) : undefined);
+  if (policy.drillKillAt) log.warn({ killAt: policy.drillKillAt }, 'crash drill: this process SIGKILLs itself at an upload step');
   const guard = (req: Request) => ({ limiter, clientAddress: req.ip ?? 'unknown' });
   const ticket = (auth: string | undefined) => /^Upload\s+(\S+)$/i.exec(auth ?? '')?.[1] ?? '';
 
   router.head('/uploads/:id', async (req, res) => {
     try {
-      const upload = await uploadForTicket(orm.em.fork(), validId(req.params.id), ticket(req.get('authorization')), guard(req));
+      const em = orm.em.fork();
+      const found = await uploadForTicket(em, validId(req.params.id), ticket(req.get('authorization')), guard(req));
+      const upload = await reconcileUpload({ em, storage, policy }, found);
       res.set({ 'Upload-Offset': String(upload.receivedBytes), 'Upload-Length': String(upload.size), 'Cache-Control': 'no-store' }).status(200).end();
     } catch (err) {
-      if (err instanceof RateLimitedError) {
-        res.set('Retry-After', String(err.retryAfterSeconds)).status(429).end();
-        return;
-      }
-      res.status(err instanceof AppError && err.code === ErrorCode.NOT_FOUND ? 404 : 400).end();
+      // A HEAD answer has no body: the status (and Retry-After for 429 and 503) is all it says.
+      const { status, retryAfterSeconds } = httpStatusOf(err);
+      if (status >= 500) log.warn({ err }, 'upload HEAD failed');
+      if (retryAfterSeconds !== undefined) res.set('Retry-After', String(retryAfterSeconds));
+      res.status(status).end();
     }
   });
 
@@ -43,7 +59,7 @@ export function uploadsRouter(orm: MikroORM, storage: StorageBackend, intake: As
       const offset = Number(req.get('upload-offset'));
       if (!Number.isSafeInteger(offset) || offset < 0) throw new AppError(ErrorCode.BAD_USER_INPUT, 'Upload-Offset: a byte offset is required', 'offset');
       const progress = progressReporter(intake.events, upload);
-      const result = await receiveBytes(em, storage, upload, offset, req, policy, intake, (n) => progress.bytes(n)).finally(() => progress.end());
+      const result = await receiveBytes({ em, storage, policy, intake, faults }, { upload, offset, body: req, onProgress: (n) => progress.bytes(n) }).finally(() => progress.end());
       res.set('Upload-Offset', String(result.offset)).json({
         offset: result.offset,
         status: result.upload.status,
@@ -54,7 +70,10 @@ export function uploadsRouter(orm: MikroORM, storage: StorageBackend, intake: As
       // A client that vanished mid-body needs no answer; its stored parts wait for the resume.
       // (req.destroyed is no test: it is also true once a body has been read to the end.)
       if (!res.socket || res.socket.destroyed) return;
-      if (upload && !res.headersSent) res.set('Upload-Offset', String(upload.receivedBytes));
+      if (!res.headersSent && err instanceof UploadConflictError) {
+        res.set('Upload-Offset', String(err.offset));
+        if (err.retryAfterSeconds !== null) res.set('Retry-After', String(err.retryAfterSeconds));
+      } else if (upload && !res.headersSent) res.set('Upload-Offset', String(upload.receivedBytes));
       sendError(res, err, log);
     }
   });

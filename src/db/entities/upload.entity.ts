@@ -55,9 +55,20 @@ export class Upload extends BaseEntity {
   @Property({ type: new BigIntType('number'), default: 0 })
   receivedBytes: Opt<number> = 0;
 
-  /** Staging parts stored so far (each a separate object, never overwritten). */
+  /** Staging parts recorded so far (each a separate object keyed by its start offset). */
   @Property({ type: 'integer', default: 0 })
   parts: Opt<number> = 0;
+
+  /**
+   * The PATCH that holds the ticket right now: one request at a time may send bytes. The holder
+   * renews the lease while it works; a holder that died lets it lapse, so a resume waits at most
+   * one lease, never forever.
+   */
+  @Property({ type: 'uuid', nullable: true })
+  leaseToken: string | null = null;
+
+  @Property({ type: 'timestamptz', nullable: true })
+  leaseUntil: Date | null = null;
 
   @Field(() => UploadStatus)
   @Enum({ items: () => UploadStatus, default: UploadStatus.OPEN })

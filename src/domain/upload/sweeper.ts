@@ -19,6 +19,8 @@ export interface SweepReport {
   eventsPruned: number;
   /** Rate-limit counters whose window ended. */
   rateLimitsPruned: number;
+  /** Half-written files of puts whose process died (filesystem backend only; S3 keeps none). */
+  tempFilesRemoved: number;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function sweep(
   storage: StorageBackend,
   { graceMs, eventRetentionMs = 30 * 86_400_000 }: { graceMs: number; eventRetentionMs?: number },
 ): Promise<SweepReport> {
-  const report: SweepReport = { stagingRemoved: [], orphansRemoved: [], missingObjects: [], expiredUploads: [], derivativesRemoved: [], eventsPruned: 0, rateLimitsPruned: 0 };
+  const report: SweepReport = { stagingRemoved: [], orphansRemoved: [], missingObjects: [], expiredUploads: [], derivativesRemoved: [], eventsPruned: 0, rateLimitsPruned: 0, tempFilesRemoved: 0 };
   const cutoff = Date.now() - graceMs;
 
   const expired = await em.find(Upload, { status: UploadStatus.OPEN, expiresAt: { $lt: new Date() } });
@@ -67,6 +69,10 @@ export async function sweep(
       report.derivativesRemoved.push(obj.key);
     }
   }
+
+  // A process killed mid-put leaves its temp file behind; a running put keeps touching its own.
+  const temp = storage as Partial<{ sweepStaging(olderThanMs: number): Promise<number> }>;
+  if (typeof temp.sweepStaging === 'function') report.tempFilesRemoved = await temp.sweepStaging.call(storage, Math.max(graceMs, 60_000));
 
   report.eventsPruned = await em.nativeDelete(ChestEvent, { createdAt: { $lt: new Date(Date.now() - eventRetentionMs) } });
   report.rateLimitsPruned = await pruneRateLimits(em);

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Account, Asset, Chest, Upload } from '../../db/entities/index.js';
@@ -6,7 +7,7 @@ import { ChestEventKind, ContributionStatus, FileType, UploadStatus } from '../.
 import type { EventBus } from '../../events/events.port.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../../media/file-policy.js';
-import type { StorageBackend } from '../../storage/storage.port.js';
+import { ObjectExistsError, type StorageBackend } from '../../storage/storage.port.js';
 import { authorizeChest } from '../access/access.service.js';
 import { findVisibleAssetWithBytes } from '../asset/asset.queries.js';
 import type { Actor } from '../actor.js';
@@ -17,12 +18,17 @@ import { hashToken, looksLikeToken, newToken } from '../tokens.js';
 import { type ClientGuard, guardedLookup } from '../rate-limit/client-guard.js';
 import { parseInput } from '../validation.js';
 import { type CreateUploadInput, createUploadInput } from './upload.input.js';
+import { noFaults, type UploadFaults } from './upload-faults.js';
+import { claimUpload, UploadConflictError, type UploadLease } from './upload-lease.js';
+import { deleteStaging, partKey, recordedParts, unrecordedPart } from './upload-parts.js';
 
 export interface UploadPolicy {
   /** Largest original per kind, in bytes. */
   maxBytes: Record<FileType, number>;
   /** How long a ticket stays valid. */
   ttlMs: number;
+  /** How long a PATCH holds the ticket without renewing (a crashed or silent one frees it then). */
+  leaseMs: number;
 }
 
 /** Where a finished upload goes next: its processing job, and the chest's live events. */
@@ -104,37 +110,84 @@ export interface ReceiveResult {
   offset: number;
 }
 
+/** What the byte side of uploads works with. */
+export interface UploadContext {
+  em: EntityManager;
+  storage: StorageBackend;
+  policy: UploadPolicy;
+  intake: AssetIntake;
+  /** The fault-injection seam (tests and the crash drill); nothing in production. */
+  faults?: UploadFaults;
+}
+
+export interface ReceiveInput {
+  /** The open upload, as uploadForTicket found it. */
+  upload: Upload;
+  /** Upload-Offset: where the client says these bytes start. */
+  offset: number;
+  /** The request body: the bytes from `offset` on. */
+  body: Readable;
+  /** Called as bytes arrive (stored or in the part being written); the caller throttles. */
+  onProgress?: (received: number) => void;
+}
+
 /**
  * Takes the bytes of one PATCH starting at `offset` and stores them as staging parts, committing
- * each part's length only once the part is safe in storage. When the last byte is in, the upload
- * is finished (see finishUpload). Memory stays flat: bytes stream straight into storage.
+ * each part's length only once the part is safe in storage. One request at a time holds the
+ * ticket (see claimUpload): a second one is told the current offset at once. When the last byte
+ * is in, the upload is finished (see finishUpload). Memory stays flat: bytes stream straight into
+ * storage. A PATCH at the full length of a finished upload answers again what the one that
+ * finished it answered, so a client that lost that answer loses nothing.
  */
-export async function receiveBytes(
-  em: EntityManager,
-  storage: StorageBackend,
-  upload: Upload,
-  offset: number,
-  body: Readable,
-  policy: UploadPolicy,
-  intake: AssetIntake,
-  /** Called as bytes arrive (stored or in the part being written); the caller throttles. */
-  onProgress: (received: number) => void = () => undefined,
-): Promise<ReceiveResult> {
+export async function receiveBytes(ctx: UploadContext, input: ReceiveInput): Promise<ReceiveResult> {
+  const { em, storage, policy } = ctx;
+  const { upload, offset, body, onProgress = () => undefined } = input;
+  const faults = ctx.faults ?? noFaults;
+  if (upload.status === UploadStatus.COMPLETE && offset === upload.size) return { upload, offset: upload.size };
   if (upload.status !== UploadStatus.OPEN) throw conflict(`Upload is ${upload.status.toLowerCase()}`);
-  if (offset !== upload.receivedBytes) throw new AppError(ErrorCode.CONFLICT, `offset: the server holds ${upload.receivedBytes} bytes; resume from there`, 'offset');
 
-  let part: { stream: PassThrough; written: number; done: Promise<unknown> } | null = null;
+  const lease = await claimUpload(em, upload, {
+    leaseMs: policy.leaseMs,
+    onLost: () => body.destroy(new UploadConflictError('Another request took over this upload', upload.receivedBytes)),
+  });
+  try {
+    if (offset !== upload.receivedBytes) {
+      throw new UploadConflictError(`offset: the server holds ${upload.receivedBytes} bytes; resume from there`, upload.receivedBytes);
+    }
+    // A part stored but never recorded sits where these bytes go: the client sends them again.
+    if (await storage.stat(partKey(upload.id, upload.receivedBytes))) await storage.delete(partKey(upload.id, upload.receivedBytes));
+    await receiveParts(ctx, { upload, body, onProgress, lease, faults });
+    if (upload.receivedBytes === upload.size) {
+      lease.keepAlive();
+      await finishUpload(ctx, upload, lease.token);
+    }
+  } finally {
+    // If the database is gone too, the lease lapses on its own.
+    await lease.release().catch(() => undefined);
+  }
+  return { upload, offset: upload.receivedBytes };
+}
+
+/** Streams the body into parts of PART_SIZE, each recorded once it is in storage. */
+async function receiveParts(
+  ctx: UploadContext,
+  { upload, body, onProgress, lease, faults }: Required<Omit<ReceiveInput, 'offset'>> & { lease: UploadLease; faults: UploadFaults },
+): Promise<void> {
+  const { em, storage, policy } = ctx;
+  let part: { stream: PassThrough; written: number; half: number; done: Promise<unknown> } | null = null;
   const flushPart = async () => {
     if (!part) return;
     const { stream, written, done } = part;
     part = null;
     stream.end();
     await done;
-    await commitPart(em, upload, written);
+    await faults('part-stored');
+    await commitPart(em, upload, written, lease.token);
     if (!upload.sniffedMime && upload.receivedBytes >= Math.min(upload.size, SNIFF_BYTES)) await sniffUpload(em, storage, upload, policy);
   };
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
+      lease.touch();
       let rest = chunk;
       while (rest.length > 0) {
         const inFlight = part ? (part as { written: number }).written : 0;
@@ -143,40 +196,71 @@ export async function receiveBytes(
         }
         if (!part) {
           const stream = new PassThrough();
-          part = { stream, written: 0, done: storage.put(partKey(upload, upload.parts), stream) };
-          // A rejected put is awaited in flushPart; keep it from being reported as unhandled meanwhile.
+          const half = Math.ceil(Math.min(PART_SIZE, upload.size - upload.receivedBytes) / 2);
+          part = { stream, written: 0, half, done: storage.put(partKey(upload.id, upload.receivedBytes), stream) };
+          // A rejected put is awaited below; keep it from being reported as unhandled meanwhile.
           part.done.catch(() => undefined);
         }
-        const room = PART_SIZE - part.written;
+        const current: { stream: PassThrough; written: number; half: number; done: Promise<unknown> } = part;
+        const room = PART_SIZE - current.written;
         const slice = rest.subarray(0, room);
         rest = rest.subarray(slice.length);
-        part.written += slice.length;
-        onProgress(upload.receivedBytes + part.written);
-        if (!part.stream.write(slice)) await new Promise((r) => part!.stream.once('drain', r));
-        if (part.written === PART_SIZE) await flushPart();
+        const before = current.written;
+        current.written += slice.length;
+        onProgress(upload.receivedBytes + current.written);
+        // Wait for room, unless the put has given up: then nothing will ever drain the stream
+        // (this wait is what once held every resuming PATCH until its connection timed out).
+        if (!current.stream.write(slice)) await Promise.race([once(current.stream, 'drain'), current.done]);
+        if (before < current.half && current.written >= current.half) await faults('mid-part');
+        if (current.written === PART_SIZE) await flushPart();
       }
     }
     await flushPart();
   } catch (err) {
     // The part being written never becomes an object; the committed ones stay for a resume.
     (part as { stream: PassThrough } | null)?.stream.destroy(err instanceof Error ? err : new Error(String(err)));
+    if (err instanceof ObjectExistsError) throw new UploadConflictError('Another request stored these bytes first', upload.receivedBytes);
     if (err instanceof AppError && err.code === ErrorCode.PAYLOAD_TOO_LARGE) await failUpload(em, upload, err.message);
     throw err;
   }
-  if (upload.receivedBytes === upload.size) await finishUpload(em, storage, upload, policy, intake);
-  return { upload, offset: upload.receivedBytes };
 }
 
-/** Records a stored part, guarding against a concurrent PATCH on the same upload. */
-async function commitPart(em: EntityManager, upload: Upload, bytes: number): Promise<void> {
+/** Records a stored part; only the request holding the lease can, and only at the offset it read. */
+async function commitPart(em: EntityManager, upload: Upload, bytes: number, leaseToken: string): Promise<void> {
   const updated = await em.nativeUpdate(
     Upload,
-    { id: upload.id, receivedBytes: upload.receivedBytes, parts: upload.parts, status: UploadStatus.OPEN },
+    { id: upload.id, receivedBytes: upload.receivedBytes, parts: upload.parts, status: UploadStatus.OPEN, leaseToken },
     { receivedBytes: upload.receivedBytes + bytes, parts: upload.parts + 1 },
   );
-  if (updated !== 1) throw conflict('Another request is sending bytes for this upload');
+  if (updated !== 1) throw new UploadConflictError('Another request took over this upload', upload.receivedBytes);
   upload.receivedBytes += bytes;
   upload.parts += 1;
+}
+
+/**
+ * Brings an open upload's row in line with storage before telling a client where to resume
+ * (HEAD): a part that was stored but not recorded (the request, its connection or its process
+ * died in between) is adopted, so the client need not send it again. Only under the lease, so
+ * never under a request that is about to record that very part; when another request holds the
+ * ticket, the row's offset is the answer as it is.
+ */
+export async function reconcileUpload(ctx: Pick<UploadContext, 'em' | 'storage' | 'policy'>, upload: Upload): Promise<Upload> {
+  if (upload.status !== UploadStatus.OPEN) return upload;
+  let lease: UploadLease;
+  try {
+    lease = await claimUpload(ctx.em, upload, { leaseMs: ctx.policy.leaseMs, onLost: () => undefined });
+  } catch (err) {
+    if (err instanceof AppError && err.code === ErrorCode.CONFLICT) return upload;
+    throw err;
+  }
+  try {
+    const found = await unrecordedPart(ctx.storage, upload, PART_SIZE);
+    if (found === 'unusable') await ctx.storage.delete(partKey(upload.id, upload.receivedBytes));
+    else if (found) await commitPart(ctx.em, upload, found.size, lease.token);
+  } finally {
+    await lease.release().catch(() => undefined);
+  }
+  return upload;
 }
 
 /** Decides the file's kind from its first stored bytes; refuses it at once if not allowed. */
@@ -201,17 +285,20 @@ async function sniffUpload(em: EntityManager, storage: StorageBackend, upload: U
  * creates the asset — or, when the uploader can already see a memory with the same bytes (see
  * sameBytesAs), reports that one and keeps nothing new. The original is written before the row:
  * a crash in between leaves an object without a row, which the sweeper removes; never a row
- * without its object.
+ * without its object. Only the request holding the lease (`leaseToken`) can mark it COMPLETE.
  */
-export async function finishUpload(em: EntityManager, storage: StorageBackend, upload: Upload, policy: UploadPolicy, intake: AssetIntake): Promise<void> {
+export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToken: string): Promise<void> {
+  const { em, storage, policy, intake } = ctx;
+  const faults = ctx.faults ?? noFaults;
   if (!upload.sniffedMime) await sniffUpload(em, storage, upload, policy);
+  const parts = await recordedParts(storage, upload);
   const assetId = randomUUID();
   const key = `chests/${upload.chest.id}/originals/${assetId}`;
   const hash = createHash('sha256');
   const hashed = Readable.from(
     (async function* () {
-      for (let i = 0; i < upload.parts; i++) {
-        for await (const chunk of await storage.get(partKey(upload, i))) {
+      for (const part of parts) {
+        for await (const chunk of await storage.get(part.key)) {
           hash.update(chunk as Buffer);
           yield chunk as Buffer;
         }
@@ -226,13 +313,15 @@ export async function finishUpload(em: EntityManager, storage: StorageBackend, u
     await failUpload(em, upload, why);
     throw badInput('sha256', `sha256: ${why}`);
   }
+  await faults('original-stored');
   let outcome: { duplicateOf: string } | { asset: Asset; events: Awaited<ReturnType<typeof appendChestEvent>>[] };
   try {
     outcome = await em.transactional(async (tx) => {
       await assertStillAccepting(tx, upload);
+      const complete = (set: Partial<Pick<Upload, 'duplicate'>> & { asset: string }) => markComplete(tx, upload, leaseToken, set);
       const duplicateOf = await sameBytesAs(tx, upload, sha256);
       if (duplicateOf) {
-        await tx.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.COMPLETE, asset: duplicateOf, duplicate: true });
+        await complete({ asset: duplicateOf, duplicate: true });
         return { duplicateOf };
       }
       const asset = tx.create(Asset, {
@@ -248,7 +337,7 @@ export async function finishUpload(em: EntityManager, storage: StorageBackend, u
       } as never);
       // The row must exist before the upload points at it.
       await tx.flush();
-      await tx.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.COMPLETE, asset: assetId });
+      await complete({ asset: assetId });
       // Same transaction: the asset exists exactly when its processing job does.
       await intake.queue.enqueue(tx, 'asset.process', { assetId });
       // A guest's memory appears only when an owner approves it (see contribution.service).
@@ -257,9 +346,10 @@ export async function finishUpload(em: EntityManager, storage: StorageBackend, u
     });
   } catch (err) {
     await storage.delete(key).catch(() => undefined);
-    if (err instanceof AppError) await failUpload(em, upload, err.message);
+    if (err instanceof AppError && !(err instanceof UploadConflictError)) await failUpload(em, upload, err.message);
     throw err;
   }
+  await faults('asset-committed');
   if ('duplicateOf' in outcome) {
     await storage.delete(key);
     Object.assign(upload, { status: UploadStatus.COMPLETE, asset: em.getReference(Asset, outcome.duplicateOf), duplicate: true });
@@ -267,7 +357,13 @@ export async function finishUpload(em: EntityManager, storage: StorageBackend, u
     Object.assign(upload, { status: UploadStatus.COMPLETE, asset: outcome.asset });
     publishChestEvents(intake.events, outcome.events);
   }
-  await deleteParts(storage, upload);
+  await deleteStaging(storage, upload.id);
+}
+
+/** COMPLETE, only from OPEN and only by the lease holder: two finishes of one upload cannot both commit. */
+async function markComplete(tx: EntityManager, upload: Upload, leaseToken: string, set: { asset: string; duplicate?: boolean }): Promise<void> {
+  const updated = await tx.nativeUpdate(Upload, { id: upload.id, status: UploadStatus.OPEN, leaseToken }, { status: UploadStatus.COMPLETE, ...set });
+  if (updated !== 1) throw new UploadConflictError('Another request took over this upload', upload.receivedBytes);
 }
 
 /**
@@ -309,19 +405,12 @@ async function failUpload(em: EntityManager, upload: Upload, error: string): Pro
   await em.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.FAILED, error });
 }
 
-/** Best effort: the sweeper removes whatever is left. */
-export async function deleteParts(storage: StorageBackend, upload: Pick<Upload, 'id' | 'parts'>): Promise<void> {
-  for (let i = 0; i < upload.parts; i++) await storage.delete(partKey(upload, i)).catch(() => undefined);
-}
-
-export const stagingPrefix = (uploadId: string) => `staging/uploads/${uploadId}/`;
-const partKey = (upload: Pick<Upload, 'id'>, index: number) => `${stagingPrefix(upload.id)}${String(index).padStart(6, '0')}`;
-
 async function readHead(storage: StorageBackend, upload: Upload, n: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let have = 0;
-  for (let i = 0; i < upload.parts && have < n; i++) {
-    const stream = await storage.get(partKey(upload, i), { start: 0, end: n - have - 1 });
+  for (const part of await recordedParts(storage, upload)) {
+    if (have >= n) break;
+    const stream = await storage.get(part.key, { start: 0, end: n - have - 1 });
     for await (const c of stream as AsyncIterable<Buffer>) {
       chunks.push(c);
       have += c.length;
