@@ -37,6 +37,8 @@ export async function processImage(input: PipelineInput, ctx: PipelineContext): 
   for (const t of decoded.thumbnails) {
     thumbnails.push({ name: t.name, width: t.width, height: t.height, mimeType: 'image/webp', storageKey: await ctx.derivatives(t.name, Buffer.from(t.data), 'image/webp') });
   }
+  await ctx.report('fingerprints', 80);
+  const phash = perceptualHash(decoded.grey);
   await ctx.report('fingerprints', 95);
   return {
     width: decoded.width,
@@ -45,7 +47,7 @@ export async function processImage(input: PipelineInput, ctx: PipelineContext): 
     location: exif.location,
     thumbnails,
     placeholder: decoded.placeholder,
-    perceptualHash: perceptualHash(decoded.grey),
+    perceptualHash: phash,
     metadata: exif.camera ? { camera: exif.camera } : {},
   };
 }

@@ -2,7 +2,8 @@
  * Worker-thread entry that decodes one untrusted picture inside the sandbox (sandbox.ts): its
  * header, the upright 1024 px copy, the WebP thumbnails and the small inputs of the placeholder
  * and perceptual hash. Only those small results cross back to the job; the decoded original never
- * does. Erasable TypeScript importing only packages (see workerEntry).
+ * does. It sends no progress: a photo decodes in well under a second, and each report is an
+ * event to every subscriber. Erasable TypeScript importing only packages (see workerEntry).
  *
  * libvips keeps pixels outside the V8 heap, so the thread's heap limit does not bound them: the
  * pixel limit (`maxPixels`, checked from the header before decoding) does, with sharp's cache off
@@ -57,8 +58,6 @@ async function decode(task: ImageTask): Promise<DecodedImage> {
   const sideways = (meta.orientation ?? 1) >= 5;
   const width = (sideways ? meta.height : meta.width) ?? 0;
   const height = (sideways ? meta.width : meta.height) ?? 0;
-  // Percents of the whole pipeline, between its 'decode' (15) and 'thumbnails' (40) stages.
-  port.postMessage({ type: 'progress', percent: 20 });
   const largest = task.sizes[0]!;
   const upright = await sharp(task.path, { limitInputPixels: task.maxPixels, failOn: 'error', animated: false })
     .rotate()
@@ -67,14 +66,12 @@ async function decode(task: ImageTask): Promise<DecodedImage> {
     .removeAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
-  port.postMessage({ type: 'progress', percent: 30 });
   const raw = { raw: { width: upright.info.width, height: upright.info.height, channels: upright.info.channels } } as const;
   const thumbnails: DecodedImage['thumbnails'] = [];
   for (const size of task.sizes) {
     const { data, info } = await sharp(upright.data, raw).resize(size, size, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true });
     thumbnails.push({ name: String(size), width: info.width, height: info.height, data });
   }
-  port.postMessage({ type: 'progress', percent: 38 });
   // ThumbHash wants RGBA at most 100×100.
   const small = await sharp(upright.data, raw).resize(100, 100, { fit: 'inside' }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   const placeholder = Buffer.from(rgbaToThumbHash(small.info.width, small.info.height, small.data)).toString('base64');
