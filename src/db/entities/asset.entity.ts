@@ -74,6 +74,14 @@ export class Asset extends BaseEntity {
   @Property({ type: 'smallint', default: 0 })
   processingAttempts: Opt<number> = 0;
 
+  /**
+   * Attempts in a row whose process died while holding the asset (a native out-of-memory, a
+   * SIGKILL): the next attempt finds the row still PROCESSING. Past the first, the memory is
+   * FAILED instead of being tried into the same death again (domain/processing).
+   */
+  @Property({ type: 'smallint', default: 0 })
+  processingDeaths: Opt<number> = 0;
+
   @Field(() => GraphQLISODateTime, { nullable: true, description: 'When processing last completed.' })
   @Property({ type: 'timestamptz', nullable: true })
   processedAt: Date | null = null;

@@ -75,11 +75,19 @@ export async function processAsset(deps: ProcessingDeps, job: JobContext<{ asset
   // Deleted since, or already done by an earlier delivery of this job: nothing to do.
   if (!asset || asset.deletedAt || asset.status === ProcessingStatus.COMPLETE) return;
   const log = deps.log.child({ assetId: asset.id, jobId: job.id, attempt: job.attempt });
+  // Every attempt that ends on its own leaves the row COMPLETE, FAILED or PENDING: one still
+  // PROCESSING lost its process on the way (or its lease, while stalled: counted the same).
+  const deaths = asset.status === ProcessingStatus.PROCESSING ? asset.processingDeaths + 1 : 0;
+  if (deaths >= MAX_PROCESS_DEATHS) {
+    await giveUpAfterDeaths(em, deps.events, asset, deaths);
+    log.warn({ deaths }, 'processing failed: its process died on it before');
+    return;
+  }
   // Aborted when a write finds the claim lost, so the pipeline's children (ffmpeg, ...) stop too.
   const fence = new AbortController();
   const report = progressWriter(em, deps.events, asset, fence);
   try {
-    await report.claim();
+    await report.claim(deaths);
   } catch (err) {
     if (!(err instanceof SupersededError)) throw err;
     log.info('processing skipped: another attempt holds this asset, or it is done');
@@ -157,6 +165,27 @@ export async function recordProcessingGaveUp(deps: ProcessingDeps, assetId: stri
   });
 }
 
+/**
+ * Deaths of the process in a row before a memory is FAILED: one is forgiven (a deploy's SIGKILL,
+ * the OOM killer choosing this worker for another job's sake), a second on the same file is the
+ * file's doing, and a third would take the worker down again.
+ */
+export const MAX_PROCESS_DEATHS = 2;
+
+/**
+ * The file took its process down with it `deaths` times in a row and this attempt would be the next:
+ * the memory ends FAILED with a reason, untouched by a pipeline. Fenced on the attempt count read,
+ * so a concurrent attempt that claimed it meanwhile wins.
+ */
+async function giveUpAfterDeaths(em: EntityManager, bus: EventBus, asset: Asset, deaths: number): Promise<void> {
+  const where = { id: asset.id, processingAttempts: asset.processingAttempts, status: ProcessingStatus.PROCESSING };
+  const times = deaths === 2 ? 'twice' : `${deaths} times`;
+  const reason = `Processing this file stopped its worker ${times} without finishing (it may be damaged, or built to exhaust servers), so it is not tried again`;
+  await finish(em, bus, asset, where, { stage: asset.processingStage ?? 'queued', percent: asset.progress }, ProcessingStatus.FAILED, reason).catch((err: unknown) => {
+    if (!(err instanceof SupersededError)) throw err;
+  });
+}
+
 /** The row as this attempt claimed it: any other attempt since has changed processingAttempts. */
 const fenced = (asset: Asset): FilterQuery<Asset> => ({ id: asset.id, processingAttempts: asset.processingAttempts });
 
@@ -187,10 +216,10 @@ function progressWriter(em: EntityManager, bus: EventBus, asset: Asset, fence: A
   };
   return {
     /** Takes the asset for this attempt: from the attempt count read, unless it is done meanwhile. */
-    async claim() {
+    async claim(deaths: number) {
       const read = asset.processingAttempts;
       const where = { id: asset.id, processingAttempts: read, status: { $ne: ProcessingStatus.COMPLETE }, deletedAt: null };
-      await write(where, { stage: 'download', percent: 0, status: ProcessingStatus.PROCESSING, error: null }, { processingAttempts: read + 1 });
+      await write(where, { stage: 'download', percent: 0, status: ProcessingStatus.PROCESSING, error: null }, { processingAttempts: read + 1, processingDeaths: deaths });
       asset.processingAttempts = read + 1;
     },
     /** Where the attempt got to, for the failure event. */
