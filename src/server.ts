@@ -15,10 +15,13 @@ import { graphiqlRouter } from './graphql/graphiql.js';
 import { queryLimitsMiddleware } from './graphql/limits/http.js';
 import { countValidations } from './graphql/limits/stats.js';
 import { rateLimitPlugin } from './graphql/rate-limited.js';
+import { unavailableGraphQLError, unavailablePlugin } from './graphql/unavailable.js';
 import { createSchema } from './graphql/schema.js';
 import { readiness } from './health/readiness.js';
 import { filesRouter } from './http/files.routes.js';
 import { uploadsRouter } from './http/uploads.routes.js';
+import { sendIfUnavailable } from './http/errors.js';
+import { asUnavailable } from './domain/unavailable.js';
 import type { Services } from './services.js';
 import type { Logger } from './logger.js';
 import type { StorageBackend } from './storage/storage.port.js';
@@ -61,6 +64,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
       ApolloServerPluginLandingPageDisabled(),
       countValidations(),
       rateLimitPlugin,
+      unavailablePlugin,
       {
         async serverWillStart() {
           return {
@@ -109,11 +113,16 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
           authorization: req.get('authorization'),
           shareToken: req.get('x-share-token'),
           clientAddress: req.ip,
+        }).catch((err: unknown) => {
+          // A database outage during the session lookup: 503 with Retry-After, not Apollo's 500.
+          const unavailable = asUnavailable(err);
+          throw unavailable ? unavailableGraphQLError(unavailable) : err;
         }),
     }),
   );
   // Malformed JSON bodies and other request errors: a short coded answer, never a stack.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (sendIfUnavailable(res, err, log)) return;
     const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) log.error({ err }, 'unhandled HTTP error');
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST';

@@ -13,8 +13,14 @@ describe('loadConfig', () => {
 
   it('uses PostgreSQL when DATABASE_URL is set', () => {
     const c = loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/chest', DB_POOL_MAX: '7', SECRET_KEY: 'k'.repeat(32) });
-    expect(c.database).toEqual({ mode: 'postgres', url: 'postgresql://u@db:5432/chest', poolMax: 7 });
+    expect(c.database).toEqual({ mode: 'postgres', url: 'postgresql://u@db:5432/chest', poolMax: 7, timeouts: { acquireMs: 10_000, statementMs: 30_000 } });
     expect(c.secretKey).toBe('k'.repeat(32));
+  });
+
+  it('bounds waits on the database (served mode): acquire and statement timeouts, 0 = no statement limit', () => {
+    const base = { DATABASE_URL: 'postgresql://u@db:5432/chest', SECRET_KEY: 'k'.repeat(32) };
+    expect(loadConfig({ ...base, DB_ACQUIRE_TIMEOUT_SECONDS: '2', DB_STATEMENT_TIMEOUT_SECONDS: '0' }).database).toMatchObject({ timeouts: { acquireMs: 2000, statementMs: 0 } });
+    expect(() => loadConfig({ ...base, DB_ACQUIRE_TIMEOUT_SECONDS: '0' })).toThrow(/DB_ACQUIRE_TIMEOUT_SECONDS/);
   });
 
   it('refuses served mode without SECRET_KEY, naming it (replicas must share one; none is made up)', () => {

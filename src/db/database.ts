@@ -29,9 +29,17 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   const poolMax = config.database.mode === 'postgres' ? config.database.poolMax : 1;
   let orm: MikroORM | undefined;
   try {
-    orm = await openOrm({ clientUrl, poolMax });
-    const ran = embedded ? await migrate(orm) : await withAdvisoryLock(clientUrl, () => migrate(orm!));
-    if (ran.length) log.info({ migrations: ran }, 'applied migrations');
+    if (embedded) {
+      orm = await openOrm({ clientUrl, poolMax });
+      const ran = await migrate(orm);
+      if (ran.length) log.info({ migrations: ran }, 'applied migrations');
+    } else {
+      // Migrations may take longer than any statement a request runs: they get an ORM of their
+      // own, without the statement timeout, closed before the one that serves opens.
+      const ran = await withAdvisoryLock(clientUrl, () => migrateWithoutTimeouts(clientUrl));
+      if (ran.length) log.info({ migrations: ran }, 'applied migrations');
+      orm = await openOrm({ clientUrl, poolMax, timeouts: config.database.mode === 'postgres' ? config.database.timeouts : undefined });
+    }
   } catch (err) {
     await orm?.close(true);
     await embedded?.close();
@@ -56,6 +64,15 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
       await embedded?.close();
     },
   };
+}
+
+async function migrateWithoutTimeouts(clientUrl: string): Promise<string[]> {
+  const orm = await openOrm({ clientUrl, poolMax: 1 });
+  try {
+    return await migrate(orm);
+  } finally {
+    await orm.close(true);
+  }
 }
 
 async function withAdvisoryLock<T>(url: string, fn: () => Promise<T>): Promise<T> {

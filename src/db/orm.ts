@@ -1,4 +1,6 @@
 import { Migrator } from '@mikro-orm/migrations';
+import type pg from 'pg';
+import type { DatabaseTimeouts } from '../config.js';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { migrationsList } from '../../migrations/index.js';
 import { entities } from './entities/index.js';
@@ -9,6 +11,8 @@ export { MikroORM };
 export interface OrmOptions {
   clientUrl: string;
   poolMax: number;
+  /** Served mode's bounds on waiting for the database; absent: none (migrations, PGlite, tests' own ORMs). */
+  timeouts?: DatabaseTimeouts;
   /** Sees every SQL statement before it runs; tests count statements with it. */
   onQuery?: (sql: string) => void;
 }
@@ -20,6 +24,7 @@ export function ormOptions(opts: OrmOptions): Options {
     entities,
     extensions: [Migrator],
     pool: { min: 0, max: opts.poolMax },
+    ...(opts.timeouts && { driverOptions: timeoutOptions(opts.timeouts) }),
     // Every request and job forks its own EntityManager; the global one must never hold state.
     allowGlobalContext: false,
     forceUtcTimezone: true,
@@ -43,6 +48,43 @@ export function ormOptions(opts: OrmOptions): Options {
         }
       : undefined,
   });
+}
+
+/**
+ * `pg` pool options that bound every wait, so a database that is down or hung answers an error
+ * (503 upstream) instead of holding requests until clients give up:
+ * - connectionTimeoutMillis: waiting for a pooled connection, or for a new one to connect;
+ * - statement_timeout / idle_in_transaction_session_timeout: the server cancels a statement or
+ *   ends a transaction left open;
+ * - query_timeout: the client stops waiting 1 s after the server should have cancelled — the case
+ *   where the server (or the network to it) does not answer at all. Such a connection is closed,
+ *   because its late answer would otherwise be read as the next query's.
+ */
+function timeoutOptions(t: DatabaseTimeouts) {
+  return {
+    connectionTimeoutMillis: t.acquireMs,
+    ...(t.statementMs > 0 && {
+      statement_timeout: t.statementMs,
+      idle_in_transaction_session_timeout: t.statementMs,
+      query_timeout: t.statementMs + 1000,
+    }),
+    onPoolCreated: (pool: pg.Pool) => pool.on('connect', closeOnReadTimeout),
+  };
+}
+
+/** Ends a connection whose query the client stopped waiting for (pg keeps it, still busy, otherwise). */
+function closeOnReadTimeout(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const result = query(...args);
+    if (result instanceof Promise) {
+      // Ending sets the client's _ending flag at once, so the pool drops it when it comes back.
+      result.catch((err: unknown) => {
+        if (err instanceof Error && err.message === 'Query read timeout') (client as unknown as pg.Client).end().catch(() => undefined);
+      });
+    }
+    return result;
+  };
 }
 
 export async function openOrm(opts: OrmOptions): Promise<MikroORM> {

@@ -24,6 +24,11 @@ export const ErrorCode = {
   QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
   /** Too many requests of this kind from this client; try again later. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /**
+   * The database or file storage is unreachable or too slow right now (HTTP 503 with Retry-After;
+   * `extensions.retryAfter` in seconds). Nothing was lost: the same request can simply be sent again.
+   */
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   /** Something failed on our side; details are in the server log under the request id. */
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
@@ -39,6 +44,23 @@ export class AppError extends Error {
   ) {
     super(message);
     this.name = 'AppError';
+  }
+}
+
+/**
+ * A backend we depend on (database, storage) is down or did not answer in time. Built only by
+ * asUnavailable (domain/unavailable.ts), which recognises those failures in one place.
+ */
+export class ServiceUnavailableError extends AppError {
+  constructor(
+    /** Which backend failed; for the log only, never shown to the client. */
+    readonly backend: 'database' | 'storage',
+    readonly retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.SERVICE_UNAVAILABLE, `The service is temporarily unavailable; try again in ${retryAfterSeconds} seconds`);
+    this.name = 'ServiceUnavailableError';
+    if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
 

@@ -2,6 +2,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError, ErrorCode } from '../domain/errors.js';
 import { RateLimitedError } from '../domain/rate-limit/rate-limiter.js';
+import { asUnavailable } from '../domain/unavailable.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -11,6 +12,7 @@ import type { Logger } from '../logger.js';
 const REQUEST_ERROR_CODES = new Set<string>([
   ErrorCode.UNAUTHENTICATED,
   ErrorCode.RATE_LIMITED,
+  ErrorCode.SERVICE_UNAVAILABLE,
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_USER_INPUT',
@@ -22,13 +24,17 @@ const REQUEST_ERROR_CODES = new Set<string>([
 
 /**
  * Maps every error to the catalogue: domain errors keep their code, message and field; request
- * errors keep their code and message; anything else is logged and becomes a bare
+ * errors keep their code and message; a database or storage outage becomes SERVICE_UNAVAILABLE
+ * with `retryAfter` (asUnavailable decides); anything else is logged and becomes a bare
  * INTERNAL_SERVER_ERROR, so no SQL, path or stack ever reaches a client.
  */
 export function formatError(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const original = unwrapResolverError(error);
+    const unwrapped = unwrapResolverError(error);
     const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
+    const unavailable = asUnavailable(unwrapped instanceof GraphQLError && unwrapped.originalError ? unwrapped.originalError : unwrapped);
+    if (unavailable && unavailable !== unwrapped) log.warn({ err: unwrapped, backend: unavailable.backend }, 'GraphQL operation met an outage');
+    const original = unavailable ?? unwrapped;
     if (original instanceof AppError) {
       return {
         ...base,
@@ -36,7 +42,7 @@ export function formatError(log: Logger) {
         extensions: {
           code: original.code,
           ...(original.field && { field: original.field }),
-          ...(original instanceof RateLimitedError && { retryAfter: original.retryAfterSeconds }),
+          ...((original instanceof RateLimitedError || original === unavailable) && { retryAfter: (original as RateLimitedError).retryAfterSeconds }),
         },
       };
     }
@@ -93,6 +99,11 @@ export function formatSocketError(log: Logger) {
  * and replaced.
  */
 export function contextFailure(log: Logger, err: unknown): Error {
+  const unavailable = asUnavailable(err);
+  if (unavailable) {
+    log.warn({ err, backend: unavailable.backend }, 'websocket operation met an outage');
+    return unavailable;
+  }
   const code = err instanceof AppError ? err.code : err instanceof GraphQLError ? err.extensions.code : undefined;
   const catalogued = typeof code === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR && (Object.values(ErrorCode) as string[]).includes(code);
   if (catalogued) return err as Error;

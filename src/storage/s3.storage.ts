@@ -17,6 +17,7 @@ import {
   type PutOptions,
   type StorageBackend,
 } from './storage.port.js';
+import { unavailableAs } from './unavailable.js';
 
 /**
  * Objects in one S3 bucket (MinIO in production, s3rver in tests) through the `minio` client.
@@ -38,6 +39,10 @@ import {
  * ignores If-None-Match (s3rver, old MinIO) leaves a race between the stat and the write in which two
  * concurrent puts of one key both succeed and the last one wins; keys are random UUIDs, so only a
  * bug could get there. The filesystem backend has no such window.
+ *
+ * Outages. Every call to the server goes through unavailableAs: a refused or reset connection or a
+ * 5xx becomes StorageUnavailableError (503 to clients), whereas a failure of the body being read
+ * (a client that went away) stays what it is.
  */
 export class S3Storage implements StorageBackend {
   readonly kind = 's3' as const;
@@ -68,11 +73,11 @@ export class S3Storage implements StorageBackend {
         // More than one part's worth: the object will not fit a single PUT. Awaiting each part
         // before reading on is the backpressure.
         while (pendingBytes > partSize) {
-          multipart ??= await MultipartUpload.start(this.client, this.bucket, key, { 'Content-Type': contentType });
+          multipart ??= await unavailableAs('put', () => MultipartUpload.start(this.client, this.bucket, key, { 'Content-Type': contentType }));
           const { part, rest } = takeBytes(pending, partSize);
           pending = rest;
           pendingBytes -= partSize;
-          await multipart.upload(part);
+          await unavailableAs('put', () => multipart!.upload(part));
         }
       }
       if (opts.size !== undefined && size !== opts.size) throw new SizeMismatchError(opts.size, size);
@@ -81,10 +86,12 @@ export class S3Storage implements StorageBackend {
 
       if (!multipart) {
         try {
-          await this.client.putObject(this.bucket, key, last, last.length, {
-            'Content-Type': contentType,
-            'If-None-Match': '*',
-          });
+          await unavailableAs('put', () =>
+            this.client.putObject(this.bucket, key, last, last.length, {
+              'Content-Type': contentType,
+              'If-None-Match': '*',
+            }),
+          );
         } catch (err) {
           // The client retries failed requests; a 412 may then be our own first attempt that landed.
           if (s3Code(err) === 'PreconditionFailed' && (await this.holds(key, last))) return { size };
@@ -92,9 +99,9 @@ export class S3Storage implements StorageBackend {
         }
         return { size };
       }
-      await multipart.upload(last);
+      await unavailableAs('put', () => multipart!.upload(last));
       if (await this.stat(key)) throw new ObjectExistsError(key);
-      await multipart.complete();
+      await unavailableAs('put', () => multipart!.complete());
       return { size };
     } catch (err) {
       await multipart?.abort();
@@ -113,11 +120,11 @@ export class S3Storage implements StorageBackend {
     assertValidKey(key);
     if (range) assertValidRange(range);
     try {
-      if (!range) return await this.client.getObject(this.bucket, key);
+      if (!range) return await unavailableAs('get', () => this.client.getObject(this.bucket, key));
       // getPartialObject sends no Range header for (0, no length): the whole object, as on the filesystem.
-      if (range.end === undefined) return await this.client.getPartialObject(this.bucket, key, range.start);
+      if (range.end === undefined) return await unavailableAs('get', () => this.client.getPartialObject(this.bucket, key, range.start));
       const length = range.end - range.start + 1;
-      return capLength(await this.client.getPartialObject(this.bucket, key, range.start, length), length);
+      return capLength(await unavailableAs('get', () => this.client.getPartialObject(this.bucket, key, range.start, length)), length);
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(key);
       if (s3Code(err) === 'InvalidRange') {
@@ -130,7 +137,7 @@ export class S3Storage implements StorageBackend {
   async stat(key: string): Promise<ObjectInfo | null> {
     assertValidKey(key);
     try {
-      const info = await this.client.statObject(this.bucket, key);
+      const info = await unavailableAs('stat', () => this.client.statObject(this.bucket, key));
       const contentType: unknown = info.metaData['content-type'];
       return {
         key,
@@ -148,7 +155,7 @@ export class S3Storage implements StorageBackend {
     assertValidKey(key);
     try {
       // S3 answers 204 for a missing key too.
-      await this.client.removeObject(this.bucket, key);
+      await unavailableAs('delete', () => this.client.removeObject(this.bucket, key));
     } catch (err) {
       if (isNotFound(err)) return;
       throw err;

@@ -82,6 +82,20 @@ export class ObjectNotFoundError extends Error {
   }
 }
 
+/**
+ * The storage server could not be reached or answered that it cannot serve now (connection refused
+ * or reset, a 5xx): the operation may succeed if tried again. `cause` is the backend's own error.
+ */
+export class StorageUnavailableError extends Error {
+  constructor(
+    readonly operation: string,
+    options: { cause: unknown },
+  ) {
+    super(`Storage unavailable during ${operation}`, options);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
 export class InvalidKeyError extends Error {
   constructor(
     readonly key: string,

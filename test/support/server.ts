@@ -7,6 +7,7 @@ import { apiClient } from './client.js';
 import { mediaDir, type MediaDir } from './media-ffmpeg.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
+import type { UploadFaults } from '../../src/domain/upload/upload-faults.js';
 import { resolveSecretKey } from '../../src/secret-key.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
@@ -26,15 +27,20 @@ export interface TestServer {
 /**
  * The served mode on loopback: a fresh Postgres database, the real HTTP app on a free port,
  * files in a temporary folder (never ./data in the working tree). `env` adds or overrides settings;
- * `worker` also runs the processing worker in the same process (as the embedded mode does).
+ * `worker` also runs the processing worker in the same process (as the embedded mode does);
+ * `databaseUrl` rewrites the URL the app is given (e.g. through a TCP proxy the test controls).
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  { worker = false, log = pino({ level: 'silent' }) }: { worker?: boolean; /** Where the app logs (a test may record its errors); silent by default. */ log?: Logger } = {},
+  {
+    worker = false,
+    log = pino({ level: 'silent' }),
+    databaseUrl = (url: string) => url,
+  }: { worker?: boolean; /** Where the app logs (a test may record its errors); silent by default. */ log?: Logger; databaseUrl?: (url: string) => string } = {},
 ): Promise<TestServer> {
   const db = await createTestDatabase('postgres');
   const dataDir = await mkdtemp(join(tmpdir(), 'dmc-server-'));
-  const config = await resolveSecretKey(loadConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY, PORT: '0', LOG_LEVEL: 'silent', ...env }));
+  const config = await resolveSecretKey(loadConfig({ DATABASE_URL: databaseUrl(db.url), DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY, PORT: '0', LOG_LEVEL: 'silent', ...env }));
   const database = await openDatabase(config, log);
   const services = await openServices(config, database, log, { supervise: worker });
   const app = await createHttpApp(config, database, log, services);
