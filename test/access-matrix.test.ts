@@ -132,6 +132,8 @@ interface Fixture {
 const LOCATION = { latitude: 48.8566, longitude: 2.3522, altitude: null, placeName: 'Paris' };
 /** The place in the family's words: unlike the location, every reader sees it. */
 const PLACE = 'Montmartre';
+/** What the image pipeline reads from EXIF Make and Model: like the original it comes from, not for everyone. */
+const MEDIA_INFO = { camera: 'Pentax K1000' };
 const PUBLISHED = 'Published life';
 const DRAFT = 'Draft life';
 
@@ -167,7 +169,7 @@ async function fixture(state: State, cast: Cast): Promise<Fixture> {
   );
   await addMember(em, chest, em.getReference(Account, cast.editor.id), ChestRole.EDITOR);
   await addMember(em, chest, em.getReference(Account, cast.viewer.id), ChestRole.VIEWER);
-  const asset = await makeAsset(em, chest, { location: { ...LOCATION }, place: PLACE, status: ProcessingStatus.COMPLETE });
+  const asset = await makeAsset(em, chest, { location: { ...LOCATION }, place: PLACE, mediaInfo: { ...MEDIA_INFO }, status: ProcessingStatus.COMPLETE });
   // Its metadata-free copy (Asset.previewUrl), as the image pipeline leaves it.
   asset.thumbnails = [{ name: '1024', width: 1024, height: 768, mimeType: 'image/webp', storageKey: `chests/${chest.id}/derivatives/${asset.id}/1024` }];
   chest.heroImage = asset;
@@ -330,7 +332,7 @@ const READ_OPS: Op[] = [
     name: 'asset(id)',
     mutates: false,
     reach: 'direct',
-    exec: byId(`query($id: ID!) { asset(id: $id) { id filename place location { latitude placeName } originalUrl previewUrl previewMimeType } }`, (fx) => ({
+    exec: byId(`query($id: ID!) { asset(id: $id) { id filename mediaInfo place location { latitude placeName } originalUrl previewUrl previewMimeType } }`, (fx) => ({
       id: fx.assetId,
     })),
     expected: read('direct'),
@@ -343,6 +345,8 @@ const READ_OPS: Op[] = [
       else expect(data.asset.originalUrl).toBeNull();
       if (isMember(c.actor)) expect(data.asset.filename).toMatch(/^memory-[0-9a-f]{8}\.jpg$/);
       else expect(data.asset.filename, 'non-members get a neutral name').toBe('photo.jpg');
+      if (isMember(c.actor)) expect(data.asset.mediaInfo).toEqual(MEDIA_INFO);
+      else expect(data.asset.mediaInfo, 'the camera is EXIF of the original: not for non-members').toEqual({});
       // The metadata-free copy: every reader.
       expect(data.asset.previewUrl).toMatch(new RegExp(`^/files/${c.fx.assetId}/1024\\?exp=\\d+&sig=`));
       expect(data.asset.previewMimeType).toBe('image/webp');
@@ -609,7 +613,7 @@ const MUTATION_OPS: Op[] = [
     exec: async (c) => {
       const made = await byId(`mutation($id: ID!) { createShareLink(chestId: $id, allowOriginals: true) { token } }`, byChestId)(c);
       if (!made.data) return made;
-      const seen = await gql.run(`query($id: ID!) { asset(id: $id) { filename originalUrl location { latitude } } }`, { id: c.fx.assetId }, {
+      const seen = await gql.run(`query($id: ID!) { asset(id: $id) { filename mediaInfo originalUrl location { latitude } } }`, { id: c.fx.assetId }, {
         token: null,
         shareToken: made.data.createShareLink.token,
         clientAddress: '10.255.0.1',
@@ -620,7 +624,7 @@ const MUTATION_OPS: Op[] = [
     verify: (data, _c, after) => {
       expect(after?.chest.shareAllowsOriginals).toBe(true);
       expect(data.errors).toBeNull();
-      expect(data.viaLink.asset).toEqual({ filename: expect.stringMatching(/^memory-/), originalUrl: expect.any(String), location: null });
+      expect(data.viaLink.asset).toEqual({ filename: expect.stringMatching(/^memory-/), mediaInfo: MEDIA_INFO, originalUrl: expect.any(String), location: null });
     },
   },
   {

@@ -1,9 +1,10 @@
+import { GraphQLJSONObject } from 'graphql-scalars';
 import { Arg, Ctx, Field, FieldResolver, ID, InputType, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Asset } from '../db/entities/index.js';
 import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
 import { maySeeLocation } from '../domain/access/access.service.js';
 import { getAsset, updateMemory } from '../domain/asset/asset.service.js';
-import { derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename } from '../domain/asset/download.js';
+import { derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename, visibleMediaInfo } from '../domain/asset/download.js';
 import type { Context } from './context.js';
 
 @InputType({ description: 'What people say about a memory: omitted fields stay as they are; null clears a field.' })
@@ -72,6 +73,12 @@ export class AssetResolver {
   })
   filename(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string> {
     return visibleFilename(ctx.actor, asset);
+  }
+
+  /** The field and its description are the entity's (Asset.mediaInfo); this decides what each caller sees of it. */
+  @FieldResolver(() => GraphQLJSONObject, { nullable: true })
+  mediaInfo(@Root() asset: Asset, @Ctx() ctx: Context): Promise<Asset['mediaInfo']> {
+    return visibleMediaInfo(ctx.actor, asset);
   }
 
   /** The only way coordinates leave the server: the access service decides per caller and chest. */

@@ -72,6 +72,16 @@ export async function visibleFilename(actor: Actor, asset: Asset): Promise<strin
   return (await mayHaveOriginal(actor, asset.chest.id)) ? asset.filename : neutralFilename(asset);
 }
 
+/**
+ * The technical facts the caller sees: all of them for those who may have the original; others
+ * not the camera (EXIF Make and Model), which says what made the original as its metadata does.
+ */
+export async function visibleMediaInfo(actor: Actor, asset: Asset): Promise<Asset['mediaInfo']> {
+  if (!asset.mediaInfo || (await mayHaveOriginal(actor, asset.chest.id))) return asset.mediaInfo;
+  const { camera: _camera, ...facts } = asset.mediaInfo;
+  return facts;
+}
+
 /** A name that says only what the memory is: "photo.jpg", "video.mp4", "recording.m4a", "document.pdf". */
 export function neutralFilename(asset: Pick<Asset, 'fileType' | 'mimeType'>): string {
   return `${KIND_NAME[asset.fileType]}.${EXTENSION[asset.mimeType.split(';')[0]!.trim()] ?? 'bin'}`;
