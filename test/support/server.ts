@@ -8,6 +8,7 @@ import { mediaDir, type MediaDir } from './media-ffmpeg.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { UploadFaults } from '../../src/domain/upload/upload-faults.js';
+import type { UploadFaults } from '../../src/domain/upload/upload-faults.js';
 import { resolveSecretKey } from '../../src/secret-key.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
@@ -36,11 +37,21 @@ export async function startTestServer(
     worker = false,
     log = pino({ level: 'silent' }),
     databaseUrl = (url: string) => url,
-  }: { worker?: boolean; /** Where the app logs (a test may record its errors); silent by default. */ log?: Logger; databaseUrl?: (url: string) => string } = {},
+    uploadFaults,
+  }: {
+    worker?: boolean;
+    /** Where the app logs (a test may record its errors); silent by default. */
+    log?: Logger;
+    databaseUrl?: (url: string) => string;
+    /** Faults injected between the upload routes' storage writes and their records (upload-faults.ts). */
+    uploadFaults?: UploadFaults;
+  } = {},
 ): Promise<TestServer> {
   const db = await createTestDatabase('postgres');
   const dataDir = await mkdtemp(join(tmpdir(), 'dmc-server-'));
-  const config = await resolveSecretKey(loadConfig({ DATABASE_URL: databaseUrl(db.url), DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY, PORT: '0', LOG_LEVEL: 'silent', ...env }));
+  const loaded = await resolveSecretKey(loadConfig({ DATABASE_URL: databaseUrl(db.url), DATA_DIR: dataDir, SECRET_KEY: TEST_SECRET_KEY, PORT: '0', LOG_LEVEL: 'silent', ...env }));
+  // The upload routes read `faults` beside the policy (a test seam; loadConfig never sets it).
+  const config: Config = uploadFaults ? { ...loaded, uploads: Object.assign({ ...loaded.uploads }, { faults: uploadFaults }) } : loaded;
   const database = await openDatabase(config, log);
   const services = await openServices(config, database, log, { supervise: worker });
   const app = await createHttpApp(config, database, log, services);
