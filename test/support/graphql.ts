@@ -60,6 +60,7 @@ export async function createGraphQLRunner(
     events: bus,
     queue,
     limiter,
+    log = pino({ level: 'silent' }),
   }: {
     maxPageSize?: number;
     perClientPerHour?: number;
@@ -69,11 +70,12 @@ export async function createGraphQLRunner(
     queue?: JobQueue;
     /** Default: the configured default limits with the per-hour contribution limits above. */
     limiter?: RateLimiter;
+    /** Where formatError logs unexpected errors (a test may record them); silent by default. */
+    log?: Logger;
   } = {},
 ) {
   const store = storage ?? (await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-files-')) }));
   const events = bus ?? new InProcessEventBus();
-  const log = pino({ level: 'silent' });
   const jobs = queue ?? lazyQueue(orm, log);
   const server = new ApolloServer<Context>({
     schema: await createSchema(),
