@@ -8,7 +8,6 @@ import { mediaDir, type MediaDir } from './media-ffmpeg.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { UploadFaults } from '../../src/domain/upload/upload-faults.js';
-import type { UploadFaults } from '../../src/domain/upload/upload-faults.js';
 import { resolveSecretKey } from '../../src/secret-key.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { createHttpApp, type HttpApp, listen } from '../../src/server.js';
