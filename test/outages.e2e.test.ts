@@ -1,8 +1,16 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { Asset, Chest } from '../src/db/entities/index.js';
+import { ChestEventKind, ChestRole, ProcessingStatus } from '../src/db/enums.js';
+import { emitChestEvent } from '../src/domain/events/chest-events.service.js';
 import { ADMIN_URL } from './support/db.js';
-import { apiClient } from './support/client.js';
+import { apiClient, type GqlResponse } from './support/client.js';
+import { addMember, makeAccount, makeAsset } from './support/factories.js';
 import { jpeg } from './support/media.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
@@ -137,5 +145,134 @@ describe('database outages: cut and hung', () => {
     // Every upload sent during the outages is there once: nothing lost, nothing doubled.
     const d = await api.must(`query($c: ID!) { chest(id: $c) { assets(first: 10) { edges { node { filename } } } } }`, { c: chestId }, token);
     expect(d.chest.assets.edges.map((e: any) => e.node.filename).sort()).toEqual(['before.jpg', 'during-0.jpg', 'during-1.jpg']);
+  });
+});
+
+/** Uploads in flight when S3 goes away; CI runs 3, the full drill (RELIABILITY.md) 20. */
+const DRILL_UPLOADS = Number(process.env.OUTAGE_DRILL_UPLOADS ?? 3);
+
+/**
+ * The S3 server (s3rver, same port and folder) stopped while uploads are being sent and started
+ * again: every PATCH meanwhile answers 503 SERVICE_UNAVAILABLE with Retry-After, clients resume
+ * from HEAD's offset, and every upload ends as exactly one asset with its bytes.
+ */
+describe('storage outage: S3 restarted under uploads', () => {
+  let dir: string;
+  let port: number;
+  let s3: S3rver;
+  let server: TestServer;
+  let api: ReturnType<typeof apiClient>;
+  const startS3 = async (at: number) => {
+    s3 = new S3rver({ address: '127.0.0.1', port: at, silent: true, directory: dir });
+    return ((await s3.run()) as { port: number }).port;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dmc-s3-outage-'));
+    port = await startS3(0);
+    server = await startTestServer({ S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', S3_BUCKET: 'memory-chest-outage' });
+    api = apiClient(server.app.url());
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+    await s3?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it(`${DRILL_UPLOADS} uploads: 503 + Retry-After while S3 is down, then all complete after its restart, none lost`, { timeout: 120_000 }, async () => {
+    const token = await api.signUp('s3.outage@example.com');
+    const chestId = await api.createChest(token);
+    const before = await api.upload(token, chestId, await jpeg(70, 50), 'before.jpg', 'image/jpeg');
+    const files = await Promise.all(Array.from({ length: DRILL_UPLOADS }, (_, i) => jpeg(60 + i, 40 + (i % 7), '#47a')));
+    const tickets = await Promise.all(
+      files.map(async (bytes, i) => {
+        const t = await api.must(`mutation($i: CreateUploadInput!) { createUpload(input: $i) { url headers { name value } } }`, { i: { chestId, filename: `s3-${i}.jpg`, size: bytes.length, mimeType: 'image/jpeg' } }, token);
+        return { url: new URL(t.createUpload.url, server.app.url()).toString(), headers: Object.fromEntries(t.createUpload.headers.map((h: { name: string; value: string }) => [h.name, h.value])) as Record<string, string>, bytes };
+      }),
+    );
+
+    await s3.close();
+    const during = await Promise.all(tickets.map((t) => fetch(t.url, { method: 'PATCH', headers: { ...t.headers, 'Upload-Offset': '0' }, body: t.bytes })));
+    expect(during.map((r) => [r.status, r.headers.get('retry-after')])).toEqual(tickets.map(() => [503, '5']));
+    expect(((await during[0]!.json()) as any).errors[0].extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', retryAfter: 5 });
+    await startS3(port);
+
+    // What a client does after a 503: ask HEAD where to resume, send the rest.
+    const assetIds = await Promise.all(
+      tickets.map(async (t) => {
+        const head = await fetch(t.url, { method: 'HEAD', headers: t.headers });
+        expect(head.status).toBe(200);
+        const offset = Number(head.headers.get('upload-offset'));
+        const res = await fetch(t.url, { method: 'PATCH', headers: { ...t.headers, 'Upload-Offset': String(offset) }, body: t.bytes.subarray(offset) });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as { assetId: string }).assetId;
+      }),
+    );
+    const em = server.db.orm.em.fork();
+    const assets = await em.find(Asset, { chest: chestId }, { orderBy: { filename: 'asc' } });
+    expect(assets.map((a) => a.id).sort()).toEqual([before, ...assetIds].sort());
+    for (const [i, id] of assetIds.entries()) {
+      const asset = assets.find((a) => a.id === id)!;
+      expect(asset.sha256).toBe(createHash('sha256').update(files[i]!).digest('hex'));
+      expect((await server.app.storage.stat(asset.storageKey))?.size).toBe(files[i]!.length);
+    }
+    console.info(`[outage drill] s3 restart: uploads=${DRILL_UPLOADS} answered503=${during.filter((r) => r.status === 503).length} completed=${assetIds.length} lost=${DRILL_UPLOADS - assetIds.length}`);
+  });
+});
+
+const PROCESSING = `subscription($c: ID!) { assetProcessing(chestId: $c) { seq stage } }`;
+
+/**
+ * A websocket cut (TCP proxy in front of the app) while 10 events happen: the subscription cannot
+ * get them, and the client catches up with chestEvents(since: the last seq it saw), then goes on live.
+ */
+describe('websocket cut while events happen: catch-up with chestEvents', () => {
+  let server: TestServer;
+  let proxy: TcpProxy;
+  let api: ReturnType<typeof apiClient>;
+  beforeAll(async () => {
+    server = await startTestServer();
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(server.app.url()).port) });
+    api = apiClient(`http://127.0.0.1:${proxy.port}`);
+  }, 120_000);
+  afterAll(async () => {
+    await proxy?.close();
+    await server?.stop();
+  });
+
+  it('misses nothing: the 10 events of the cut come back in order from chestEvents', { timeout: 60_000 }, async () => {
+    const em = server.db.orm.em.fork();
+    const owner = await makeAccount(em);
+    const chest = em.create(Chest, { personName: 'Ada Ellis' });
+    await em.flush();
+    await addMember(em, chest, owner.account, ChestRole.OWNER);
+    const asset = await makeAsset(em, chest);
+    const emit = (stage: string) =>
+      emitChestEvent(server.db.orm.em.fork(), server.app.services.events, { chestId: chest.id, kind: ChestEventKind.ASSET_PROCESSING, assetId: asset.id, data: { stage, percent: 50, status: ProcessingStatus.PROCESSING, error: null } });
+
+    const first = api.ws(owner.token);
+    const seen = api.collect(first, PROCESSING, { c: chest.id }, () => false);
+    await api.settled(first);
+    await emit('before');
+    await expect.poll(() => seen.results.length).toBe(1);
+    const lastSeq = (seen.results[0] as GqlResponse).data.assetProcessing.seq as number;
+
+    proxy.cut();
+    await seen.done.catch(() => undefined);
+    for (let i = 0; i < 10; i++) await emit(`missed-${i}`);
+    proxy.restore();
+    await first.dispose();
+
+    const again = api.ws(owner.token);
+    const live = api.collect(again, PROCESSING, { c: chest.id }, (all) => all.length === 1);
+    await api.settled(again);
+    const d = await api.must(`query($c: ID!, $s: SafeInt!) { chestEvents(chestId: $c, since: $s) { lastSeq hasMore events { seq processing { stage } } } }`, { c: chest.id, s: lastSeq }, owner.token);
+    expect(seen.results).toHaveLength(1);
+    expect(d.chestEvents.events.map((e: any) => e.processing.stage)).toEqual(Array.from({ length: 10 }, (_, i) => `missed-${i}`));
+    expect(d.chestEvents.events.map((e: any) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => lastSeq + 1 + i));
+    expect(d.chestEvents.hasMore).toBe(false);
+    await emit('after');
+    expect((await live.done).map((r) => r.data.assetProcessing)).toEqual([{ seq: lastSeq + 11, stage: 'after' }]);
+    await again.dispose();
   });
 });
