@@ -136,6 +136,11 @@ describe('schema fuzzing', () => {
               const caller = world.callers[kind];
               const overSocket = op.kind === 'subscription' || figures.operations % 3 === 0;
               const answer = overSocket ? await viaSocket(sockets[kind]!, op) : await viaHttp(server.app.url(), op, caller);
+              // A socket the server closed (the caller signed out, say) is opened again for the next operation.
+              if (overSocket && answer.errors?.some((e) => e.message.startsWith('closed: '))) {
+                await sockets[kind]!.dispose();
+                sockets[kind] = api.ws(caller.token, caller.shareToken);
+              }
               figures.record(overSocket ? 'graphql-ws' : 'http', kind, op, answer);
               const found = [...problems(op, answer, world), ...logged.splice(0).map((l) => `logged: ${l.slice(0, 500)}`)];
               if (found.length) throw new Error(`${kind} over ${overSocket ? 'graphql-ws' : 'http'}: ${op.query}\nvariables ${JSON.stringify(op.variables).slice(0, 1000)}\n${found.join('\n')}`);
@@ -196,8 +201,13 @@ function viaSocket(client: ReturnType<ReturnType<typeof apiClient>['ws']>, op: O
   });
 }
 
-/** A socket closed by the server: 4403/4429 are catalogue answers (bad token, rate limit); anything else is not. */
+/**
+ * A socket closed by the server, as a code: 4403 (bad token), 4429 (rate limit), 1013 (outage) and
+ * 4500 with a catalogue message (a session revoked mid-connection: README "Errors") are catalogue
+ * answers; 4500 "Internal server error" and anything else are not.
+ */
 function closeCode(e: unknown): string {
-  const code = (e as { code?: number })?.code;
-  return code === 4403 ? 'UNAUTHENTICATED' : code === 4429 ? 'RATE_LIMITED' : `CLOSE_${String(code)}`;
+  const { code, reason } = (e ?? {}) as { code?: number; reason?: string };
+  if (code === 4500 && reason === 'Session is invalid or has expired; sign in again') return 'UNAUTHENTICATED';
+  return code === 4403 ? 'UNAUTHENTICATED' : code === 4429 ? 'RATE_LIMITED' : code === 1013 ? 'SERVICE_UNAVAILABLE' : `CLOSE_${String(code)}`;
 }
