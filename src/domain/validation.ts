@@ -22,6 +22,8 @@ export const codePoints = (s: string): number => [...s].length;
 export const text = (max: number, { multiline = false } = {}) =>
   z
     .string()
+    // A lone surrogate cannot be stored (PostgreSQL's text and jsonb want real Unicode): refused, not a database error.
+    .refine((s) => s.isWellFormed(), { message: 'must be valid Unicode text (it holds a lone surrogate)' })
     .transform((s) => s.normalize('NFC').trim())
     .refine((s) => !(multiline ? /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/ : /[\u0000-\u001f\u007f]/).test(s), {
       message: 'must not contain control characters',
