@@ -104,8 +104,9 @@ describe(`the hostile-upload drill (${COUNT} files)`, () => {
     const outcome = new Map<string, { status: string; error: string | null }>();
     let after: string | null = null;
     do {
-      const page = (await client.must(`query($c: ID!, $a: String) { chest(id: $c) { assets(first: 100, after: $a) { edges { node { id status processingError } } pageInfo { endCursor hasNextPage } } } }`, { c: chestId, a: after }, owner)).chest.assets;
-      for (const { node } of page.edges as { node: { id: string; status: string; processingError: string | null } }[]) outcome.set(node.id, { status: node.status, error: node.processingError });
+      type Page = { edges: { node: { id: string; status: string; processingError: string | null } }[]; pageInfo: { endCursor: string; hasNextPage: boolean } };
+      const page: Page = (await client.must(`query($c: ID!, $a: String) { chest(id: $c) { assets(first: 100, after: $a) { edges { node { id status processingError } } pageInfo { endCursor hasNextPage } } } }`, { c: chestId, a: after }, owner)).chest.assets;
+      for (const { node } of page.edges) outcome.set(node.id, { status: node.status, error: node.processingError });
       after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
     } while (after);
     for (const { kind, assetId } of accepted) {
