@@ -1,4 +1,4 @@
-import { type Request, Router } from 'express';
+import { type Request, type Response, Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Upload } from '../db/entities/index.js';
 import { AppError, ErrorCode } from '../domain/errors.js';
@@ -6,7 +6,7 @@ import type { RateLimiter } from '../domain/rate-limit/rate-limiter.js';
 import { progressReporter } from '../domain/upload/upload-progress.js';
 import { killProcessAt, type UploadFaults } from '../domain/upload/upload-faults.js';
 import { UploadConflictError } from '../domain/upload/upload-lease.js';
-import { type AssetIntake, receiveBytes, reconcileUpload, uploadForTicket, type UploadPolicy } from '../domain/upload/upload.service.js';
+import { type AssetIntake, PART_SIZE, receiveBytes, reconcileUpload, uploadForTicket, type UploadPolicy } from '../domain/upload/upload.service.js';
 import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
@@ -74,10 +74,44 @@ export function uploadsRouter(
         res.set('Upload-Offset', String(err.offset));
         if (err.retryAfterSeconds !== null) res.set('Retry-After', String(err.retryAfterSeconds));
       } else if (upload && !res.headersSent) res.set('Upload-Offset', String(upload.receivedBytes));
-      sendError(res, err, log);
+      await drainBody(req, res);
+      if (res.socket && !res.socket.destroyed) sendError(res, err, log);
     }
   });
   return router;
+}
+
+/** What an error answer reads and discards of a body it did not take, so the client can read it. */
+const DRAIN_LIMIT = 2 * PART_SIZE;
+
+/**
+ * An answer sent while the client is still sending reaches most clients as a connection reset,
+ * not as the 409 or 5xx that says where to resume. So the rest of a body (up to DRAIN_LIMIT, a
+ * few seconds at most) is read and dropped first; past that the connection closes after the answer.
+ */
+async function drainBody(req: Request, res: Response): Promise<void> {
+  if (req.readableEnded || req.destroyed) return;
+  let seen = 0;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', done).off('close', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > DRAIN_LIMIT) {
+        res.set('Connection', 'close');
+        done();
+      }
+    };
+    const timer = setTimeout(() => {
+      res.set('Connection', 'close');
+      done();
+    }, 5_000);
+    req.on('data', onData).once('end', done).once('close', done);
+    req.resume();
+  });
 }
 
 function validId(id: string | undefined): string {

@@ -186,7 +186,9 @@ async function receiveParts(
     if (!upload.sniffedMime && upload.receivedBytes >= Math.min(upload.size, SNIFF_BYTES)) await sniffUpload(em, storage, upload, policy);
   };
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    // destroyOnReturn false: an error here must not destroy the request (and its socket), or the
+    // client would see a reset instead of the answer that tells it where to resume.
+    for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       lease.touch();
       let rest = chunk;
       while (rest.length > 0) {
