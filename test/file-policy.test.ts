@@ -1,6 +1,12 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../src/domain/errors.js';
+import { ffmpegPath } from '../src/media/ffmpeg.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../src/media/file-policy.js';
 import { jpeg as makeJpeg, pdf as makePdf, wav as makeWav } from './support/media.js';
 
@@ -76,5 +82,31 @@ describe('sanitizeFilename', () => {
     expect(Buffer.byteLength(name)).toBeLessThanOrEqual(255);
     expect(name.endsWith('.jpeg')).toBe(true);
     expect(name).not.toContain('\ufffd');
+  });
+});
+
+describe('sniffFile under the names file-type gives', () => {
+  const execFileP = promisify(execFile);
+  const encode = async (ext: string, codecs: string[]): Promise<Buffer> => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmc-sniff-'));
+    try {
+      const out = join(dir, `x.${ext}`);
+      const input = ['-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=5', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '1'];
+      await execFileP(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', ...input, ...codecs, out]);
+      return (await readFile(out)).subarray(0, SNIFF_BYTES);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+
+  // Matroska, AVI and Opus were listed only under their x- names, so every real one was refused.
+  it.each([
+    ['Matroska', 'mkv', ['-map', '0:v', '-map', '1:a', '-c:v', 'mpeg4', '-c:a', 'libmp3lame'], 'video/x-matroska', { fileType: 'VIDEO', mimeType: 'video/matroska' }],
+    ['AVI', 'avi', ['-map', '0:v', '-map', '1:a', '-c:v', 'mpeg4', '-c:a', 'libmp3lame'], 'video/x-msvideo', { fileType: 'VIDEO', mimeType: 'video/vnd.avi' }],
+    ['Opus', 'opus', ['-map', '1:a', '-c:a', 'libopus'], 'audio/opus', { fileType: 'AUDIO', mimeType: 'audio/ogg; codecs=opus' }],
+  ])('accepts %s', async (_name, ext, codecs, declared, expected) => {
+    const head = await encode(ext, codecs);
+    expect(await sniffFile(head, declared)).toEqual(expected);
+    expect(await sniffFile(head, 'application/octet-stream')).toEqual(expected);
   });
 });

@@ -23,8 +23,11 @@ const ALLOWED: Readonly<Record<string, FileType>> = {
   'video/mp4': FileType.VIDEO,
   'video/quicktime': FileType.VIDEO,
   'video/webm': FileType.VIDEO,
+  // file-type's names first; the x- forms are what clients often declare.
+  'video/matroska': FileType.VIDEO,
   'video/x-matroska': FileType.VIDEO,
   'video/3gpp': FileType.VIDEO,
+  'video/vnd.avi': FileType.VIDEO,
   'video/x-msvideo': FileType.VIDEO,
   'audio/mpeg': FileType.AUDIO,
   'audio/mp4': FileType.AUDIO,
@@ -65,7 +68,8 @@ export async function sniffFile(head: Uint8Array, declaredMime: string): Promise
     throw unsupported('The file is damaged or not a kind of file we keep');
   });
   if (!found) return plainText(head, declared);
-  const kind = ALLOWED[found.mime];
+  // Parameters are not part of the kind: Opus sniffs as "audio/ogg; codecs=opus".
+  const kind = ALLOWED[found.mime.split(';')[0]!.trim()];
   if (!kind) throw unsupported(`Files of type ${found.mime} cannot be kept: send photos, videos, audio or documents`);
   if (declared === '' || declared === 'application/octet-stream') return { fileType: kind, mimeType: found.mime };
   const declaredFamily = declared.split('/')[0]!;

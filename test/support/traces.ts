@@ -59,7 +59,7 @@ async function ffmpeg(args: string[]): Promise<void> {
   await exec(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', ...args]);
 }
 
-/** Every format of the allow-list that can carry a place or an author (HEIC: sharp cannot write it here). */
+/** Every format of the allow-list that can carry a place or an author (HEIC: sharp cannot write it here; raw AAC and AMR streams hold no tags). */
 export async function makeTracedFiles(dir: string): Promise<TracedFile[]> {
   const at = (name: string) => join(dir, name);
   const picture = sharp({ create: { width: 480, height: 360, channels: 3, background: '#c84' } }).composite([
@@ -78,6 +78,14 @@ export async function makeTracedFiles(dir: string): Promise<TracedFile[]> {
     await exiftoolWrite(path, GPS_AND_AUTHOR);
     files.push({ key: ext, path, filename: `Agatha Quill garden 48.858370.${ext}`, mimeType });
   }
+
+  // The rest of the allow-list that can carry a place or a name (types left to the sniffer).
+  await picture.clone().tiff().toFile(at('scan.tif'));
+  await exiftoolWrite(at('scan.tif'), GPS_AND_AUTHOR);
+  files.push({ key: 'tiff', path: at('scan.tif'), filename: 'Agatha Quill scan.tif', mimeType: 'image/tiff' });
+  await picture.clone().gif().toFile(at('card.gif'));
+  await exiftoolWrite(at('card.gif'), [`-XMP-dc:Creator=${AUTHOR}`, `-XMP-exif:GPSLatitude=${PLACE.latitude}`, '-XMP-exif:GPSLatitudeRef=N', `-XMP-exif:GPSLongitude=${PLACE.longitude}`, '-XMP-exif:GPSLongitudeRef=E']);
+  files.push({ key: 'gif', path: at('card.gif'), filename: 'Agatha Quill card.gif', mimeType: 'image/gif' });
 
   const tags = ['-metadata', `location=${ISO6709}`, '-metadata', `artist=${AUTHOR}`, '-metadata', `title=Recorded by ${AUTHOR}`];
   const film = ['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '2', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac'];
@@ -103,6 +111,30 @@ export async function makeTracedFiles(dir: string): Promise<TracedFile[]> {
     '-metadata:s:v', 'title=Album cover', '-metadata:s:v', 'comment=Cover (front)', '-disposition:v', 'attached_pic', at('song.mp3'),
   ]);
   files.push({ key: 'mp3', path: at('song.mp3'), filename: 'Agatha Quill song.mp3', mimeType: 'audio/mpeg' });
+
+  const frames = ['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-f', 'lavfi', '-i', 'sine=frequency=330:sample_rate=48000', '-t', '2'];
+  const films: Array<[string, string, string[]]> = [
+    ['webm', 'video/webm', ['-c:v', 'libvpx', '-b:v', '200k', '-c:a', 'libopus']],
+    ['3gp', 'video/3gpp', ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-ar', '16000', '-ac', '1']],
+    ['mkv', 'video/x-matroska', ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac']],
+    ['avi', 'video/x-msvideo', ['-c:v', 'mpeg4', '-c:a', 'libmp3lame']],
+  ];
+  for (const [ext, mimeType, codecs] of films) {
+    await ffmpeg([...frames, ...codecs, ...tags, at(`film.${ext}`)]);
+    files.push({ key: ext, path: at(`film.${ext}`), filename: `Agatha Quill film.${ext}`, mimeType });
+  }
+  const sounds: Array<[string, string, string[]]> = [
+    ['wav', 'audio/wav', ['-c:a', 'pcm_s16le']],
+    ['ogg', 'audio/ogg', ['-c:a', 'libvorbis']],
+    ['opus', 'audio/opus', ['-c:a', 'libopus']],
+  ];
+  for (const [ext, mimeType, codecs] of sounds) {
+    await ffmpeg([...voice.map((a) => a.replace('440', '523')), ...codecs, ...tags, at(`voice.${ext}`)]);
+    files.push({ key: ext, path: at(`voice.${ext}`), filename: `Agatha Quill voice.${ext}`, mimeType });
+  }
+  // FLAC with Vorbis comments and a cover picture whose EXIF holds the place.
+  await ffmpeg([...voice.map((a) => a.replace('440', '587')), '-i', cover, '-map', '0:a', '-map', '1:v', '-c:a', 'flac', '-c:v', 'copy', ...tags, '-disposition:v', 'attached_pic', at('voice.flac')]);
+  files.push({ key: 'flac', path: at('voice.flac'), filename: 'Agatha Quill voice.flac', mimeType: 'audio/flac' });
 
   // The page text says nothing of the place or the author: only the metadata does.
   await writeFile(at('letter.pdf'), buildPdf([['Dear Rose,', 'the apple tree is in bloom again.']]));
