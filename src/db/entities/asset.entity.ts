@@ -130,7 +130,7 @@ export class Asset extends BaseEntity {
   @Property({ type: 'jsonb', nullable: true })
   waveform: number[] | null = null;
 
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Technical facts the pipeline read (codec, bit rate, page count, ...).' })
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Technical facts the pipeline read (codec, bit rate, page count, ...). The camera (make and model) only for those who may have the original.' })
   @Property({ type: 'jsonb', nullable: true })
   mediaInfo: Opt<Record<string, string | number | boolean | null>> | null = null;
 
