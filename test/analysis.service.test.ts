@@ -17,13 +17,17 @@ import { updateMemory } from '../src/domain/asset/asset.service.js';
 import { InProcessEventBus } from '../src/events/in-process.events.js';
 import { createPgBossQueue } from '../src/jobs/pg-boss.queue.js';
 import { readExif } from '../src/media/exif.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../src/media/sandbox/zip-directory.js';
 import type { StorageBackend } from '../src/storage/storage.port.js';
 import { createStorage } from '../src/storage/storage.registry.js';
 import { startWorker } from '../src/worker/worker.js';
 import { waitUntil } from './jobs/jobs.contract.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { addMember, makeAccount, makeAsset, makeChest } from './support/factories.js';
+import { pngClaiming } from './support/hostile-files.js';
 import { jpegWithExif } from './support/media.js';
+import { createLocalProvider } from '../src/ai/local/local.provider.js';
+import type { AiSettings } from '../src/ai/ai.settings.js';
 
 /**
  * The AI step on a real Postgres and real files: what picture a (possibly remote) vision model is
@@ -177,6 +181,43 @@ describe('the AI step', () => {
     expect(last.error).toMatch(/could not be reached/);
     expect(last.error).toMatch(/updateMemory/);
     expect(last.error).not.toMatch(/retry processing/i);
+  });
+
+  /** The real offline provider's picture description (read in the sandbox), and nothing else. */
+  function localDescribing(sandbox?: AiSettings['sandbox']): Ai {
+    const local = createLocalProvider({ providers: ['local'], cacheDir: join(dir, 'cache'), sandbox } as AiSettings);
+    return { ...describingAi(), describeImage: (file, hints) => local.describeImage!(file, hints) };
+  }
+
+  /** A processed memory whose original is `bytes`, with no thumbnails: the AI step reads the original itself. */
+  async function pictureMemory(bytes: Buffer): Promise<Asset> {
+    const e = em();
+    const asset = await makeAsset(e, e.getReference(Chest, chest.id), { status: ProcessingStatus.COMPLETE, width: null, height: null, mimeType: 'image/png' });
+    await storage.put(asset.storageKey, Readable.from(bytes));
+    return asset;
+  }
+
+  it('a picture whose header claims 50,000×50,000 px is refused by the sandbox: its task FAILED with a reason, the job done, the next picture read', async () => {
+    const small = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#806040' } }).png().toBuffer();
+    const bomb = await pictureMemory(pngClaiming(small, 50_000, 50_000));
+    const ai = localDescribing();
+    // Resolves: a file the AI cannot read is said on the memory, not retried into the same refusal.
+    await analyseAsset(deps(ai), job(bomb.id));
+    const refused = (await stored(bomb.id)).analyses.find((a) => a.task === 'describeImage');
+    expect(refused).toMatchObject({ status: 'FAILED', provider: null, error: expect.stringMatching(/larger than 100 megapixels and cannot be analysed/) });
+
+    const fine = await pictureMemory(small);
+    await analyseAsset(deps(ai), job(fine.id));
+    expect((await stored(fine.id)).analyses.find((a) => a.task === 'describeImage')).toMatchObject({ status: 'DONE', provider: 'local', model: 'pixel-statistics-v1' });
+  });
+
+  it('a picture read that meets the sandbox time limit fails its task with a reason and is not retried', async () => {
+    const asset = await pictureMemory(await sharp({ create: { width: 640, height: 480, channels: 3, background: '#204080' } }).png().toBuffer());
+    await analyseAsset({ ...deps(localDescribing({ memoryMb: 256, timeoutMs: 1 })), limits: { sandbox: { memoryMb: 256, timeoutMs: 1 }, archive: DEFAULT_ARCHIVE_LIMITS } }, job(asset.id));
+    expect((await stored(asset.id)).analyses.find((a) => a.task === 'describeImage')).toMatchObject({
+      status: 'FAILED',
+      error: expect.stringMatching(/too large or complex to analyse: it takes longer than/),
+    });
   });
 
   it('the dead-letter handler records the FAILED analysis and its reason on the memory when the AI never answers', { timeout: 60_000 }, async () => {

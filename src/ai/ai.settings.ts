@@ -1,4 +1,5 @@
 import type { OpenAiSettings } from './openai.provider.js';
+import type { SandboxLimits } from '../media/sandbox/sandbox.js';
 import type { WhisperSettings } from './local/whisper.js';
 
 /** AI configuration, from the environment (see config.ts and README "AI providers"). */
@@ -9,4 +10,6 @@ export interface AiSettings {
   whisper: WhisperSettings;
   /** Where local engines may keep caches (tesseract reads its language data from the npm package each time). */
   cacheDir: string;
+  /** Heap and time of the local engines' sandboxes (picture reads, OCR); set by startWorker from SANDBOX_*. Default: DEFAULT_SANDBOX_LIMITS. */
+  sandbox?: SandboxLimits;
 }

@@ -20,8 +20,10 @@ export interface RunningWorker {
  * (asset.analyse), and stories (story.generate); each with its dead-letter handler. Stopping is
  * the queue's: jobs in hand finish, what is left is retried by another worker.
  */
-export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config: Pick<Config, 'jobs' | 'ai'>, ai: Ai = createAi(config.ai)): Promise<RunningWorker> {
+export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config: Pick<Config, 'jobs' | 'ai'>, ai?: Ai): Promise<RunningWorker> {
   const { concurrency } = config.jobs;
+  // The local engines (picture reads, OCR) run in sandboxes with the same limits as the media pipeline's.
+  ai ??= createAi({ ...config.ai, sandbox: config.jobs.parseLimits.sandbox });
   // libvips threads per image × jobs at once ≈ cores; more only thrashes. No cache: each image is seen once.
   sharp.concurrency(Math.max(1, Math.floor(availableParallelism() / concurrency)));
   sharp.cache(false);
@@ -29,7 +31,7 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   const withQueue = { ...deps, queue, limits: config.jobs.parseLimits };
   await queue.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));
   await queue.work('asset.process.failed', { concurrency: 1 }, (job) => recordProcessingGaveUp(deps, job.data.assetId));
-  await queue.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai }, job));
+  await queue.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai, limits: config.jobs.parseLimits }, job));
   await queue.work('asset.analyse.failed', { concurrency: 1 }, (job) => recordAnalysisGaveUp(deps, job.data.assetId));
   // Stories are long single requests: one at a time per worker keeps the AI service's rate limits.
   await queue.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai, queue }, job));

@@ -36,7 +36,7 @@ function zipWithComment(zip: Buffer, n: number): Buffer {
 }
 
 /** A PNG whose IHDR (with a correct CRC) claims another size than its pixels. */
-function pngClaiming(png: Buffer, width: number, height: number): Buffer {
+export function pngClaiming(png: Buffer, width: number, height: number): Buffer {
   const out = Buffer.from(png);
   out.writeUInt32BE(width, 16);
   out.writeUInt32BE(height, 20);

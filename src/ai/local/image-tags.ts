@@ -1,5 +1,5 @@
-import sharp from 'sharp';
-import { AiProviderError, type ImageHints, type ImageTag } from '../ai.port.js';
+import type { ImageHints, ImageTag } from '../ai.port.js';
+import { type PictureReadOptions, pictureStats } from './picture.js';
 
 /**
  * Tags and a caption from what can be known about a picture without a model: when it was taken
@@ -23,18 +23,15 @@ export function looksLikeDocument(tags: readonly ImageTag[]): boolean {
   return tags.some((t) => t.name === DOCUMENT_TAG && t.confidence >= 0.5);
 }
 
-export async function describeLocally(path: string, hints: ImageHints): Promise<LocalDescription> {
-  let stats: PixelStats;
-  let width: number;
-  let height: number;
-  try {
-    // The pipeline's width and height are already upright; otherwise EXIF orientation is applied.
-    const size = hints.width && hints.height ? { width: hints.width, height: hints.height } : (await sharp(path, { failOn: 'none' }).metadata()).autoOrient;
-    ({ width, height } = size);
-    stats = await pixelStats(path);
-  } catch (err) {
-    throw new AiProviderError(`The picture could not be read: ${err instanceof Error ? err.message : String(err)}`, false);
-  }
+/**
+ * The picture is read in the sandbox (picture.ts): one that cannot be read, or meets its limits,
+ * rejects with a non-retryable AiProviderError saying why.
+ */
+export async function describeLocally(path: string, hints: ImageHints, opts: PictureReadOptions = {}): Promise<LocalDescription> {
+  const read = await pictureStats(path, ANALYSIS_SIDE, opts);
+  // The pipeline's width and height are already upright; otherwise EXIF orientation is applied.
+  const { width, height } = hints.width && hints.height ? { width: hints.width, height: hints.height } : read;
+  const stats = pixelStats(read.raw);
 
   const tags: ImageTag[] = [];
   const decade = hints.dateTaken ? decadeOf(hints.dateTaken) : null;
@@ -99,14 +96,9 @@ interface PixelStats {
   colour: ColourName[];
 }
 
-async function pixelStats(path: string): Promise<PixelStats> {
-  const { data, info } = await sharp(path, { failOn: 'none' })
-    .rotate()
-    .flatten({ background: '#ffffff' })
-    .resize(ANALYSIS_SIDE, ANALYSIS_SIDE, { fit: 'inside', withoutEnlargement: true })
-    .toColourspace('srgb')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+function pixelStats(raw: { data: Uint8Array; width: number; height: number; channels: number }): PixelStats {
+  const { data } = raw;
+  const info = raw;
   const n = info.width * info.height;
   const luma = new Float32Array(n);
   const chroma = new Float32Array(n);

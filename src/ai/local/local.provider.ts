@@ -17,7 +17,7 @@ export function createLocalProvider(settings: AiSettings): AiProvider {
     name: 'local',
     transcribe: (audio) => transcribeWithWhisperCpp(settings.whisper, audio.path, audio.signal),
     async describeImage(image, hints) {
-      const { tags, caption } = await describeLocally(image.path, hints);
+      const { tags, caption } = await describeLocally(image.path, hints, { limits: settings.sandbox, signal: image.signal });
       return { provider: 'local', model: 'pixel-statistics-v1', tags, caption };
     },
     async extractText(scan) {

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import sharp from 'sharp';
 import type { Ai } from '../../ai/ai.registry.js';
 import { AiProviderError, AiUnavailableError, type MadeBy } from '../../ai/ai.port.js';
 import { describeLocally, looksLikeDocument } from '../../ai/local/image-tags.js';
 import { extractKeywords } from '../../ai/local/keywords.js';
+import { metadataFreeWebp, type PictureReadOptions } from '../../ai/local/picture.js';
 import { Asset } from '../../db/entities/index.js';
 import type { Analysis, Tag, Transcription } from '../../db/entities/asset.types.js';
 import { ChestEventKind, FileType, ProcessingStatus, TagSource } from '../../db/enums.js';
@@ -17,6 +17,7 @@ import type { EventBus } from '../../events/events.port.js';
 import type { JobContext } from '../../jobs/jobs.port.js';
 import type { Logger } from '../../logger.js';
 import { fileUrl, runFfmpeg } from '../../media/ffmpeg.js';
+import type { ParseLimits } from '../../media/sandbox/limits.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
 
@@ -26,6 +27,8 @@ export interface AnalysisDeps {
   events: EventBus;
   log: Logger;
   ai: Ai;
+  /** The sandbox the step's own picture reads run in (SANDBOX_*); default DEFAULT_PARSE_LIMITS. */
+  limits?: ParseLimits;
 }
 
 /** Tags the AI step owns; re-running it replaces these and keeps the rest (EXIF, people's own). */
@@ -90,12 +93,21 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       // Describe the 1024 px thumbnail (what a vision model needs, and no metadata leaves); OCR the original.
       // Without one, a copy made like it: the original's EXIF can hold GPS, and the model may be remote.
       const thumb = asset.thumbnails.find((t) => t.name === '1024');
+      const reading = { limits: deps.limits?.sandbox, signal };
+      let unreadable: AiProviderError | null = null;
       const picture = thumb
         ? { path: await fetch(thumb.storageKey, 'thumb.webp'), mimeType: thumb.mimeType }
-        : await metadataFreeCopy(original, join(dir, 'picture.webp'));
+        : await metadataFreeCopy(original, join(dir, 'picture.webp'), reading).catch((err: unknown) => {
+            // The file's own fault (too large, damaged, a limit met): said on the task, not retried.
+            if (err instanceof AiProviderError && !err.retryable) {
+              unreadable = err;
+              return null;
+            }
+            throw err;
+          });
       const hints = { dateTaken: asset.dateTaken, latitude: asset.location?.latitude ?? null, width: asset.width, height: asset.height };
       const described = await attempt('describeImage', async () => {
-        if (!picture) throw new AiProviderError('The picture could not be read to describe it', false);
+        if (!picture) throw unreadable ?? new AiProviderError('The picture could not be read to describe it', false);
         return deps.ai.describeImage({ ...picture, signal }, hints);
       });
       if (described) {
@@ -107,7 +119,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
         picture !== null &&
         (described?.provider === 'local'
           ? looksLikeDocument(described.tags)
-          : looksLikeDocument((await describeLocally(picture.path, hints)).tags) || !!described?.tags.some((t) => SCAN_WORDS.test(t.name)));
+          : (await isLocallyADocument(picture.path, hints, reading)) || !!described?.tags.some((t) => SCAN_WORDS.test(t.name)));
       if (scan) {
         const read = await attempt('extractText', () => deps.ai.extractText({ path: original, mimeType: asset.mimeType, signal }));
         if (read && wordCount(read.text) >= MIN_OCR_WORDS) extractedText = read.text;
@@ -169,19 +181,22 @@ export async function recordAnalysisGaveUp(deps: Pick<AnalysisDeps, 'orm'>, asse
 
 /**
  * The picture a vision model may see when there is no 1024 px thumbnail: upright, at most
- * 1024 px, WebP, and without the original's metadata (sharp writes none unless asked). Null when
- * the original cannot be decoded.
+ * 1024 px, WebP, and without the original's metadata (sharp writes none unless asked). Made in
+ * the sandbox (ai/local/picture.ts); rejects with a non-retryable AiProviderError saying why when
+ * the original cannot be decoded or meets the sandbox's limits.
  */
-async function metadataFreeCopy(original: string, path: string): Promise<{ path: string; mimeType: string } | null> {
+async function metadataFreeCopy(original: string, path: string, reading: PictureReadOptions): Promise<{ path: string; mimeType: string }> {
+  await metadataFreeWebp(original, path, DESCRIBE_SIDE, reading);
+  return { path, mimeType: 'image/webp' };
+}
+
+/** The pixels' verdict, for a picture another provider described; one the sandbox cannot read is not taken for a page of text. */
+async function isLocallyADocument(path: string, hints: Parameters<typeof describeLocally>[1], reading: PictureReadOptions): Promise<boolean> {
   try {
-    await sharp(original, { failOn: 'none' })
-      .rotate()
-      .resize(DESCRIBE_SIDE, DESCRIBE_SIDE, { fit: 'inside', withoutEnlargement: true })
-      .webp({ quality: 85 })
-      .toFile(path);
-    return { path, mimeType: 'image/webp' };
-  } catch {
-    return null;
+    return looksLikeDocument((await describeLocally(path, hints, reading)).tags);
+  } catch (err) {
+    if (err instanceof AiProviderError && !err.retryable) return false;
+    throw err;
   }
 }
 
