@@ -97,6 +97,11 @@ const envSchema = z.object({
   S3_SECRET_KEY: z.string().min(1).optional(),
   S3_BUCKET: z.string().min(3).max(63).default('memory-chest'),
   S3_REGION: z.string().min(1).default('us-east-1'),
+  /**
+   * Served mode with S3: seconds a storage request may go without a byte from the server before it
+   * is abandoned as unavailable (503). Silence, not duration: large files flow as long as bytes do.
+   */
+  STORAGE_TIMEOUT_SECONDS: int(1, 3600).default(30),
   /** Largest file per kind, in MiB. */
   MAX_IMAGE_MB: int(1).default(50),
   MAX_AUDIO_MB: int(1).default(500),
@@ -366,5 +371,6 @@ function s3Config(e: Env): S3Config {
     secretKey: e.S3_SECRET_KEY!,
     region: e.S3_REGION,
     bucket: e.S3_BUCKET,
+    timeoutMs: e.STORAGE_TIMEOUT_SECONDS * 1000,
   };
 }

@@ -26,6 +26,8 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
       if (!asset) throw notFound('File');
       const range = parseRange(req.get('range'), asset.size);
       const disposition = asset.fileType === FileType.DOCUMENT ? 'attachment' : 'inline';
+      // Opened before any header is set: if storage is down, the 503 carries none of the file's headers.
+      const stream = await storage.get(asset.storageKey, range ?? undefined);
       res.set({
         'Content-Type': asset.mimeType,
         'Content-Disposition': `${disposition}; filename="${asset.filename.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(asset.filename)}`,
@@ -39,7 +41,6 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
       } else {
         res.status(200).set('Content-Length', String(asset.size));
       }
-      const stream = await storage.get(asset.storageKey, range ?? undefined);
       stream.on('error', (err) => {
         log.error({ err, assetId }, 'download stream failed');
         res.destroy(err);
@@ -59,6 +60,8 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
       // Previews are what non-members watch and listen to: seekable like originals.
       const size = 'size' in served ? served.size : undefined;
       const range = size !== undefined ? parseRange(req.get('range'), size) : null;
+      // Opened before any header is set (see above); a text derivative needs no storage.
+      const stream = 'text' in served ? null : await storage.get(served.storageKey, range ?? undefined);
       // Derivatives reach people outside the family: a neutral name, never the original's.
       res.status(200).set({
         'Content-Type': served.mimeType,
@@ -70,7 +73,7 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
       if ('text' in served) return void res.send(Buffer.from(served.text, 'utf8'));
       if (size !== undefined) res.set({ 'Accept-Ranges': 'bytes', 'Content-Length': String(size) });
       if (range) res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${size}`, 'Content-Length': String(range.end - range.start + 1) });
-      const stream = await storage.get(served.storageKey, range ?? undefined);
+      if (!stream) return;
       stream.on('error', (err) => {
         log.error({ err, assetId }, 'derivative stream failed');
         res.destroy(err);

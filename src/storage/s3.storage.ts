@@ -12,12 +12,13 @@ import {
   ObjectExistsError,
   ObjectNotFoundError,
   SizeMismatchError,
+  StorageUnavailableError,
   type ByteRange,
   type ObjectInfo,
   type PutOptions,
   type StorageBackend,
 } from './storage.port.js';
-import { unavailableAs } from './unavailable.js';
+import { isS3Unavailable, unavailableAs } from './unavailable.js';
 
 /**
  * Objects in one S3 bucket (MinIO in production, s3rver in tests) through the `minio` client.
@@ -42,7 +43,8 @@ import { unavailableAs } from './unavailable.js';
  *
  * Outages. Every call to the server goes through unavailableAs: a refused or reset connection or a
  * 5xx becomes StorageUnavailableError (503 to clients), whereas a failure of the body being read
- * (a client that went away) stays what it is.
+ * (a client that went away) stays what it is. A server that answers nothing is given up on after
+ * the configured silence (timed-transport.ts, STORAGE_TIMEOUT_SECONDS), which counts as unavailable.
  */
 export class S3Storage implements StorageBackend {
   readonly kind = 's3' as const;
@@ -166,8 +168,14 @@ export class S3Storage implements StorageBackend {
     assertValidPrefix(prefix);
     // BucketStream is a Readable in object mode; its typings only claim NodeJS.ReadableStream.
     const items = this.client.listObjectsV2(this.bucket, prefix, true) as unknown as AsyncIterable<BucketItem>;
-    for await (const item of items) {
-      if (item.name !== undefined) yield { key: item.name, size: item.size, lastModified: item.lastModified };
+    try {
+      for await (const item of items) {
+        if (item.name !== undefined) yield { key: item.name, size: item.size, lastModified: item.lastModified };
+      }
+    } catch (err) {
+      // The listing's requests fail inside the stream, out of unavailableAs' reach.
+      if (isS3Unavailable(err)) throw new StorageUnavailableError('list', { cause: err });
+      throw err;
     }
   }
 

@@ -2,6 +2,7 @@ import { Client } from 'minio';
 import { FilesystemStorage } from './filesystem.storage.js';
 import { S3Storage } from './s3.storage.js';
 import type { StorageBackend } from './storage.port.js';
+import { timedTransport } from './timed-transport.js';
 
 export interface FilesystemStorageConfig {
   kind: 'filesystem';
@@ -23,6 +24,8 @@ export interface S3StorageConfig {
   pathStyle?: boolean;
   /** Bytes per upload part and so the memory per put (5 MiB to 5 GiB; client default 64 MiB). */
   partSize?: number;
+  /** Milliseconds a request may go without a byte from the server (timed-transport.ts); default 30 s. */
+  timeoutMs?: number;
 }
 
 export type StorageConfig = FilesystemStorageConfig | S3StorageConfig;
@@ -42,6 +45,7 @@ export async function createStorage(config: StorageConfig): Promise<StorageBacke
         ...(config.region !== undefined ? { region: config.region } : {}),
         ...(config.pathStyle !== undefined ? { pathStyle: config.pathStyle } : {}),
         ...(config.partSize !== undefined ? { partSize: config.partSize } : {}),
+        transport: timedTransport(config.useSSL, config.timeoutMs ?? 30_000),
       });
       await ensureBucket(client, config.bucket, config.region);
       return new S3Storage(client, config.bucket);

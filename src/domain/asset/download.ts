@@ -154,7 +154,8 @@ const EXTENSION: Readonly<Record<string, string>> = {
   'text/plain': 'txt',
 };
 
-function signedPath(secret: string, resource: string): string {
+/** A /files link to `resource` on the API itself (what the filesystem backend, which cannot presign, hands out). */
+export function signedPath(secret: string, resource: string): string {
   const exp = Math.floor(Date.now() / 1000) + DOWNLOAD_TTL_SECONDS;
   return `/files/${resource}?exp=${exp}&sig=${sign(secret, resource, exp)}`;
 }
