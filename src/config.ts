@@ -46,6 +46,11 @@ const envSchema = z.object({
    * 0: no limit. Migrations and the job queue's own connections are not bound by it.
    */
   DB_STATEMENT_TIMEOUT_SECONDS: int(0, 86_400).default(30),
+  /**
+   * Served mode: seconds between the event bus's checks of its LISTEN connection (it repeats the LISTEN); one
+   * unanswered by the next check means a silent connection, which is replaced.
+   */
+  EVENT_LISTENER_HEARTBEAT_SECONDS: int(1, 3600).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Upper bound on `first` in any connection. */
   MAX_PAGE_SIZE: int(1, 1000).default(100),
@@ -219,6 +224,8 @@ export interface DatabaseTimeouts {
   acquireMs: number;
   /** 0: none. */
   statementMs: number;
+  /** The event bus's heartbeat on its LISTEN connection (postgres.events.ts). */
+  listenerHeartbeatMs: number;
 }
 
 /** S3 settings, in the shape the storage registry takes. */
@@ -260,7 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
           mode: 'postgres',
           url: e.DATABASE_URL,
           poolMax: e.DB_POOL_MAX,
-          timeouts: { acquireMs: e.DB_ACQUIRE_TIMEOUT_SECONDS * 1000, statementMs: e.DB_STATEMENT_TIMEOUT_SECONDS * 1000 },
+          timeouts: { acquireMs: e.DB_ACQUIRE_TIMEOUT_SECONDS * 1000, statementMs: e.DB_STATEMENT_TIMEOUT_SECONDS * 1000, listenerHeartbeatMs: e.EVENT_LISTENER_HEARTBEAT_SECONDS * 1000 },
         }
       : { mode: 'embedded', dataDir: resolve(dataDir, 'pgdata') },
     dataDir,

@@ -22,7 +22,7 @@ export interface Services {
  */
 export async function openServices(config: Config, db: Database, log: Logger, { supervise }: { supervise: boolean }): Promise<Services> {
   const storage = await createStorage(config.storage);
-  const events = await createEventBus(db, log);
+  const events = await createEventBus(db, log, config.database.mode === 'postgres' ? config.database.timeouts : undefined);
   let queue: JobQueue;
   try {
     queue = await createJobQueue(config, db, log, { supervise });

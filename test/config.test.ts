@@ -13,7 +13,7 @@ describe('loadConfig', () => {
 
   it('uses PostgreSQL when DATABASE_URL is set', () => {
     const c = loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/chest', DB_POOL_MAX: '7', SECRET_KEY: 'k'.repeat(32) });
-    expect(c.database).toEqual({ mode: 'postgres', url: 'postgresql://u@db:5432/chest', poolMax: 7, timeouts: { acquireMs: 10_000, statementMs: 30_000 } });
+    expect(c.database).toEqual({ mode: 'postgres', url: 'postgresql://u@db:5432/chest', poolMax: 7, timeouts: { acquireMs: 10_000, statementMs: 30_000, listenerHeartbeatMs: 10_000 } });
     expect(c.secretKey).toBe('k'.repeat(32));
   });
 
