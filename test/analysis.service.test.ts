@@ -211,6 +211,28 @@ describe('the AI step', () => {
     expect((await stored(fine.id)).analyses.find((a) => a.task === 'describeImage')).toMatchObject({ status: 'DONE', provider: 'local', model: 'pixel-statistics-v1' });
   });
 
+  it('OCR over its memory limit fails the extractText task with a reason for people; the job is not retried', async () => {
+    const lines = ['Dear Rose,', 'The apple tree is in bloom again.', 'With love, Margaret'].map((l, i) => `<text x="64" y="${96 + 64 * i}">${l}</text>`).join('');
+    const page = await sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="704" height="288"><rect width="100%" height="100%" fill="#f3ede0"/><g font-family="DejaVu Serif" font-size="32" fill="#3a3530">${lines}</g></svg>`))
+      .png()
+      .toBuffer();
+    const asset = await pictureMemory(page);
+    const tight = createLocalProvider({ providers: ['local'], cacheDir: join(dir, 'cache'), sandbox: { memoryMb: 16, timeoutMs: 120_000 } } as AiSettings);
+    const ai: Ai = { ...localDescribing(), extractText: (file) => tight.extractText!(file) };
+    try {
+      await analyseAsset(deps(ai), job(asset.id));
+    } finally {
+      await tight.close?.();
+    }
+    const row = await stored(asset.id);
+    expect(row.analyses.find((a) => a.task === 'describeImage')).toMatchObject({ status: 'DONE' });
+    expect(row.analyses.find((a) => a.task === 'extractText')).toMatchObject({
+      status: 'FAILED',
+      error: expect.stringMatching(/Text could not be read from the image: reading it needs more than the 16 MB of memory one file may use/),
+    });
+    expect(row.extractedText).toBeNull();
+  });
+
   it('a picture read that meets the sandbox time limit fails its task with a reason and is not retried', async () => {
     const asset = await pictureMemory(await sharp({ create: { width: 640, height: 480, channels: 3, background: '#204080' } }).png().toBuffer());
     await analyseAsset({ ...deps(localDescribing({ memoryMb: 256, timeoutMs: 1 })), limits: { sandbox: { memoryMb: 256, timeoutMs: 1 }, archive: DEFAULT_ARCHIVE_LIMITS } }, job(asset.id));

@@ -12,7 +12,7 @@ import { transcribeWithWhisperCpp } from './whisper.js';
  * restates what the memories say.
  */
 export function createLocalProvider(settings: AiSettings): AiProvider {
-  const ocr = new TesseractOcr({ cacheDir: settings.cacheDir });
+  const ocr = new TesseractOcr({ cacheDir: settings.cacheDir, limits: settings.sandbox });
   return {
     name: 'local',
     transcribe: (audio) => transcribeWithWhisperCpp(settings.whisper, audio.path, audio.signal),
@@ -24,7 +24,7 @@ export function createLocalProvider(settings: AiSettings): AiProvider {
       if (scan.mimeType === 'application/pdf') {
         const pages: string[] = [];
         let confidence = 0;
-        const images = await pdfPageImages(scan.path);
+        const images = await pdfPageImages(scan.path, 20, { limits: settings.sandbox, signal: scan.signal });
         for (const image of images) {
           scan.signal?.throwIfAborted();
           const page = await ocr.recognize({ image }, scan.signal);

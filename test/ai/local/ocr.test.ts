@@ -1,13 +1,26 @@
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { Worker as ThreadWorker, type Transferable } from 'node:worker_threads';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AiProviderError } from '../../../src/ai/ai.port.js';
 import { TesseractOcr, pdfPageImages } from '../../../src/ai/local/ocr.js';
+import { waitUntil } from '../../jobs/jobs.contract.js';
+import { pngClaiming } from '../../support/hostile-files.js';
 import { assemblePdf, buildPdf } from '../../support/media.js';
 import { mediaDir, type MediaDir } from '../../support/media-ffmpeg.js';
+
+/** A heap and WebAssembly cap far below what tesseract needs to load its English model and read a page. */
+const TIGHT_MEMORY_MB = 16;
+
+/** Signal 0 tests whether a process exists. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const LETTER = ['Dear Rose,', 'The apple tree is in bloom again.', 'With love, Margaret'];
 const PAPER = '#f3ede0';
@@ -101,26 +114,10 @@ function packBits(grey: Buffer, width: number, height: number): Buffer {
   return out;
 }
 
-/**
- * Watches tesseract.js hand recognition jobs to its worker threads (it posts `{ action:
- * 'recognize' }`), so tests can tell threads apart and act once a job is really running.
- */
-function watchRecognize(onPosted?: () => void): { seen: ThreadWorker[]; exited: Map<ThreadWorker, Promise<unknown>> } {
-  const seen: ThreadWorker[] = [];
-  const exited = new Map<ThreadWorker, Promise<unknown>>();
-  const post = ThreadWorker.prototype.postMessage;
-  vi.spyOn(ThreadWorker.prototype, 'postMessage').mockImplementation(function (this: ThreadWorker, message: unknown, transfer?: readonly Transferable[]) {
-    post.call(this, message, transfer);
-    if ((message as { action?: string } | null)?.action !== 'recognize') return;
-    seen.push(this);
-    if (!exited.has(this)) exited.set(this, once(this, 'exit'));
-    onPosted?.();
-  });
-  return { seen, exited };
-}
-
 describe('TesseractOcr', () => {
-  const ocr = new TesseractOcr();
+  /** The engine process of each recognition that really started, in order. */
+  let recognitions: number[] = [];
+  const ocr = new TesseractOcr({ onRecognizing: (pid) => recognitions.push(pid) });
   let dir: MediaDir;
   let letter: Buffer;
 
@@ -129,7 +126,7 @@ describe('TesseractOcr', () => {
     letter = await letterImage();
   });
   afterEach(() => {
-    vi.restoreAllMocks();
+    recognitions = [];
   });
   afterAll(async () => {
     await ocr.close();
@@ -182,31 +179,77 @@ describe('TesseractOcr', () => {
     expectLetter((await ocr.recognize({ image: letter })).text);
   });
 
-  it('reuses one worker thread for every request, concurrent ones included', async () => {
-    const threads = watchRecognize();
+  it('reuses one engine process for every request, concurrent ones included', async () => {
     const results = await Promise.all([ocr.recognize({ image: letter }), ocr.recognize({ image: letter })]);
     for (const { text } of results) expectLetter(text);
-    expect(threads.seen).toHaveLength(2);
-    expect(new Set(threads.seen).size).toBe(1);
+    expect(recognitions).toHaveLength(2);
+    expect(new Set(recognitions).size).toBe(1);
+    expect(recognitions[0]).not.toBe(process.pid);
   });
 
   it('refuses to start once aborted', async () => {
-    const threads = watchRecognize();
     const controller = new AbortController();
     controller.abort(new Error('worker shutting down'));
     await expect(ocr.recognize({ image: letter }, controller.signal)).rejects.toThrow('worker shutting down');
-    expect(threads.seen).toHaveLength(0);
+    expect(recognitions).toHaveLength(0);
   });
 
-  it('when aborted mid-recognition, ends the worker thread and starts a fresh one for the next job', async () => {
+  it('when aborted mid-recognition, ends the engine process and starts a fresh one for the next job', async () => {
     const controller = new AbortController();
-    const threads = watchRecognize(() => controller.abort(new Error('worker shutting down')));
-    await expect(ocr.recognize({ image: letter }, controller.signal)).rejects.toThrow('worker shutting down');
-    const [aborted] = threads.seen;
-    await threads.exited.get(aborted!);
+    const watching = new TesseractOcr({ onRecognizing: (pid) => (recognitions.push(pid), controller.abort(new Error('worker shutting down'))) });
+    try {
+      await expect(watching.recognize({ image: letter }, controller.signal)).rejects.toThrow('worker shutting down');
+      const [aborted] = recognitions;
+      // Killed at once; gone once the kernel and libuv have reaped it.
+      await waitUntil(async () => !isAlive(aborted!), 'the aborted engine process has ended', 10_000);
+      expectLetter((await watching.recognize({ image: letter })).text);
+      expect(recognitions).toHaveLength(2);
+      expect(recognitions[1]).not.toBe(aborted);
+    } finally {
+      await watching.close();
+    }
+  });
+
+  it('a picture whose header claims 50,000×50,000 px is refused before it is decoded, and the engine goes on', async () => {
+    const claimed = pngClaiming(await sharp({ create: { width: 64, height: 48, channels: 3, background: PAPER } }).png().toBuffer(), 50_000, 50_000);
+    const refused = await ocr.recognize({ image: claimed }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(AiProviderError);
+    expect(refused).toMatchObject({ retryable: false, message: expect.stringMatching(/larger than 100 megapixels/) });
     expectLetter((await ocr.recognize({ image: letter })).text);
-    expect(threads.seen).toHaveLength(2);
-    expect(threads.seen[1]).not.toBe(aborted);
+  });
+
+  it('a reading over its memory limit fails with a reason for people, not retried; the API process goes on', async () => {
+    const tight = new TesseractOcr({ limits: { memoryMb: TIGHT_MEMORY_MB, timeoutMs: 120_000 } });
+    try {
+      const failed = await tight.recognize({ image: letter }).catch((err: unknown) => err);
+      expect(failed).toBeInstanceOf(AiProviderError);
+      expect(failed).toMatchObject({ retryable: false, message: expect.stringMatching(new RegExp(`needs more than the ${TIGHT_MEMORY_MB} MB of memory`)) });
+    } finally {
+      await tight.close();
+    }
+    expectLetter((await ocr.recognize({ image: letter })).text);
+  });
+
+  it('a reading over its time limit is stopped and fails with a reason for people', async () => {
+    const hasty = new TesseractOcr({ limits: { memoryMb: 1024, timeoutMs: 1 }, onRecognizing: (pid) => recognitions.push(pid) });
+    try {
+      const failed = await hasty.recognize({ image: letter }).catch((err: unknown) => err);
+      expect(failed).toMatchObject({ retryable: false, message: expect.stringMatching(/takes longer than the 0 seconds one file may take/) });
+    } finally {
+      await hasty.close();
+    }
+  });
+
+  it('an engine process killed mid-recognition fails that reading with a reason; the next one starts a new engine', async () => {
+    const killing = new TesseractOcr({ onRecognizing: (pid) => (recognitions.push(pid), process.kill(pid, 'SIGKILL')) });
+    try {
+      const failed = await killing.recognize({ image: letter }).catch((err: unknown) => err);
+      expect(failed).toMatchObject({ retryable: false, message: expect.stringMatching(/needs more than the 1024 MB of memory one file may use, or the OCR engine stops on it/) });
+      expect(recognitions).toHaveLength(1);
+    } finally {
+      await killing.close();
+    }
+    expectLetter((await ocr.recognize({ image: letter })).text);
   });
 
   it('reads every page of a scanned PDF: grey, JPEG and 1-bit scans', async () => {
