@@ -159,6 +159,9 @@ const envSchema = z.object({
   ARCHIVE_MAX_RATIO: int(1, 1_000_000).default(100),
   /** Largest XML part (word/document.xml, ...), unpacked, MiB. */
   ARCHIVE_MAX_XML_MB: int(1, 4096).default(32),
+  /** Deepest element nesting and most elements in one XML part, counted as it is inflated before mammoth reads it. */
+  ARCHIVE_MAX_XML_DEPTH: int(8, 100_000).default(256),
+  ARCHIVE_MAX_XML_ELEMENTS: int(1000, 100_000_000).default(1_000_000),
   /** A worker process answers /healthz and /readyz on this port (unset: no HTTP at all; 0: any free port). */
   WORKER_HEALTH_PORT: int(0, 65535).optional(),
   /** AI providers to try, in order, for each task ("prefer local, fall back to the API": local,openai). */
@@ -324,6 +327,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
           maxUnpackedBytes: e.ARCHIVE_MAX_UNPACKED_MB * MiB,
           maxRatio: e.ARCHIVE_MAX_RATIO,
           maxXmlBytes: e.ARCHIVE_MAX_XML_MB * MiB,
+          maxXmlDepth: e.ARCHIVE_MAX_XML_DEPTH,
+          maxXmlElements: e.ARCHIVE_MAX_XML_ELEMENTS,
         },
       },
     },

@@ -1,10 +1,10 @@
 import { open } from 'node:fs/promises';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 import type { DocumentRefusal, DocumentTask, DocumentText } from './sandbox/document.worker.js';
-import { DEFAULT_PARSE_LIMITS } from './sandbox/limits.js';
-import { SandboxCrashError, type SandboxLimits, SandboxLimitError, SandboxRefusal, workerEntry } from './sandbox/sandbox.js';
+import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './sandbox/limits.js';
+import { SandboxCrashError, SandboxLimitError, SandboxRefusal, workerEntry } from './sandbox/sandbox.js';
 import { runSandboxedStep } from './sandbox/sandboxed-step.js';
-import { type ArchiveProblem, inspectArchive } from './sandbox/zip-directory.js';
+import { type ArchiveLimits, type ArchiveProblem, inspectArchive } from './sandbox/zip-directory.js';
 
 /** Longer text is cut: a memory is not a library, and the AI reads only so much of it. */
 export const MAX_TEXT_CHARS = 1_000_000;
@@ -62,9 +62,11 @@ async function plainText(path: string): Promise<Extracted> {
 
 /** A DOCX is a ZIP: its directory is checked before anything is inflated, then mammoth reads it in the sandbox. */
 async function docxText(input: PipelineInput, ctx: PipelineContext): Promise<Extracted> {
-  const problem = await inspectArchive(input.path, (ctx.limits ?? DEFAULT_PARSE_LIMITS).archive);
+  const archive = (ctx.limits ?? DEFAULT_PARSE_LIMITS).archive;
+  const problem = await inspectArchive(input.path, archive);
   if (problem) throw new MediaError(archiveMessage(input.filename, problem));
-  return sandboxedText({ kind: 'docx', path: input.path, maxChars: MAX_TEXT_CHARS }, input.filename, ctx);
+  const xml = { maxBytes: archive.maxXmlBytes, maxDepth: archive.maxXmlDepth, maxElements: archive.maxXmlElements };
+  return sandboxedText({ kind: 'docx', path: input.path, maxChars: MAX_TEXT_CHARS, xml }, input.filename, ctx);
 }
 
 /**
@@ -76,23 +78,27 @@ async function sandboxedText(task: DocumentTask, filename: string, ctx: Pipeline
   try {
     return await runSandboxedStep<DocumentText>({ entry: DOCUMENT_WORKER, data: task, stage: 'extract', ctx });
   } catch (err) {
-    throw sandboxFailure(err, filename, (ctx.limits ?? DEFAULT_PARSE_LIMITS).sandbox);
+    throw sandboxFailure(err, filename, ctx.limits ?? DEFAULT_PARSE_LIMITS);
   }
 }
 
 const DOCUMENT_WORKER = workerEntry(import.meta.url, './sandbox/document.worker');
 
-const REFUSALS: Record<DocumentRefusal, (filename: string) => string> = {
+const REFUSALS: Record<DocumentRefusal, (filename: string, limits: ArchiveLimits) => string> = {
   password: (f) => `"${f}" is protected by a password, so its text cannot be read`,
   'pdf-unreadable': (f) => `"${f}" could not be opened as a PDF: it may be damaged or incomplete`,
   'pdf-pages': (f) => `The pages of "${f}" could not be read: the PDF may be damaged`,
   'docx-unreadable': (f) => `"${f}" could not be opened as a Word document: it may be damaged`,
   'too-deep': (f) => `"${f}" is too large or complex to read: its parts are nested deeper than a reader can follow`,
+  'xml-depth': (f, l) => `"${f}" is too large or complex to read: its parts are nested more than ${l.maxXmlDepth} levels deep, as files built to exhaust servers are`,
+  'xml-elements': (f, l) => `"${f}" is too large or complex to read: one of its parts holds more than ${l.maxXmlElements} elements`,
+  'xml-size': (f, l) => `"${f}" is too large or complex to read: one of its parts unpacks to more than ${Math.round(l.maxXmlBytes / 1048576)} MB`,
 };
 
 /** What people read when the sandbox ended a reader; anything that says nothing about the file stays transient. */
-function sandboxFailure(err: unknown, filename: string, limits: SandboxLimits): unknown {
-  if (err instanceof SandboxRefusal) return new MediaError((REFUSALS[err.reason as DocumentRefusal] ?? REFUSALS['pdf-unreadable'])(filename));
+function sandboxFailure(err: unknown, filename: string, parseLimits: ParseLimits): unknown {
+  const limits = parseLimits.sandbox;
+  if (err instanceof SandboxRefusal) return new MediaError((REFUSALS[err.reason as DocumentRefusal] ?? REFUSALS['pdf-unreadable'])(filename, parseLimits.archive));
   if (err instanceof SandboxLimitError) {
     return new MediaError(
       err.limit === 'memory'

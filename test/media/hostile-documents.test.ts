@@ -17,7 +17,7 @@ import { mediaDir, testContext, type MediaDir } from '../support/media-ffmpeg.js
 const THREE_MILLION = 3_000_000;
 const MiB = 1024 * 1024;
 /** Archive checks that let everything through, so the sandbox alone is tested. */
-const OPEN_ARCHIVES: ArchiveLimits = { maxEntries: 1_000_000, maxUnpackedBytes: 1e12, maxRatio: 1e9, maxXmlBytes: 1e12 };
+const OPEN_ARCHIVES: ArchiveLimits = { maxEntries: 1_000_000, maxUnpackedBytes: 1e12, maxRatio: 1e9, maxXmlBytes: 1e12, maxXmlDepth: 1e9, maxXmlElements: 1e12 };
 
 let media: MediaDir;
 let bomb: PipelineInput;
@@ -91,5 +91,52 @@ describe('the ZIP directory checks', () => {
     await expect(processDocument(bomb, withLimits({ archive: { ...OPEN_ARCHIVES, maxXmlBytes: 16 * MiB } }))).rejects.toThrow('"bomb.docx" is too large or complex to read: its text part is 17 MB');
     // The same letter under the defaults reads as ever.
     await expect(processDocument(normal, testContext())).resolves.toMatchObject({ extractedText: 'Dear Rose,\n\nThe apple tree is in bloom.' });
+  });
+});
+
+/** The ZIP with the directory's uncompressed size of `name` rewritten to `size`: a directory that lies. */
+function lyingAbout(zip: Buffer, name: string, size: number): Buffer {
+  const out = Buffer.from(zip);
+  for (let p = out.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); p >= 0; p = out.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), p + 4)) {
+    const nameLength = out.readUInt16LE(p + 28);
+    if (out.toString('utf8', p + 46, p + 46 + nameLength) === name) out.writeUInt32LE(size, p + 24);
+  }
+  return out;
+}
+
+describe('the XML of a DOCX, counted as a stream before mammoth reads it', () => {
+  it('refuses nesting deeper than ARCHIVE_MAX_XML_DEPTH with its reason, though the thread could have read it', async () => {
+    // 300 nested content controls: small enough for every directory check, and for mammoth's stack.
+    const deep = await upload(await deeplyNestedDocx(300), 'nested.docx');
+    await expect(processDocument(deep, testContext())).rejects.toThrow('"nested.docx" is too large or complex to read: its parts are nested more than 256 levels deep, as files built to exhaust servers are');
+    // Under a higher limit the same file is read: the count, not the reader, refused it.
+    const allowed = await processDocument(deep, withLimits({ archive: { ...DEFAULT_PARSE_LIMITS.archive, maxXmlDepth: 1000 } }));
+    expect(allowed.extractedText).toBe('deep');
+  });
+
+  it('refuses the 200,000-deep file by count, before the thread’s stack is reached', async () => {
+    const deep = await upload(await deeplyNestedDocx(200_000), 'deeper.docx');
+    await expect(processDocument(deep, withLimits({ archive: { ...OPEN_ARCHIVES, maxXmlDepth: 256 } }))).rejects.toThrow('its parts are nested more than 256 levels deep');
+  });
+
+  it('reads a document nested as deep as real ones are', async () => {
+    const nested = await upload(await deeplyNestedDocx(100), 'normal.docx');
+    await expect(processDocument(nested, testContext())).resolves.toMatchObject({ extractedText: 'deep' });
+  });
+
+  it('refuses a part of more than ARCHIVE_MAX_XML_ELEMENTS elements, and this process stays small', async () => {
+    const before = process.memoryUsage().heapUsed;
+    await expect(processDocument(bomb, withLimits({ archive: { ...OPEN_ARCHIVES, maxXmlElements: 1_000_000 } }))).rejects.toThrow(
+      '"bomb.docx" is too large or complex to read: one of its parts holds more than 1000000 elements',
+    );
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * MiB);
+  });
+
+  it('stops inflating a part whose directory lies about its size at ARCHIVE_MAX_XML_MB', async () => {
+    const liar = await upload(lyingAbout(await emptyParagraphsDocx(THREE_MILLION), 'word/document.xml', 1000), 'liar.docx');
+    // The directory now passes every check (1000 bytes declared)…
+    const archive = { ...DEFAULT_PARSE_LIMITS.archive, maxXmlBytes: 16 * MiB, maxXmlElements: 1e12 };
+    // …and the stream is cut at 16 MB of the 18 it really holds.
+    await expect(processDocument(liar, withLimits({ archive }))).rejects.toThrow('"liar.docx" is too large or complex to read: one of its parts unpacks to more than 16 MB');
   });
 });

@@ -14,13 +14,17 @@ export interface ArchiveLimits {
   maxUnpackedBytes: number;
   /** Largest uncompressed / compressed size of one entry above RATIO_GRACE_BYTES. */
   maxRatio: number;
-  /** Largest declared uncompressed size of one XML part (word/document.xml, ...), bytes. */
+  /** Largest declared uncompressed size of one XML part (word/document.xml, ...), bytes; also what each really may inflate to (document.worker.ts). */
   maxXmlBytes: number;
+  /** Deepest element nesting in one XML part, counted while it is inflated as a stream before mammoth reads it. */
+  maxXmlDepth: number;
+  /** Most elements in one XML part, counted the same way. */
+  maxXmlElements: number;
 }
 
 const MiB = 1024 * 1024;
 
-export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxEntries: 10_000, maxUnpackedBytes: 1024 * MiB, maxRatio: 100, maxXmlBytes: 32 * MiB };
+export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxEntries: 10_000, maxUnpackedBytes: 1024 * MiB, maxRatio: 100, maxXmlBytes: 32 * MiB, maxXmlDepth: 256, maxXmlElements: 1_000_000 };
 
 /** Small entries may pack a thousand to one (a run of zeros) without harm; the ratio counts above this. */
 export const RATIO_GRACE_BYTES = MiB;
