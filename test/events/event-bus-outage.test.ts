@@ -68,6 +68,10 @@ describe('postgres event bus: database hung, then back', () => {
       for (let i = 3; i <= 5; i++) worker.publish(topic, i);
       // Event 2 was lost with the outage (at most once; chestEvents is the catch-up); those after it are not.
       expect(await take(events, 3)).toEqual([3, 4, 5]);
+      console.info(
+        `[outage drill] event bus, database hung: publishes given up=${warnings.filter((m) => m === 'event not published').length}, ` +
+          `silent listeners replaced=${warnings.filter((m) => m.startsWith('event listener connection silent')).length}, events after recovery delivered=3 of 3`,
+      );
       await events.return?.();
     } finally {
       await Promise.all(buses.map((b) => b.close()));
