@@ -3,8 +3,9 @@ import { Chest } from '../src/db/entities/index.js';
 import { ChestEventKind, ChestRole, ContributionStatus, ProcessingStatus } from '../src/db/enums.js';
 import { neutralFilename } from '../src/domain/asset/download.js';
 import { emitChestEvent } from '../src/domain/events/chest-events.service.js';
+import { topics } from '../src/events/events.port.js';
 import { subscriptionStats } from '../src/graphql/shared-execution.js';
-import { apiClient } from './support/client.js';
+import { apiClient, eventually } from './support/client.js';
 import { addMember, makeAccount, makeAsset, makeContribution, makeStory } from './support/factories.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -19,9 +20,18 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
   let server: TestServer;
   let api: ReturnType<typeof apiClient>;
 
+  /** Subscriptions the server's bus has taken per topic (never decremented: every test has its own chest). */
+  const taken = new Map<string, number>();
+
   beforeAll(async () => {
     server = await startTestServer();
     api = apiClient(server.app.url());
+    const bus = server.app.services.events;
+    const subscribe = bus.subscribe.bind(bus);
+    bus.subscribe = <T>(topic: string, signal?: AbortSignal) => {
+      taken.set(topic, (taken.get(topic) ?? 0) + 1);
+      return subscribe<T>(topic, signal);
+    };
   });
   afterAll(async () => {
     await server?.stop();
@@ -41,6 +51,14 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     return { em, chest, owner, viewer, editor, asset };
   }
 
+  /**
+   * `settled` only says the server answered a later operation on the same socket; graphql-ws runs
+   * operations concurrently, and a subscription checks access before it listens. Wait until the
+   * bus holds the expected number of listeners, or an event emitted now can pass them by.
+   */
+  const listening = (chestId: string, n: number) =>
+    eventually(async () => ((taken.get(topics.chest(chestId)) ?? 0) >= n ? true : undefined), 20_000, 20);
+
   const emit = (chestId: string, kind: ChestEventKind, ids: { assetId?: string; storyId?: string; contributionId?: string }, stage = 'thumbnails') =>
     emitChestEvent(server.db.orm.em.fork(), server.app.services.events, {
       chestId,
@@ -56,6 +74,7 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     const viewerSees = api.collect(viewerWs, PROCESSING, { c: f.chest.id }, () => false);
     const ownerSees = api.collect(ownerWs, PROCESSING, { c: f.chest.id }, (all) => all.length === 2);
     await Promise.all([api.settled(viewerWs), api.settled(ownerWs)]);
+    await listening(f.chest.id, 2);
 
     await emit(f.chest.id, ChestEventKind.ASSET_PROCESSING, { assetId: f.asset.id }, 'first');
     await expect.poll(() => viewerSees.results.length).toBe(1);
@@ -73,6 +92,7 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     const ws = api.ws(f.viewer.token);
     const sees = api.collect(ws, PROCESSING, { c: f.chest.id }, () => false);
     await api.settled(ws);
+    await listening(f.chest.id, 1);
     await api.must(`mutation { signOut }`, {}, f.viewer.token);
     await emit(f.chest.id, ChestEventKind.ASSET_PROCESSING, { assetId: f.asset.id });
     expect(await sees.done).toEqual([]);
@@ -90,6 +110,7 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     const holder = api.ws(undefined, link);
     const sees = api.collect(holder, PROCESSING, { c: f.chest.id }, () => false);
     await api.settled(holder);
+    await listening(f.chest.id, 1);
     await emit(f.chest.id, ChestEventKind.ASSET_PROCESSING, { assetId: f.asset.id }, 'while-shared');
     await expect.poll(() => sees.results.length).toBe(1);
     await api.must(`mutation($c: ID!) { revokeShareLink(chestId: $c) { id } }`, { c: f.chest.id }, f.owner.token);
@@ -105,6 +126,7 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     const ws = api.ws(f.viewer.token);
     const sees = api.collect(ws, `subscription($c: ID!) { memoryAdded(chestId: $c) { id } }`, { c: f.chest.id }, (all) => all.length === 2);
     await api.settled(ws);
+    await listening(f.chest.id, 1);
     await emit(f.chest.id, ChestEventKind.MEMORY_ADDED, { assetId: hidden.id });
     await emit(f.chest.id, ChestEventKind.MEMORY_ADDED, { assetId: f.asset.id });
     await api.must(`mutation($id: ID!) { approveContribution(id: $id) { status } }`, { id: pending.id }, f.owner.token);
@@ -123,6 +145,7 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     const editorWs = api.ws(f.editor.token);
     const sees = api.collect(editorWs, SUB, { c: f.chest.id }, (all) => all.length === 1);
     await api.settled(editorWs);
+    await listening(f.chest.id, 1);
     await api.must(`mutation($t: String!) { submitContribution(token: $t, input: { contributorName: "Cousin May" }) { guestToken } }`, { t: link });
     expect((await sees.done).map((r) => r.data.contributionSubmitted)).toEqual([{ contributorName: 'Cousin May', status: ContributionStatus.PENDING }]);
     await Promise.all([viewerWs.dispose(), editorWs.dispose()]);
@@ -140,6 +163,7 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     const publicSees = api.collect(publicWs, SUB, { c: f.chest.id }, (all) => all.length === 1);
     const memberSees = api.collect(memberWs, SUB, { c: f.chest.id }, (all) => all.length === 2);
     await Promise.all([api.settled(publicWs), api.settled(memberWs)]);
+    await listening(f.chest.id, 2);
     await emit(f.chest.id, ChestEventKind.STORY_READY, { storyId: draft.id });
     await emit(f.chest.id, ChestEventKind.STORY_READY, { storyId: published.id });
     expect((await publicSees.done).map((r) => r.data.storyReady.title)).toEqual(['Published']);
@@ -162,6 +186,7 @@ describe('chest event subscriptions: access at subscribe time and per event', ()
     const sockets = [api.ws(), api.ws(), api.ws(), api.ws(), api.ws(), api.ws(f.viewer.token), api.ws(f.viewer.token)];
     const streams = sockets.map((ws) => api.collect(ws, SUB, { c: f.chest.id }, (all) => all.length === 1));
     await Promise.all(sockets.map((ws) => api.settled(ws)));
+    await listening(f.chest.id, sockets.length);
     const before = { ...subscriptionStats };
     await emit(f.chest.id, ChestEventKind.ASSET_PROCESSING, { assetId: f.asset.id }, 'shared');
     const received = await Promise.all(streams.map((s) => s.done));
