@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { MediaError, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 import type { DocumentRefusal, DocumentTask, DocumentText } from './sandbox/document.worker.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './sandbox/limits.js';
-import { SandboxCrashError, SandboxLimitError, SandboxRefusal, workerEntry } from './sandbox/sandbox.js';
+import { judgeSandboxError, workerEntry } from './sandbox/sandbox.js';
 import { runSandboxedStep } from './sandbox/sandboxed-step.js';
 import { type ArchiveLimits, type ArchiveProblem, inspectArchive } from './sandbox/zip-directory.js';
 
@@ -98,16 +98,13 @@ const REFUSALS: Record<DocumentRefusal, (filename: string, limits: ArchiveLimits
 /** What people read when the sandbox ended a reader; anything that says nothing about the file stays transient. */
 function sandboxFailure(err: unknown, filename: string, parseLimits: ParseLimits): unknown {
   const limits = parseLimits.sandbox;
-  if (err instanceof SandboxRefusal) return new MediaError((REFUSALS[err.reason as DocumentRefusal] ?? REFUSALS['pdf-unreadable'])(filename, parseLimits.archive));
-  if (err instanceof SandboxLimitError) {
-    return new MediaError(
-      err.limit === 'memory'
-        ? `"${filename}" is too large or complex to read: reading it needs more than the ${limits.memoryMb} MB of memory one document may use`
-        : `"${filename}" is too large or complex to read: reading it takes longer than the ${seconds(limits.timeoutMs)} one document may take`,
-    );
-  }
-  if (err instanceof SandboxCrashError) return new MediaError(`"${filename}" could not be read: the reader stopped on it, and would again`);
-  return err;
+  const final = (message: string) => new MediaError(message);
+  return judgeSandboxError(err, {
+    refused: (reason) => final((REFUSALS[reason as DocumentRefusal] ?? REFUSALS['pdf-unreadable'])(filename, parseLimits.archive)),
+    memory: () => final(`"${filename}" is too large or complex to read: reading it needs more than the ${limits.memoryMb} MB of memory one document may use`),
+    time: () => final(`"${filename}" is too large or complex to read: reading it takes longer than the ${seconds(limits.timeoutMs)} one document may take`),
+    crashed: () => final(`"${filename}" could not be read: the reader stopped on it, and would again`),
+  });
 }
 
 const seconds = (ms: number) => (ms === 1000 ? '1 second' : `${Math.round(ms / 100) / 10} seconds`);

@@ -3,7 +3,7 @@ import { perceptualHash, PHASH_SIZE } from './perceptual-hash.js';
 import { MediaError, type DerivedImage, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 import type { DecodedImage, ImageRefusal, ImageTask } from './sandbox/image.worker.js';
 import { DEFAULT_PARSE_LIMITS } from './sandbox/limits.js';
-import { SandboxCrashError, SandboxLimitError, SandboxRefusal, workerEntry } from './sandbox/sandbox.js';
+import { judgeSandboxError, workerEntry } from './sandbox/sandbox.js';
 import { runSandboxedStep } from './sandbox/sandboxed-step.js';
 
 /** Decompression bombs: a 100-megapixel limit covers every camera and scanner families use. */
@@ -60,15 +60,12 @@ const REFUSALS: Record<ImageRefusal, string> = {
 
 /** What people read when the decoder refused or was ended; anything that says nothing about the file stays transient. */
 function imageProblem(err: unknown, ctx: PipelineContext): unknown {
-  if (err instanceof SandboxRefusal) return new MediaError(REFUSALS[err.reason as ImageRefusal] ?? REFUSALS.unreadable);
   const limits = (ctx.limits ?? DEFAULT_PARSE_LIMITS).sandbox;
-  if (err instanceof SandboxLimitError) {
-    return new MediaError(
-      err.limit === 'memory'
-        ? `The picture is too large or complex to decode: it needs more than the ${limits.memoryMb} MB of memory one file may use`
-        : `The picture is too large or complex to decode: it takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one file may take`,
-    );
-  }
-  if (err instanceof SandboxCrashError) return new MediaError('The picture could not be read: the decoder stopped on it, and would again');
-  return err;
+  const final = (message: string) => new MediaError(message);
+  return judgeSandboxError(err, {
+    refused: (reason) => final(REFUSALS[reason as ImageRefusal] ?? REFUSALS.unreadable),
+    memory: () => final(`The picture is too large or complex to decode: it needs more than the ${limits.memoryMb} MB of memory one file may use`),
+    time: () => final(`The picture is too large or complex to decode: it takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one file may take`),
+    crashed: () => final('The picture could not be read: the decoder stopped on it, and would again'),
+  });
 }

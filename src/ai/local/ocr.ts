@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
-import { DEFAULT_SANDBOX_LIMITS, runInSandbox, SandboxCrashError, SandboxLimitError, SandboxRefusal, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
+import { DEFAULT_SANDBOX_LIMITS, judgeSandboxError, runInSandbox, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
 import { AiProviderError, AiUnavailableError } from '../ai.port.js';
 import type { OcrChildMessage, OcrChildRequest, OcrRefusal } from './ocr.child.js';
 import type { PdfPagesRefusal, PdfPagesTask } from './pdf-pages.worker.js';
@@ -206,17 +206,13 @@ export async function pdfPageImages(path: string, maxPages = 20, opts: { limits?
     const pngs = await runInSandbox<Uint8Array[]>({ entry: PDF_PAGES_WORKER, data, limits, signal: opts.signal });
     return pngs.map((png) => Buffer.from(png.buffer, png.byteOffset, png.byteLength));
   } catch (err) {
-    if (err instanceof SandboxRefusal) throw new AiProviderError(PDF_REFUSALS[err.reason as PdfPagesRefusal] ?? PDF_REFUSALS.unreadable, false);
-    if (err instanceof SandboxLimitError) {
-      throw new AiProviderError(
-        err.limit === 'memory'
-          ? `The pages of the PDF could not be read: that needs more than the ${limits.memoryMb} MB of memory one file may use`
-          : `The pages of the PDF could not be read: that takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one file may take`,
-        false,
-      );
-    }
-    if (err instanceof SandboxCrashError) throw new AiProviderError('The pages of the PDF could not be read: the reader stopped on them, and would again', false);
-    throw err;
+    const final = (message: string) => new AiProviderError(message, false);
+    throw judgeSandboxError(err, {
+      refused: (reason) => final(PDF_REFUSALS[reason as PdfPagesRefusal] ?? PDF_REFUSALS.unreadable),
+      memory: () => final(`The pages of the PDF could not be read: that needs more than the ${limits.memoryMb} MB of memory one file may use`),
+      time: () => final(`The pages of the PDF could not be read: that takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one file may take`),
+      crashed: () => final('The pages of the PDF could not be read: the reader stopped on them, and would again'),
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
 import type { PictureRefusal, PictureStats, PictureTask } from '../../media/sandbox/picture.worker.js';
-import { DEFAULT_SANDBOX_LIMITS, runInSandbox, SandboxCrashError, SandboxLimitError, SandboxRefusal, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
+import { DEFAULT_SANDBOX_LIMITS, judgeSandboxError, runInSandbox, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
 import { AiProviderError } from '../ai.port.js';
 
 /**
@@ -42,15 +42,11 @@ const REFUSALS: Record<PictureRefusal, string> = {
 
 /** Non-retryable for anything the file caused; a thread that never started stays transient (the job is retried). */
 export function pictureProblem(err: unknown, limits: SandboxLimits): unknown {
-  if (err instanceof SandboxRefusal) return new AiProviderError(REFUSALS[err.reason as PictureRefusal] ?? REFUSALS.unreadable, false);
-  if (err instanceof SandboxLimitError) {
-    return new AiProviderError(
-      err.limit === 'memory'
-        ? `The picture is too large or complex to analyse: it needs more than the ${limits.memoryMb} MB of memory one file may use`
-        : `The picture is too large or complex to analyse: it takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one file may take`,
-      false,
-    );
-  }
-  if (err instanceof SandboxCrashError) return new AiProviderError('The picture could not be read: the decoder stopped on it, and would again', false);
-  return err;
+  const final = (message: string) => new AiProviderError(message, false);
+  return judgeSandboxError(err, {
+    refused: (reason) => final(REFUSALS[reason as PictureRefusal] ?? REFUSALS.unreadable),
+    memory: () => final(`The picture is too large or complex to analyse: it needs more than the ${limits.memoryMb} MB of memory one file may use`),
+    time: () => final(`The picture is too large or complex to analyse: it takes longer than the ${Math.round(limits.timeoutMs / 1000)} seconds one file may take`),
+    crashed: () => final('The picture could not be read: the decoder stopped on it, and would again'),
+  });
 }

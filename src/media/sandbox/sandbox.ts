@@ -120,3 +120,26 @@ export function runInSandbox<R>(task: SandboxTask): Promise<R> {
 export function workerEntry(base: string, name: string): URL {
   return new URL(`${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
 }
+
+/** What to tell people for each way the sandbox can end a task because of the file. */
+export interface SandboxVerdicts<E> {
+  /** The worker refused the file, for this reason (its own code). */
+  refused(reason: string): E;
+  /** It reached the memory limit. */
+  memory(limits: SandboxLimits): E;
+  /** It reached the time limit. */
+  time(limits: SandboxLimits): E;
+  /** It died on the file after it had started. */
+  crashed(): E;
+}
+
+/**
+ * The verdict for a sandbox error that says something about the file; any other error (a worker
+ * that never started, the job's own stop) comes back as it was, so it stays transient.
+ */
+export function judgeSandboxError<E>(err: unknown, verdicts: SandboxVerdicts<E>): E | unknown {
+  if (err instanceof SandboxRefusal) return verdicts.refused(err.reason);
+  if (err instanceof SandboxLimitError) return err.limit === 'memory' ? verdicts.memory(err.limits) : verdicts.time(err.limits);
+  if (err instanceof SandboxCrashError) return verdicts.crashed();
+  return err;
+}
