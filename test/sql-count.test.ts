@@ -4,17 +4,8 @@ import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAccount, makeAssets, makeChest, makeContribution, makeStory } from './support/factories.js';
 import type { Account } from '../src/db/entities/index.js';
 import { createGraphQLRunner, ok } from './support/graphql.js';
+import { NESTED_CHEST } from './support/nested-query.js';
 
-/** Every nested field the API has, so any per-row query anywhere would show up in the count. */
-const NESTED = `
-  id personName myRole heroImage { id filename }
-  members { role account { displayName } }
-  links { shareLinkActive }
-  assets(first: 100) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id filename location { latitude } tags { name } } } }
-  images: assets(first: 5, types: [IMAGE]) { totalCount edges { node { id } } }
-  stories { edges { node { id title timeline { date } } } }
-  contributions { edges { node { id status } } }
-  summary { totalAssets images totalBytes recentAssets { id location { latitude } } }`;
 
 describe('SQL statements per query', () => {
   let db: TestDatabase;
@@ -58,7 +49,7 @@ describe('SQL statements per query', () => {
   it('does not grow with the number of assets in a chest (1 vs 200)', async () => {
     const small = await chestWith(1);
     const large = await chestWith(200);
-    const q = `query($id: ID!) { chest(id: $id) { ${NESTED} } }`;
+    const q = `query($id: ID!) { chest(id: $id) { ${NESTED_CHEST} } }`;
     const forSmall = await statements(q, { id: small.id });
     const forLarge = await statements(q, { id: large.id });
     expect(forLarge).toBe(forSmall);
@@ -67,7 +58,7 @@ describe('SQL statements per query', () => {
   });
 
   it('does not grow with the number of chests in a list (1 vs 30)', async () => {
-    const q = `{ chests(first: 50) { edges { node { ${NESTED} } } } }`;
+    const q = `{ chests(first: 50) { edges { node { ${NESTED_CHEST} } } } }`;
     const before = await statements(q);
     for (let i = 0; i < 28; i++) await chestWith(3);
     const after = await statements(q);

@@ -6,6 +6,7 @@ import { Asset, Upload } from '../src/db/entities/index.js';
 import { newToken } from '../src/domain/tokens.js';
 import type { HttpApp } from '../src/server.js';
 import type { TestDatabase } from './support/db.js';
+import { apiClient } from './support/client.js';
 import { makeAccount, makeChest } from './support/factories.js';
 import { jpeg } from './support/media.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -31,18 +32,7 @@ describe('deduplication never hides a memory and never answers about other peopl
     await server?.stop();
   });
 
-  async function gql(query: string, variables: Record<string, unknown>, token?: string) {
-    const res = await fetch(`${app.url()}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
-      body: JSON.stringify({ query, variables }),
-    });
-    return (await res.json()) as { data?: any; errors?: any[] };
-  }
-  const ok = (r: { data?: any; errors?: any[] }) => {
-    if (r.errors) throw new Error(JSON.stringify(r.errors));
-    return r.data;
-  };
+  const must = (query: string, variables: Record<string, unknown>, token?: string) => apiClient(app.url()).must(query, variables, token);
 
   /** A chest of the owner's that takes contributions, with its contribution link. */
   async function freshChest(): Promise<{ chestId: string; link: string }> {
@@ -51,7 +41,7 @@ describe('deduplication never hides a memory and never answers about other peopl
     return { chestId: chest.id, link: link.token };
   }
   async function guest(link: string, name = 'Ann'): Promise<{ guestToken: string; contributionId: string }> {
-    const sent = ok(await gql(`mutation($t: String!, $n: String!) { submitContribution(token: $t, input: { contributorName: $n }) { guestToken contribution { id } } }`, { t: link, n: name }))
+    const sent = (await must(`mutation($t: String!, $n: String!) { submitContribution(token: $t, input: { contributorName: $n }) { guestToken contribution { id } } }`, { t: link, n: name }))
       .submitContribution;
     return { guestToken: sent.guestToken, contributionId: sent.contribution.id };
   }
@@ -62,7 +52,7 @@ describe('deduplication never hides a memory and never answers about other peopl
   type Ticket = { url: string; headers: Record<string, string>; id: string };
   async function ticket(bytes: Buffer, by: { chestId: string; token: string } | { guestToken: string }): Promise<Ticket> {
     const where = 'guestToken' in by ? { guestToken: by.guestToken } : { chestId: by.chestId };
-    const t = ok(await gql(TICKET, { i: { ...where, filename: 'x.jpg', size: bytes.length, mimeType: 'image/jpeg' } }, 'token' in by ? by.token : undefined)).createUpload;
+    const t = (await must(TICKET, { i: { ...where, filename: 'x.jpg', size: bytes.length, mimeType: 'image/jpeg' } }, 'token' in by ? by.token : undefined)).createUpload;
     return { url: `${app.url()}${t.url}`, headers: Object.fromEntries(t.headers.map((h: any) => [h.name, h.value])), id: t.upload.id };
   }
   async function send(t: Ticket, bytes: Buffer): Promise<{ status: number; text: string; body: any }> {
@@ -75,11 +65,11 @@ describe('deduplication never hides a memory and never answers about other peopl
 
   /** What the family sees: the chest's memory count and ids. */
   async function visible(chestId: string): Promise<{ total: number; ids: string[] }> {
-    const a = ok(await gql(`query($c: ID!) { chest(id: $c) { assets(first: 100) { totalCount edges { node { id } } } } }`, { c: chestId }, owner.token)).chest.assets;
+    const a = (await must(`query($c: ID!) { chest(id: $c) { assets(first: 100) { totalCount edges { node { id } } } } }`, { c: chestId }, owner.token)).chest.assets;
     return { total: a.totalCount, ids: a.edges.map((e: any) => e.node.id).sort() };
   }
   const review = (verb: 'approveContribution' | 'rejectContribution', id: string) =>
-    gql(`mutation($id: ID!) { ${verb}(id: $id) { status } }`, { id }, owner.token).then(ok);
+    must(`mutation($id: ID!) { ${verb}(id: $id) { status } }`, { id }, owner.token);
   /** Every row holding these bytes, visible or not: nothing is ever lost. */
   const rows = (bytes: Buffer) => db.orm.em.fork().count(Asset, { sha256: createHash('sha256').update(bytes).digest('hex') });
 
@@ -94,7 +84,7 @@ describe('deduplication never hides a memory and never answers about other peopl
     expect(fromOwner.body).toMatchObject({ status: 'COMPLETE', duplicate: false });
     expect(fromOwner.body.assetId).not.toBe(fromGuest.body.assetId);
     expect(await visible(chestId)).toEqual({ total: 1, ids: [fromOwner.body.assetId] });
-    expect(ok(await gql(`query($id: ID!) { asset(id: $id) { id } }`, { id: fromOwner.body.assetId }, owner.token)).asset.id).toBe(fromOwner.body.assetId);
+    expect((await must(`query($id: ID!) { asset(id: $id) { id } }`, { id: fromOwner.body.assetId }, owner.token)).asset.id).toBe(fromOwner.body.assetId);
 
     await review('rejectContribution', g.contributionId);
     expect(await visible(chestId)).toEqual({ total: 1, ids: [fromOwner.body.assetId] });
@@ -175,14 +165,14 @@ describe('deduplication never hides a memory and never answers about other peopl
     const x = await photo();
     await upload(x, asOwner(chestId)); // already in the chest before it goes to the bin
     const t = await ticket(x, asOwner(chestId));
-    ok(await gql(`mutation($id: ID!) { deleteChest(id: $id) { id } }`, { id: chestId }, owner.token));
+    (await must(`mutation($id: ID!) { deleteChest(id: $id) { id } }`, { id: chestId }, owner.token));
     const late = await send(t, x);
     expect(late.status).toBe(404);
     expect(late.body.errors[0].extensions.code).toBe('NOT_FOUND');
     expect(late.text).not.toMatch(/duplicate|assetId/);
     expect((await db.orm.em.fork().findOneOrFail(Upload, t.id)).status).toBe('FAILED');
     expect(await rows(x)).toBe(1);
-    ok(await gql(`mutation($id: ID!) { restoreChest(id: $id) { id } }`, { id: chestId }, owner.token));
+    (await must(`mutation($id: ID!) { restoreChest(id: $id) { id } }`, { id: chestId }, owner.token));
     expect(await visible(chestId)).toMatchObject({ total: 1 });
   });
 

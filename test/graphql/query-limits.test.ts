@@ -9,19 +9,10 @@ import { queryLimitStats } from '../../src/graphql/limits/stats.js';
 import { createSchema } from '../../src/graphql/schema.js';
 import { apiClient } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { NESTED_CHEST } from '../support/nested-query.js';
 
 const rep = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i)).join(' ');
 
-/** The nested chest query of the SQL-count test, with assets(first: 100). */
-const NESTED = `
-  id personName myRole heroImage { id filename }
-  members { role account { displayName } }
-  links { shareLinkActive }
-  assets(first: 100) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id filename location { latitude } tags { name } } } }
-  images: assets(first: 5, types: [IMAGE]) { totalCount edges { node { id } } }
-  stories { edges { node { id title timeline { date } } } }
-  contributions { edges { node { id status } } }
-  summary { totalAssets images totalBytes recentAssets { id location { latitude } } }`;
 
 /** README "Your first chest": read it back, with everything nested. */
 const README_CHEST = `query($id: ID!) {
@@ -47,7 +38,7 @@ const FRAGMENT_BOMB = `${rep(30, (k) => `fragment F${k} on Query { ...F${k + 1} 
 /** The issue's documents, exactly. */
 const HOSTILE = {
   typename32k: `{ ${'__typename '.repeat(32_000)}}`,
-  aliases1000: `{ ${rep(1000, (i) => `c${i}: chest(id: "00000000-0000-0000-0000-000000000000") { ${NESTED} }`)} }`,
+  aliases1000: `{ ${rep(1000, (i) => `c${i}: chest(id: "00000000-0000-0000-0000-000000000000") { ${NESTED_CHEST} }`)} }`,
   chestEvents2000: `subscription { ${rep(2000, (i) => `e${i}: chestEvents(chestId: "00000000-0000-0000-0000-000000000000") { lastSeq }`)} }`,
   depth5000: `{${'chest(id: "x") {'.repeat(5000)}id${'}'.repeat(5000)}}`,
   fragmentBomb: FRAGMENT_BOMB,
@@ -88,7 +79,7 @@ describe('query limits (precheck)', () => {
   });
 
   it('lets the README and test queries and the explorer’s introspection query through', () => {
-    for (const q of [README_CHEST, `query($id: ID!) { chest(id: $id) { ${NESTED} } }`, getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true, schemaDescription: true, specifiedByUrl: true, directiveIsRepeatable: true }), '{ __typename }']) {
+    for (const q of [README_CHEST, `query($id: ID!) { chest(id: $id) { ${NESTED_CHEST} } }`, getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true, schemaDescription: true, specifiedByUrl: true, directiveIsRepeatable: true }), '{ __typename }']) {
       const r = check(q);
       expect(r.ok ? 'ok' : r.error.message).toBe('ok');
     }
@@ -250,7 +241,7 @@ describe.each([
   });
 
   it('HTTP: the nested chest query with assets(first: 100) passes', async () => {
-    const r = await post({ query: `query($id: ID!) { chest(id: $id) { ${NESTED} } }`, variables: { id: chestId } });
+    const r = await post({ query: `query($id: ID!) { chest(id: $id) { ${NESTED_CHEST} } }`, variables: { id: chestId } });
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.chest.assets.totalCount).toBe(0);
   });
