@@ -141,10 +141,13 @@ const envSchema = z.object({
   /** Seconds between the queue's supervision passes (finding silent jobs, retrying them). */
   JOB_SUPERVISE_SECONDS: int(1, 600).default(10),
   /**
-   * Parsing of untrusted files (PDF and DOCX text) runs in a worker thread with this much V8 heap,
-   * MiB, and for at most this long; a file that needs more fails with a reason, never retried.
+   * Parsing of untrusted files (photos, PDF and DOCX text, the AI step's picture reads) runs in a
+   * child process with this much V8 heap, MiB, this much memory besides (decoded pixels, native
+   * buffers; a kernel cap through util-linux `prlimit --data`, 0: none), and for at most this
+   * long; a file that needs more fails with a reason, never retried.
    */
   SANDBOX_MEMORY_MB: int(64, 65_536).default(1024),
+  SANDBOX_NATIVE_MEMORY_MB: int(0, 65_536).default(1536),
   SANDBOX_TIMEOUT_SECONDS: int(1, 86_400).default(600),
   /**
    * Address space of each ffmpeg and ffprobe process, MiB (set with util-linux `prlimit`; 0: no
@@ -183,6 +186,9 @@ const envSchema = z.object({
   /** whisper.cpp for offline transcription: the CLI binary and a ggml model file. */
   WHISPER_CPP_PATH: z.string().min(1).optional(),
   WHISPER_MODEL_PATH: z.string().min(1).optional(),
+  /** Memory whisper.cpp may allocate per recording, MiB (prlimit --data; 0: no cap), and how long one may take. */
+  WHISPER_MEMORY_MB: int(0, 262_144).default(6144),
+  WHISPER_TIMEOUT_SECONDS: int(1, 86_400).default(3600),
   /** Seconds to wait for in-flight requests on SIGTERM before closing anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(10),
 });
@@ -306,7 +312,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
         timeoutMs: e.AI_TIMEOUT_SECONDS * 1000,
         maxRetries: e.AI_MAX_RETRIES,
       },
-      whisper: { binary: e.WHISPER_CPP_PATH ?? null, model: e.WHISPER_MODEL_PATH ?? null },
+      whisper: { binary: e.WHISPER_CPP_PATH ?? null, model: e.WHISPER_MODEL_PATH ?? null, memoryMb: e.WHISPER_MEMORY_MB, timeoutMs: e.WHISPER_TIMEOUT_SECONDS * 1000 },
       cacheDir: resolve(dataDir, 'cache'),
     },
     jobs: {
@@ -321,7 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       healthPort: e.WORKER_HEALTH_PORT ?? null,
       mediaTools: { memoryMb: e.MEDIA_TOOL_MEMORY_MB },
       parseLimits: {
-        sandbox: { memoryMb: e.SANDBOX_MEMORY_MB, timeoutMs: e.SANDBOX_TIMEOUT_SECONDS * 1000 },
+        sandbox: { memoryMb: e.SANDBOX_MEMORY_MB, nativeMemoryMb: e.SANDBOX_NATIVE_MEMORY_MB, timeoutMs: e.SANDBOX_TIMEOUT_SECONDS * 1000 },
         archive: {
           maxEntries: e.ARCHIVE_MAX_ENTRIES,
           maxUnpackedBytes: e.ARCHIVE_MAX_UNPACKED_MB * MiB,

@@ -16,7 +16,7 @@ import { analyseAsset, recordAnalysisGaveUp } from '../src/domain/analysis/analy
 import { updateMemory } from '../src/domain/asset/asset.service.js';
 import { InProcessEventBus } from '../src/events/in-process.events.js';
 import { createPgBossQueue } from '../src/jobs/pg-boss.queue.js';
-import { readExif } from '../src/media/exif.js';
+import { readExif } from './support/exif.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../src/media/sandbox/zip-directory.js';
 import type { StorageBackend } from '../src/storage/storage.port.js';
 import { createStorage } from '../src/storage/storage.registry.js';
@@ -217,7 +217,7 @@ describe('the AI step', () => {
       .png()
       .toBuffer();
     const asset = await pictureMemory(page);
-    const tight = createLocalProvider({ providers: ['local'], cacheDir: join(dir, 'cache'), sandbox: { memoryMb: 16, timeoutMs: 120_000 } } as AiSettings);
+    const tight = createLocalProvider({ providers: ['local'], cacheDir: join(dir, 'cache'), sandbox: { memoryMb: 16, nativeMemoryMb: 1536, timeoutMs: 120_000 } } as AiSettings);
     const ai: Ai = { ...localDescribing(), extractText: (file) => tight.extractText!(file) };
     try {
       await analyseAsset(deps(ai), job(asset.id));
@@ -235,7 +235,7 @@ describe('the AI step', () => {
 
   it('a picture read that meets the sandbox time limit fails its task with a reason and is not retried', async () => {
     const asset = await pictureMemory(await sharp({ create: { width: 640, height: 480, channels: 3, background: '#204080' } }).png().toBuffer());
-    await analyseAsset({ ...deps(localDescribing({ memoryMb: 256, timeoutMs: 1 })), limits: { sandbox: { memoryMb: 256, timeoutMs: 1 }, archive: DEFAULT_ARCHIVE_LIMITS } }, job(asset.id));
+    await analyseAsset({ ...deps(localDescribing({ memoryMb: 256, nativeMemoryMb: 1536, timeoutMs: 1 })), limits: { sandbox: { memoryMb: 256, nativeMemoryMb: 1536, timeoutMs: 1 }, archive: DEFAULT_ARCHIVE_LIMITS } }, job(asset.id));
     expect((await stored(asset.id)).analyses.find((a) => a.task === 'describeImage')).toMatchObject({
       status: 'FAILED',
       error: expect.stringMatching(/too large or complex to analyse: it takes longer than/),

@@ -104,7 +104,7 @@ describe('loadConfig: parsing untrusted files', () => {
     expect(loadConfig({}).jobs.parseLimits).toEqual(DEFAULT_PARSE_LIMITS);
     const c = loadConfig({ SANDBOX_MEMORY_MB: '256', SANDBOX_TIMEOUT_SECONDS: '30', ARCHIVE_MAX_ENTRIES: '500', ARCHIVE_MAX_UNPACKED_MB: '64', ARCHIVE_MAX_RATIO: '50', ARCHIVE_MAX_XML_MB: '8', ARCHIVE_MAX_XML_DEPTH: '64', ARCHIVE_MAX_XML_ELEMENTS: '5000' });
     expect(c.jobs.parseLimits).toEqual({
-      sandbox: { memoryMb: 256, timeoutMs: 30_000 },
+      sandbox: { memoryMb: 256, nativeMemoryMb: 1536, timeoutMs: 30_000 },
       archive: { maxEntries: 500, maxUnpackedBytes: 64 * 1024 * 1024, maxRatio: 50, maxXmlBytes: 8 * 1024 * 1024, maxXmlDepth: 64, maxXmlElements: 5000 },
     });
     // A heap too small for the readers themselves to load is a mistake, not a limit.

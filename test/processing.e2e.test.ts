@@ -54,7 +54,7 @@ describe('processing on the embedded default', () => {
 
     // Every asset went through its own stages, in order, from download to done.
     const stagesOf = (id: string) => events.filter((e) => e.asset.id === id).map((e) => e.stage);
-    expect(stagesOf(ids.photo!)).toEqual(['download', 'metadata', 'decode', 'thumbnails', 'fingerprints', 'fingerprints', 'done']);
+    expect(stagesOf(ids.photo!)).toEqual(['download', 'decode', 'thumbnails', 'fingerprints', 'fingerprints', 'done']);
     expect(stagesOf(ids.video!)).toEqual(expect.arrayContaining(['download', 'probe', 'poster', 'thumbnails', 'done']));
     expect(stagesOf(ids.voice!)).toEqual(expect.arrayContaining(['download', 'probe', 'waveform', 'done']));
     expect(stagesOf(ids.letter!)).toEqual(expect.arrayContaining(['download', 'extract', 'done']));

@@ -70,8 +70,8 @@ async function docxText(input: PipelineInput, ctx: PipelineContext): Promise<Ext
 }
 
 /**
- * Runs the reader in a worker thread (media/sandbox): a file that makes it exceed its heap or
- * time ends that thread only, and becomes a MediaError, so the memory fails at once with a reason
+ * Runs the reader in a sandbox process (media/sandbox): a file that makes it exceed its memory or
+ * time ends that process only, and becomes a MediaError, so the memory fails at once with a reason
  * instead of being retried into the same crash.
  */
 async function sandboxedText(task: DocumentTask, filename: string, ctx: PipelineContext): Promise<Extracted> {

@@ -1,4 +1,3 @@
-import exifr from 'exifr';
 import type { MediaLocation } from './pipeline.types.js';
 
 export interface ExifFacts {
@@ -7,33 +6,29 @@ export interface ExifFacts {
   camera: string | null;
 }
 
-const NONE: ExifFacts = { dateTaken: null, location: null, camera: null };
-
 /**
- * Date taken, GPS position and camera from a photo's EXIF (exifr reads JPEG, HEIC, TIFF, PNG and
- * WebP containers without decoding pixels). Missing or broken EXIF is normal for scans and
- * screenshots, so it yields nulls, never an error.
+ * What exifr reads from a photo's EXIF (JPEG, HEIC, TIFF, PNG and WebP containers, without
+ * decoding pixels). exifr parses the untrusted file, so it runs in the image sandbox
+ * (image.worker.ts) with these options; only the keys below cross back.
  */
-export async function readExif(path: string): Promise<ExifFacts> {
-  let tags: Record<string, unknown> | undefined;
-  try {
-    tags = await exifr.parse(path, {
-      tiff: true,
-      exif: true,
-      gps: true,
-      ifd1: false,
-      interop: false,
-      xmp: false,
-      icc: false,
-      iptc: false,
-      // Raw strings: exifr would turn EXIF's zone-less times into this server's local time.
-      reviveValues: false,
-      translateValues: false,
-    });
-  } catch {
-    return NONE;
-  }
-  if (!tags) return NONE;
+export const EXIF_OPTIONS = {
+  tiff: true,
+  exif: true,
+  gps: true,
+  ifd1: false,
+  interop: false,
+  xmp: false,
+  icc: false,
+  iptc: false,
+  // Raw strings: exifr would turn EXIF's zone-less times into this server's local time.
+  reviveValues: false,
+  translateValues: false,
+} as const;
+export const EXIF_KEYS = ['DateTimeOriginal', 'CreateDate', 'DateTime', 'OffsetTimeOriginal', 'OffsetTime', 'latitude', 'longitude', 'GPSAltitude', 'GPSAltitudeRef', 'Make', 'Model'] as const;
+
+/** Date taken, GPS position and camera from the tags exifr read; missing or broken EXIF (normal for scans and screenshots) yields nulls. */
+export function exifFacts(tags: Partial<Record<(typeof EXIF_KEYS)[number], unknown>> | null): ExifFacts {
+  if (!tags) return { dateTaken: null, location: null, camera: null };
   return {
     dateTaken: exifDate(tags.DateTimeOriginal ?? tags.CreateDate ?? tags.DateTime, tags.OffsetTimeOriginal ?? tags.OffsetTime),
     location: gps(tags),
@@ -58,7 +53,7 @@ export function exifDate(value: unknown, offset: unknown): Date | null {
   return Number.isNaN(date.getTime()) || ms > Date.now() + 86_400_000 ? null : date;
 }
 
-function gps(tags: Record<string, unknown>): MediaLocation | null {
+function gps(tags: Partial<Record<(typeof EXIF_KEYS)[number], unknown>>): MediaLocation | null {
   const lat = tags.latitude;
   const lon = tags.longitude;
   if (typeof lat !== 'number' || typeof lon !== 'number' || !Number.isFinite(lat) || !Number.isFinite(lon)) return null;

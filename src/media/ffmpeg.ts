@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { MediaError, type MediaLocation } from './pipeline.types.js';
+import { underAddressSpaceCap } from './sandbox/process-caps.js';
 
 /**
  * The ffmpeg and ffprobe binaries, and what their output means. Processes are spawned with
@@ -58,19 +58,8 @@ export function setMediaToolLimits(limits: MediaToolLimits): void {
   toolLimits = limits;
 }
 
-/**
- * util-linux's prlimit sets the cap and execs the tool (same pid, so kill and exit codes are the
- * tool's). Where it is missing (macOS, a slim image) the tools run without a memory cap, bounded
- * by their time limit only; README "Hostile files" says so.
- */
-const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p)) ?? null;
-export const memoryCapAvailable = (): boolean => PRLIMIT !== null;
-
-/** The process to spawn for `binary`: behind prlimit when a cap is set and prlimit exists. */
-function capped(binary: string, args: readonly string[]): [string, string[]] {
-  if (!PRLIMIT || toolLimits.memoryMb <= 0) return [binary, [...args]];
-  return [PRLIMIT, [`--as=${toolLimits.memoryMb * 1024 * 1024}`, '--', binary, ...args]];
-}
+/** The process to spawn for `binary`: behind prlimit's address-space cap when one is set. */
+const capped = (binary: string, args: readonly string[]): [string, string[]] => underAddressSpaceCap(binary, args, toolLimits.memoryMb);
 
 /**
  * A MediaError for people when ffmpeg or ffprobe failed on the file: `${subject}: ${damaged}` for

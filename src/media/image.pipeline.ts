@@ -1,4 +1,4 @@
-import { readExif } from './exif.js';
+import { EXIF_KEYS, EXIF_OPTIONS, exifFacts } from './exif.js';
 import { perceptualHash, PHASH_SIZE } from './perceptual-hash.js';
 import { MediaError, type DerivedImage, type PipelineContext, type PipelineInput, type PipelineResult } from './pipeline.types.js';
 import type { DecodedImage, ImageRefusal, ImageTask } from './sandbox/image.worker.js';
@@ -15,16 +15,14 @@ const IMAGE_WORKER = workerEntry(import.meta.url, './sandbox/image.worker');
 /**
  * Photos: upright (EXIF orientation applied), two WebP thumbnails with every piece of metadata
  * stripped (no GPS can leak through a thumbnail), size, EXIF date and place, a ThumbHash
- * placeholder and a perceptual hash. The picture is decoded in the sandbox (media/sandbox,
+ * placeholder and a perceptual hash. The picture's EXIF is read and its pixels decoded in the sandbox (media/sandbox,
  * image.worker.ts), once, to the largest thumbnail; everything smaller is made from that. A
  * picture over the pixel limit is refused from its header; one that makes the decoder exceed the
  * sandbox's heap or time, or kills it, fails at once with a reason.
  */
 export async function processImage(input: PipelineInput, ctx: PipelineContext): Promise<PipelineResult> {
-  await ctx.report('metadata', 5);
-  const exif = await readExif(input.path);
-  await ctx.report('decode', 15);
-  const task: ImageTask = { path: input.path, maxPixels: MAX_INPUT_PIXELS, sizes: THUMBNAIL_SIZES, hashSize: PHASH_SIZE };
+  await ctx.report('decode', 5);
+  const task: ImageTask = { path: input.path, exif: { options: EXIF_OPTIONS, keys: EXIF_KEYS }, maxPixels: MAX_INPUT_PIXELS, sizes: THUMBNAIL_SIZES, hashSize: PHASH_SIZE };
   let decoded: DecodedImage;
   try {
     decoded = await runSandboxedStep<DecodedImage>({ entry: IMAGE_WORKER, data: task, stage: 'decode', ctx });
@@ -32,6 +30,7 @@ export async function processImage(input: PipelineInput, ctx: PipelineContext): 
     throw imageProblem(err, ctx);
   }
 
+  const exif = exifFacts(decoded.exif);
   await ctx.report('thumbnails', 40);
   const thumbnails: DerivedImage[] = [];
   for (const t of decoded.thumbnails) {

@@ -7,6 +7,7 @@ import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../do
 import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
 import { setMediaToolLimits } from '../media/ffmpeg.js';
+import { setSandboxThreads } from '../media/sandbox/sandbox.js';
 
 export interface RunningWorker {
   ai: Ai;
@@ -24,9 +25,12 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   const { concurrency } = config.jobs;
   // The local engines (picture reads, OCR) run in sandboxes with the same limits as the media pipeline's.
   ai ??= createAi({ ...config.ai, sandbox: config.jobs.parseLimits.sandbox });
-  // libvips threads per image × jobs at once ≈ cores; more only thrashes. No cache: each image is seen once.
-  sharp.concurrency(Math.max(1, Math.floor(availableParallelism() / concurrency)));
+  // libvips threads per image × jobs at once ≈ cores; more only thrashes. No cache: each image is seen
+  // once. Here for video posters; the sandboxes that decode uploads get the same through VIPS_CONCURRENCY.
+  const threads = Math.max(1, Math.floor(availableParallelism() / concurrency));
+  sharp.concurrency(threads);
   sharp.cache(false);
+  setSandboxThreads(threads);
   setMediaToolLimits(config.jobs.mediaTools);
   const withQueue = { ...deps, queue, limits: config.jobs.parseLimits };
   await queue.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));

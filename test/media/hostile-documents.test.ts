@@ -47,12 +47,12 @@ describe('a DOCX built to exhaust the server', () => {
 
   it('dies in the sandbox when it slips past the directory checks: a reason, and this process reads the next letter', async () => {
     const before = process.memoryUsage().heapUsed;
-    const run = processDocument(bomb, withLimits({ archive: OPEN_ARCHIVES, sandbox: { memoryMb: 128, timeoutMs: 120_000 } }));
+    const run = processDocument(bomb, withLimits({ archive: OPEN_ARCHIVES, sandbox: { memoryMb: 128, nativeMemoryMb: 1536, timeoutMs: 120_000 } }));
     await expect(run).rejects.toBeInstanceOf(MediaError);
     await expect(run).rejects.toThrow('"bomb.docx" is too large or complex to read: reading it needs more than the 128 MB of memory one document may use');
     // mammoth's tree of three million paragraphs lived and died in the thread's heap.
     expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * MiB);
-    const next = await processDocument(await letter(), withLimits({ sandbox: { memoryMb: 128, timeoutMs: 120_000 } }));
+    const next = await processDocument(await letter(), withLimits({ sandbox: { memoryMb: 128, nativeMemoryMb: 1536, timeoutMs: 120_000 } }));
     expect(next.extractedText).toBe('Dear Rose,\n\nThe apple tree is in bloom.');
   });
 
@@ -63,7 +63,7 @@ describe('a DOCX built to exhaust the server', () => {
   });
 
   it('is stopped at the time limit when memory would allow it', async () => {
-    const run = processDocument(bomb, withLimits({ archive: OPEN_ARCHIVES, sandbox: { memoryMb: 1024, timeoutMs: 1000 } }));
+    const run = processDocument(bomb, withLimits({ archive: OPEN_ARCHIVES, sandbox: { memoryMb: 1024, nativeMemoryMb: 1536, timeoutMs: 1000 } }));
     await expect(run).rejects.toThrow('"bomb.docx" is too large or complex to read: reading it takes longer than the 1 second one document may take');
   });
 });

@@ -2,7 +2,8 @@ import sharp from 'sharp';
 import { thumbHashToApproximateAspectRatio } from 'thumbhash';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
-import { DEFAULT_MEDIA_TOOL_LIMITS, FfmpegError, ffprobe, mediaToolFailure, memoryCapAvailable, parseIso6709, probeLocation, runFfmpeg, setMediaToolLimits } from '../../src/media/ffmpeg.js';
+import { DEFAULT_MEDIA_TOOL_LIMITS, FfmpegError, ffprobe, mediaToolFailure, parseIso6709, probeLocation, runFfmpeg, setMediaToolLimits } from '../../src/media/ffmpeg.js';
+import { kernelCapsAvailable } from '../../src/media/sandbox/process-caps.js';
 import { MediaError, type PipelineInput } from '../../src/media/pipeline.types.js';
 import { processVideo } from '../../src/media/video.pipeline.js';
 import {
@@ -158,7 +159,7 @@ describe('runFfmpeg', () => {
   });
 
   it('runs under its memory cap: a decode that needs more ends with a reason for people, not a retry', async () => {
-    expect(memoryCapAvailable()).toBe(true);
+    expect(kernelCapsAvailable()).toBe(true);
     setMediaToolLimits({ memoryMb: 64 });
     try {
       const encode = ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=1920x1080:rate=10', '-t', '1', '-c:v', 'libx264', '-f', 'null', '-'];

@@ -164,7 +164,7 @@ describe('a stale processing attempt', () => {
     const done = await stateOf(assetId);
     expectCompleted(done, 2);
     // Two claims (A's, then B's), then B's stages only.
-    expect(done.events.map((e) => e.data.stage)).toEqual(['download', 'download', 'metadata', 'decode', 'thumbnails', 'fingerprints', 'fingerprints', 'done']);
+    expect(done.events.map((e) => e.data.stage)).toEqual(['download', 'download', 'decode', 'thumbnails', 'fingerprints', 'fingerprints', 'done']);
   });
 
   /** The ORM for an attempt that reads the asset, then waits for `meanwhile` before it claims it. */

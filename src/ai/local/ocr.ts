@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
+import { cappedNode, killFirstUnderMemoryPressure } from '../../media/sandbox/process-caps.js';
 import { DEFAULT_SANDBOX_LIMITS, judgeSandboxError, runInSandbox, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
 import { AiProviderError, AiUnavailableError } from '../ai.port.js';
 import type { OcrChildMessage, OcrChildRequest, OcrRefusal } from './ocr.child.js';
@@ -17,7 +18,7 @@ import type { PdfPagesRefusal, PdfPagesTask } from './pdf-pages.worker.js';
  * picture, and killed when its job stops. A picture that meets a limit, or kills the engine, is
  * a non-retryable AiProviderError saying why: the analysis records it as FAILED, and does not
  * send the same picture into the same crash again. Pages of scanned PDFs are taken out in a
- * sandboxed worker thread (pdf-pages.worker.ts).
+ * sandbox process of their own (pdf-pages.worker.ts).
  */
 
 const require = createRequire(import.meta.url);
@@ -133,12 +134,14 @@ export class TesseractOcr {
     const { memoryMb } = this.limits;
     const child = fork(OCR_CHILD, [this.cacheDir], {
       // Caps of its own, not the parent's flags (a test runner's loaders, the API's heap size).
-      // tesseract's wasm memory lives outside the V8 heap: --wasm-max-mem-pages (64 KiB pages) bounds it.
-      execArgv: [`--max-old-space-size=${memoryMb}`, `--wasm-max-mem-pages=${memoryMb * 16}`],
+      // tesseract's wasm memory lives outside the V8 heap: --wasm-max-mem-pages (64 KiB pages) bounds
+      // it, and the kernel cap counts it on top of the native memory sharp may take decoding the picture.
+      ...cappedNode({ heapMb: memoryMb, nativeMb: this.limits.nativeMemoryMb > 0 ? this.limits.nativeMemoryMb + memoryMb : 0, flags: [`--wasm-max-mem-pages=${memoryMb * 16}`] }),
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       env: {},
     });
+    killFirstUnderMemoryPressure(child);
     const engine: Engine = { child, ready: false };
     child.on('message', (m: OcrChildMessage) => {
       if (m.type === 'ready') engine.ready = true;

@@ -1,12 +1,11 @@
 /**
- * Worker-thread entry (media/sandbox/sandbox.ts) that takes the pictures of the first pages of a
+ * Sandbox entry (media/sandbox/sandbox.ts) that takes the pictures of the first pages of a
  * scanned PDF, as PNGs ready for OCR: pdf.js and the unpacking of its images run under the
  * sandbox's heap and time limits, and only the PNGs come back. Works like unpdf's
  * `extractImages`, which skips 1-bit images: those are what office scanners write (CCITT, JBIG2),
  * so they are unpacked here instead. Erasable TypeScript importing only packages (see workerEntry).
  */
 import { readFile } from 'node:fs/promises';
-import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { getDocumentProxy, getResolvedPDFJS } from 'unpdf';
 
@@ -30,9 +29,6 @@ interface PdfImage {
   kind?: number;
 }
 
-const port = parentPort!;
-// Imports are loaded: from here on, a death of this thread is the file's doing.
-port.postMessage({ type: 'started' });
 sharp.cache(false);
 
 async function pageImages(task: PdfPagesTask): Promise<Uint8Array[] | PdfPagesRefusal> {
@@ -100,5 +96,7 @@ function unpackBits(packed: Uint8Array, width: number, height: number): Uint8Arr
   return out;
 }
 
-const outcome = await pageImages(workerData as PdfPagesTask);
-port.postMessage(typeof outcome === 'string' ? { type: 'refused', reason: outcome } : { type: 'result', value: outcome });
+export async function run(task: PdfPagesTask) {
+  const outcome = await pageImages(task);
+  return typeof outcome === 'string' ? { type: 'refused' as const, reason: outcome } : { type: 'result' as const, value: outcome };
+}

@@ -5,7 +5,7 @@ import { AiProviderError } from '../ai.port.js';
 
 /**
  * The AI step's reads of a picture, in the sandbox (picture.worker.ts) with the same limits as
- * the media pipeline's: a picture built to exhaust a decoder ends that thread, and the task is
+ * the media pipeline's: a picture built to exhaust a decoder ends that process, and the task is
  * recorded as FAILED with a reason for people, never retried into the same crash.
  */
 
@@ -40,7 +40,7 @@ const REFUSALS: Record<PictureRefusal, string> = {
   unreadable: 'The picture could not be read; the file may be damaged or incomplete',
 };
 
-/** Non-retryable for anything the file caused; a thread that never started stays transient (the job is retried). */
+/** Non-retryable for anything the file caused; a sandbox that never started stays transient (the job is retried). */
 export function pictureProblem(err: unknown, limits: SandboxLimits): unknown {
   const final = (message: string) => new AiProviderError(message, false);
   return judgeSandboxError(err, {

@@ -4,6 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { AiProviderError, AiUnavailableError, type Transcript, type TranscriptSegment } from '../ai.port.js';
 import { FfmpegError, fileUrl, runFfmpeg } from '../../media/ffmpeg.js';
+import { killFirstUnderMemoryPressure, underDataCap } from '../../media/sandbox/process-caps.js';
 
 /**
  * Transcription with whisper.cpp's command-line tool (`whisper-cli`), run on the machine: the
@@ -17,9 +18,15 @@ export interface WhisperSettings {
   /** Path to a ggml model file, e.g. ggml-base.bin. */
   model: string | null;
   threads?: number;
+  /** Memory the CLI may allocate, MiB (RLIMIT_DATA through prlimit; 0: no cap; default 6144: a large model and its buffers). */
+  memoryMb?: number;
+  /** How long one recording may take, ms (default an hour: CPU transcription of a long recording is slow). */
+  timeoutMs?: number;
 }
 
 const STDERR_KEEP = 4096;
+export const DEFAULT_WHISPER_MEMORY_MB = 6144;
+export const DEFAULT_WHISPER_TIMEOUT_MS = 60 * 60_000;
 
 export async function transcribeWithWhisperCpp(settings: WhisperSettings, audioPath: string, signal?: AbortSignal): Promise<Transcript> {
   const { binary, model } = settings;
@@ -37,7 +44,7 @@ export async function transcribeWithWhisperCpp(settings: WhisperSettings, audioP
     const out = join(dir, 'transcript');
     await toWhisperWav(audioPath, wav, signal);
     const threads = Math.max(1, Math.floor(settings.threads ?? Math.min(4, availableParallelism())));
-    await runWhisper(binary, ['-m', model, '-f', wav, '-oj', '-of', out, '-l', 'auto', '-t', String(threads)], signal);
+    await runWhisper({ binary, args: ['-m', model, '-f', wav, '-oj', '-of', out, '-l', 'auto', '-t', String(threads)], settings, signal });
     return parseWhisperJson(await readFile(`${out}.json`, 'utf8'), basename(model));
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -65,18 +72,35 @@ async function toWhisperWav(input: string, wav: string, signal?: AbortSignal): P
   }
 }
 
-/** Runs the CLI with an argument array (never a shell); stdout (the text again) is not needed. */
-function runWhisper(binary: string, args: string[], signal?: AbortSignal): Promise<void> {
+interface WhisperRun {
+  binary: string;
+  args: string[];
+  settings: WhisperSettings;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs the CLI with an argument array (never a shell) under its memory cap and time limit, first
+ * in line for the OOM killer; stdout (the text again) is not needed. A recording that makes it run
+ * out of memory or time, or crash, fails for good: the same recording would do it again.
+ */
+function runWhisper({ binary, args, settings, signal }: WhisperRun): Promise<void> {
   signal?.throwIfAborted();
+  const memoryMb = settings.memoryMb ?? DEFAULT_WHISPER_MEMORY_MB;
+  const timeoutMs = settings.timeoutMs ?? DEFAULT_WHISPER_TIMEOUT_MS;
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true });
+    const [program, argv] = underDataCap(binary, args, memoryMb);
+    const child = spawn(program, argv, { stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true });
+    killFirstUnderMemoryPressure(child);
     let stderr = '';
     let stopped: Error | null = null;
-    const onAbort = (): void => {
-      stopped ??= signal?.reason instanceof Error ? signal.reason : new Error('Aborted');
+    const stop = (err: Error): void => {
+      stopped ??= err;
       child.kill('SIGKILL');
     };
+    const onAbort = (): void => stop(signal?.reason instanceof Error ? signal.reason : new Error('Aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => stop(new AiProviderError(`Transcription took longer than the ${Math.round(timeoutMs / 60_000)} minutes one recording may take`, false)), timeoutMs);
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_KEEP);
@@ -85,14 +109,21 @@ function runWhisper(binary: string, args: string[], signal?: AbortSignal): Promi
       stopped ??= new AiUnavailableError(`whisper.cpp could not be started: ${err.message}`);
     });
     child.on('close', (code, killedBy) => {
+      clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       if (stopped) return reject(stopped);
       if (code === 0) return resolve();
-      const last = stderr.trim().split('\n').pop()?.trim() || `exit ${code ?? killedBy}`;
+      // Under the cap, running out shows as an allocation error or a signal (SIGKILL: the OOM killer).
+      if (killedBy || OUT_OF_MEMORY.test(stderr)) {
+        return reject(new AiProviderError(`Transcription needs more than the ${memoryMb} MB of memory one recording may use, or whisper.cpp stops on it`, false));
+      }
+      const last = stderr.trim().split('\n').pop()?.trim() || `exit ${code}`;
       reject(new AiProviderError(`whisper.cpp failed: ${last}`, false));
     });
   });
 }
+
+const OUT_OF_MEMORY = /out of memory|allocation failed|failed to allocate|bad_alloc|cannot allocate memory/i;
 
 interface WhisperJson {
   result?: { language?: unknown };

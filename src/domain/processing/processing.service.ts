@@ -77,7 +77,7 @@ export async function processAsset(deps: ProcessingDeps, job: JobContext<{ asset
   const log = deps.log.child({ assetId: asset.id, jobId: job.id, attempt: job.attempt });
   // Every attempt that ends on its own leaves the row COMPLETE, FAILED or PENDING: one still
   // PROCESSING lost its process on the way (or its lease, while stalled: counted the same).
-  const deaths = asset.status === ProcessingStatus.PROCESSING ? asset.processingDeaths + 1 : 0;
+  const deaths = deathsInARow(asset);
   if (deaths >= MAX_PROCESS_DEATHS) {
     await giveUpAfterDeaths(em, deps.events, asset, deaths);
     log.warn({ deaths }, 'processing failed: its process died on it before');
@@ -166,11 +166,34 @@ export async function recordProcessingGaveUp(deps: ProcessingDeps, assetId: stri
 }
 
 /**
- * Deaths of the process in a row before a memory is FAILED: one is forgiven (a deploy's SIGKILL,
- * the OOM killer choosing this worker for another job's sake), a second on the same file is the
- * file's doing, and a third would take the worker down again.
+ * Deaths of the process in a row, counted where the file could have caused them, before a memory
+ * is FAILED: one is forgiven (a deploy's SIGKILL, the OOM killer choosing this worker for another
+ * job's sake), a second on the same file is the file's doing, and a third would take the worker
+ * down again.
  */
 export const MAX_PROCESS_DEATHS = 2;
+
+/**
+ * Stages in which a death of the worker process is not the file's doing, so it is not counted: the
+ * file is being copied, not read (`download`), or it is read by a child process the worker watches
+ * (a sandbox, ffmpeg, ffprobe), whose own death on the file is seen and fails the memory at once,
+ * and which the kernel's OOM killer picks before the worker (media/sandbox/process-caps.ts). A
+ * worker killed then was killed from outside: a deploy, an operator, a machine short of memory.
+ * Any other stage (the worker's own work on what a child returned, and any stage added later)
+ * counts, so the rule errs on the side of stopping a file that might kill workers.
+ */
+export const NOT_THE_FILES_DOING: ReadonlySet<string> = new Set(['queued', 'download', 'decode', 'extract', 'probe', 'poster', 'waveform', 'rendition']);
+
+/**
+ * The deaths in a row that count against this file, including the one this attempt finds: the
+ * row still PROCESSING means the last attempt's process died (or stalled past its lease). A death
+ * in a stage of NOT_THE_FILES_DOING leaves the count as it was; an attempt that ended on its own
+ * starts it again.
+ */
+export function deathsInARow(asset: Pick<Asset, 'status' | 'processingStage' | 'processingDeaths'>): number {
+  if (asset.status !== ProcessingStatus.PROCESSING) return 0;
+  return NOT_THE_FILES_DOING.has(asset.processingStage ?? 'queued') ? asset.processingDeaths : asset.processingDeaths + 1;
+}
 
 /**
  * The file took its process down with it `deaths` times in a row and this attempt would be the next:

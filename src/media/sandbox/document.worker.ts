@@ -1,11 +1,10 @@
 /**
- * Worker-thread entry that reads the text of one PDF or DOCX inside the sandbox (sandbox.ts).
+ * Sandbox entry that reads the text of one PDF or DOCX (sandbox.ts).
  * Runs as compiled JS under dist/ and as stripped TypeScript under tsx/vitest, so it holds only
  * erasable syntax and imports only packages (see workerEntry). Whatever it allocates dies with
- * the thread when the heap limit is reached.
+ * its process when a limit is reached.
  */
 import { readFile } from 'node:fs/promises';
-import { parentPort, workerData } from 'node:worker_threads';
 import { createInflateRaw } from 'node:zlib';
 import mammoth from 'mammoth';
 import { getDocumentProxy } from 'unpdf';
@@ -37,7 +36,7 @@ const RAW_CHARS_PER_KEPT = 4;
 /** Refusal codes the pipeline turns into messages for people. */
 export type DocumentRefusal = 'password' | 'pdf-unreadable' | 'pdf-pages' | 'docx-unreadable' | 'too-deep' | 'xml-depth' | 'xml-elements' | 'xml-size';
 
-/** The thread's stack (4 MB, sandbox.ts) ran out: parts nested deeper than any real document. */
+/** The stack ran out: parts nested deeper than any real document. */
 const tooDeep = (err: unknown) => err instanceof RangeError && /call stack/i.test(err.message);
 
 class Refused extends Error {
@@ -48,10 +47,8 @@ class Refused extends Error {
   }
 }
 
-const port = parentPort!;
-// Imports are loaded: from here on, a death of this thread is the file's doing.
-port.postMessage({ type: 'started' });
-const progress = (percent: number) => port.postMessage({ type: 'progress', percent });
+/** The sandbox's progress channel, set by run(). */
+let progress: (percent: number) => void = () => undefined;
 
 async function pdfText(bytes: Uint8Array, maxChars: number): Promise<DocumentText> {
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
@@ -102,17 +99,18 @@ async function docxText(bytes: Buffer, xml: XmlLimits | undefined): Promise<Docu
   }
 }
 
-async function run(task: DocumentTask): Promise<void> {
+export async function run(task: DocumentTask, report: (percent: number) => void) {
+  progress = report;
   const bytes = await readFile(task.path);
   try {
     // pdf.js takes ownership of (detaches) the array it is given, so it gets a copy.
     const value = task.kind === 'pdf' ? await pdfText(new Uint8Array(bytes), task.maxChars) : await docxText(bytes, task.xml);
     const limit = task.maxChars * RAW_CHARS_PER_KEPT;
     if (value.text.length > limit) Object.assign(value, { text: value.text.slice(0, limit), cut: true });
-    port.postMessage({ type: 'result', value });
+    return { type: 'result' as const, value };
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
-    port.postMessage({ type: 'refused', reason: err.code });
+    return { type: 'refused' as const, reason: err.code };
   }
 }
 
@@ -304,4 +302,3 @@ function countPart(data: Buffer, method: number, limits: XmlLimits): Promise<Doc
   });
 }
 
-await run(workerData as DocumentTask);

@@ -1,20 +1,22 @@
 /**
- * Worker-thread entry that decodes one untrusted picture inside the sandbox (sandbox.ts): its
+ * Sandbox entry that reads one untrusted picture (sandbox.ts): its EXIF (exifr), its
  * header, the upright 1024 px copy, the WebP thumbnails and the small inputs of the placeholder
  * and perceptual hash. Only those small results cross back to the job; the decoded original never
  * does. It sends no progress: a photo decodes in well under a second, and each report is an
  * event to every subscriber. Erasable TypeScript importing only packages (see workerEntry).
  *
- * libvips keeps pixels outside the V8 heap, so the thread's heap limit does not bound them: the
- * pixel limit (`maxPixels`, checked from the header before decoding) does, with sharp's cache off
- * and its thread pool set once by the process that loaded sharp first (worker/worker.ts).
+ * libvips keeps pixels outside the V8 heap: the pixel limit (`maxPixels`, checked from the header
+ * before decoding) bounds them, and the sandbox's kernel cap bounds whatever it misses; sharp's
+ * cache is off, its threads are VIPS_CONCURRENCY (set by the worker from its job concurrency).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import exifr from 'exifr';
 import sharp from 'sharp';
 import { rgbaToThumbHash } from 'thumbhash';
 
 export interface ImageTask {
   path: string;
+  /** exifr's options, and the tags to send back (media/exif.ts). */
+  exif: { options: Record<string, unknown>; keys: readonly string[] };
   /** Larger pictures are refused from their header, before a pixel is decoded. */
   maxPixels: number;
   /** Longest side of each thumbnail, largest first: the first is decoded from the original, the rest from it. */
@@ -24,6 +26,8 @@ export interface ImageTask {
 }
 
 export interface DecodedImage {
+  /** The EXIF tags asked for that the file has; null when it has no readable EXIF. */
+  exif: Record<string, unknown> | null;
   /** Upright size of the original (EXIF orientation applied). */
   width: number;
   height: number;
@@ -37,10 +41,7 @@ export interface DecodedImage {
 /** Refusal codes the pipeline turns into messages for people. */
 export type ImageRefusal = 'pixels' | 'heif' | 'unreadable';
 
-const port = parentPort!;
-// Imports are loaded: from here on, a death of this thread is the file's doing.
-port.postMessage({ type: 'started' });
-// Process-wide in libvips, and harmless to repeat: nothing decoded here is seen twice.
+// Nothing decoded here is seen twice.
 sharp.cache(false);
 
 function refusal(err: unknown): ImageRefusal {
@@ -50,7 +51,15 @@ function refusal(err: unknown): ImageRefusal {
   return 'unreadable';
 }
 
+/** Broken EXIF is normal (scans, screenshots, edited copies): no tags, not a refusal. */
+async function readTags(task: ImageTask): Promise<Record<string, unknown> | null> {
+  const tags = (await exifr.parse(task.path, task.exif.options).catch(() => undefined)) as Record<string, unknown> | undefined;
+  if (!tags) return null;
+  return Object.fromEntries(task.exif.keys.filter((k) => tags[k] !== undefined).map((k) => [k, tags[k]]));
+}
+
 async function decode(task: ImageTask): Promise<DecodedImage> {
+  const exif = await readTags(task);
   const meta = await sharp(task.path, { limitInputPixels: task.maxPixels }).metadata();
   // Checked here too, not only by libvips while decoding: a header's claim alone refuses the file.
   if ((meta.width ?? 0) * (meta.height ?? 0) > task.maxPixels) throw new Error('Input image exceeds pixel limit');
@@ -76,14 +85,13 @@ async function decode(task: ImageTask): Promise<DecodedImage> {
   const small = await sharp(upright.data, raw).resize(100, 100, { fit: 'inside' }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   const placeholder = Buffer.from(rgbaToThumbHash(small.info.width, small.info.height, small.data)).toString('base64');
   const grey = await sharp(upright.data, raw).greyscale().resize(task.hashSize, task.hashSize, { fit: 'fill' }).raw().toBuffer();
-  return { width, height, thumbnails, placeholder, grey };
+  return { exif, width, height, thumbnails, placeholder, grey };
 }
 
-const task = workerData as ImageTask;
-let decoded: DecodedImage | undefined;
-try {
-  decoded = await decode(task);
-} catch (err) {
-  port.postMessage({ type: 'refused', reason: refusal(err) });
+export async function run(task: ImageTask) {
+  try {
+    return { type: 'result' as const, value: await decode(task) };
+  } catch (err) {
+    return { type: 'refused' as const, reason: refusal(err) };
+  }
 }
-if (decoded) port.postMessage({ type: 'result', value: decoded });

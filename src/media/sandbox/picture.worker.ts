@@ -1,13 +1,12 @@
 /**
- * Worker-thread entry for the AI step's own reads of a picture (sandbox.ts), the sibling of
+ * Sandbox entry for the AI step's own reads of a picture (sandbox.ts), the sibling of
  * image.worker.ts: the pixel statistics image tags are measured on, and the metadata-free copy a
  * vision model is shown. Only small results cross back (at most a 512 px raw copy, or nothing:
  * the copy is written to a file). Erasable TypeScript importing only packages (see workerEntry).
  *
  * As in image.worker.ts, the pixel limit checked from the header bounds what libvips decodes
- * outside the V8 heap; the thread's heap and time limits bound the rest.
+ * outside the V8 heap; the sandbox's heap, kernel and time limits bound the rest.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 
 export type PictureTask =
@@ -25,9 +24,6 @@ export interface PictureStats {
 /** Refusal codes the caller turns into messages for people. */
 export type PictureRefusal = 'pixels' | 'unreadable';
 
-const port = parentPort!;
-// Imports are loaded: from here on, a death of this thread is the file's doing.
-port.postMessage({ type: 'started' });
 sharp.cache(false);
 
 async function checkedSize(task: PictureTask): Promise<{ width: number; height: number }> {
@@ -37,7 +33,7 @@ async function checkedSize(task: PictureTask): Promise<{ width: number; height: 
   return meta.autoOrient;
 }
 
-async function run(task: PictureTask): Promise<PictureStats | Record<string, never>> {
+async function read(task: PictureTask): Promise<PictureStats | Record<string, never>> {
   const size = await checkedSize(task);
   const open = () => sharp(task.path, { limitInputPixels: task.maxPixels, failOn: 'none', animated: false }).rotate();
   if (task.op === 'copy') {
@@ -54,11 +50,11 @@ async function run(task: PictureTask): Promise<PictureStats | Record<string, nev
   return { width: size.width, height: size.height, raw: { data, width: info.width, height: info.height, channels: info.channels } };
 }
 
-let value: PictureStats | Record<string, never> | undefined;
-try {
-  value = await run(workerData as PictureTask);
-} catch (err) {
-  const message = err instanceof Error ? err.message : '';
-  port.postMessage({ type: 'refused', reason: /pixel limit/i.test(message) ? 'pixels' : 'unreadable' });
+export async function run(task: PictureTask) {
+  try {
+    return { type: 'result' as const, value: await read(task) };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : '';
+    return { type: 'refused' as const, reason: (/pixel limit/i.test(message) ? 'pixels' : 'unreadable') satisfies PictureRefusal };
+  }
 }
-if (value) port.postMessage({ type: 'result', value });

@@ -1,36 +1,47 @@
-import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { cappedNode, killFirstUnderMemoryPressure } from './process-caps.js';
 
 /**
- * Runs the parsing of an untrusted file in a worker thread with its own heap limit and a time
- * limit, so a file built to blow up a parser (a DOCX of three million empty paragraphs, a PDF of
- * nested objects) ends that thread, never the API or the other jobs of this process.
+ * Runs the parsing of an untrusted file in a child process of its own (sandbox.child.ts) with a
+ * heap limit, a kernel cap on the rest of its memory, a time limit, and the kernel OOM killer's
+ * first pick, so a file built to blow up a parser (a DOCX of three million empty paragraphs, a
+ * PNG that decodes to gigabytes) ends that process, never the API, the worker or other jobs. A
+ * process rather than a worker thread: a thread's heap limit does not bound native memory
+ * (libvips keeps pixels outside V8), and a native crash in a thread takes its whole process down.
  *
- * The protocol is small: the worker gets `data` as workerData; it posts `{ type: 'started' }`
- * first (its imports are loaded: a death before that says nothing about the file), then
- * `{ type: 'progress', percent }` any number of times, then `{ type: 'result', value }` or
- * `{ type: 'refused', reason }` (a file it understood to be unreadable, `reason` a code the
- * caller turns into a message for people).
+ * The entry module exports `run(data, progress)`, which returns `{ type: 'result', value }` or
+ * `{ type: 'refused', reason }` (a file it understood to be unreadable, `reason` a code the caller
+ * turns into a message for people); `progress(percent)` may be called any number of times.
  */
 
 /** Limits of one sandboxed parse (SANDBOX_* in config.ts, README "Configuration"). */
 export interface SandboxLimits {
-  /** V8 old-generation heap of the worker thread, MiB: where parsers keep their trees. */
+  /** V8 old-generation heap of the process, MiB: where parsers keep their trees. */
   memoryMb: number;
+  /** Memory outside that heap (decoded pixels, native buffers), MiB, capped by the kernel; 0: no cap. */
+  nativeMemoryMb: number;
   /** Wall-clock time one parse may take, ms. */
   timeoutMs: number;
 }
 
-export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { memoryMb: 1024, timeoutMs: 10 * 60_000 };
+export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { memoryMb: 1024, nativeMemoryMb: 1536, timeoutMs: 10 * 60_000 };
+
+/** Threads libvips may use in each sandbox (VIPS_CONCURRENCY): set by the worker from its job concurrency. */
+let nativeThreads: number | null = null;
+export function setSandboxThreads(threads: number): void {
+  nativeThreads = threads;
+}
 
 /** The sandbox ended the parse because it reached a limit: retrying the same file reaches it again. */
 export class SandboxLimitError extends Error {
   constructor(readonly limit: 'memory' | 'time', readonly limits: SandboxLimits) {
-    super(limit === 'memory' ? `The parse needed more than ${limits.memoryMb} MiB of heap` : `The parse took longer than ${limits.timeoutMs} ms`);
+    super(limit === 'memory' ? `The parse needed more than ${limits.memoryMb} MiB of heap or ${limits.nativeMemoryMb} MiB besides` : `The parse took longer than ${limits.timeoutMs} ms`);
     this.name = 'SandboxLimitError';
   }
 }
 
-/** The worker died for another reason after it started (a parser bug, a stack overflow): the same file would do it again. */
+/** The process died for another reason after it started (a parser bug, a decoder's segfault): the same file would do it again. */
 export class SandboxCrashError extends Error {
   constructor(readonly detail: string) {
     super(`The sandboxed parse crashed: ${detail}`);
@@ -38,7 +49,7 @@ export class SandboxCrashError extends Error {
   }
 }
 
-/** The worker looked at the file and refused it; `reason` is its code for why. */
+/** The entry looked at the file and refused it; `reason` is its code for why. */
 export class SandboxRefusal extends Error {
   constructor(readonly reason: string) {
     super(`The sandboxed parse refused the file: ${reason}`);
@@ -47,39 +58,41 @@ export class SandboxRefusal extends Error {
 }
 
 export interface SandboxTask {
-  /** The worker's entry module (see workerEntry). */
+  /** The entry module (see workerEntry). */
   entry: URL;
-  /** Its workerData: plain, structured-cloneable values. */
+  /** What its `run` gets: plain, structured-cloneable values. */
   data: unknown;
   limits: SandboxLimits;
-  /** Aborting it terminates the worker (job stopping, claim lost); the run rejects with the signal's reason. */
+  /** Aborting it kills the process (job stopping, claim lost); the run rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Called for each progress message, in order; the run waits for none of them. */
   onProgress?: (percent: number) => void;
 }
 
-type WorkerMessage = { type: 'started' } | { type: 'progress'; percent: number } | { type: 'result'; value: unknown } | { type: 'refused'; reason: string };
+type ChildMessage = { type: 'started' } | { type: 'progress'; percent: number } | { type: 'result'; value: unknown } | { type: 'refused'; reason: string };
+
+const HOST = fileURLToPath(workerEntry(import.meta.url, 'sandbox.child'));
+/** What V8 and the allocator print when memory runs out under the heap flag or the kernel cap. */
+const OUT_OF_MEMORY = /out of memory|heap limit|allocation failed|failed to allocate|bad_alloc|cannot allocate memory|failed to reserve/i;
+const STDERR_KEEP = 4096;
 
 export function runInSandbox<R>(task: SandboxTask): Promise<R> {
   const { signal, limits } = task;
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<R>((resolve, reject) => {
-    const worker = new Worker(task.entry, {
-      workerData: task.data,
-      resourceLimits: {
-        maxOldGenerationSizeMb: limits.memoryMb,
-        // Young generation and stack stay at sizes that suit parsers; only the old one grows with input.
-        maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(limits.memoryMb / 16))),
-        stackSizeMb: 4,
-      },
-      // The parent's stdout/stderr and env are not the parser's business.
-      stdout: true,
-      stderr: true,
-      env: {},
+    const child = fork(HOST, [], {
+      ...cappedNode({ heapMb: limits.memoryMb, nativeMb: limits.nativeMemoryMb }),
+      serialization: 'advanced',
+      // stderr is kept only as a tail, to tell running out of memory from other deaths.
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      // The parent's environment (secrets, a test runner's NODE_OPTIONS) is not the parser's business.
+      env: nativeThreads ? { VIPS_CONCURRENCY: String(nativeThreads) } : {},
     });
-    // Drained and dropped: a parser's warnings must not pile up in the API's memory.
-    worker.stdout.resume();
-    worker.stderr.resume();
+    killFirstUnderMemoryPressure(child);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_KEEP);
+    });
     let started = false;
     let settled = false;
     const settle = (fn: () => void) => {
@@ -87,32 +100,36 @@ export function runInSandbox<R>(task: SandboxTask): Promise<R> {
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      // terminate() on a worker that already ended is harmless; its promise is not needed.
-      void worker.terminate();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       fn();
     };
     const onAbort = () => settle(() => reject(signal!.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => settle(() => reject(new SandboxLimitError('time', limits))), limits.timeoutMs);
-    worker.on('message', (m: WorkerMessage) => {
+    child.on('message', (m: ChildMessage) => {
       if (settled) return;
       if (m.type === 'started') started = true;
       else if (m.type === 'progress') task.onProgress?.(m.percent);
       else if (m.type === 'result') settle(() => resolve(m.value as R));
       else if (m.type === 'refused') settle(() => reject(new SandboxRefusal(m.reason)));
     });
-    worker.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') return settle(() => reject(new SandboxLimitError('memory', limits)));
-      // A worker that never started (its entry or a package missing, no threads left) says nothing about the file: transient.
-      if (!started) return settle(() => reject(err));
-      settle(() => reject(new SandboxCrashError(err.message)));
+    // A failed spawn (no processes left) says nothing about the file: transient. Its 'exit' may follow.
+    child.on('error', (err) => settle(() => reject(err)));
+    child.on('exit', (code, sig) => {
+      // Before the entry loaded (a missing package, a broken install), the death is not the file's: transient.
+      if (!started) return settle(() => reject(new Error(`The sandbox process exited before it started (${sig ?? `exit code ${code}`})`)));
+      // SIGKILL that we did not send: the kernel's OOM killer, which picks these processes first.
+      if (OUT_OF_MEMORY.test(stderr) || sig === 'SIGKILL') return settle(() => reject(new SandboxLimitError('memory', limits)));
+      settle(() => reject(new SandboxCrashError(sig ? `signal ${sig}` : `exit code ${code}`)));
     });
-    worker.on('exit', (code) => settle(() => reject(started ? new SandboxCrashError(`exit code ${code}`) : new Error(`The sandbox worker exited before it started (code ${code})`))));
+    child.send({ entry: task.entry.href, data: task.data }, (err) => {
+      if (err) settle(() => reject(err));
+    });
   });
 }
 
 /**
- * The URL of a worker entry that sits next to `base` (the caller's import.meta.url): the compiled
+ * The URL of a sandbox entry that sits next to `base` (the caller's import.meta.url): the compiled
  * `.js` under dist/ (npm start), the `.ts` source under tsx and vitest, which Node 24 runs by
  * stripping its types. So an entry must be erasable TypeScript that imports only packages
  * (no relative imports: `./x.js` does not exist beside a `.ts` source).

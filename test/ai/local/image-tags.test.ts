@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AiProviderError, type ImageHints, type ImageTag } from '../../../src/ai/ai.port.js';
 import { describeLocally, looksLikeDocument } from '../../../src/ai/local/image-tags.js';
-import { readExif } from '../../../src/media/exif.js';
+import { readExif } from '../../support/exif.js';
 import { jpegWithExif } from '../../support/media.js';
 import { mediaDir, type MediaDir } from '../../support/media-ffmpeg.js';
 

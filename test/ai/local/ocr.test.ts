@@ -219,7 +219,7 @@ describe('TesseractOcr', () => {
   });
 
   it('a reading over its memory limit fails with a reason for people, not retried; the API process goes on', async () => {
-    const tight = new TesseractOcr({ limits: { memoryMb: TIGHT_MEMORY_MB, timeoutMs: 120_000 } });
+    const tight = new TesseractOcr({ limits: { memoryMb: TIGHT_MEMORY_MB, nativeMemoryMb: 1536, timeoutMs: 120_000 } });
     try {
       const failed = await tight.recognize({ image: letter }).catch((err: unknown) => err);
       expect(failed).toBeInstanceOf(AiProviderError);
@@ -231,7 +231,7 @@ describe('TesseractOcr', () => {
   });
 
   it('a reading over its time limit is stopped and fails with a reason for people', async () => {
-    const hasty = new TesseractOcr({ limits: { memoryMb: 1024, timeoutMs: 1 }, onRecognizing: (pid) => recognitions.push(pid) });
+    const hasty = new TesseractOcr({ limits: { memoryMb: 1024, nativeMemoryMb: 1536, timeoutMs: 1 }, onRecognizing: (pid) => recognitions.push(pid) });
     try {
       const failed = await hasty.recognize({ image: letter }).catch((err: unknown) => err);
       expect(failed).toMatchObject({ retryable: false, message: expect.stringMatching(/takes longer than the 0 seconds one file may take/) });

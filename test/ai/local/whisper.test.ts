@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AiProviderError, AiUnavailableError } from '../../../src/ai/ai.port.js';
 import { transcribeWithWhisperCpp, type WhisperSettings } from '../../../src/ai/local/whisper.js';
+import { kernelCapsAvailable } from '../../../src/media/sandbox/process-caps.js';
 import { makeGarbage, makeVoiceMemo, mediaDir, type MediaDir } from '../../support/media-ffmpeg.js';
 
 /**
@@ -15,6 +16,7 @@ import { makeGarbage, makeVoiceMemo, mediaDir, type MediaDir } from '../../suppo
  *   fail    a few stderr lines, then exit 3, as whisper.cpp does with a corrupt model
  *   garbled a JSON file that is not JSON
  *   hang    writes started.json (its pid) and does not finish (it gives up after a minute)
+ *   hog     allocates memory and touches it until it cannot, as a decoder on a hostile file does
  */
 const STAND_IN = String.raw`
 const fs = require('node:fs');
@@ -40,6 +42,7 @@ if (mode === 'fail') {
   fail('error: failed to initialize whisper context', 3);
 }
 if (mode === 'garbled') { fs.writeFileSync(out + '.json', '{"transcription": [ {"text": "half'); process.exit(0); }
+if (mode === 'hog') { const kept = []; for (;;) kept.push(Buffer.alloc(16 * 1024 * 1024, 1)); }
 if (mode === 'hang') {
   fs.writeFileSync(path.join(dir, 'started.json'), JSON.stringify({ pid: process.pid }));
   setTimeout(() => process.exit(9), 60000); // never outlive a test run that went wrong
@@ -191,6 +194,20 @@ describe('transcribeWithWhisperCpp', () => {
       } finally {
         controller.abort(new Error('test over')); // whatever happened, the stand-in goes
       }
+    });
+
+    it.runIf(kernelCapsAvailable())('fails for good, and this process goes on, when whisper.cpp runs out of its memory cap', async () => {
+      const rss = process.memoryUsage().rss;
+      const err = await transcribeWithWhisperCpp({ binary, model: await model('hog'), memoryMb: 1024 }, memo).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'AiProviderError', retryable: false, message: expect.stringContaining('needs more than the 1024 MB of memory one recording may use') });
+      expect(process.memoryUsage().rss - rss).toBeLessThan(64 * 1024 * 1024);
+    });
+
+    it('stops whisper.cpp at its time limit and fails for good', async () => {
+      const err = await transcribeWithWhisperCpp({ binary, model: await model('hang'), timeoutMs: 1500 }, memo).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'AiProviderError', retryable: false, message: expect.stringContaining('Transcription took longer than') });
+      const { pid } = JSON.parse(await readFile(dir.path('started.json'), 'utf8')) as { pid: number };
+      expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
     });
 
     it('does not start when already aborted', async () => {
