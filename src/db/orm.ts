@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { DatabaseTimeouts } from '../config.js';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { migrationsList } from '../../migrations/index.js';
+import { boundedWaits, closeOnReadTimeout } from './bounded-waits.js';
 import { entities } from './entities/index.js';
 
 export type { EntityManager } from '@mikro-orm/postgresql';
@@ -50,41 +51,9 @@ export function ormOptions(opts: OrmOptions): Options {
   });
 }
 
-/**
- * `pg` pool options that bound every wait, so a database that is down or hung answers an error
- * (503 upstream) instead of holding requests until clients give up:
- * - connectionTimeoutMillis: waiting for a pooled connection, or for a new one to connect;
- * - statement_timeout / idle_in_transaction_session_timeout: the server cancels a statement or
- *   ends a transaction left open;
- * - query_timeout: the client stops waiting 1 s after the server should have cancelled — the case
- *   where the server (or the network to it) does not answer at all. Such a connection is closed,
- *   because its late answer would otherwise be read as the next query's.
- */
+/** Bounded waits (db/bounded-waits.ts), and each pooled connection closed once a read timed out. */
 function timeoutOptions(t: DatabaseTimeouts) {
-  return {
-    connectionTimeoutMillis: t.acquireMs,
-    ...(t.statementMs > 0 && {
-      statement_timeout: t.statementMs,
-      idle_in_transaction_session_timeout: t.statementMs,
-      query_timeout: t.statementMs + 1000,
-    }),
-    onPoolCreated: (pool: pg.Pool) => pool.on('connect', closeOnReadTimeout),
-  };
-}
-
-/** Ends a connection whose query the client stopped waiting for (pg keeps it, still busy, otherwise). */
-function closeOnReadTimeout(client: pg.PoolClient): void {
-  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    const result = query(...args);
-    if (result instanceof Promise) {
-      // Ending sets the client's _ending flag at once, so the pool drops it when it comes back.
-      result.catch((err: unknown) => {
-        if (err instanceof Error && err.message === 'Query read timeout') (client as unknown as pg.Client).end().catch(() => undefined);
-      });
-    }
-    return result;
-  };
+  return { ...boundedWaits(t), onPoolCreated: (pool: pg.Pool) => pool.on('connect', closeOnReadTimeout) };
 }
 
 export async function openOrm(opts: OrmOptions): Promise<MikroORM> {

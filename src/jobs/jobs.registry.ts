@@ -8,9 +8,10 @@ import { createPgBossQueue } from './pg-boss.queue.js';
  * The queue for this process. Embedded mode goes through the ORM's one connection (PGlite is
  * single-session); served mode gives pg-boss its own small pool. `supervise` only where jobs run.
  */
-export function createJobQueue(config: Pick<Config, 'jobs'>, db: Pick<Database, 'mode' | 'url' | 'orm'>, log: Logger, { supervise }: { supervise: boolean }): Promise<JobQueue> {
+export function createJobQueue(config: Pick<Config, 'jobs' | 'database'>, db: Pick<Database, 'mode' | 'url' | 'orm'>, log: Logger, { supervise }: { supervise: boolean }): Promise<JobQueue> {
+  const timeouts = config.database.mode === 'postgres' ? config.database.timeouts : undefined;
   return createPgBossQueue({
-    ...(db.mode === 'embedded' ? { orm: db.orm } : { url: db.url }),
+    ...(db.mode === 'embedded' ? { orm: db.orm } : { url: db.url, timeouts }),
     supervise,
     retry: config.jobs.retry,
     superviseIntervalSeconds: config.jobs.superviseIntervalSeconds,

@@ -1,5 +1,7 @@
 import { fromKysely, PgBoss, type Db } from 'pg-boss';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { DatabaseTimeouts } from '../config.js';
+import { boundedWaits, ClosingOnReadTimeoutClient } from '../db/bounded-waits.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_RETRY_POLICY, type JobHandler, type JobPayloads, type JobQueue, type QueueName, type RetryPolicy, type WorkOptions } from './jobs.port.js';
 
@@ -9,6 +11,8 @@ export const BOSS_SCHEMA = 'pgboss';
 export interface PgBossQueueOptions {
   /** Served mode: pg-boss's own pool (and LISTEN for fast pickup) on this URL. */
   url?: string;
+  /** Served mode: the same bounds on waiting for the database as the ORM's (db/bounded-waits.ts). */
+  timeouts?: DatabaseTimeouts;
   /** Embedded mode: every statement through the ORM's one connection (PGlite is single-session). */
   orm?: MikroORM;
   /** Only processes that run jobs supervise (retry expired or silent jobs, clean up). */
@@ -30,7 +34,9 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
   const policy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
   const db: Db | undefined = opts.orm ? ormDb(await opts.orm.em.getConnection().getNativeClient()) : undefined;
   const boss = new PgBoss({
-    ...(db ? { db } : { connectionString: opts.url, max: 4, application_name: 'memory-chest-jobs' }),
+    // A hung database must not hold a worker's fetch or a job's completion for ever: the pool's
+    // waits are bounded, and a connection whose answer never came is closed, not reused.
+    ...(db ? { db } : { connectionString: opts.url, max: 4, application_name: 'memory-chest-jobs', ...poolBounds(opts.timeouts) }),
     schema: BOSS_SCHEMA,
     supervise: opts.supervise,
     schedule: false,
@@ -113,3 +119,5 @@ interface PgQueryable {
 function ormDb(pool: PgQueryable): Db {
   return { executeSql: (text, values) => pool.query(text, values) as ReturnType<Db['executeSql']> };
 }
+
+const poolBounds = (t: DatabaseTimeouts | undefined) => (t ? { ...boundedWaits(t), Client: ClosingOnReadTimeoutClient } : {});
