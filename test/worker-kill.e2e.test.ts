@@ -31,7 +31,7 @@ function positive(name: string, fallback: number): number {
 /**
  * Workers die without warning (OOM killer, a pulled plug). Two worker processes take JOBS jobs
  * while one of them is SIGKILLed KILLS times, spread evenly over the run by progress, and started
- * again each time. In the end nothing is lost (every asset COMPLETE, or FAILED with a reason),
+ * again each time. In the end nothing is lost (every asset COMPLETE: the photos are sound),
  * nothing is stuck (none pending or processing, the queue empty), and nothing was done twice (one
  * set of thumbnails per asset in storage, one completion event and one AI job per asset).
  */
@@ -63,7 +63,7 @@ describe(`SIGKILL of workers mid-job: ${KILLS} kills over ${JOBS} jobs`, () => {
   });
 
   // Generous: the full run takes minutes on a shared 2-core machine; CI's takes about one.
-  it('ends with every asset COMPLETE or FAILED with a reason, none stuck, none duplicated', { timeout: 300_000 + JOBS * 3_000 }, async () => {
+  it('ends with every asset COMPLETE, none stuck, none duplicated', { timeout: 300_000 + JOBS * 3_000 }, async () => {
     const em = db.orm.em.fork();
     const { account } = await makeAccount(em);
     const chest = await makeChest(em, {}, account);
@@ -109,7 +109,7 @@ describe(`SIGKILL of workers mid-job: ${KILLS} kills over ${JOBS} jobs`, () => {
     const wallSeconds = Math.round((Date.now() - started) / 1000);
     expect(counts.completed + counts.failed).toBe(JOBS);
 
-    // Not lost: every asset COMPLETE, or FAILED with a reason for people.
+    // Not lost: every asset COMPLETE.
     const assets = await db.orm.em.fork().find(Asset, { chest: chest.id });
     expect(assets).toHaveLength(JOBS);
     const complete = assets.filter((a) => a.status === ProcessingStatus.COMPLETE);
@@ -117,11 +117,11 @@ describe(`SIGKILL of workers mid-job: ${KILLS} kills over ${JOBS} jobs`, () => {
     expect(complete.length + failed.length).toBe(JOBS);
     const failedWhy = new Map<string, number>();
     for (const a of failed) failedWhy.set(a.processingError ?? '', (failedWhy.get(a.processingError ?? '') ?? 0) + 1);
-    // The photos are sound: the only failure a SIGKILL may cause is the one for a file whose
-    // worker died under it twice (MAX_PROCESS_DEATHS), which cannot tell the drill's kills from a
-    // file's. Each kill interrupts at most CONCURRENCY jobs, so kills bound those failures.
-    for (const reason of failedWhy.keys()) expect(reason).toMatch(/stopped its worker twice/);
-    expect(failed.length).toBeLessThanOrEqual(Math.floor((KILLS * CONCURRENCY) / MAX_PROCESS_DEATHS));
+    // The photos are sound, so none may fail: a kill while the sandbox decodes a photo, or while
+    // it is downloaded, is not counted against it (NOT_THE_FILES_DOING), and one in the worker's
+    // own short stages is forgiven once (MAX_PROCESS_DEATHS).
+    expect(Object.fromEntries(failedWhy)).toEqual({});
+    expect(complete.filter((a) => a.processingDeaths >= MAX_PROCESS_DEATHS)).toEqual([]);
 
     // Not done twice: exactly the recorded thumbnails under each completed asset's prefix.
     let leftBehind = 0;
@@ -160,7 +160,7 @@ describe(`SIGKILL of workers mid-job: ${KILLS} kills over ${JOBS} jobs`, () => {
     console.log(
       [
         `kill drill: ${JOBS} jobs, ${kills} SIGKILLs (${killedMidJob} with a job in hand), ${wallSeconds} s from the first worker to an empty queue`,
-        `  COMPLETE ${complete.length} (${survivedOneDeath} of them after a worker died under them once), FAILED ${failed.length}, PENDING/PROCESSING 0`,
+        `  COMPLETE ${complete.length} (${survivedOneDeath} of them after a counted death of their worker), FAILED ${failed.length}, PENDING/PROCESSING 0`,
         ...[...failedWhy].map(([reason, n]) => `  FAILED ${n}: ${reason}`),
         `  asset.process jobs: ${counts.completed} completed, ${counts.failed} failed; ${rows[0]!.retried} retried, ${rows[0]!.retries} retries in all`,
         `  duplicates: 0 thumbnail sets, 0 completion events, 0 AI jobs; derivative files left under FAILED assets: ${leftBehind}`,
