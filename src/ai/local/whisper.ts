@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
-import { access, constants, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { constants, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { AiProviderError, AiUnavailableError, type Transcript, type TranscriptSegment } from '../ai.port.js';
-import { FfmpegError, fileUrl, runFfmpeg } from '../../media/ffmpeg.js';
-import { killFirstUnderMemoryPressure, underDataCap } from '../../media/sandbox/process-caps.js';
+import { runSpeechTool, toSpeechWav, usable } from './speech-tool.js';
 
 /**
  * Transcription with whisper.cpp's command-line tool (`whisper-cli`), run on the machine: the
@@ -24,7 +22,6 @@ export interface WhisperSettings {
   timeoutMs?: number;
 }
 
-const STDERR_KEEP = 4096;
 export const DEFAULT_WHISPER_MEMORY_MB = 6144;
 export const DEFAULT_WHISPER_TIMEOUT_MS = 60 * 60_000;
 
@@ -42,88 +39,22 @@ export async function transcribeWithWhisperCpp(settings: WhisperSettings, audioP
   try {
     const wav = join(dir, 'audio.wav');
     const out = join(dir, 'transcript');
-    await toWhisperWav(audioPath, wav, signal);
+    await toSpeechWav(audioPath, wav, signal);
     const threads = Math.max(1, Math.floor(settings.threads ?? Math.min(4, availableParallelism())));
-    await runWhisper({ binary, args: ['-m', model, '-f', wav, '-oj', '-of', out, '-l', 'auto', '-t', String(threads)], settings, signal });
+    // stdout (the text again) is not needed: the transcript is read from the JSON file.
+    await runSpeechTool({
+      tool: 'whisper.cpp',
+      binary,
+      args: ['-m', model, '-f', wav, '-oj', '-of', out, '-l', 'auto', '-t', String(threads)],
+      memoryMb: settings.memoryMb ?? DEFAULT_WHISPER_MEMORY_MB,
+      timeoutMs: settings.timeoutMs ?? DEFAULT_WHISPER_TIMEOUT_MS,
+      signal,
+    });
     return parseWhisperJson(await readFile(`${out}.json`, 'utf8'), basename(model));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
-
-async function usable(path: string, mode: number): Promise<boolean> {
-  try {
-    await access(path, mode);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function toWhisperWav(input: string, wav: string, signal?: AbortSignal): Promise<void> {
-  try {
-    await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(input), '-vn', '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', '-f', 'wav', fileUrl(wav)], { signal });
-  } catch (err) {
-    // ffmpeg exiting badly, or at its memory or time limit, means the recording cannot be decoded; retrying will not change that.
-    if (err instanceof FfmpegError) {
-      throw new AiProviderError('The recording could not be converted for transcription: it may be damaged', false);
-    }
-    throw err;
-  }
-}
-
-interface WhisperRun {
-  binary: string;
-  args: string[];
-  settings: WhisperSettings;
-  signal?: AbortSignal;
-}
-
-/**
- * Runs the CLI with an argument array (never a shell) under its memory cap and time limit, first
- * in line for the OOM killer; stdout (the text again) is not needed. A recording that makes it run
- * out of memory or time, or crash, fails for good: the same recording would do it again.
- */
-function runWhisper({ binary, args, settings, signal }: WhisperRun): Promise<void> {
-  signal?.throwIfAborted();
-  const memoryMb = settings.memoryMb ?? DEFAULT_WHISPER_MEMORY_MB;
-  const timeoutMs = settings.timeoutMs ?? DEFAULT_WHISPER_TIMEOUT_MS;
-  return new Promise<void>((resolve, reject) => {
-    const [program, argv] = underDataCap(binary, args, memoryMb);
-    const child = spawn(program, argv, { stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true });
-    killFirstUnderMemoryPressure(child);
-    let stderr = '';
-    let stopped: Error | null = null;
-    const stop = (err: Error): void => {
-      stopped ??= err;
-      child.kill('SIGKILL');
-    };
-    const onAbort = (): void => stop(signal?.reason instanceof Error ? signal.reason : new Error('Aborted'));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => stop(new AiProviderError(`Transcription took longer than the ${Math.round(timeoutMs / 60_000)} minutes one recording may take`, false)), timeoutMs);
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-STDERR_KEEP);
-    });
-    child.on('error', (err) => {
-      stopped ??= new AiUnavailableError(`whisper.cpp could not be started: ${err.message}`);
-    });
-    child.on('close', (code, killedBy) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (stopped) return reject(stopped);
-      if (code === 0) return resolve();
-      // Under the cap, running out shows as an allocation error or a signal (SIGKILL: the OOM killer).
-      if (killedBy || OUT_OF_MEMORY.test(stderr)) {
-        return reject(new AiProviderError(`Transcription needs more than the ${memoryMb} MB of memory one recording may use, or whisper.cpp stops on it`, false));
-      }
-      const last = stderr.trim().split('\n').pop()?.trim() || `exit ${code}`;
-      reject(new AiProviderError(`whisper.cpp failed: ${last}`, false));
-    });
-  });
-}
-
-const OUT_OF_MEMORY = /out of memory|allocation failed|failed to allocate|bad_alloc|cannot allocate memory/i;
 
 interface WhisperJson {
   result?: { language?: unknown };
