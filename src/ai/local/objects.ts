@@ -1,0 +1,230 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { access } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
+import { cappedNode, killFirstUnderMemoryPressure } from '../../media/sandbox/process-caps.js';
+import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
+import { AiProviderError, AiUnavailableError, type ImageTag } from '../ai.port.js';
+import type { ObjectsChildMessage, ObjectsChildRequest, ObjectsRefusal } from './objects.child.js';
+
+/**
+ * Objects in a picture, offline: the CenterNet COCO model that ships in @vladmandic/human's
+ * models/ (4 MB of weights), run on tfjs's WebAssembly backend in a child process of its own
+ * (objects.child.ts), out of the worker's way and loaded once per process: a V8 heap cap and a
+ * WebAssembly memory cap of SANDBOX_MEMORY_MB, the kernel's cap on native memory, a time limit of
+ * SANDBOX_TIMEOUT_SECONDS per picture, killed when its job stops. A picture that meets a limit,
+ * or kills the engine, is a non-retryable AiProviderError saying why.
+ */
+
+const require = createRequire(import.meta.url);
+
+export const OBJECT_MODEL = 'centernet-coco';
+/** Checked before the engine starts: without it every picture would fail the same way. */
+const MODEL_FILE = join(dirname(require.resolve('@vladmandic/human')), '..', 'models', 'centernet.json');
+const OBJECTS_CHILD = workerEntry(import.meta.url, './objects.child');
+
+/**
+ * A detection becomes a tag at this score. Measured on the real photos shipped in node_modules
+ * (face-api's demo/sample1..6, human's screenshot-faceid and screenshot-vrm; see README "AI"):
+ * the highest-scoring wrong label besides one phone taken for a remote scored 0.26, while true
+ * people, cups and wine glasses scored from 0.29 up; 0.3 keeps 11 right tags and 1 wrong of 19
+ * present, as many wrong as 0.5 does with 6 right.
+ */
+export const TAG_THRESHOLD = 0.3;
+/** What the engine reports at all (tests and the bench see below the tag threshold). */
+const REPORT_FLOOR = 0.1;
+
+/**
+ * COCO's 80 classes in the model's order, in plain words: the dataset's own, except where they
+ * are not what people say ("tv", "cell phone", "sports ball", "hair drier").
+ */
+export const COCO_LABELS: readonly string[] = [
+  'person', 'bicycle', 'car', 'motorcycle', 'aeroplane', 'bus', 'train', 'lorry', 'boat', 'traffic light',
+  'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
+  'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee',
+  'skis', 'snowboard', 'ball', 'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard', 'tennis racket', 'bottle',
+  'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple', 'sandwich', 'orange',
+  'broccoli', 'carrot', 'hot dog', 'pizza', 'doughnut', 'cake', 'chair', 'sofa', 'pot plant', 'bed',
+  'table', 'toilet', 'television', 'laptop', 'computer mouse', 'remote control', 'keyboard', 'phone', 'microwave', 'oven',
+  'toaster', 'sink', 'fridge', 'book', 'clock', 'vase', 'scissors', 'teddy bear', 'hair dryer', 'toothbrush',
+];
+
+export interface DetectedObject {
+  /** A COCO label in plain words ("person", "dog", "wine glass"). */
+  label: string;
+  /** 0..1, two decimals. */
+  score: number;
+  /** Fractions of the upright picture, from its top-left corner. */
+  box: { x: number; y: number; width: number; height: number };
+}
+
+export interface ObjectCount {
+  label: string;
+  count: number;
+}
+
+/**
+ * Tags and counts from detections at or above `threshold`: one tag per label, its confidence
+ * the best score, and how many boxes of it were seen; best first.
+ */
+export function summariseObjects(objects: readonly DetectedObject[], threshold = TAG_THRESHOLD): { tags: ImageTag[]; counts: ObjectCount[] } {
+  const byLabel = new Map<string, { best: number; count: number }>();
+  for (const o of objects) {
+    if (o.score < threshold) continue;
+    const seen = byLabel.get(o.label);
+    if (seen) {
+      seen.count++;
+      seen.best = Math.max(seen.best, o.score);
+    } else byLabel.set(o.label, { best: o.score, count: 1 });
+  }
+  const ranked = [...byLabel.entries()].sort((a, b) => b[1].best - a[1].best || (a[0] < b[0] ? -1 : 1));
+  return {
+    tags: ranked.map(([name, { best }]) => ({ name, confidence: best })),
+    counts: ranked.map(([label, { count }]) => ({ label, count })),
+  };
+}
+
+export interface ObjectDetectorOptions {
+  /** Heap (and wasm memory) of the engine's process, and the time one picture may take. */
+  limits?: SandboxLimits;
+  /** Told the engine process's id, and how many times it has loaded the model, when a detection starts (logs, tests). */
+  onDetecting?: (pid: number, modelLoads: number) => void;
+}
+
+interface Engine {
+  child: ChildProcess;
+  /** Its imports loaded: a death from here on is a picture's doing. */
+  ready: boolean;
+}
+
+/** One engine process, started on first use and reused; jobs run one at a time. */
+export class ObjectDetector {
+  private engine: Engine | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextId = 1;
+  private readonly limits: SandboxLimits;
+
+  constructor(private readonly opts: ObjectDetectorOptions = {}) {
+    this.limits = opts.limits ?? DEFAULT_SANDBOX_LIMITS;
+  }
+
+  /** Everything seen at a score of 0.1 or more, best first; `TAG_THRESHOLD` says what counts. */
+  detect(path: string, signal?: AbortSignal): Promise<DetectedObject[]> {
+    const job = this.queue.then(() => this.run(path, signal));
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  /** Ends the engine process. A later `detect` starts a new one. */
+  async close(): Promise<void> {
+    const engine = this.engine;
+    this.engine = null;
+    if (!engine || engine.child.exitCode !== null || engine.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => engine.child.once('exit', resolve));
+    engine.child.kill('SIGKILL');
+    await exited;
+  }
+
+  private async run(path: string, signal?: AbortSignal): Promise<DetectedObject[]> {
+    signal?.throwIfAborted();
+    try {
+      await access(MODEL_FILE);
+    } catch {
+      throw new AiUnavailableError("The object model (@vladmandic/human's models/centernet.json) is not installed");
+    }
+    signal?.throwIfAborted();
+    const engine = (this.engine ??= this.spawn());
+    const id = this.nextId++;
+    const { child } = engine;
+    return new Promise<DetectedObject[]>((resolve, reject) => {
+      let settled = false;
+      const settle = (fn: () => void, kill: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        // A model run cannot be interrupted: the process goes, and the next job starts a new one.
+        if (kill) this.discard(engine);
+        fn();
+      };
+      const onAbort = () => settle(() => reject(signal?.reason instanceof Error ? signal.reason : new Error('Aborted')), true);
+      const timer = setTimeout(() => settle(() => reject(this.limitError('time')), true), this.limits.timeoutMs);
+      const onMessage = (m: ObjectsChildMessage) => {
+        if (m.type === 'ready' || m.id !== id) return;
+        if (m.type === 'detecting') this.opts.onDetecting?.(child.pid ?? 0, m.modelLoads);
+        else if (m.type === 'result') {
+          const objects = m.detections.map((d) => ({
+            label: COCO_LABELS[d.cls] ?? 'object',
+            score: round2(d.score),
+            box: { x: round3(d.box[0]), y: round3(d.box[1]), width: round3(d.box[2]), height: round3(d.box[3]) },
+          }));
+          settle(() => resolve(objects), false);
+        } else settle(() => reject(this.refusalError(m.reason, m.detail)), m.reason === 'engine');
+      };
+      const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
+        // Before its imports loaded (a broken install, no processes left) the death says nothing about the picture: retried.
+        if (!engine.ready) return settle(() => reject(new AiProviderError(`The object detector could not start (${sig ?? `exit code ${code}`})`, true)), false);
+        settle(() => reject(this.limitError('memory')), false);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      child.on('message', onMessage);
+      child.on('exit', onExit);
+      const request: ObjectsChildRequest = { type: 'detect', id, path, maxPixels: MAX_INPUT_PIXELS, minScore: REPORT_FLOOR };
+      child.send(request, (err) => {
+        if (err) settle(() => reject(new AiProviderError(`The object detector could not be reached: ${err.message}`, true)), true);
+      });
+    });
+  }
+
+  private spawn(): Engine {
+    const { memoryMb } = this.limits;
+    const child = fork(OBJECTS_CHILD, [], {
+      // Caps of its own, not the parent's flags. The model's tensors live in WebAssembly memory,
+      // outside the V8 heap: --wasm-max-mem-pages (64 KiB pages) bounds it, and the kernel cap
+      // counts it on top of the native memory sharp may take decoding the picture.
+      ...cappedNode({ heapMb: memoryMb, nativeMb: this.limits.nativeMemoryMb > 0 ? this.limits.nativeMemoryMb + memoryMb : 0, flags: [`--wasm-max-mem-pages=${memoryMb * 16}`] }),
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      env: {},
+    });
+    killFirstUnderMemoryPressure(child);
+    const engine: Engine = { child, ready: false };
+    child.on('message', (m: ObjectsChildMessage) => {
+      if (m.type === 'ready') engine.ready = true;
+    });
+    // A failed spawn is reported as 'error' then 'exit'; the job waiting on it hears the exit.
+    child.on('error', () => undefined);
+    child.once('exit', () => {
+      if (this.engine === engine) this.engine = null;
+    });
+    return engine;
+  }
+
+  private discard(engine: Engine): void {
+    if (this.engine === engine) this.engine = null;
+    engine.child.kill('SIGKILL');
+  }
+
+  private limitError(limit: 'memory' | 'time'): AiProviderError {
+    return new AiProviderError(
+      limit === 'memory'
+        ? `The picture could not be looked at for objects: that needs more than the ${this.limits.memoryMb} MB of memory one file may use, or the detector stops on it`
+        : `The picture could not be looked at for objects: that takes longer than the ${Math.round(this.limits.timeoutMs / 1000)} seconds one file may take`,
+      false,
+    );
+  }
+
+  private refusalError(reason: ObjectsRefusal, detail: string): AiProviderError {
+    if (reason === 'pixels') return new AiProviderError(`The picture is larger than ${MAX_INPUT_PIXELS / 1_000_000} megapixels and cannot be analysed`, false);
+    if (reason === 'unreadable') return new AiProviderError('The picture could not be read; the file may be damaged or incomplete', false);
+    // WebAssembly that cannot grow within its cap says so in words rather than by dying.
+    if (/memory|OOM|enlarge|alloc/i.test(detail)) return this.limitError('memory');
+    return new AiProviderError(`The picture could not be looked at for objects: ${detail}`, false);
+  }
+}
+
+const round2 = (n: number): number => Math.round(n * 100) / 100;
+const round3 = (n: number): number => Math.round(n * 1000) / 1000;
