@@ -120,6 +120,10 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
         }),
     }),
   );
+  // No such route (or not with this method): the catalogue's NOT_FOUND, not Express's HTML page.
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
+  });
   // Malformed JSON bodies and other request errors: a short coded answer, never a stack.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
     if (sendIfUnavailable(res, err, log)) return;
