@@ -1,12 +1,12 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
-import { cappedNode, killFirstUnderMemoryPressure } from '../../media/sandbox/process-caps.js';
 import { DEFAULT_SANDBOX_LIMITS, judgeSandboxError, runInSandbox, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
 import { AiProviderError, AiUnavailableError } from '../ai.port.js';
+import { EngineProcess } from './engine-process.js';
 import type { OcrChildMessage, OcrChildRequest, OcrRefusal } from './ocr.child.js';
 import type { PdfPagesRefusal, PdfPagesTask } from './pdf-pages.worker.js';
 
@@ -44,42 +44,18 @@ export interface OcrOptions {
   onRecognizing?: (pid: number) => void;
 }
 
-interface Engine {
-  child: ChildProcess;
-  /** Its imports loaded: a death from here on is a picture's doing. */
-  ready: boolean;
-}
-
-/** One engine process, started on first use and reused; jobs run one at a time. */
+/** One engine process (engine-process.ts), started on first use and reused; jobs run one at a time. */
 export class TesseractOcr {
-  private engine: Engine | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
-  private nextId = 1;
-  private readonly cacheDir: string;
+  private readonly engine: EngineProcess;
   private readonly limits: SandboxLimits;
 
   constructor(private readonly opts: OcrOptions = {}) {
-    this.cacheDir = opts.cacheDir ?? join(tmpdir(), 'dmc-tesseract');
     this.limits = opts.limits ?? DEFAULT_SANDBOX_LIMITS;
+    const cacheDir = opts.cacheDir ?? join(tmpdir(), 'dmc-tesseract');
+    this.engine = new EngineProcess({ entry: fileURLToPath(OCR_CHILD), args: [cacheDir], limits: this.limits, name: 'The OCR engine', limitError: (limit) => this.limitError(limit) });
   }
 
-  recognize(input: OcrInput, signal?: AbortSignal): Promise<OcrResult> {
-    const job = this.queue.then(() => this.run(input, signal));
-    this.queue = job.catch(() => undefined);
-    return job;
-  }
-
-  /** Ends the engine process. A later `recognize` starts a new one. */
-  async close(): Promise<void> {
-    const engine = this.engine;
-    this.engine = null;
-    if (!engine || engine.child.exitCode !== null || engine.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => engine.child.once('exit', resolve));
-    engine.child.kill('SIGKILL');
-    await exited;
-  }
-
-  private async run(input: OcrInput, signal?: AbortSignal): Promise<OcrResult> {
+  async recognize(input: OcrInput, signal?: AbortSignal): Promise<OcrResult> {
     signal?.throwIfAborted();
     try {
       // tesseract.js never settles createWorker when the language data is missing; check first.
@@ -87,76 +63,25 @@ export class TesseractOcr {
     } catch {
       throw new AiUnavailableError('The English OCR model (@tesseract.js-data/eng) is not installed');
     }
-    signal?.throwIfAborted();
-    const engine = (this.engine ??= this.spawn());
-    const id = this.nextId++;
-    const { child } = engine;
-    return new Promise<OcrResult>((resolve, reject) => {
-      let settled = false;
-      const settle = (fn: () => void, kill: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        // tesseract.js cannot cancel a job: the process goes, and the next job starts a new one.
-        if (kill) void this.discard(engine);
-        fn();
-      };
-      const onAbort = () => settle(() => reject(signal?.reason instanceof Error ? signal.reason : new Error('Aborted')), true);
-      const timer = setTimeout(() => settle(() => reject(this.limitError('time')), true), this.limits.timeoutMs);
-      const onMessage = (m: OcrChildMessage) => {
-        if (m.type === 'ready') return;
-        if (m.id !== id) return;
-        if (m.type === 'recognizing') this.opts.onRecognizing?.(child.pid ?? 0);
-        else if (m.type === 'result') {
+    return this.engine.request<OcrChildRequest, OcrResult>({
+      signal,
+      build: (id) => ({ type: 'recognize', id, input: 'path' in input ? input : { image: input.image }, maxPixels: MAX_INPUT_PIXELS }),
+      onReply: (reply, pid) => {
+        const m = reply as OcrChildMessage & { id: number };
+        if (m.type === 'recognizing') return void this.opts.onRecognizing?.(pid);
+        if (m.type === 'result') {
           const text = normaliseOcrText(m.text);
-          settle(() => resolve({ text, confidence: text === '' ? null : round2(clamp01(m.confidence / 100)) }), false);
-        } else settle(() => reject(this.refusalError(m.reason, m.detail)), m.reason === 'engine');
-      };
-      const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
-        // Before its imports loaded (a broken install, no processes left) the death says nothing about the picture: retried.
-        if (!engine.ready) return settle(() => reject(new AiProviderError(`The OCR engine could not start (${sig ?? `exit code ${code}`})`, true)), false);
-        settle(() => reject(this.limitError('memory')), false);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('message', onMessage);
-      child.on('exit', onExit);
-      const request: OcrChildRequest = { type: 'recognize', id, input: 'path' in input ? input : { image: input.image }, maxPixels: MAX_INPUT_PIXELS };
-      child.send(request, (err) => {
-        if (err) settle(() => reject(new AiProviderError(`The OCR engine could not be reached: ${err.message}`, true)), true);
-      });
+          return { value: { text, confidence: text === '' ? null : round2(clamp01(m.confidence / 100)) } };
+        }
+        if (m.type === 'refused') return { error: this.refusalError(m.reason, m.detail), kill: m.reason === 'engine' };
+        return undefined;
+      },
     });
   }
 
-  private spawn(): Engine {
-    const { memoryMb } = this.limits;
-    const child = fork(OCR_CHILD, [this.cacheDir], {
-      // Caps of its own, not the parent's flags (a test runner's loaders, the API's heap size).
-      // tesseract's wasm memory lives outside the V8 heap: --wasm-max-mem-pages (64 KiB pages) bounds
-      // it, and the kernel cap counts it on top of the native memory sharp may take decoding the picture.
-      ...cappedNode({ heapMb: memoryMb, nativeMb: this.limits.nativeMemoryMb > 0 ? this.limits.nativeMemoryMb + memoryMb : 0, flags: [`--wasm-max-mem-pages=${memoryMb * 16}`] }),
-      serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-      env: {},
-    });
-    killFirstUnderMemoryPressure(child);
-    const engine: Engine = { child, ready: false };
-    child.on('message', (m: OcrChildMessage) => {
-      if (m.type === 'ready') engine.ready = true;
-    });
-    // A failed spawn is reported as 'error' then 'exit'; the job waiting on it hears the exit.
-    child.on('error', () => undefined);
-    child.once('exit', () => {
-      if (this.engine === engine) this.engine = null;
-    });
-    return engine;
-  }
-
-  private async discard(engine: Engine): Promise<void> {
-    if (this.engine === engine) this.engine = null;
-    engine.child.kill('SIGKILL');
+  /** Ends the engine process. A later `recognize` starts a new one. */
+  close(): Promise<void> {
+    return this.engine.close();
   }
 
   private limitError(limit: 'memory' | 'time'): AiProviderError {
