@@ -66,7 +66,9 @@ describe('ObjectDetector (CenterNet COCO on tfjs wasm, in its own process)', () 
   it('sees the things people hold: a wine glass, a drink, a phone', () => {
     expect(best(seen.get(1)!, 'wine glass')).toBeGreaterThanOrEqual(TAG_THRESHOLD);
     expect(best(seen.get(3)!, 'cup')).toBeGreaterThanOrEqual(0.45);
-    expect(best(seen.get(2)!, 'phone')).toBeGreaterThanOrEqual(TAG_THRESHOLD);
+    // The phone on the sofa is seen, but not surely enough to become a tag (and is also taken for a remote control).
+    expect(best(seen.get(2)!, 'phone')).toBeGreaterThanOrEqual(0.3);
+    expect(best(seen.get(2)!, 'phone')).toBeLessThan(TAG_THRESHOLD);
   });
 
   it('gives boxes as fractions of the picture, where the things are', () => {
@@ -169,7 +171,7 @@ describe('summariseObjects', () => {
   const at = (label: string, score: number): DetectedObject => ({ label, score, box: { x: 0, y: 0, width: 1, height: 1 } });
 
   it('one tag per label with its best score, counts of what passed the threshold, best first', () => {
-    const { tags, counts } = summariseObjects([at('dog', 0.5), at('person', 0.8), at('dog', 0.31), at('dog', 0.29), at('cat', 0.1)]);
+    const { tags, counts } = summariseObjects([at('dog', 0.5), at('person', 0.8), at('dog', 0.36), at('dog', 0.34), at('cat', 0.1)]);
     expect(tags).toEqual([
       { name: 'person', confidence: 0.8 },
       { name: 'dog', confidence: 0.5 },
@@ -181,6 +183,6 @@ describe('summariseObjects', () => {
   });
 
   it(`keeps nothing under ${TAG_THRESHOLD}`, () => {
-    expect(summariseObjects([at('tie', 0.29), at('kite', 0.2)])).toEqual({ tags: [], counts: [] });
+    expect(summariseObjects([at('cup', 0.34), at('kite', 0.2)])).toEqual({ tags: [], counts: [] });
   });
 });
