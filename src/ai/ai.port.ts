@@ -25,6 +25,13 @@ export interface Transcript extends MadeBy {
   /** BCP 47 / ISO 639-1 when known. */
   language: string | null;
   segments: TranscriptSegment[];
+  /**
+   * Heard by a simple offline recogniser (pocketsphinx) whose words are often wrong: kept, shown
+   * and searchable as a rough transcript, never quoted as what the speaker said. Whisper's are not.
+   */
+  rough: boolean;
+  /** How sure the engine was, 0..1 (mean word confidence), when it says; null otherwise. */
+  confidence: number | null;
 }
 
 export interface ImageTag {
@@ -58,6 +65,10 @@ export interface ImageHints {
   latitude?: number | null;
   width?: number | null;
   height?: number | null;
+  /** Where it was made, in the family's words (Asset.place), for the caption; never coordinates. */
+  place?: string | null;
+  /** Names of the people recognised in it, for the caption; empty or absent when none are known. */
+  people?: readonly string[];
 }
 
 /** One memory as the story writer sees it: no coordinates, no storage keys, no secrets. */
@@ -75,6 +86,8 @@ export interface StoryMemory {
   place?: string | null;
   tags: string[];
   transcript: string | null;
+  /** The transcript is rough (see Transcript.rough): draw on what it is about, never quote it. Absent: not rough. */
+  roughTranscript?: boolean;
   text: string | null;
   /** Who sent it, for memories that came through a contribution. */
   contributor: string | null;

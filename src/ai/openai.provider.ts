@@ -79,6 +79,8 @@ export function createOpenAiProvider(settings: OpenAiSettings): AiProvider {
           segments: (segments ?? [])
             .map((s) => ({ start: s.start, end: s.end, text: s.text.trim() }))
             .filter((s) => s.text.length > 0),
+          rough: false,
+          confidence: null,
         };
       }),
 

@@ -105,6 +105,8 @@ describe('transcribe', () => {
         { start: 0, end: 1.4, text: 'Hello from the garden.' },
         { start: 1.4, end: 3.1, text: 'We planted roses.' },
       ],
+      rough: false,
+      confidence: null,
     });
   });
 
@@ -160,7 +162,7 @@ describe('transcribe: request shape and malformed output', () => {
     const { path } = await audioFile();
     fake.script({ json: { text: ' Just the words. ', language: 'english' } });
     const result = await provider().transcribe({ path, mimeType: 'audio/wav' });
-    expect(result).toEqual({ provider: 'openai', model: 'whisper-1', text: 'Just the words.', language: 'en', segments: [] });
+    expect(result).toEqual({ provider: 'openai', model: 'whisper-1', text: 'Just the words.', language: 'en', segments: [], rough: false, confidence: null });
   });
 });
 

@@ -22,10 +22,14 @@ export async function usable(path: string, mode: number): Promise<boolean> {
   }
 }
 
-/** The recording as 16 kHz mono 16-bit WAV, what both engines read (ffmpeg: the bundled one, or FFMPEG_PATH). */
-export async function toSpeechWav(input: string, wav: string, signal?: AbortSignal): Promise<void> {
+/**
+ * The recording as 16 kHz mono 16-bit PCM, what both engines read (ffmpeg: the bundled one, or
+ * FFMPEG_PATH): a WAV file, or headerless samples (`s16le`) for pocketsphinx, which takes the
+ * first 44 bytes of a .wav for its header and would hear ffmpeg's LIST chunk as sound.
+ */
+export async function toSpeechWav(input: string, out: string, signal?: AbortSignal, format: 'wav' | 's16le' = 'wav'): Promise<void> {
   try {
-    await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(input), '-vn', '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', '-f', 'wav', fileUrl(wav)], { signal });
+    await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(input), '-vn', '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', '-f', format, fileUrl(out)], { signal });
   } catch (err) {
     // ffmpeg exiting badly, or at its memory or time limit, means the recording cannot be decoded; retrying will not change that.
     if (err instanceof FfmpegError) {
@@ -75,8 +79,8 @@ export function runSpeechTool({ tool, binary, args, memoryMb, timeoutMs, signal,
       if (stdoutLimit !== undefined && outBytes > stdoutLimit) return stop(new AiProviderError(`${tool} wrote more than a transcript of one recording can be`, false));
       out.push(chunk);
     });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_KEEP);
     });
     child.on('error', (err) => {

@@ -85,5 +85,5 @@ export function parseWhisperJson(raw: string, model: string): Transcript {
     segments.push({ start: from / 1000, end: Math.max(from, to) / 1000, text });
   }
   const language = typeof json.result?.language === 'string' && /^[a-z]{2,3}$/i.test(json.result.language) ? json.result.language.toLowerCase() : null;
-  return { provider: 'local', model, language, segments, text: segments.map((s) => s.text).join(' ') };
+  return { provider: 'local', model, language, segments, text: segments.map((s) => s.text).join(' '), rough: false, confidence: null };
 }

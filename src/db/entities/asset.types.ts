@@ -69,6 +69,15 @@ export class Transcription {
 
   @Field(() => [TranscriptSegment])
   segments!: TranscriptSegment[];
+
+  @Field(() => Boolean, {
+    description:
+      'True when a simple offline recogniser (pocketsphinx) made it: many words may be wrong. Show it labelled as a rough transcript; it is never quoted as the speaker\'s words.',
+  })
+  rough!: boolean;
+
+  @Field(() => Float, { nullable: true, description: 'How sure the recogniser was, from 0 to 1 (mean word confidence), when it says.' })
+  confidence?: number | null;
 }
 
 @ObjectType()
