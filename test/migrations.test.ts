@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { migrationsList } from '../migrations/index.js';
 import { migrate } from '../src/db/orm.js';
+import { FileType } from '../src/db/enums.js';
 import { BACKENDS, createTestDatabase } from './support/db.js';
+import { makeAsset, makeChest } from './support/factories.js';
 
 describe('migrations', () => {
   it('lists every migration file in migrations/index.ts, in order', async () => {
@@ -37,6 +39,31 @@ describe('migrations', () => {
       expect(Number(tables[0]!.n)).toBe(0);
       await migrate(db.orm);
       expect(await db.orm.migrator.checkSchema()).toBe(false);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('marks transcripts stored before rough ones existed as not rough, with no confidence', async () => {
+    const db = await createTestDatabase('postgres');
+    try {
+      const em = db.orm.em.fork();
+      const chest = await makeChest(em);
+      const old = { text: 'We planted roses.', language: 'en', segments: [{ start: 0, end: 1.4, text: 'We planted roses.' }] };
+      const stored = await makeAsset(em, chest, { fileType: FileType.AUDIO });
+      const none = await makeAsset(em, chest, { fileType: FileType.AUDIO });
+      // A row as the code before rough transcripts wrote it, in the schema before that migration.
+      const before = migrationsList.findIndex((m) => m.name === 'Migration20261202040411_transcript_rough') - 1;
+      await db.orm.migrator.down({ to: migrationsList[before]!.name });
+      await em.execute(`update "asset" set "transcription" = ?::jsonb where "id" = ?`, [JSON.stringify(old), stored.id]);
+      await migrate(db.orm);
+      const rows = await em.execute<{ id: string; transcription: unknown }[]>(`select "id", "transcription" from "asset" where "chest_id" = ?`, [chest.id]);
+      expect(new Map(rows.map((r) => [r.id, r.transcription]))).toEqual(
+        new Map<string, unknown>([
+          [stored.id, { ...old, rough: false, confidence: null }],
+          [none.id, null],
+        ]),
+      );
     } finally {
       await db.close();
     }
