@@ -99,6 +99,7 @@ describe('the memories a story draws on', () => {
         place: 'Whitby',
         tags: ['holiday', 'sea'],
         transcript: null,
+        roughTranscript: false,
         text: null,
         contributor: null,
         relationship: null,

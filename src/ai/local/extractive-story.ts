@@ -14,9 +14,10 @@ import { topKeywords } from './story-keywords.js';
 
 /**
  * The story writer that needs no model: it arranges what the memories already say (captions,
- * titles, dates, verbatim sentences from transcripts) and never writes a fact of its own. Output is
- * a pure function of the input (no clock, no randomness, order of `memories` irrelevant), so the
- * same chest always gets the same story. Every paragraph cites the memories it speaks of; the
+ * titles, dates, verbatim sentences from transcripts, but never from a rough transcript, whose
+ * words are a machine's guesses) and never writes a fact of its own. Output is a pure function
+ * of the input (no clock, no randomness, order of `memories` irrelevant), so the same chest
+ * always gets the same story. Every paragraph cites the memories it speaks of; the
  * person's own facts open the first period paragraph rather than stand uncited.
  *
  * No memories at all: throws a final AiProviderError. There is nothing true to write, and the
@@ -192,8 +193,13 @@ function sentences(text: string): string[] {
   return (text.match(/[^.!?]+(?:[.!?]+["'”’)]*|$)/g) ?? []).map((sentence) => sentence.trim()).filter(Boolean);
 }
 
+/** Words a memory holds that may be repeated as written: a rough transcript is not one of them (its words are the machine's guesses). */
+function quotable(memory: StoryMemory): string | null {
+  return memory.roughTranscript ? null : memory.transcript;
+}
+
 function excerpt(memory: StoryMemory): string | null {
-  for (const text of [memory.transcript, memory.text]) {
+  for (const text of [quotable(memory), memory.text]) {
     const first = sentences(text?.replace(/\s+/g, ' ') ?? '')[0];
     if (first) return clip(first, 200);
   }
@@ -204,7 +210,7 @@ function pickQuotes(memories: readonly Memory[], max: number, maxChars: number):
   const quotes: Quote[] = [];
   for (const memory of memories) {
     if (quotes.length >= max) break;
-    const text = sentences(memory.source.transcript ?? '').find(
+    const text = sentences(quotable(memory.source) ?? '').find(
       (sentence) =>
         sentence.length >= 20 &&
         sentence.length <= maxChars &&

@@ -26,11 +26,16 @@ const STYLES: Record<StoryStyle, string> = {
   [StoryStyle.EULOGY]: 'Eulogy: to be read aloud at a memorial service; warm, dignified and easy to speak, addressed to the people gathered.',
 };
 
-function storySystemPrompt(options: StoryOptions): string {
+function storySystemPrompt(options: StoryOptions, context: StoryContext): string {
   return [
     "You write the story of a person's life for their family, from the memories the family collected: photos, videos, recordings and documents, given as JSON.",
     'Rules:',
     '- Use only facts found in the person and the memories. Never invent names, dates, places, events, feelings or quotes. If the memories say little, write little.',
+    ...(context.memories.some((m) => m.roughTranscript && m.transcript)
+      ? [
+          '- A memory with "transcriptIsRough": true has a rough transcript, heard by a simple offline speech recogniser: many of its words are wrong. Use it only for what the recording is broadly about; never quote it, and never present its words as what anyone said.',
+        ]
+      : []),
     '- Every paragraph, timeline entry and theme cites in assetIds the ids of the memories it draws on, and only ids given in the memories.',
     "- A memory's place is where it was made, in the family's words; name a place only as a memory gives it.",
     '- Paragraph text is plain prose: no markdown, no headings, no ids.',
@@ -94,6 +99,7 @@ function memoryJson(m: StoryMemory, cap: number): Record<string, unknown> {
     place: m.place ?? undefined,
     tags: m.tags.length > 0 ? m.tags : undefined,
     transcript: excerpt(m.transcript, cap),
+    transcriptIsRough: m.roughTranscript && m.transcript ? true : undefined,
     text: excerpt(m.text, cap),
     from,
   };
@@ -152,7 +158,7 @@ export async function generateStory(
         model,
         stream: true,
         messages: [
-          { role: 'system', content: storySystemPrompt(options) },
+          { role: 'system', content: storySystemPrompt(options, context) },
           { role: 'user', content: `The person and the memories:\n${storyContextJson(context)}` },
         ],
         response_format: jsonSchemaFormat('life_story', STORY_SCHEMA),

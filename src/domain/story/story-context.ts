@@ -40,6 +40,8 @@ export async function buildStoryContext(em: EntityManager, chest: Chest): Promis
     // Only what describes the memory; a person's own tags first.
     tags: [...a.tags].sort((x, y) => Number(y.source === TagSource.USER) - Number(x.source === TagSource.USER)).map((t) => t.name),
     transcript: a.transcription?.text ? cut(a.transcription.text) : null,
+    // A rough machine hearing (pocketsphinx): writers may say what it is about, never quote it.
+    roughTranscript: a.transcription?.rough === true,
     text: a.extractedText ? cut(a.extractedText) : null,
     contributor: a.contribution?.contributorName ?? null,
     relationship: a.contribution?.relationship ?? null,
