@@ -10,6 +10,8 @@ import { Migration20261202003421_nonmember_previews } from './Migration202612020
 import { Migration20261202003854_rate_limits } from './Migration20261202003854_rate_limits.js';
 import { Migration20261202010822_upload_lease } from './Migration20261202010822_upload_lease.js';
 import { Migration20261202011551_processing_deaths } from './Migration20261202011551_processing_deaths.js';
+import { Migration20261202040411_transcript_rough } from './Migration20261202040411_transcript_rough.js';
+import { Migration20261202041704_people } from './Migration20261202041704_people.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -22,4 +24,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202003854_rate_limits', class: Migration20261202003854_rate_limits },
   { name: 'Migration20261202010822_upload_lease', class: Migration20261202010822_upload_lease },
   { name: 'Migration20261202011551_processing_deaths', class: Migration20261202011551_processing_deaths },
+  { name: 'Migration20261202040411_transcript_rough', class: Migration20261202040411_transcript_rough },
+  { name: 'Migration20261202041704_people', class: Migration20261202041704_people },
 ];

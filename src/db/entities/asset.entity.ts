@@ -8,6 +8,7 @@ import { BaseEntity } from './base.entity.js';
 import { Chest } from './chest.entity.js';
 import { Contribution } from './contribution.entity.js';
 import { Analysis, type AssetPreview, GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
+import type { AssetRedaction } from './face.types.js';
 
 export const PLACE_MAX = 200;
 export const CAPTION_MAX = 2000;
@@ -137,6 +138,10 @@ export class Asset extends BaseEntity {
   @Field(() => [Thumbnail])
   @Property({ type: 'jsonb', default: '[]' })
   thumbnails: Opt<Thumbnail[]> = [];
+
+  /** Photos showing a hidden person: thumbnails with their faces blurred, for people outside the family (domain/people/redaction.ts). */
+  @Property({ type: 'jsonb', nullable: true })
+  redaction: AssetRedaction | null = null;
 
   /** Recordings and videos: the metadata-free copy non-members get (null before processing, and for assets processed before previews existed). */
   @Property({ type: 'jsonb', nullable: true })

@@ -3,11 +3,13 @@ import { Asset } from './asset.entity.js';
 import { Chest } from './chest.entity.js';
 import { ChestEvent } from './chest-event.entity.js';
 import { Contribution } from './contribution.entity.js';
+import { Face } from './face.entity.js';
 import { Membership } from './membership.entity.js';
+import { Person } from './person.entity.js';
 import { RateLimitCounter } from './rate-limit.entity.js';
 import { Session } from './session.entity.js';
 import { Story } from './story.entity.js';
 import { Upload } from './upload.entity.js';
 
-export { Account, Asset, Chest, ChestEvent, Contribution, Membership, RateLimitCounter, Session, Story, Upload };
-export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter];
+export { Account, Asset, Chest, ChestEvent, Contribution, Face, Membership, Person, RateLimitCounter, Session, Story, Upload };
+export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter, Person, Face];
