@@ -29,6 +29,7 @@ export interface PocketsphinxSettings {
 
 export const DEBIAN_POCKETSPHINX_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 const PROGRAM = 'pocketsphinx_continuous';
+const DEBIAN_BINARY = `/usr/bin/${PROGRAM}`;
 export const DEFAULT_POCKETSPHINX_MEMORY_MB = 512;
 export const DEFAULT_POCKETSPHINX_TIMEOUT_MS = 60 * 60_000;
 /** About 30 bytes a word; an hour of speech is under 1 MB. */
@@ -48,9 +49,13 @@ export interface PocketsphinxModel {
   language: string | null;
 }
 
-/** The binary and model to use, or null when pocketsphinx is not installed (nor configured). Configured paths that are missing are a setup error, said as such. */
+/**
+ * The binary and model to use, or null when pocketsphinx is not installed (nor configured).
+ * Configured paths that are missing are a setup error, said as such.
+ */
 export async function findPocketsphinx(settings: PocketsphinxSettings): Promise<{ binary: string; model: PocketsphinxModel } | null> {
-  const binary = settings.binary ?? (await onPath(PROGRAM));
+  // Debian's path too, for services started with a bare PATH.
+  const binary = settings.binary ?? (await onPath(PROGRAM)) ?? ((await usable(DEBIAN_BINARY, constants.X_OK)) ? DEBIAN_BINARY : null);
   if (!binary) return null;
   if (!(await usable(binary, constants.X_OK))) {
     if (settings.binary) throw new AiUnavailableError(`pocketsphinx was not found or cannot be run at ${binary}`);
