@@ -5,6 +5,7 @@ import { makeAccount, makeAssets, makeChest, makeContribution, makeStory } from 
 import type { Account } from '../src/db/entities/index.js';
 import { createGraphQLRunner, ok } from './support/graphql.js';
 import { NESTED_CHEST } from './support/nested-query.js';
+import { makeFace, makePerson } from './support/people.js';
 
 
 describe('SQL statements per query', () => {
@@ -55,6 +56,29 @@ describe('SQL statements per query', () => {
     expect(forLarge).toBe(forSmall);
     // session + chest + role + members + hero + 2 asset pages + 2 counts + stories + contributions + 2 summary statements
     expect(forSmall).toBeLessThanOrEqual(14);
+  });
+
+  it("people and faces: does not grow with the number of people, their faces or their memories (1 vs 30)", async () => {
+    /** A chest where each of n people appears in two of n photos, next to the person before them. */
+    async function peopleChest(n: number) {
+      const em = db.orm.em.fork();
+      const chest = await makeChest(em, {}, owner);
+      const assets = await makeAssets(em, chest, n);
+      for (let i = 0; i < n; i++) {
+        const person = await makePerson(em, chest, { name: i % 2 ? null : `Person ${i}` });
+        await makeFace(em, assets[i]!, person, { box: { x: 0.1, y: 0.1, width: 0.2, height: 0.2 } });
+        await makeFace(em, assets[(i + 1) % n]!, person, { box: { x: 0.5, y: 0.1, width: 0.2, height: 0.2 } });
+      }
+      return chest;
+    }
+    const q = `query($id: ID!) { chest(id: $id) {
+      people(first: 50) { edges { node { id name hidden faceCount cover assets(first: 5) { edges { node { id faces { box { x } person { name } } } } } } } }
+      assets(first: 50) { edges { node { id faces { id person { id name faceCount cover } } } } } } }`;
+    const one = await statements(q, { id: (await peopleChest(1)).id });
+    const thirty = await statements(q, { id: (await peopleChest(30)).id });
+    expect(thirty).toBe(one);
+    // session + chest + role + people + counts + covers + their asset pages + asset page + faces + people by id
+    expect(one).toBeLessThanOrEqual(12);
   });
 
   it('does not grow with the number of chests in a list (1 vs 30)', async () => {

@@ -6,6 +6,16 @@ import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadV
 import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
 import { loadChestStats } from '../domain/chest/chest.summary.js';
 import { loadMembers } from '../domain/membership/membership.service.js';
+import {
+  countFaces,
+  loadCovers,
+  loadFacesByAsset,
+  loadPeopleById,
+  loadPeoplePages,
+  loadPersonAssetPages,
+  type PeoplePageKey,
+  type PersonAssetPageKey,
+} from '../domain/people/people.queries.js';
 
 /**
  * Per-request batch loaders: nested fields ask these instead of the database, so a query costs a
@@ -25,6 +35,12 @@ export function createLoaders(em: EntityManager) {
     ),
     chestStats: new DataLoader((ids: readonly string[]) => loadChestStats(em, ids)),
     members: new DataLoader((ids: readonly string[]) => loadMembers(em, ids)),
+    peoplePages: new DataLoader((keys: readonly PeoplePageKey[]) => loadPeoplePages(em, keys), byJson),
+    peopleById: new DataLoader((ids: readonly string[]) => loadPeopleById(em, ids)),
+    faceCounts: new DataLoader((ids: readonly string[]) => countFaces(em, ids)),
+    covers: new DataLoader((ids: readonly string[]) => loadCovers(em, ids)),
+    personAssetPages: new DataLoader((keys: readonly PersonAssetPageKey[]) => loadPersonAssetPages(em, keys), byJson),
+    facesByAsset: new DataLoader((ids: readonly string[]) => loadFacesByAsset(em, ids)),
   };
 }
 

@@ -6,13 +6,14 @@ import { AccountResolver } from './account.resolver.js';
 import { AssetConnectionResolver, ChestResolver } from './chest.resolver.js';
 import { ContributionResolver } from './contribution.resolver.js';
 import { MembershipResolver } from './membership.resolver.js';
+import { AssetFacesResolver, ChestPeopleResolver, FaceResolver, PersonResolver } from './people.resolver.js';
 import { UploadResolver } from './upload.resolver.js';
 import { EventsResolver } from './events.resolver.js';
 import { ChestStoryResolver, StoryResolver } from './story.resolver.js';
 
 export async function createSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [AccountResolver, ChestResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver],
+    resolvers: [AccountResolver, ChestResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver],
     // Input is validated in domain/ (zod), where the rules live next to the use cases.
     validate: false,
     // Every subscription brings its own `subscribe` (access check first, then the EventBus), so

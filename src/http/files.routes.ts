@@ -2,8 +2,9 @@ import { Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Asset } from '../db/entities/index.js';
 import { FileType } from '../db/enums.js';
-import { findDerivative, verifyDownload } from '../domain/asset/download.js';
+import { findDerivative, type ServedDerivative, verifyDownload } from '../domain/asset/download.js';
 import { AppError, ErrorCode, notFound } from '../domain/errors.js';
+import { findFaceCrop } from '../domain/people/faces.step.js';
 import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
 import { contentDisposition } from '../storage/content-disposition.js';
@@ -13,7 +14,7 @@ import { sendError } from './errors.js';
 /**
  * GET /files/:assetId?exp&sig — originals behind a signed, short-lived link (filesystem storage;
  * S3 links go to the bucket directly); only members and allowOriginals view links are given one.
- * GET /files/:assetId/:name?exp&sig — thumbnails, posters, previews and a document's text. Supports Range so video can be seeked; never lets a browser
+ * GET /files/:assetId/:name?exp&sig — thumbnails, posters, previews, face crops and a document's text. Supports Range so video can be seeked; never lets a browser
  * guess the type; documents download rather than open.
  */
 export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: string, log: Logger): Router {
@@ -54,8 +55,9 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
     try {
       const { assetId, name } = req.params;
       const ok = isUuid(assetId) && /^[a-z0-9-]{1,40}$/.test(name) && verifyDownload(secret, `${assetId}/${name}`, String(req.query.exp ?? ''), String(req.query.sig ?? ''));
-      const asset = ok ? await orm.em.fork().findOne(Asset, { id: assetId, deletedAt: null }) : null;
-      const served = asset ? findDerivative(asset, name) : null;
+      const em = orm.em.fork();
+      const asset = ok ? await em.findOne(Asset, { id: assetId, deletedAt: null }) : null;
+      const served: ServedDerivative | null = asset ? (findDerivative(asset, name) ?? (await findFaceCrop(em, asset.id, name))) : null;
       if (!served) throw notFound('File');
       // Previews are what non-members watch and listen to: seekable like originals.
       const size = 'size' in served ? served.size : undefined;

@@ -103,7 +103,7 @@ function filterSql(filter: AssetFilter, params: unknown[]): string[] {
 }
 
 /** Rows strictly after the cursor in (date_taken desc nulls last, created_at desc, id desc). */
-function keysetSql(c: CursorKeys, params: unknown[]): string {
+export function keysetSql(c: CursorKeys, params: unknown[]): string {
   if (c.d == null) {
     params.push(c.c, c.i);
     return '(a.date_taken is null and (a.created_at, a.id) < (?::timestamptz, ?::uuid))';
