@@ -179,6 +179,8 @@ const envSchema = z.object({
   OPENAI_TRANSCRIBE_MODEL: z.string().min(1).default('whisper-1'),
   OPENAI_VISION_MODEL: z.string().min(1).default('gpt-4o-mini'),
   OPENAI_STORY_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** "off": no picture is described (no object model is loaded, nothing is sent to a vision service); scans are still read. */
+  AI_VISION: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   /** Seconds one AI request may take (stories stream for a while). */
   AI_TIMEOUT_SECONDS: int(1, 3600).default(300),
   /** Retries of a rate-limited (429) or failed (5xx, connection) AI request, with backoff. */
@@ -189,6 +191,15 @@ const envSchema = z.object({
   /** Memory whisper.cpp may allocate per recording, MiB (prlimit --data; 0: no cap), and how long one may take. */
   WHISPER_MEMORY_MB: int(0, 262_144).default(6144),
   WHISPER_TIMEOUT_SECONDS: int(1, 86_400).default(3600),
+  /**
+   * pocketsphinx, the rough offline recogniser used when whisper.cpp is not configured:
+   * `pocketsphinx_continuous` (unset: the one on PATH, if any; "off": never used) and its model
+   * folder (unset: Debian's pocketsphinx-en-us), with the memory and time one recording may take.
+   */
+  POCKETSPHINX_PATH: z.string().min(1).optional(),
+  POCKETSPHINX_MODEL_DIR: z.string().min(1).optional(),
+  POCKETSPHINX_MEMORY_MB: int(0, 262_144).default(512),
+  POCKETSPHINX_TIMEOUT_SECONDS: int(1, 86_400).default(3600),
   /** Seconds to wait for in-flight requests on SIGTERM before closing anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(10),
 });
@@ -305,6 +316,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     eventRetentionMs: e.EVENT_RETENTION_DAYS * 86_400_000,
     ai: {
       providers: e.AI_PROVIDERS.split(',').map((p) => p.trim()),
+      vision: e.AI_VISION === 'on',
       openai: {
         baseURL: e.OPENAI_BASE_URL,
         apiKey: e.OPENAI_API_KEY ?? null,
@@ -313,6 +325,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
         maxRetries: e.AI_MAX_RETRIES,
       },
       whisper: { binary: e.WHISPER_CPP_PATH ?? null, model: e.WHISPER_MODEL_PATH ?? null, memoryMb: e.WHISPER_MEMORY_MB, timeoutMs: e.WHISPER_TIMEOUT_SECONDS * 1000 },
+      pocketsphinx:
+        e.POCKETSPHINX_PATH === 'off'
+          ? undefined
+          : { binary: e.POCKETSPHINX_PATH ?? null, modelDir: e.POCKETSPHINX_MODEL_DIR ?? null, memoryMb: e.POCKETSPHINX_MEMORY_MB, timeoutMs: e.POCKETSPHINX_TIMEOUT_SECONDS * 1000 },
       cacheDir: resolve(dataDir, 'cache'),
     },
     jobs: {

@@ -1,4 +1,4 @@
-import type { AiSettings } from './ai.settings.js';
+import { type AiSettings, VISION_OFF } from './ai.settings.js';
 import {
   type AiFile,
   type AiProvider,
@@ -48,7 +48,8 @@ export interface Ai {
  * Builds the chain named by `settings.providers`. A task goes to the first provider that offers
  * it; when that one is unavailable or fails, the next is tried. When all fail, a retryable failure
  * wins (the job tries again later); otherwise the first real failure, or "unavailable" with every
- * provider's reason.
+ * provider's reason. A rough transcript (pocketsphinx's) does not end the chain: a later provider's
+ * transcript replaces it, and it is kept when none gives one.
  */
 export function createAi(settings: AiSettings, extra: Record<string, AiProvider> = {}): Ai {
   const providers = settings.providers.map((name) => {
@@ -60,15 +61,22 @@ export function createAi(settings: AiSettings, extra: Record<string, AiProvider>
     return factory(settings);
   });
 
-  async function run<T>(task: AiTask, call: (p: AiProvider) => Promise<T> | undefined): Promise<T> {
+  /**
+   * `settle`: whether a result ends the search; one that does not (a rough transcript) is kept,
+   * the rest of the chain is asked for a better one, and it is returned if none answers.
+   */
+  async function run<T>(task: AiTask, call: (p: AiProvider) => Promise<T> | undefined, settle: (result: T) => boolean = () => true): Promise<T> {
     const unavailable: string[] = [];
     let failure: AiProviderError | null = null;
     let retryable: AiProviderError | null = null;
+    let fallback: { result: T } | null = null;
     for (const p of providers) {
       const pending = call(p);
       if (!pending) continue;
       try {
-        return await pending;
+        const result = await pending;
+        if (settle(result)) return result;
+        fallback ??= { result };
       } catch (err) {
         if (err instanceof AiUnavailableError) unavailable.push(err.message);
         else if (err instanceof AiProviderError) {
@@ -77,6 +85,8 @@ export function createAi(settings: AiSettings, extra: Record<string, AiProvider>
         } else throw err;
       }
     }
+    // A rough answer beats none, and beats waiting for a retry that may never do better.
+    if (fallback) return fallback.result;
     if (retryable) throw retryable;
     if (failure) throw failure;
     throw new AiUnavailableError(unavailable.length ? unavailable.join('; ') : `No configured AI provider can ${TASK_WORDS[task]}`);
@@ -84,8 +94,9 @@ export function createAi(settings: AiSettings, extra: Record<string, AiProvider>
 
   return {
     chain: settings.providers,
-    transcribe: (audio) => run('transcribe', (p) => p.transcribe?.(audio)),
-    describeImage: (image, hints) => run('describeImage', (p) => p.describeImage?.(image, hints)),
+    transcribe: (audio) => run('transcribe', (p) => p.transcribe?.(audio), (transcript) => !transcript.rough),
+    describeImage: (image, hints) =>
+      settings.vision === false ? Promise.reject(new AiUnavailableError(VISION_OFF)) : run('describeImage', (p) => p.describeImage?.(image, hints)),
     extractText: (scan) => run('extractText', (p) => p.extractText?.(scan)),
     generateStory: (context, options, stream) => run('generateStory', (p) => p.generateStory?.(context, options, stream)),
     async close() {
