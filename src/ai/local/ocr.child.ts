@@ -8,9 +8,12 @@
  * @tesseract.js-data/eng, both in node_modules. Erasable TypeScript importing only packages (it
  * runs as stripped .ts under tsx/vitest; see workerEntry in media/sandbox/sandbox.ts).
  *
+ * Before reading, the picture is straightened and cleaned (page-image.ts prepareScan: upright,
+ * grey, cropped to the paper, light evened out, binarised, deskewed).
+ *
  * Messages in: `{ type: 'recognize', id, input: { path } | { image }, maxPixels }`. Out: `{ type:
  * 'ready' }` once its imports are loaded (a death before that says nothing about a file), then per job `{ type: 'recognizing', id }`, and `{ type: 'result', id,
- * text, confidence }` or `{ type: 'refused', id, reason, detail }` (a picture it understood to be
+ * paragraphs }` (the words read, with their confidence) or `{ type: 'refused', id, reason, detail }` (a picture it understood to be
  * unreadable or too large).
  */
 import { createRequire } from 'node:module';
@@ -18,31 +21,21 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import Tesseract from 'tesseract.js';
 
+export type OcrChildWord = { text: string; confidence: number };
 export type OcrChildInput = { path: string } | { image: Uint8Array };
 export type OcrChildRequest = { type: 'recognize'; id: number; input: OcrChildInput; maxPixels: number };
 export type OcrRefusal = 'pixels' | 'unreadable' | 'engine';
 export type OcrChildMessage =
   | { type: 'ready' }
   | { type: 'recognizing'; id: number }
-  | { type: 'result'; id: number; text: string; confidence: number }
+  /** Paragraphs of lines of words, each with tesseract's confidence 0..100: the parent decides what is text (ocr-words.ts). */
+  | { type: 'result'; id: number; paragraphs: OcrChildWord[][][] }
   | { type: 'refused'; id: number; reason: OcrRefusal; detail: string };
 
 const require = createRequire(import.meta.url);
 
 /** The LSTM-only integer model: what OEM.LSTM_ONLY runs, and a quarter of the size of `4.0.0`. */
 const LANG_DIR = join(dirname(require.resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int');
-
-/** Height (px) of a line of text, as lineHeight measures it, that tesseract reads best: ~12 pt at 300 dpi. */
-const TARGET_LINE_PX = 50;
-const MIN_LINE_PX = 25;
-const MAX_LINE_PX = 200;
-const MAX_SCALE = 4;
-/** Tesseract refuses images beyond 32767 px a side; far below that keeps memory sane. */
-const MAX_SIDE_PX = 8000;
-/** Light-to-dark crossings that make a row part of a line of text (a border makes one). */
-const MIN_CROSSINGS = 2;
-/** Width the page is analysed at to find its line height. */
-const ANALYSIS_WIDTH = 1000;
 
 class Refused extends Error {
   reason: OcrRefusal;
@@ -51,6 +44,16 @@ class Refused extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * The page arithmetic (page-image.ts), loaded beside this file on first use: stripped .ts under
+ * tsx and vitest, .js once built. Imported by path because a child started as plain TypeScript
+ * cannot resolve a relative `.js` import to its `.ts` source.
+ */
+type PageImage = typeof import('./page-image.js');
+let pageImage: Promise<PageImage> | null = null;
+const loadPageImage = (): Promise<PageImage> =>
+  (pageImage ??= import(new URL(`./page-image${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href) as Promise<PageImage>);
 
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -72,69 +75,25 @@ function start(): Promise<Tesseract.Worker> {
       // Without a handler a failed job is rethrown from the message listener: an uncaught error.
       errorHandler: () => undefined,
     });
-    // Pages are scaled so a line is ~50 px, i.e. 12 pt type at 300 dpi; PNGs from sharp carry
-    // no usable density and tesseract would warn and guess 70.
+    // Pages are scaled so a line of text is ~28 px from ascender to descender (ordinary type at
+    // ~200 dpi); PNGs from sharp carry no usable density and tesseract would warn and guess 70.
     await worker.setParameters({ user_defined_dpi: '300' });
     return worker;
   })();
   return engine;
 }
 
-/**
- * Upright, grey, full-contrast, and scaled so lines of text are about TARGET_LINE_PX tall:
- * tesseract misreads text that is only a few pixels high, and slows down on huge letters. A
- * picture whose header claims more than maxPixels is refused before a pixel is decoded.
- */
+/** The page as tesseract reads it best (page-image.ts prepareScan), or why it cannot be read. */
 async function prepare(input: OcrChildInput, maxPixels: number): Promise<Buffer> {
   const source = 'path' in input ? input.path : Buffer.from(input.image.buffer, input.image.byteOffset, input.image.byteLength);
   try {
-    const open = () => sharp(source, { failOn: 'none', limitInputPixels: maxPixels });
-    const meta = await open().metadata();
+    const meta = await sharp(source, { failOn: 'none', limitInputPixels: maxPixels }).metadata();
     if ((meta.width ?? 0) * (meta.height ?? 0) > maxPixels) throw new Refused('pixels', 'Input image exceeds pixel limit');
-    const base = () => open().rotate().flatten({ background: '#ffffff' }).greyscale().normalise();
-    const { data, info } = await base().resize({ width: ANALYSIS_WIDTH, withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true });
-    const { width, height } = meta.autoOrient;
-    const lineAtFull = lineHeight(data, info.width, info.height) * (width / info.width);
-    let scale = 1;
-    if (lineAtFull > 0 && lineAtFull < MIN_LINE_PX) scale = Math.min(MAX_SCALE, TARGET_LINE_PX / lineAtFull);
-    else if (lineAtFull > MAX_LINE_PX) scale = (TARGET_LINE_PX * 2) / lineAtFull;
-    scale = Math.min(scale, MAX_SIDE_PX / Math.max(width, height));
-    const pipeline = base();
-    if (Math.abs(scale - 1) > 0.05) {
-      pipeline.resize({ width: Math.max(1, Math.round(width * scale)), kernel: scale > 1 ? 'lanczos3' : 'mitchell' });
-    }
-    return await pipeline.png({ compressionLevel: 1 }).toBuffer();
+    return (await (await loadPageImage()).prepareScan(source, maxPixels)).png;
   } catch (err) {
     if (err instanceof Refused) throw err;
     throw new Refused(/pixel limit/i.test(describe(err)) ? 'pixels' : 'unreadable', describe(err));
   }
-}
-
-/**
- * Median height of the bands of rows that cross text: on a page, the height of a line; 0 when
- * there are none. A row crosses text when it goes from light to dark several times; counting
- * dark pixels instead would take the dark table around a photographed letter for one huge line.
- */
-function lineHeight(grey: Uint8Array, width: number, height: number): number {
-  const bands: number[] = [];
-  let run = 0;
-  for (let y = 0; y <= height; y++) {
-    let crossings = 0;
-    if (y < height) {
-      for (let x = 1; x < width; x++) {
-        if ((grey[y * width + x] ?? 255) < 128 && (grey[y * width + x - 1] ?? 255) >= 128) crossings++;
-      }
-    }
-    if (crossings >= MIN_CROSSINGS) run++;
-    else if (run > 0) {
-      // Specks are not lines, and a band over half the picture is not a line either.
-      if (run >= 2 && run <= height / 2) bands.push(run);
-      run = 0;
-    }
-  }
-  if (bands.length === 0) return 0;
-  bands.sort((a, b) => a - b);
-  return bands[Math.floor(bands.length / 2)] ?? 0;
 }
 
 async function recognize(request: OcrChildRequest): Promise<OcrChildMessage> {
@@ -145,11 +104,14 @@ async function recognize(request: OcrChildRequest): Promise<OcrChildMessage> {
     process.send!({ type: 'recognizing', id } satisfies OcrChildMessage);
     let data: Tesseract.Page;
     try {
-      ({ data } = await worker.recognize(image));
+      ({ data } = await worker.recognize(image, {}, { blocks: true, text: false }));
     } catch (err) {
       throw new Refused('engine', describe(err));
     }
-    return { type: 'result', id, text: data.text, confidence: data.confidence };
+    const paragraphs = (data.blocks ?? []).flatMap((block) =>
+      block.paragraphs.map((paragraph) => paragraph.lines.map((line) => line.words.map((word) => ({ text: word.text, confidence: word.confidence })))),
+    );
+    return { type: 'result', id, paragraphs };
   } catch (err) {
     if (err instanceof Refused) return { type: 'refused', id, reason: err.reason, detail: err.message };
     return { type: 'refused', id, reason: 'engine', detail: describe(err) };

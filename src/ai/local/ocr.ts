@@ -8,6 +8,7 @@ import { DEFAULT_SANDBOX_LIMITS, judgeSandboxError, runInSandbox, type SandboxLi
 import { AiProviderError, AiUnavailableError } from '../ai.port.js';
 import { EngineProcess } from './engine-process.js';
 import type { OcrChildMessage, OcrChildRequest, OcrRefusal } from './ocr.child.js';
+import { readableText } from './ocr-words.js';
 import type { PdfPagesRefusal, PdfPagesTask } from './pdf-pages.worker.js';
 
 /**
@@ -32,7 +33,7 @@ export type OcrInput = { path: string } | { image: Buffer };
 
 export interface OcrResult {
   text: string;
-  /** Mean word confidence 0..1; null when nothing was read. */
+  /** Mean confidence 0..1 of the words kept (noise read as letters is left out: ocr-words.ts); null when nothing was read. */
   confidence: number | null;
 }
 
@@ -70,8 +71,9 @@ export class TesseractOcr {
         const m = reply as OcrChildMessage & { id: number };
         if (m.type === 'recognizing') return void this.opts.onRecognizing?.(pid);
         if (m.type === 'result') {
-          const text = normaliseOcrText(m.text);
-          return { value: { text, confidence: text === '' ? null : round2(clamp01(m.confidence / 100)) } };
+          const read = readableText(m.paragraphs);
+          const text = normaliseOcrText(read.text);
+          return { value: { text, confidence: text === '' || read.confidence === null ? null : round2(clamp01(read.confidence)) } };
         }
         if (m.type === 'refused') return { error: this.refusalError(m.reason, m.detail), kill: m.reason === 'engine' };
         return undefined;
