@@ -1,4 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,11 +8,11 @@ import exifr from 'exifr';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AiFile, AiProviderError, AiUnavailableError, type ImageDescription } from '../src/ai/ai.port.js';
-import type { Ai } from '../src/ai/ai.registry.js';
+import { type AiFile, type AiProvider, AiProviderError, AiUnavailableError, type ImageDescription } from '../src/ai/ai.port.js';
+import { type Ai, createAi } from '../src/ai/ai.registry.js';
 import type { Config } from '../src/config.js';
 import { Asset, Chest } from '../src/db/entities/index.js';
-import { ChestRole, ProcessingStatus, TagSource } from '../src/db/enums.js';
+import { ChestRole, FileType, ProcessingStatus, TagSource } from '../src/db/enums.js';
 import { createActor } from '../src/domain/actor.js';
 import { analyseAsset, recordAnalysisGaveUp } from '../src/domain/analysis/analysis.service.js';
 import { updateMemory } from '../src/domain/asset/asset.service.js';
@@ -27,7 +29,7 @@ import { addMember, makeAccount, makeAsset, makeChest } from './support/factorie
 import { pngClaiming } from './support/hostile-files.js';
 import { jpegWithExif } from './support/media.js';
 import { createLocalProvider } from '../src/ai/local/local.provider.js';
-import type { AiSettings } from '../src/ai/ai.settings.js';
+import { type AiSettings, VISION_OFF } from '../src/ai/ai.settings.js';
 
 /**
  * The AI step on a real Postgres and real files: what picture a (possibly remote) vision model is
@@ -36,6 +38,23 @@ import type { AiSettings } from '../src/ai/ai.settings.js';
 
 const log = pino({ level: 'silent' });
 const HOME = { latitude: 54.486123, longitude: -0.615987 };
+/** Real group photos shipped with face-api (demo/sample1..6.jpg). */
+const FACE_API_DEMO = join(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json'), '..', 'demo');
+
+/** The object detector processes this test process started (objects.child.ts) that are still running. */
+function detectorProcesses(): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('objects.child')) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
 
 /** What describeImage was handed: the file's bytes as they were at the call (the temp dir goes afterwards). */
 interface Seen {
@@ -103,7 +122,9 @@ describe('the AI step', () => {
     await addMember(e, chest, editor, ChestRole.EDITOR);
     editorId = editor.id;
   });
+  const providers: AiProvider[] = [];
   afterAll(async () => {
+    await Promise.all(providers.map((p) => p.close?.()));
     await db?.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -186,6 +207,7 @@ describe('the AI step', () => {
   /** The real offline provider's picture description (read in the sandbox), and nothing else. */
   function localDescribing(sandbox?: AiSettings['sandbox']): Ai {
     const local = createLocalProvider({ providers: ['local'], cacheDir: join(dir, 'cache'), sandbox } as AiSettings);
+    providers.push(local);
     return { ...describingAi(), describeImage: (file, hints) => local.describeImage!(file, hints) };
   }
 
@@ -196,6 +218,83 @@ describe('the AI step', () => {
     await storage.put(asset.storageKey, Readable.from(bytes));
     return asset;
   }
+
+  it('a real photo gets the object model\'s tags, with source and confidence, and a caption from them, the place and the date', { timeout: 60_000 }, async () => {
+    const e = em();
+    const asset = await makeAsset(e, e.getReference(Chest, chest.id), {
+      status: ProcessingStatus.COMPLETE,
+      width: 1920,
+      height: 1280,
+      place: 'Whitby',
+      dateTaken: new Date(Date.UTC(1962, 5, 1, 10)),
+      location: { ...HOME },
+    });
+    await storage.put(asset.storageKey, Readable.from(await readFile(join(FACE_API_DEMO, 'sample1.jpg'))));
+    await analyseAsset(deps(localDescribing()), job(asset.id));
+    const row = await stored(asset.id);
+    // Three women, one holding a wine glass; nothing about colours, shape, decade or season.
+    expect(row.tags.map((t) => t.name)).toEqual(['person', 'wine glass']);
+    for (const tag of row.tags) {
+      expect(tag.source).toBe(TagSource.AI);
+      expect(tag.confidence).toBeGreaterThanOrEqual(0.35);
+      expect(tag.confidence).toBeLessThanOrEqual(1);
+    }
+    expect(row.tags[0]!.confidence).toBeGreaterThan(0.6);
+    expect(row.caption).toBe('People with a wine glass in Whitby, June 1962.');
+    expect(row.analyses.map((a) => `${a.task}:${a.status}:${a.provider}:${a.model}`)).toEqual(['describeImage:DONE:local:centernet-coco']);
+  });
+
+  it('a video is described by its poster: tags and a caption, and no OCR', { timeout: 60_000 }, async () => {
+    const e = em();
+    const asset = await makeAsset(e, e.getReference(Chest, chest.id), {
+      status: ProcessingStatus.COMPLETE,
+      fileType: FileType.VIDEO,
+      mimeType: 'video/mp4',
+      place: 'the garden',
+      mediaInfo: { hasAudio: false },
+    });
+    await storage.put(asset.storageKey, Readable.from(Buffer.from('the film itself is not looked at')));
+    const key = `chests/${chest.id}/derivatives/${asset.id}/poster-1024`;
+    const poster = await sharp(join(FACE_API_DEMO, 'sample6.jpg')).resize(1024, 1024, { fit: 'inside' }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true });
+    await storage.put(key, Readable.from(poster.data));
+    await em().nativeUpdate(Asset, { id: asset.id }, { thumbnails: [{ name: 'poster-1024', width: poster.info.width, height: poster.info.height, mimeType: 'image/webp', storageKey: key }] });
+    await analyseAsset(deps(localDescribing()), job(asset.id));
+    const row = await stored(asset.id);
+    expect(row.tags).toEqual([{ name: 'person', source: TagSource.AI, confidence: expect.any(Number) }]);
+    expect(row.tags[0]!.confidence).toBeGreaterThan(0.5);
+    expect(row.caption).toBe('People in the garden.');
+    expect(row.analyses.map((a) => `${a.task}:${a.status}`)).toEqual(['describeImage:DONE']);
+  });
+
+  it('with vision off, no object model starts and describeImage says why; a scanned letter is still read', { timeout: 120_000 }, async () => {
+    const ai = createAi({ providers: ['local'], vision: false, cacheDir: join(dir, 'cache') } as unknown as AiSettings);
+    // With vision on, a picture starts a detector process, and the probe sees it.
+    const on = createLocalProvider({ providers: ['local'], cacheDir: join(dir, 'cache') } as AiSettings);
+    providers.push(on);
+    await on.describeImage!({ path: join(FACE_API_DEMO, 'sample6.jpg'), mimeType: 'image/jpeg' }, {});
+    const before = detectorProcesses();
+    expect(before).toBeGreaterThanOrEqual(1);
+    const photo = await pictureMemory(await readFile(join(FACE_API_DEMO, 'sample2.jpg')));
+    const lines = ['Dear Rose,', 'The apple tree is in bloom again.', 'With love, Margaret'].map((l, i) => `<text x="64" y="${96 + 64 * i}">${l}</text>`).join('');
+    const letter = await pictureMemory(
+      await sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="704" height="288"><rect width="100%" height="100%" fill="#f3ede0"/><g font-family="DejaVu Serif" font-size="32" fill="#3a3530">${lines}</g></svg>`))
+        .png()
+        .toBuffer(),
+    );
+    try {
+      await analyseAsset(deps(ai), job(photo.id));
+      await analyseAsset(deps(ai), job(letter.id));
+    } finally {
+      await ai.close();
+    }
+    const pictured = await stored(photo.id);
+    expect(pictured.analyses).toEqual([{ task: 'describeImage', status: 'UNAVAILABLE', provider: null, model: null, error: VISION_OFF, at: expect.anything() }]);
+    expect(pictured).toMatchObject({ tags: [], caption: null });
+    const read = await stored(letter.id);
+    expect(read.analyses.map((a) => `${a.task}:${a.status}`)).toEqual(['describeImage:UNAVAILABLE', 'extractText:DONE', 'keywords:DONE']);
+    expect(read.extractedText).toMatch(/apple tree/);
+    expect(detectorProcesses()).toBe(before);
+  });
 
   it('a picture whose header claims 50,000×50,000 px is refused by the sandbox: its task FAILED with a reason, the job done, the next picture read', async () => {
     const small = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#806040' } }).png().toBuffer();
@@ -208,7 +307,7 @@ describe('the AI step', () => {
 
     const fine = await pictureMemory(small);
     await analyseAsset(deps(ai), job(fine.id));
-    expect((await stored(fine.id)).analyses.find((a) => a.task === 'describeImage')).toMatchObject({ status: 'DONE', provider: 'local', model: 'pixel-statistics-v1' });
+    expect((await stored(fine.id)).analyses.find((a) => a.task === 'describeImage')).toMatchObject({ status: 'DONE', provider: 'local', model: 'centernet-coco' });
   });
 
   it('OCR over its memory limit fails the extractText task with a reason for people; the job is not retried', async () => {
@@ -218,6 +317,7 @@ describe('the AI step', () => {
       .toBuffer();
     const asset = await pictureMemory(page);
     const tight = createLocalProvider({ providers: ['local'], cacheDir: join(dir, 'cache'), sandbox: { memoryMb: 16, nativeMemoryMb: 1536, timeoutMs: 120_000 } } as AiSettings);
+    providers.push(tight);
     const ai: Ai = { ...localDescribing(), extractText: (file) => tight.extractText!(file) };
     try {
       await analyseAsset(deps(ai), job(asset.id));

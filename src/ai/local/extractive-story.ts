@@ -487,6 +487,8 @@ function timelineOf(memories: readonly Memory[]): StoryTimelineEntry[] {
  * (a transcript, a letter, a caption someone wrote) still count.
  */
 const MEASURED_TAGS: ReadonlySet<string> = new Set([
+  // The object model's "person": in nearly every photo of a family, so never what a life was about.
+  'person',
   ...['red', 'orange', 'yellow', 'green', 'teal', 'blue', 'purple', 'pink', 'brown', 'black', 'white', 'grey', 'gray'],
   ...['portrait', 'landscape', 'square', 'panorama'],
   ...['black and white', 'sepia', 'document'],

@@ -1,24 +1,39 @@
-import type { AiSettings } from '../ai.settings.js';
-import type { AiProvider } from '../ai.port.js';
+import { type AiSettings, VISION_OFF } from '../ai.settings.js';
+import { type AiProvider, AiUnavailableError } from '../ai.port.js';
+import { composeCaption } from './caption.js';
 import { writeExtractiveStory } from './extractive-story.js';
-import { describeLocally } from './image-tags.js';
+import { describeLocally, looksLikeDocument } from './image-tags.js';
+import { OBJECT_MODEL, ObjectDetector, summariseObjects } from './objects.js';
 import { pdfPageImages, TesseractOcr } from './ocr.js';
-import { transcribeWithWhisperCpp } from './whisper.js';
+import { transcribeLocally } from './transcribe.js';
 
 /**
  * The offline provider, the embedded default: nothing leaves the machine. OCR with tesseract.js
- * (English data from an npm package), picture tags from what pixels and EXIF can tell without a
- * model, transcription with whisper.cpp when one is configured, and an extractive story that only
- * restates what the memories say.
+ * (English data from an npm package), picture tags from an object model (CenterNet, COCO's 80
+ * kinds of thing) with a caption composed from them and what else is known, transcription with
+ * whisper.cpp when one is configured (else a rough one with pocketsphinx when it is installed),
+ * and an extractive story that only restates what the memories say.
  */
 export function createLocalProvider(settings: AiSettings): AiProvider {
   const ocr = new TesseractOcr({ cacheDir: settings.cacheDir, limits: settings.sandbox });
+  // Its process (and the model in it) starts with the first picture, never while vision is off.
+  const objects = new ObjectDetector({ limits: settings.sandbox });
   return {
     name: 'local',
-    transcribe: (audio) => transcribeWithWhisperCpp(settings.whisper, audio.path, audio.signal),
+    transcribe: (audio) => transcribeLocally(settings, audio),
     async describeImage(image, hints) {
-      const { tags, caption } = await describeLocally(image.path, hints, { limits: settings.sandbox, signal: image.signal });
-      return { provider: 'local', model: 'pixel-statistics-v1', tags, caption };
+      if (settings.vision === false) throw new AiUnavailableError(VISION_OFF);
+      // Whether it is a page of text is a fact of its pixels; what it shows, the model's.
+      const page = await describeLocally(image.path, hints, { limits: settings.sandbox, signal: image.signal });
+      const seen = summariseObjects(await objects.detect(image.path, image.signal));
+      const isPage = looksLikeDocument(page.tags);
+      const caption = composeCaption({
+        people: hints.people ?? [],
+        objects: isPage ? [{ label: 'page of text', count: 1 }, ...seen.counts] : seen.counts,
+        place: hints.place ?? null,
+        date: hints.dateTaken ?? null,
+      });
+      return { provider: 'local', model: OBJECT_MODEL, tags: [...page.tags, ...seen.tags], caption };
     },
     async extractText(scan) {
       if (scan.mimeType === 'application/pdf') {
@@ -39,6 +54,8 @@ export function createLocalProvider(settings: AiSettings): AiProvider {
     async generateStory(context, options, stream) {
       return writeExtractiveStory(context, options, stream?.onNarrative);
     },
-    close: () => ocr.close(),
+    close: async () => {
+      await Promise.all([ocr.close(), objects.close()]);
+    },
   };
 }

@@ -15,6 +15,10 @@ import type { Analysis, Tag, Transcription } from '../../db/entities/asset.types
 import { ChestEventKind, FileType, ProcessingStatus, TagSource } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
 import type { JobContext } from '../../jobs/jobs.port.js';
+import type { FaceEngine } from '../../ai/local/faces.js';
+import { replaceMachineFaces } from '../people/face-clustering.js';
+import { type FacesFound, lookForFaces, removeUnusedFaceCrops } from '../people/faces.step.js';
+import { redactAsset } from '../people/redaction.js';
 import type { Logger } from '../../logger.js';
 import { fileUrl, runFfmpeg } from '../../media/ffmpeg.js';
 import type { ParseLimits } from '../../media/sandbox/limits.js';
@@ -29,6 +33,8 @@ export interface AnalysisDeps {
   ai: Ai;
   /** The sandbox the step's own picture reads run in (SANDBOX_*); default DEFAULT_PARSE_LIMITS. */
   limits?: ParseLimits;
+  /** Finds faces in photos, which are then grouped into the chest's people; none: no faces task. */
+  faces?: FaceEngine;
 }
 
 /** Tags the AI step owns; re-running it replaces these and keeps the rest (EXIF, people's own). */
@@ -42,12 +48,13 @@ const SCAN_WORDS = /^(document|letter|handwriting|text|page|newspaper|certificat
 const DESCRIBE_SIDE = 1024;
 
 /**
- * The asset.analyse job: the AI's part, after the media pipeline. Photos get tags and a caption
- * (and OCR when they look like a page of text), recordings and videos a transcript, scanned PDFs
- * OCR, and transcripts and texts their keywords as tags. Each task is recorded with the provider
- * and model that did it, or why it could not be done. Idempotent: results replace the previous
- * run's AI and keyword tags; a caption already there (a person's, or an earlier run's) stands. A
- * retryable provider failure (rate limit, timeout) throws, so the queue retries the job.
+ * The asset.analyse job: the AI's part, after the media pipeline. Photos and video posters get
+ * tags and a caption (photos OCR too when they look like a page of text), recordings and videos
+ * a transcript, scanned PDFs OCR, and transcripts and texts their keywords as tags. Each task is
+ * recorded with the provider and model that did it, or why it could not be done. Idempotent:
+ * results replace the previous run's AI and keyword tags; a caption already there (a person's,
+ * or an earlier run's) stands. A retryable provider failure (rate limit, timeout) throws, so the
+ * queue retries the job.
  */
 export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId: string }>): Promise<void> {
   const em = deps.orm.em.fork();
@@ -88,6 +95,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
     let caption: string | null = null;
     let transcription: Transcription | null = asset.transcription;
     let extractedText = asset.extractedText;
+    let faces: FacesFound | null = null;
 
     if (asset.fileType === FileType.IMAGE) {
       // Describe the 1024 px thumbnail (what a vision model needs, and no metadata leaves); OCR the original.
@@ -105,7 +113,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
             }
             throw err;
           });
-      const hints = { dateTaken: asset.dateTaken, latitude: asset.location?.latitude ?? null, width: asset.width, height: asset.height };
+      const hints = { dateTaken: asset.dateTaken, latitude: asset.location?.latitude ?? null, width: asset.width, height: asset.height, place: asset.place };
       const described = await attempt('describeImage', async () => {
         if (!picture) throw unreadable ?? new AiProviderError('The picture could not be read to describe it', false);
         return deps.ai.describeImage({ ...picture, signal }, hints);
@@ -113,6 +121,14 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       if (described) {
         found = mergeTags(found, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
         caption = described.caption;
+      }
+      // Faces on the same metadata-free picture, always on this machine; grouped into people when saved.
+      const engine = deps.faces;
+      if (engine) {
+        faces = await attempt('faces', async () => {
+          if (!picture) throw unreadable ?? new AiProviderError('The picture could not be read to look for faces', false);
+          return lookForFaces({ engine, storage: deps.storage }, asset, picture.path, signal);
+        });
       }
       // Whether it is a page of text is a fact of the pixels, whichever provider described it.
       const scan =
@@ -126,12 +142,24 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       }
     }
 
+    // A film is described by its poster: the 1024 px frame the pipeline made, with no metadata. Never OCR'd.
+    const poster = asset.fileType === FileType.VIDEO ? asset.thumbnails.find((t) => t.name === 'poster-1024') : undefined;
+    if (poster) {
+      const frame = { path: await fetch(poster.storageKey, 'poster.webp'), mimeType: poster.mimeType, signal };
+      const hints = { dateTaken: asset.dateTaken, latitude: asset.location?.latitude ?? null, width: asset.width, height: asset.height, place: asset.place };
+      const described = await attempt('describeImage', () => deps.ai.describeImage(frame, hints));
+      if (described) {
+        found = mergeTags(found, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
+        caption = described.caption;
+      }
+    }
+
     if (asset.fileType === FileType.AUDIO || (asset.fileType === FileType.VIDEO && asset.mediaInfo?.hasAudio)) {
       // 16 kHz mono WAV: what speech models are trained on, and small enough to send.
       const wav = join(dir, 'speech.wav');
       await runFfmpeg(['-v', 'error', '-y', '-i', fileUrl(original), '-vn', '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', fileUrl(wav)], { signal });
       const heard = await attempt('transcribe', () => deps.ai.transcribe({ path: wav, mimeType: 'audio/wav', signal }));
-      if (heard) transcription = { text: heard.text, language: heard.language, segments: heard.segments };
+      if (heard) transcription = { text: heard.text, language: heard.language, segments: heard.segments, rough: heard.rough, confidence: heard.confidence };
     }
 
     if (asset.fileType === FileType.DOCUMENT && asset.mediaInfo?.needsOcr) {
@@ -152,6 +180,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       // Read the memory again under lock: tags and a caption a person set meanwhile (updateMemory) stay.
       const now = await tx.findOne(Asset, { id: asset.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (!now) return null;
+      if (faces) await replaceMachineFaces(tx, { assetId: asset.id, chestId: asset.chest.id, found: faces.found });
       const tags = mergeTags(now.tags.filter((t) => !AI_SOURCES.has(t.source)), found);
       await tx.nativeUpdate(Asset, { id: asset.id }, { tags, caption: now.caption ?? caption, transcription, extractedText, analyses: records });
       return appendChestEvent(tx, {
@@ -162,7 +191,12 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       });
     });
     if (message) publishChestEvents(deps.events, [message]);
-    log.info({ analyses: records.map((r) => `${r.task}:${r.status}`) }, 'analysed');
+    if (faces) {
+      await removeUnusedFaceCrops(em, deps.storage, asset).catch((err: unknown) => log.warn({ err }, 'unused face crops not removed'));
+      // A new photo of a hidden person (or new thumbnails of one) is blurred for non-members before this job ends.
+      await redactAsset({ ...deps, limits: deps.limits }, asset.id, signal);
+    }
+    log.info({ analyses: records.map((r) => `${r.task}:${r.status}`), faces: faces?.found.length }, 'analysed');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
