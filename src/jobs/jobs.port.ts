@@ -17,6 +17,8 @@ export interface JobPayloads {
   /** Write a story (its row is GENERATING until this finishes). */
   'story.generate': { storyId: string };
   'story.generate.failed': { storyId: string };
+  /** Blur a photo's hidden people out of the thumbnails non-members get (domain/people/redaction.ts). */
+  'faces.redact': { assetId: string };
 }
 
 export type QueueName = keyof JobPayloads;

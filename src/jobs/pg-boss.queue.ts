@@ -68,6 +68,8 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
     await ensureQueue(`${name}.failed`, deadLetter);
     await ensureQueue(name, { ...main, deadLetter: `${name}.failed` });
   }
+  // Until it succeeds non-members get no picture of the photo: retried, with nothing to record when it gives up.
+  await ensureQueue('faces.redact', main);
   const pollingIntervalSeconds = opts.pollingIntervalSeconds ?? 1;
 
   return {

@@ -1,8 +1,10 @@
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import { type Ai, createAi } from '../ai/ai.registry.js';
+import { FaceApiEngine } from '../ai/local/faces.js';
 import type { Config } from '../config.js';
 import { analyseAsset, recordAnalysisGaveUp } from '../domain/analysis/analysis.service.js';
+import { redactAsset } from '../domain/people/redaction.js';
 import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../domain/processing/processing.service.js';
 import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
@@ -25,6 +27,9 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   const { concurrency } = config.jobs;
   // The local engines (picture reads, OCR) run in sandboxes with the same limits as the media pipeline's.
   ai ??= createAi({ ...config.ai, sandbox: config.jobs.parseLimits.sandbox });
+  // Faces are found on this machine only, whatever the AI chain (descriptors of people's faces
+  // are not sent anywhere); vision off (AI_VISION=off) turns them off with the rest.
+  const faces = config.ai?.vision === false ? undefined : new FaceApiEngine({ limits: config.jobs.parseLimits?.sandbox });
   // libvips threads per image × jobs at once ≈ cores; more only thrashes. No cache: each image is seen
   // once. Here for video posters; the sandboxes that decode uploads get the same through VIPS_CONCURRENCY.
   const threads = Math.max(1, Math.floor(availableParallelism() / concurrency));
@@ -35,10 +40,11 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   const withQueue = { ...deps, queue, limits: config.jobs.parseLimits };
   await queue.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));
   await queue.work('asset.process.failed', { concurrency: 1 }, (job) => recordProcessingGaveUp(deps, job.data.assetId));
-  await queue.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai, limits: config.jobs.parseLimits }, job));
+  await queue.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai, limits: config.jobs.parseLimits, faces }, job));
   await queue.work('asset.analyse.failed', { concurrency: 1 }, (job) => recordAnalysisGaveUp(deps, job.data.assetId));
+  await queue.work('faces.redact', { concurrency }, async (job) => void (await redactAsset({ ...deps, limits: config.jobs.parseLimits }, job.data.assetId, job.signal)));
   // Stories are long single requests: one at a time per worker keeps the AI service's rate limits.
   await queue.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai, queue }, job));
   await queue.work('story.generate.failed', { concurrency: 1 }, (job) => recordStoryGaveUp(deps, job.data.storyId));
-  return { ai, close: () => ai.close() };
+  return { ai, close: async () => void (await Promise.all([ai.close(), faces?.close()])) };
 }

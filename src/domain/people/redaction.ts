@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { Asset } from '../../db/entities/index.js';
+import type { Thumbnail } from '../../db/entities/asset.types.js';
+import type { FaceBox } from '../../db/entities/face.types.js';
+import type { JobQueue } from '../../jobs/jobs.port.js';
+import type { Logger } from '../../logger.js';
+import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
+import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../media/sandbox/limits.js';
+import type { RedactTask } from '../../media/sandbox/redact.worker.js';
+import { runInSandbox, workerEntry } from '../../media/sandbox/sandbox.js';
+import type { StorageBackend } from '../../storage/storage.port.js';
+import type { Actor } from '../actor.js';
+import { pgArray } from '../batch.js';
+import { derivativePrefix, derivativeSink } from '../processing/derivatives.js';
+import { seesEveryone } from './people.nested.js';
+
+/**
+ * Consent in pictures: in the thumbnails people outside the family receive, the faces of hidden
+ * people are blurred. A photo showing a hidden person gets blurred copies of its thumbnails
+ * ("1024-blurred-…", ...), made by the worker in the sandbox (media/sandbox/redact.worker.ts) and
+ * recorded on the asset with a signature of what they blurred: the hidden faces (ids and boxes)
+ * and the processing run whose thumbnails they copy. Non-members get the copies only while the
+ * signature still matches; in between (a person just hidden, a face just moved) they get no
+ * picture of that photo at all. Members always get the thumbnails themselves.
+ */
+
+const REDACT_WORKER = workerEntry(import.meta.url, '../../media/sandbox/redact.worker');
+/** Blurred copies are named for what they blur ("1024-blurred-<12 hex of the signature>"): a copy made for other faces is never served for these. */
+const BLURRED = /-blurred-[0-9a-f]{12}$/;
+
+export interface HiddenFace {
+  id: string;
+  box: FaceBox;
+}
+
+/** The faces of hidden people in each photo. */
+export async function loadHiddenFaces(em: EntityManager, assetIds: readonly string[]): Promise<HiddenFace[][]> {
+  const rows = await em.execute<{ asset_id: string; id: string; box: FaceBox }[]>(
+    'select f.asset_id, f.id, f.box from face f join person p on p.id = f.person_id where p.hidden and f.asset_id = any(?::uuid[]) order by f.id',
+    [pgArray(assetIds)],
+  );
+  const byAsset = new Map<string, HiddenFace[]>();
+  for (const r of rows) byAsset.set(r.asset_id, [...(byAsset.get(r.asset_id) ?? []), { id: r.id, box: r.box }]);
+  return assetIds.map((id) => byAsset.get(id) ?? []);
+}
+
+/** What a set of blurred copies was made for; null when nothing needs blurring. */
+export function redactionSignature(asset: Pick<Asset, 'processedAt'>, hidden: readonly HiddenFace[]): string | null {
+  if (hidden.length === 0) return null;
+  const faces = [...hidden].sort((a, b) => a.id.localeCompare(b.id)).map((f) => [f.id, f.box.x, f.box.y, f.box.width, f.box.height]);
+  return createHash('sha256').update(JSON.stringify([asset.processedAt?.toISOString() ?? null, faces])).digest('hex');
+}
+
+/**
+ * The thumbnails this reader may receive: the thumbnails themselves for the chest's members and
+ * for photos with no hidden person; for everyone else the blurred copies, or none while they are
+ * not made for the photo's hidden faces as they are now.
+ */
+export async function thumbnailsFor(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<Thumbnail[]> {
+  if (asset.thumbnails.length === 0 || (await seesEveryone(actor, asset.chest.id))) return asset.thumbnails;
+  const signature = redactionSignature(asset, await hiddenFaces(asset.id));
+  if (signature === null) return asset.thumbnails;
+  return asset.redaction?.signature === signature ? asset.redaction.thumbnails : [];
+}
+
+/**
+ * Whether this reader may be handed the original: a photo showing a hidden person never leaves
+ * the family unblurred, even through a view link whose owner allowed originals.
+ */
+export async function originalWithheld(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<boolean> {
+  if (await seesEveryone(actor, asset.chest.id)) return false;
+  return (await hiddenFaces(asset.id)).length > 0;
+}
+
+/** Queues the blurring of these photos (in the caller's transaction): a hidden person's faces changed in them. */
+export async function enqueueRedaction(tx: EntityManager, queue: JobQueue, assetIds: Iterable<string>): Promise<void> {
+  for (const assetId of new Set(assetIds)) await queue.enqueue(tx, 'faces.redact', { assetId });
+}
+
+/** Photos showing any of these people. */
+export async function assetsShowing(em: EntityManager, personIds: readonly string[]): Promise<string[]> {
+  if (personIds.length === 0) return [];
+  const rows = await em.execute<{ asset_id: string }[]>('select distinct asset_id from face where person_id = any(?::uuid[])', [pgArray(personIds)]);
+  return rows.map((r) => r.asset_id);
+}
+
+export interface RedactionDeps {
+  orm: MikroORM;
+  storage: StorageBackend;
+  log: Logger;
+  limits?: ParseLimits;
+}
+
+/**
+ * The faces.redact job (also run by the AI step when a photo's faces change): makes the photo's
+ * blurred copies for its hidden faces as they are now, or removes them when none are left.
+ * Idempotent. A picture the sandbox cannot read leaves the photo without copies, so people
+ * outside the family keep getting no picture of it: consent fails closed.
+ */
+export async function redactAsset(deps: RedactionDeps, assetId: string, signal?: AbortSignal): Promise<'blurred' | 'cleared' | 'unchanged'> {
+  const em = deps.orm.em.fork();
+  const asset = await em.findOne(Asset, { id: assetId }, { populate: ['chest'] });
+  if (!asset) return 'unchanged';
+  const [hidden] = await loadHiddenFaces(em, [asset.id]);
+  const signature = redactionSignature(asset, hidden!);
+  if (signature === (asset.redaction?.signature ?? null)) return 'unchanged';
+  if (signature === null) {
+    await em.nativeUpdate(Asset, { id: asset.id }, { redaction: null });
+    await removeBlurred(deps.storage, asset, new Set());
+    return 'cleared';
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'dmc-redact-'));
+  try {
+    const written = new Set<string>();
+    const sink = derivativeSink(deps.storage, asset, written);
+    const thumbnails: Thumbnail[] = [];
+    for (const t of asset.thumbnails) {
+      signal?.throwIfAborted();
+      const source = join(dir, `${t.name}.webp`);
+      const name = `${t.name}-blurred-${signature.slice(0, 12)}`;
+      const out = join(dir, `${name}.webp`);
+      await pipeline(await deps.storage.get(t.storageKey), createWriteStream(source), { signal });
+      const task: RedactTask = { path: source, out, boxes: hidden!.map((f) => f.box), maxPixels: MAX_INPUT_PIXELS };
+      try {
+        await runInSandbox({ entry: REDACT_WORKER, data: task, limits: (deps.limits ?? DEFAULT_PARSE_LIMITS).sandbox, signal });
+      } catch (err) {
+        signal?.throwIfAborted();
+        // The thumbnail is our own WebP; a failure here is not a reason to show the face. Logged, retried by the next change.
+        deps.log.warn({ err, assetId: asset.id, thumbnail: t.name }, 'blurred copy not made; non-members get no picture of this photo');
+        return 'unchanged';
+      }
+      thumbnails.push({ name, width: t.width, height: t.height, mimeType: 'image/webp', storageKey: await sink(name, await readFile(out), 'image/webp') });
+    }
+    const saved = await em.transactional(async (tx) => {
+      // Saved only if the photo is as it was when the copies were made (no face moved, no new processing run).
+      const now = await tx.findOne(Asset, { id: asset.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!now) return false;
+      const [current] = await loadHiddenFaces(tx, [asset.id]);
+      if (redactionSignature(now, current!) !== signature) return false;
+      await tx.nativeUpdate(Asset, { id: asset.id }, { redaction: { signature, thumbnails } });
+      return true;
+    });
+    if (saved) await removeBlurred(deps.storage, asset, written);
+    return saved ? 'blurred' : 'unchanged';
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function removeBlurred(storage: StorageBackend, asset: Pick<Asset, 'id'> & { chest: { id: string } }, keep: Set<string>): Promise<void> {
+  for await (const obj of storage.list(derivativePrefix(asset))) {
+    if (BLURRED.test(obj.key) && !keep.has(obj.key)) await storage.delete(obj.key);
+  }
+}
