@@ -11,15 +11,17 @@ import {
   type Transcript,
 } from '../../src/ai/ai.port.js';
 import { type Ai, createAi, registeredProviders, registerProvider } from '../../src/ai/ai.registry.js';
-import type { AiSettings } from '../../src/ai/ai.settings.js';
+import { type AiSettings, VISION_OFF } from '../../src/ai/ai.settings.js';
 import { createOpenAiProvider, type OpenAiSettings } from '../../src/ai/openai.provider.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { type FakeOpenAi, type Multipart, startFakeOpenAi } from '../support/fake-openai.js';
 import { jpeg, letterScan, wav } from '../support/media.js';
+import { pocketsphinxInstalled } from '../support/speech-testdata.js';
 
 /**
  * The provider chain with the real providers: the offline one, and the OpenAI one talking to the
- * loopback fake server. Whisper.cpp is not installed here, so the local provider cannot transcribe.
+ * loopback fake server. Whisper.cpp is not installed here, and the settings below leave
+ * pocketsphinx out unless a test adds it, so the local provider cannot transcribe.
  */
 
 const KEY = 'sk-test-chain-5678';
@@ -110,9 +112,23 @@ describe('local,openai: prefer local, fall back to the API', () => {
 
   it('describes pictures locally, and nothing is sent to the API', async () => {
     const description = await chain(['local', 'openai']).describeImage(await photo(), {});
-    expect(description).toMatchObject({ provider: 'local', model: 'pixel-statistics-v1' });
-    expect(description.tags).toContainEqual({ name: 'landscape', confidence: 1 });
+    // A plain green picture: the object model sees nothing in it, and colours are no longer tags.
+    expect(description).toEqual({ provider: 'local', model: 'centernet-coco', tags: [], caption: null });
     expect(fake.requests).toHaveLength(0);
+  });
+
+  it('with vision off (AI_VISION=off), describes no picture, asks no provider, and says why', async () => {
+    const ai = createAi({ ...settings(['openai', 'local']), vision: false });
+    opened.push(ai);
+    const error = await failure(ai.describeImage(await photo(), {}));
+    expect(error).toBeInstanceOf(AiUnavailableError);
+    expect((error as Error).message).toBe(VISION_OFF);
+    expect(fake.requests).toHaveLength(0);
+    // Everything else still works.
+    expect((await ai.extractText(await scan())).text.toLowerCase()).toContain('apple tree');
+    expect(loadConfig({ AI_VISION: 'off' }).ai.vision).toBe(false);
+    expect(loadConfig({}).ai.vision).toBe(true);
+    expect(() => loadConfig({ AI_VISION: 'no' })).toThrow(/AI_VISION: must be on or off/);
   });
 
   it('takes the chain and the models from the environment', async () => {
@@ -147,7 +163,7 @@ describe('openai,local: prefer the API, keep local for what it does not offer', 
   it('describes pictures locally when openai keeps failing after its retries', async () => {
     fake.script(down, down, down);
     const description = await chain(['openai', 'local']).describeImage(await photo(), {});
-    expect(description).toMatchObject({ provider: 'local', model: 'pixel-statistics-v1' });
+    expect(description).toMatchObject({ provider: 'local', model: 'centernet-coco' });
     expect(fake.requests).toHaveLength(3);
   });
 
@@ -328,5 +344,71 @@ describe('unknown providers', () => {
 
     const config = loadConfig({ AI_PROVIDERS: 'local,whisper-server' });
     expect(() => createAi(config.ai)).toThrow(/Unknown AI provider "whisper-server" \(known: .*local.*openai/);
+  });
+});
+
+describe('rough transcripts (pocketsphinx) in the chain', () => {
+  const heard = (provider: string, rough: boolean): Transcript => ({
+    provider,
+    model: `${provider}-model`,
+    text: 'the garden',
+    language: 'en',
+    segments: [{ start: 0, end: 1, text: 'the garden' }],
+    rough,
+    confidence: rough ? 0.6 : null,
+  });
+  const speaking = (name: string, answer: () => Promise<Transcript>): AiProvider & { calls: number } => {
+    const p = {
+      name,
+      calls: 0,
+      transcribe: async () => {
+        p.calls += 1;
+        return answer();
+      },
+    };
+    return p;
+  };
+
+  it('a later provider’s transcript replaces a rough one; a rough one is kept when nobody does better', async () => {
+    const rough = speaking('rough', async () => heard('rough', true));
+    const good = speaking('good', async () => heard('good', false));
+    const down = speaking('down', async () => {
+      throw new AiProviderError('The AI service is overloaded (429)', true);
+    });
+    const none = speaking('none', async () => {
+      throw new AiUnavailableError('none has no speech engine');
+    });
+    const ai = (names: string[]) => createAi(settings(names), { rough, good, down, none });
+
+    expect(await ai(['rough', 'good']).transcribe(await audio())).toMatchObject({ provider: 'good', rough: false });
+    expect(await ai(['good', 'rough']).transcribe(await audio())).toMatchObject({ provider: 'good' });
+    expect(rough.calls).toBe(1); // a transcript that is not rough ends the chain
+    expect(await ai(['rough', 'none', 'down']).transcribe(await audio())).toMatchObject({ provider: 'rough', rough: true, confidence: 0.6 });
+    expect(await ai(['rough']).transcribe(await audio())).toMatchObject({ provider: 'rough', rough: true });
+  });
+
+  it.runIf(pocketsphinxInstalled)('local,openai with pocketsphinx installed and no whisper.cpp: the API’s transcript wins over the rough one', async () => {
+    fake.script({ model: 'whisper-large-v3' });
+    const ai = createAi({ ...settings(['local', 'openai']), pocketsphinx: { binary: null, modelDir: null } });
+    opened.push(ai);
+    expect(await ai.transcribe(await audio())).toMatchObject({ provider: 'openai', model: 'whisper-large-v3', rough: false });
+    expect(transcriptionRequests(fake)).toHaveLength(1);
+  });
+
+  it.runIf(pocketsphinxInstalled)('local alone with pocketsphinx installed transcribes, roughly', async () => {
+    const ai = createAi({ ...settings(['local']), pocketsphinx: { binary: null, modelDir: null } });
+    opened.push(ai);
+    expect(await ai.transcribe(await audio())).toMatchObject({ provider: 'local', model: 'pocketsphinx-en-us', rough: true });
+  });
+
+  it('pocketsphinx is looked for by default and never used with POCKETSPHINX_PATH=off', () => {
+    expect(loadConfig({}).ai.pocketsphinx).toEqual({ binary: null, modelDir: null, memoryMb: 512, timeoutMs: 3_600_000 });
+    expect(loadConfig({ POCKETSPHINX_PATH: '/opt/ps/bin/pocketsphinx_continuous', POCKETSPHINX_MODEL_DIR: '/opt/ps/model/en-us', POCKETSPHINX_MEMORY_MB: '256', POCKETSPHINX_TIMEOUT_SECONDS: '600' }).ai.pocketsphinx).toEqual({
+      binary: '/opt/ps/bin/pocketsphinx_continuous',
+      modelDir: '/opt/ps/model/en-us',
+      memoryMb: 256,
+      timeoutMs: 600_000,
+    });
+    expect(loadConfig({ POCKETSPHINX_PATH: 'off' }).ai.pocketsphinx).toBeUndefined();
   });
 });
