@@ -49,6 +49,12 @@ export async function makeVideo(out: string, options: VideoOptions = {}): Promis
   return out;
 }
 
+/** A silent video of a still photo (scaled to 1280 px wide): a film whose poster shows real things. */
+export async function makeStillVideo(photo: string, out: string, seconds = 2): Promise<string> {
+  await ffmpeg(['-loop', '1', '-i', photo, '-t', String(seconds), '-r', '5', '-vf', 'scale=1280:-2', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', out]);
+  return out;
+}
+
 /** A silent 320×240 video. */
 export async function makeSilentVideo(out: string, seconds = 2): Promise<string> {
   await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-t', String(seconds), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', out]);
