@@ -1,11 +1,11 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
-import { cappedNode, killFirstUnderMemoryPressure } from '../../media/sandbox/process-caps.js';
 import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
 import { AiProviderError, AiUnavailableError, type ImageTag } from '../ai.port.js';
+import { EngineProcess } from './engine-process.js';
 import type { ObjectsChildMessage, ObjectsChildRequest, ObjectsRefusal } from './objects.child.js';
 
 /**
@@ -94,120 +94,48 @@ export interface ObjectDetectorOptions {
   onDetecting?: (pid: number, modelLoads: number) => void;
 }
 
-interface Engine {
-  child: ChildProcess;
-  /** Its imports loaded: a death from here on is a picture's doing. */
-  ready: boolean;
-}
-
-/** One engine process, started on first use and reused; jobs run one at a time. */
+/** One engine process (engine-process.ts), started on first use and reused; jobs run one at a time. */
 export class ObjectDetector {
-  private engine: Engine | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
-  private nextId = 1;
+  private readonly engine: EngineProcess;
   private readonly limits: SandboxLimits;
 
   constructor(private readonly opts: ObjectDetectorOptions = {}) {
     this.limits = opts.limits ?? DEFAULT_SANDBOX_LIMITS;
+    this.engine = new EngineProcess({ entry: fileURLToPath(OBJECTS_CHILD), limits: this.limits, name: 'The object detector', limitError: (limit) => this.limitError(limit) });
   }
 
   /** Everything seen at a score of 0.1 or more, best first; `TAG_THRESHOLD` says what counts. */
-  detect(path: string, signal?: AbortSignal): Promise<DetectedObject[]> {
-    const job = this.queue.then(() => this.run(path, signal));
-    this.queue = job.catch(() => undefined);
-    return job;
-  }
-
-  /** Ends the engine process. A later `detect` starts a new one. */
-  async close(): Promise<void> {
-    const engine = this.engine;
-    this.engine = null;
-    if (!engine || engine.child.exitCode !== null || engine.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => engine.child.once('exit', resolve));
-    engine.child.kill('SIGKILL');
-    await exited;
-  }
-
-  private async run(path: string, signal?: AbortSignal): Promise<DetectedObject[]> {
+  async detect(path: string, signal?: AbortSignal): Promise<DetectedObject[]> {
     signal?.throwIfAborted();
     try {
       await access(MODEL_FILE);
     } catch {
       throw new AiUnavailableError("The object model (@vladmandic/human's models/centernet.json) is not installed");
     }
-    signal?.throwIfAborted();
-    const engine = (this.engine ??= this.spawn());
-    const id = this.nextId++;
-    const { child } = engine;
-    return new Promise<DetectedObject[]>((resolve, reject) => {
-      let settled = false;
-      const settle = (fn: () => void, kill: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        // A model run cannot be interrupted: the process goes, and the next job starts a new one.
-        if (kill) this.discard(engine);
-        fn();
-      };
-      const onAbort = () => settle(() => reject(signal?.reason instanceof Error ? signal.reason : new Error('Aborted')), true);
-      const timer = setTimeout(() => settle(() => reject(this.limitError('time')), true), this.limits.timeoutMs);
-      const onMessage = (m: ObjectsChildMessage) => {
-        if (m.type === 'ready' || m.id !== id) return;
-        if (m.type === 'detecting') this.opts.onDetecting?.(child.pid ?? 0, m.modelLoads);
-        else if (m.type === 'result') {
+    return this.engine.request<ObjectsChildRequest, DetectedObject[]>({
+      signal,
+      build: (id) => ({ type: 'detect', id, path, maxPixels: MAX_INPUT_PIXELS, minScore: REPORT_FLOOR }),
+      onReply: (reply, pid) => {
+        const m = reply as ObjectsChildMessage & { id: number };
+        if (m.type === 'detecting') return void this.opts.onDetecting?.(pid, m.modelLoads);
+        if (m.type === 'result') {
           const objects = m.detections.map((d) => ({
             label: COCO_LABELS[d.cls] ?? 'object',
             score: round2(d.score),
             box: { x: round3(d.box[0]), y: round3(d.box[1]), width: round3(d.box[2]), height: round3(d.box[3]) },
           }));
-          settle(() => resolve(objects), false);
-        } else settle(() => reject(this.refusalError(m.reason, m.detail)), m.reason === 'engine');
-      };
-      const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
-        // Before its imports loaded (a broken install, no processes left) the death says nothing about the picture: retried.
-        if (!engine.ready) return settle(() => reject(new AiProviderError(`The object detector could not start (${sig ?? `exit code ${code}`})`, true)), false);
-        settle(() => reject(this.limitError('memory')), false);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('message', onMessage);
-      child.on('exit', onExit);
-      const request: ObjectsChildRequest = { type: 'detect', id, path, maxPixels: MAX_INPUT_PIXELS, minScore: REPORT_FLOOR };
-      child.send(request, (err) => {
-        if (err) settle(() => reject(new AiProviderError(`The object detector could not be reached: ${err.message}`, true)), true);
-      });
+          return { value: objects };
+        }
+        // A model run cannot be interrupted: an engine that broke goes, and the next job starts a new one.
+        if (m.type === 'refused') return { error: this.refusalError(m.reason, m.detail), kill: m.reason === 'engine' };
+        return undefined;
+      },
     });
   }
 
-  private spawn(): Engine {
-    const { memoryMb } = this.limits;
-    const child = fork(OBJECTS_CHILD, [], {
-      // Caps of its own, not the parent's flags. The model's tensors live in WebAssembly memory,
-      // outside the V8 heap: --wasm-max-mem-pages (64 KiB pages) bounds it, and the kernel cap
-      // counts it on top of the native memory sharp may take decoding the picture.
-      ...cappedNode({ heapMb: memoryMb, nativeMb: this.limits.nativeMemoryMb > 0 ? this.limits.nativeMemoryMb + memoryMb : 0, flags: [`--wasm-max-mem-pages=${memoryMb * 16}`] }),
-      serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-      env: {},
-    });
-    killFirstUnderMemoryPressure(child);
-    const engine: Engine = { child, ready: false };
-    child.on('message', (m: ObjectsChildMessage) => {
-      if (m.type === 'ready') engine.ready = true;
-    });
-    // A failed spawn is reported as 'error' then 'exit'; the job waiting on it hears the exit.
-    child.on('error', () => undefined);
-    child.once('exit', () => {
-      if (this.engine === engine) this.engine = null;
-    });
-    return engine;
-  }
-
-  private discard(engine: Engine): void {
-    if (this.engine === engine) this.engine = null;
-    engine.child.kill('SIGKILL');
+  /** Ends the engine process. A later `detect` starts a new one. */
+  close(): Promise<void> {
+    return this.engine.close();
   }
 
   private limitError(limit: 'memory' | 'time'): AiProviderError {
