@@ -88,6 +88,11 @@ export interface StoryMemory {
   transcript: string | null;
   /** The transcript is rough (see Transcript.rough): draw on what it is about, never quote it. Absent: not rough. */
   roughTranscript?: boolean;
+  /**
+   * Who is in it, as the family named them (the people whose faces were found in a photo). Never
+   * a person the family hid (hidePerson), and never a group of faces nobody named. Absent: none.
+   */
+  people?: readonly string[];
   text: string | null;
   /** Who sent it, for memories that came through a contribution. */
   contributor: string | null;

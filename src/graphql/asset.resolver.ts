@@ -5,6 +5,7 @@ import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
 import { maySeeLocation } from '../domain/access/access.service.js';
 import { getAsset, updateMemory } from '../domain/asset/asset.service.js';
 import { derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename, visibleMediaInfo } from '../domain/asset/download.js';
+import { originalWithheld, thumbnailsFor } from '../domain/people/redaction.js';
 import type { Context } from './context.js';
 
 @InputType({ description: 'What people say about a memory: omitted fields stay as they are; null clears a field.' })
@@ -47,24 +48,33 @@ export class AssetResolver {
   @FieldResolver(() => String, {
     nullable: true,
     description:
-      "A link to the original file, valid 5 minutes. The chest's members only, and holders of a view link made with allowOriginals: an original may reveal where it was recorded (GPS) and who made it. Everyone else: null; use previewUrl.",
+      "A link to the original file, valid 5 minutes. The chest's members only, and holders of a view link made with allowOriginals: an original may reveal where it was recorded (GPS) and who made it. Everyone else: null; use previewUrl. Never outside the family for a photo showing a hidden person (hidePerson).",
   })
-  originalUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+  async originalUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    if (await originalWithheld(ctx.actor, asset, this.hiddenFaces(ctx))) return null;
     return originalUrl(ctx.actor, asset, ctx.storage, ctx.config.secretKey);
+  }
+
+  @FieldResolver(() => [Thumbnail], {
+    description:
+      "WebP copies without metadata. People outside the family get them with the faces of hidden people blurred, and none of a photo whose blurred copies are still being made.",
+  })
+  thumbnails(@Root() asset: Asset, @Ctx() ctx: Context): Promise<Thumbnail[]> {
+    return thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx));
   }
 
   @FieldResolver(() => String, {
     nullable: true,
     description:
-      "A link to a copy without metadata, valid 5 minutes, for everyone who may read the memory: a photo's largest thumbnail (WebP), a recording re-encoded (M4A, no tags, chapters or cover art), a video transcoded (H.264 MP4, no tags), a document's text. Null until processing made it, and for recordings and videos processed before previews existed.",
+      "A link to a copy without metadata, valid 5 minutes, for everyone who may read the memory: a photo's largest thumbnail (WebP), a recording re-encoded (M4A, no tags, chapters or cover art), a video transcoded (H.264 MP4, no tags), a document's text. Null until processing made it, and for recordings and videos processed before previews existed. Outside the family, a photo showing a hidden person comes with their face blurred (null while that copy is being made).",
   })
-  previewUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
-    return previewUrl(asset, ctx.storage, ctx.config.secretKey);
+  async previewUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    return previewUrl(asset, ctx.storage, ctx.config.secretKey, await thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx)));
   }
 
   @FieldResolver(() => String, { nullable: true, description: "previewUrl's MIME type." })
-  previewMimeType(@Root() asset: Asset): string | null {
-    return previewMimeType(asset);
+  async previewMimeType(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    return previewMimeType(asset, await thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx)));
   }
 
   @FieldResolver(() => String, {
@@ -79,6 +89,10 @@ export class AssetResolver {
   @FieldResolver(() => GraphQLJSONObject, { nullable: true })
   mediaInfo(@Root() asset: Asset, @Ctx() ctx: Context): Promise<Asset['mediaInfo']> {
     return visibleMediaInfo(ctx.actor, asset);
+  }
+
+  private hiddenFaces(ctx: Context) {
+    return (id: string) => ctx.loaders.hiddenFaces.load(id);
   }
 
   /** The only way coordinates leave the server: the access service decides per caller and chest. */

@@ -6,6 +6,7 @@ import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadV
 import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
 import { loadChestStats } from '../domain/chest/chest.summary.js';
 import { loadMembers } from '../domain/membership/membership.service.js';
+import { loadHiddenFaces } from '../domain/people/redaction.js';
 import {
   countFaces,
   loadCovers,
@@ -41,6 +42,7 @@ export function createLoaders(em: EntityManager) {
     covers: new DataLoader((ids: readonly string[]) => loadCovers(em, ids)),
     personAssetPages: new DataLoader((keys: readonly PersonAssetPageKey[]) => loadPersonAssetPages(em, keys), byJson),
     facesByAsset: new DataLoader((ids: readonly string[]) => loadFacesByAsset(em, ids)),
+    hiddenFaces: new DataLoader((ids: readonly string[]) => loadHiddenFaces(em, ids)),
   };
 }
 

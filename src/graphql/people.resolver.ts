@@ -51,12 +51,12 @@ export class PersonResolver {
       "Owners and editors: two groups of faces are one person. personId's faces join intoPersonId, who keeps their name (or takes the other's) and stays hidden if either was; personId is gone afterwards.",
   })
   mergePeople(@Arg('personId', () => ID) personId: string, @Arg('intoPersonId', () => ID) intoPersonId: string, @Ctx() ctx: Context): Promise<Person> {
-    return mergePeople(ctx.em, ctx.actor, { personId, intoPersonId });
+    return mergePeople(ctx.em, ctx.actor, ctx.queue, { personId, intoPersonId });
   }
 
   @Mutation(() => Face, { description: "Owners and editors: whose face this is (personId), or nobody's (null). The AI never moves it again." })
   moveFace(@Arg('faceId', () => ID) faceId: string, @Arg('personId', () => ID, { nullable: true }) personId: string | null, @Ctx() ctx: Context): Promise<Face> {
-    return moveFace(ctx.em, ctx.actor, { faceId, personId });
+    return moveFace(ctx.em, ctx.actor, ctx.queue, { faceId, personId });
   }
 
   @Mutation(() => Person, {
@@ -64,12 +64,12 @@ export class PersonResolver {
       'Owners and editors, for a person who asked not to be shown: never shown outside the family, never named in stories, and their face blurred in the pictures people outside the family receive. New photos of them are hidden too.',
   })
   hidePerson(@Arg('personId', () => ID) personId: string, @Ctx() ctx: Context): Promise<Person> {
-    return setPersonHidden(ctx.em, ctx.actor, { personId, hidden: true });
+    return setPersonHidden(ctx.em, ctx.actor, ctx.queue, { personId, hidden: true });
   }
 
   @Mutation(() => Person, { description: 'Owners and editors: a hidden person may be shown again (if named).' })
   unhidePerson(@Arg('personId', () => ID) personId: string, @Ctx() ctx: Context): Promise<Person> {
-    return setPersonHidden(ctx.em, ctx.actor, { personId, hidden: false });
+    return setPersonHidden(ctx.em, ctx.actor, ctx.queue, { personId, hidden: false });
   }
 }
 

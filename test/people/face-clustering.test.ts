@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,14 +8,13 @@ import { AiUnavailableError } from '../../src/ai/ai.port.js';
 import type { Ai } from '../../src/ai/ai.registry.js';
 import { FaceApiEngine } from '../../src/ai/local/faces.js';
 import { Asset, Chest, Face, Person } from '../../src/db/entities/index.js';
-import { ProcessingStatus } from '../../src/db/enums.js';
 import { analyseAsset } from '../../src/domain/analysis/analysis.service.js';
 import { InProcessEventBus } from '../../src/events/in-process.events.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { DEMO_FACES, DEMO_PHOTOS, demoFaceCrop, demoThumbnail } from '../support/faces.js';
-import { makeAccount, makeAsset, makeChest } from '../support/factories.js';
+import { DEMO_FACES, DEMO_PHOTOS, demoFaceCrop, demoThumbnail, photoMemory } from '../support/faces.js';
+import { makeAccount, makeChest } from '../support/factories.js';
 
 /**
  * Faces grouped into people by the AI step, on a real Postgres with the real face engine and
@@ -56,18 +54,7 @@ describe('faces grouped into people (the AI step)', () => {
   const analyse = (assetId: string) =>
     analyseAsset({ orm: db.orm, storage, events: new InProcessEventBus(), log, ai: noAi, faces: engine }, { id: 'job', data: { assetId }, attempt: 1, signal: new AbortController().signal });
 
-  /** A processed photo whose 1024 px thumbnail (what the AI step looks at) is `picture`. */
-  async function photo(inChest: Chest, picture: Buffer): Promise<Asset> {
-    const e = em();
-    const asset = await makeAsset(e, e.getReference(Chest, inChest.id), { status: ProcessingStatus.COMPLETE });
-    const webp = await sharp(picture).rotate().resize(1024, 1024, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 82 }).toBuffer();
-    const meta = await sharp(webp).metadata();
-    const key = `chests/${inChest.id}/derivatives/${asset.id}/1024`;
-    await storage.put(key, Readable.from([webp]));
-    await storage.put(asset.storageKey, Readable.from([picture]));
-    await e.nativeUpdate(Asset, { id: asset.id }, { thumbnails: [{ name: '1024', width: meta.width!, height: meta.height!, mimeType: 'image/webp', storageKey: key }] });
-    return asset;
-  }
+  const photo = (inChest: Chest, picture: Buffer) => photoMemory(em(), storage, inChest, picture);
 
   const facesOf = (assetId: string) => em().find(Face, { asset: assetId }, { orderBy: { score: 'desc' } });
   const peopleOf = (chestId: string) => em().find(Person, { chest: chestId });

@@ -1,6 +1,12 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import sharp from 'sharp';
+import { Asset, Chest } from '../../src/db/entities/index.js';
+import { ProcessingStatus } from '../../src/db/enums.js';
+import type { StorageBackend } from '../../src/storage/storage.port.js';
+import { makeAsset } from './factories.js';
 
 /**
  * Real photos of real people for the face tests: the six group photos that @vladmandic/face-api
@@ -91,4 +97,23 @@ export async function regionDetail(image: Buffer, box: RelativeBox): Promise<num
     }
   }
   return n ? sum / n : 0;
+}
+
+/**
+ * A processed photo as the image pipeline leaves it: `picture` as the original, and its 1024 and
+ * 256 px WebP thumbnails in storage (the AI step looks at the 1024 one).
+ */
+export async function photoMemory(em: EntityManager, storage: StorageBackend, chest: Chest, picture: Buffer): Promise<Asset> {
+  const asset = await makeAsset(em, em.getReference(Chest, chest.id), { status: ProcessingStatus.COMPLETE, processedAt: new Date() });
+  const thumbnails = [];
+  for (const side of [1024, 256]) {
+    const webp = await sharp(picture).rotate().resize(side, side, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 82 }).toBuffer();
+    const meta = await sharp(webp).metadata();
+    const key = `chests/${chest.id}/derivatives/${asset.id}/${side}`;
+    await storage.put(key, Readable.from([webp]));
+    thumbnails.push({ name: String(side), width: meta.width!, height: meta.height!, mimeType: 'image/webp', storageKey: key });
+  }
+  await storage.put(asset.storageKey, Readable.from([picture]));
+  await em.nativeUpdate(Asset, { id: asset.id }, { thumbnails });
+  return em.findOneOrFail(Asset, asset.id, { refresh: true });
 }

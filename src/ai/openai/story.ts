@@ -97,6 +97,7 @@ function memoryJson(m: StoryMemory, cap: number): Record<string, unknown> {
     title: m.title,
     caption: m.caption ?? undefined,
     place: m.place ?? undefined,
+    people: m.people?.length ? m.people : undefined,
     tags: m.tags.length > 0 ? m.tags : undefined,
     transcript: excerpt(m.transcript, cap),
     transcriptIsRough: m.roughTranscript && m.transcript ? true : undefined,

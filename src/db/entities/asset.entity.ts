@@ -135,7 +135,7 @@ export class Asset extends BaseEntity {
   @Property({ type: 'jsonb', nullable: true })
   mediaInfo: Opt<Record<string, string | number | boolean | null>> | null = null;
 
-  @Field(() => [Thumbnail])
+  /** Exposed through the Asset.thumbnails resolver: people outside the family may get copies with hidden people blurred. */
   @Property({ type: 'jsonb', default: '[]' })
   thumbnails: Opt<Thumbnail[]> = [];
 

@@ -31,16 +31,16 @@ export async function originalUrl(actor: Actor, asset: Asset, storage: StorageBa
  * largest thumbnail, a recording's or video's re-encoded preview, a document's text. Null while
  * processing has not made one (and for recordings and videos processed before previews existed).
  */
-export async function previewUrl(asset: Asset, storage: StorageBackend, secret: string): Promise<string | null> {
-  const preview = previewOf(asset);
+export async function previewUrl(asset: Asset, storage: StorageBackend, secret: string, thumbnails: readonly Thumbnail[] = asset.thumbnails): Promise<string | null> {
+  const preview = previewOf(asset, thumbnails);
   if (!preview) return null;
   if (preview.storageKey === null) return signedPath(secret, `${asset.id}/${preview.name}`);
   return derivativeUrl(asset, { ...preview, storageKey: preview.storageKey }, storage, secret);
 }
 
 /** The preview's type (`image/webp`, `audio/mp4`, `video/mp4`, `text/plain; charset=utf-8`), when there is one. */
-export function previewMimeType(asset: Asset): string | null {
-  return previewOf(asset)?.mimeType ?? null;
+export function previewMimeType(asset: Asset, thumbnails: readonly Thumbnail[] = asset.thumbnails): string | null {
+  return previewOf(asset, thumbnails)?.mimeType ?? null;
 }
 
 /**
@@ -61,7 +61,8 @@ export type ServedDerivative =
 
 export function findDerivative(asset: Asset, name: string): ServedDerivative | null {
   if (asset.preview?.name === name) return { ...asset.preview, filename: derivativeFilename(asset.preview) };
-  const thumb = asset.thumbnails.find((t) => t.name === name);
+  // A photo's thumbnails, and their copies with hidden people blurred (domain/people/redaction.ts).
+  const thumb = asset.thumbnails.find((t) => t.name === name) ?? asset.redaction?.thumbnails.find((t) => t.name === name);
   if (thumb) return { storageKey: thumb.storageKey, mimeType: thumb.mimeType, filename: derivativeFilename(thumb) };
   if (name === TEXT_RENDITION && asset.extractedText !== null) return { text: asset.extractedText, mimeType: TEXT_MIME, filename: 'document.txt' };
   return null;
@@ -96,11 +97,11 @@ export function verifyDownload(secret: string, resource: string, exp: string, si
   return want.length === got.length && timingSafeEqual(want, got);
 }
 
-function previewOf(asset: Asset): { name: string; mimeType: string; storageKey: string | null } | null {
+function previewOf(asset: Asset, thumbnails: readonly Thumbnail[]): { name: string; mimeType: string; storageKey: string | null } | null {
   switch (asset.fileType) {
     case FileType.IMAGE: {
       // The largest thumbnail: what a viewer opens full screen.
-      const largest = [...asset.thumbnails].sort((a, b) => b.width * b.height - a.width * a.height)[0];
+      const largest = [...thumbnails].sort((a, b) => b.width * b.height - a.width * a.height)[0];
       return largest ?? null;
     }
     case FileType.AUDIO:

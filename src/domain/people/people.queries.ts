@@ -173,3 +173,25 @@ export async function loadPeopleById(em: EntityManager, ids: readonly string[]):
   const byId = new Map(rows.map((r) => [r.id as string, em.map(Person, r)]));
   return ids.map((id) => byId.get(id) ?? null);
 }
+
+/**
+ * The names of the people in each memory whom the family named and did not hide, in order of
+ * appearance (left to right): what stories may say of who is in a photo. Memories with none are
+ * absent.
+ */
+export async function namedPeopleIn(em: EntityManager, assetIds: readonly string[]): Promise<Map<string, string[]>> {
+  if (assetIds.length === 0) return new Map();
+  const rows = await em.execute<{ asset_id: string; name: string }[]>(
+    `select f.asset_id, p.name from face f join person p on p.id = f.person_id
+     where f.asset_id = any(?::uuid[]) and p.name is not null and not p.hidden
+     order by f.asset_id, (f.box->>'x')::float, f.id`,
+    [pgArray(assetIds)],
+  );
+  const byAsset = new Map<string, string[]>();
+  for (const r of rows) {
+    const names = byAsset.get(r.asset_id) ?? [];
+    if (!names.includes(r.name)) names.push(r.name);
+    byAsset.set(r.asset_id, names);
+  }
+  return byAsset;
+}

@@ -9,6 +9,8 @@ import { tidyPeople } from './face-clustering.js';
 import { type HidePersonInput, hidePersonInput, type MergePeopleInput, mergePeopleInput, type MoveFaceInput, moveFaceInput, type NamePersonInput, namePersonInput } from './people.input.js';
 import { countFaces, shownToEveryone } from './people.queries.js';
 import { seesEveryone } from './people.nested.js';
+import { assetsShowing, enqueueRedaction } from './redaction.js';
+import type { JobQueue } from '../../jobs/jobs.port.js';
 
 /**
  * What owners and editors decide about people: their names, who is who (merging two groups,
@@ -44,13 +46,21 @@ export async function namePerson(em: EntityManager, actor: Actor, input: NamePer
   return person;
 }
 
-/** Owners and editors: a person may ask not to be shown; or may be shown again. */
-export async function setPersonHidden(em: EntityManager, actor: Actor, input: HidePersonInput): Promise<Person> {
+/**
+ * Owners and editors: a person may ask not to be shown; or may be shown again. Their photos'
+ * blurred copies are remade by the worker (faces.redact); until then people outside the family
+ * get no picture of those photos.
+ */
+export async function setPersonHidden(em: EntityManager, actor: Actor, queue: JobQueue, input: HidePersonInput): Promise<Person> {
   const person = await personToEdit(em, actor, String(input.personId ?? ''));
   const data = parseInput(hidePersonInput, input);
-  person.hidden = data.hidden;
-  await em.flush();
-  return person;
+  if (person.hidden === data.hidden) return person;
+  return withinTransaction(em, async () => {
+    person.hidden = data.hidden;
+    await em.flush();
+    await enqueueRedaction(em, queue, await assetsShowing(em, [person.id]));
+    return person;
+  });
 }
 
 /**
@@ -58,13 +68,15 @@ export async function setPersonHidden(em: EntityManager, actor: Actor, input: Hi
  * `intoPersonId`, who keeps their name (or takes the other's when they had none) and stays hidden
  * if either was: consent is never dropped by a merge.
  */
-export async function mergePeople(em: EntityManager, actor: Actor, input: MergePeopleInput): Promise<Person> {
+export async function mergePeople(em: EntityManager, actor: Actor, queue: JobQueue, input: MergePeopleInput): Promise<Person> {
   const from = await personToEdit(em, actor, String(input.personId ?? ''));
   const into = await personToEdit(em, actor, String(input.intoPersonId ?? ''));
   parseInput(mergePeopleInput, input);
   if (into.chest.id !== from.chest.id) throw otherChest('intoPersonId');
   if (into.id === from.id) throw badInput('intoPersonId', 'intoPersonId: a person cannot be merged into themselves');
   return withinTransaction(em, async () => {
+    // The faces of one of them become (or stay) a hidden person's: their photos are blurred again.
+    if (into.hidden !== from.hidden) await enqueueRedaction(em, queue, await assetsShowing(em, [into.hidden ? from.id : into.id]));
     into.name ??= from.name;
     into.hidden = into.hidden || from.hidden;
     await em.flush();
@@ -75,7 +87,7 @@ export async function mergePeople(em: EntityManager, actor: Actor, input: MergeP
 }
 
 /** Owners and editors: whose face this is, or nobody's. The AI step never moves it again. */
-export async function moveFace(em: EntityManager, actor: Actor, input: MoveFaceInput): Promise<Face> {
+export async function moveFace(em: EntityManager, actor: Actor, queue: JobQueue, input: MoveFaceInput): Promise<Face> {
   const face = isUuid(String(input.faceId ?? '')) ? await em.findOne(Face, { id: input.faceId }, { populate: ['chest', 'person'] }) : null;
   const chest = face?.chest as Chest | undefined;
   // Outside the family, a face is known only through a person they may see.
@@ -87,6 +99,7 @@ export async function moveFace(em: EntityManager, actor: Actor, input: MoveFaceI
   if (target && target.chest.id !== chest.id) throw otherChest('personId');
   return withinTransaction(em, async () => {
     const before = face.person?.id ?? null;
+    if (face.person?.hidden || target?.hidden) await enqueueRedaction(em, queue, [face.asset.id]);
     face.person = target;
     face.assignedByPerson = true;
     await em.flush();

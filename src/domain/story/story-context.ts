@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { StoryContext, StoryMemory } from '../../ai/ai.port.js';
 import { Asset, type Chest } from '../../db/entities/index.js';
 import { ContributionStatus, FileType, ProcessingStatus, TagSource } from '../../db/enums.js';
+import { namedPeopleIn } from '../people/people.queries.js';
 
 /** Enough for a long life; more would only be cut by the writer's context budget. */
 export const MAX_STORY_MEMORIES = 400;
@@ -17,7 +18,8 @@ export const STORY_SOURCE_FILTER = (chestId: string) => ({
 
 /**
  * The memories a story is written from, oldest first (undated last), as the writer sees them:
- * dates, captions, places in the family's words, tags, transcripts, text and who sent them.
+ * dates, captions, places in the family's words, the people the family named in them (never a
+ * hidden one), tags, transcripts, text and who sent them.
  * Never coordinates (a published story must not reveal where the family lives), never file
  * names, and never storage keys.
  */
@@ -27,6 +29,8 @@ export async function buildStoryContext(em: EntityManager, chest: Chest): Promis
     orderBy: [{ dateTaken: 'asc nulls last' }, { createdAt: 'asc' }, { id: 'asc' }],
     limit: MAX_STORY_MEMORIES,
   });
+  // Consent: only people the family named and did not hide are named to the writer.
+  const people = await namedPeopleIn(em, assets.map((a) => a.id));
   const memories: StoryMemory[] = assets.map((a) => ({
     id: a.id,
     kind: a.fileType,
@@ -43,6 +47,7 @@ export async function buildStoryContext(em: EntityManager, chest: Chest): Promis
     // A rough machine hearing (pocketsphinx): writers may say what it is about, never quote it.
     roughTranscript: a.transcription?.rough === true,
     text: a.extractedText ? cut(a.extractedText) : null,
+    ...(people.get(a.id) && { people: people.get(a.id) }),
     contributor: a.contribution?.contributorName ?? null,
     relationship: a.contribution?.relationship ?? null,
   }));
