@@ -83,13 +83,14 @@ function start(): Promise<Tesseract.Worker> {
   return engine;
 }
 
-/** The page as tesseract reads it best (page-image.ts prepareScan), or why it cannot be read. */
-async function prepare(input: OcrChildInput, maxPixels: number): Promise<Buffer> {
+/** The page as tesseract reads it best (page-image.ts prepareScan), null for a blank one, or why it cannot be read. */
+async function prepare(input: OcrChildInput, maxPixels: number): Promise<Buffer | null> {
   const source = 'path' in input ? input.path : Buffer.from(input.image.buffer, input.image.byteOffset, input.image.byteLength);
   try {
     const meta = await sharp(source, { failOn: 'none', limitInputPixels: maxPixels }).metadata();
     if ((meta.width ?? 0) * (meta.height ?? 0) > maxPixels) throw new Refused('pixels', 'Input image exceeds pixel limit');
-    return (await (await loadPageImage()).prepareScan(source, maxPixels)).png;
+    const scan = await (await loadPageImage()).prepareScan(source, maxPixels);
+    return scan.blank ? null : scan.png;
   } catch (err) {
     if (err instanceof Refused) throw err;
     throw new Refused(/pixel limit/i.test(describe(err)) ? 'pixels' : 'unreadable', describe(err));
@@ -100,6 +101,7 @@ async function recognize(request: OcrChildRequest): Promise<OcrChildMessage> {
   const { id } = request;
   try {
     const image = await prepare(request.input, request.maxPixels);
+    if (image === null) return { type: 'result', id, paragraphs: [] };
     const worker = await start();
     process.send!({ type: 'recognizing', id } satisfies OcrChildMessage);
     let data: Tesseract.Page;

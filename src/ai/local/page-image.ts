@@ -54,6 +54,8 @@ export interface ScanOptions {
 
 export interface PreparedScan {
   png: Buffer;
+  /** Not a mark on the page (no ink at all, however grainy the paper): there is nothing to read. */
+  blank: boolean;
   layout: PageLayout;
   /** The original's (upright) size, the crop taken from it, the scale applied and the turn. */
   crop: Box;
@@ -68,6 +70,8 @@ const MAX_SIDE_PX = 8000;
 const MAX_WORK_PIXELS = 30_000_000;
 /** Side of the copy the page is analysed at (where the paper is, its tilt, its lines). */
 const ANALYSIS_SIDE = 1000;
+/** Less ink than this share of the page, in no line, is grain or dust: tesseract, given it, reads noise for a minute. */
+const BLANK_INK = 0.0005;
 /** Turns smaller than this are left alone: resampling costs more sharpness than they gain. */
 const MIN_ROTATE_DEG = 1.5;
 
@@ -139,9 +143,13 @@ export async function prepareScan(source: string | Buffer, maxPixels: number, op
   const binary = opts.binarise !== false && scale < 2;
   const clean = binary ? binarise(even, w, h, line) : even;
   // What is left of the page's edge (the lid's side of it, a lip of shadow) touches the surround; no letter does.
-  if (binary) clearTouching(clean, w, h, dilate(surround, w, h, Math.max(2, Math.round(line / 8))));
+  if (binary) {
+    clearTouching(clean, w, h, dilate(surround, w, h, Math.max(2, Math.round(line / 8))));
+    // Specks far smaller than a full stop are grain or dust, and tesseract spends long on each.
+    clearSpecks(clean, w, h, Math.max(2, Math.round((line / 12) ** 2)));
+  }
   const out = sharp(Buffer.from(clean.buffer, clean.byteOffset, clean.byteLength), { raw: { width: w, height: h, channels: 1 } });
-  return { png: await out.png({ compressionLevel: 1 }).toBuffer(), layout, crop, scale };
+  return { png: await out.png({ compressionLevel: 1 }).toBuffer(), blank: layout.lines === 0 && layout.ink < BLANK_INK, layout, crop, scale };
 }
 
 /** Tilts looked for, degrees either way: beyond this a page is sideways, not crooked. */
@@ -447,18 +455,56 @@ export function evenLight(image: GreyImage, strokeRadius: number, surround?: Uin
 
 /**
  * Sauvola's local threshold: black where a pixel is darker than its neighbourhood's mean by
- * more than the neighbourhood's spread allows (T = m·(1 + k·(s/128 − 1))), white elsewhere;
- * grain is smoothed first so it does not become specks.
+ * more than the neighbourhood's spread allows (T = m·(1 + k·(s/128 − 1))), white elsewhere. Grain
+ * is smoothed first, the more the grainier the paper (up to a tenth of a line), and a pixel must
+ * also be darker than its neighbourhood by clearly more than the grain left, so that paper never
+ * turns into specks.
  */
 export function binarise(data: Uint8Array, width: number, height: number, radius: number, k = 0.2): Uint8Array {
-  const smooth = toUint8(boxMean(data, width, height, 1));
+  const grainOf = (pixels: Uint8Array) => median(localStats(pixels, width, height, 1).std);
+  const raw = grainOf(data);
+  const r = Math.max(1, Math.min(Math.round(radius / 10), Math.round(raw / 10)));
+  const smooth = toUint8(boxMean(data, width, height, r));
+  const grain = grainOf(smooth);
   const { mean, std } = localStats(smooth, width, height, Math.max(4, Math.round(radius)));
   const out = new Uint8Array(width * height);
   for (let i = 0; i < out.length; i++) {
     const m = mean[i]!;
-    out[i] = smooth[i]! < m * (1 + k * (std[i]! / 128 - 1)) ? 0 : 255;
+    const v = smooth[i]!;
+    out[i] = v < m * (1 + k * (std[i]! / 128 - 1)) && m - v > 3 * grain + 4 ? 0 : 255;
   }
   return out;
+}
+
+/** Whitens every dark (0) connected shape, 8-connected, of fewer than `minPixels` pixels. */
+function clearSpecks(binary: Uint8Array, width: number, height: number, minPixels: number): void {
+  const seen = new Uint8Array(binary.length);
+  const shape = new Int32Array(binary.length);
+  for (let start = 0; start < binary.length; start++) {
+    if (binary[start] !== 0 || seen[start]) continue;
+    seen[start] = 1;
+    shape[0] = start;
+    let size = 1;
+    for (let head = 0; head < size; head++) {
+      const i = shape[head]!;
+      const x = i % width;
+      const y = (i - x) / width;
+      for (let dy = -1; dy <= 1; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if (xx < 0 || xx >= width) continue;
+          const j = yy * width + xx;
+          if (binary[j] === 0 && !seen[j]) {
+            seen[j] = 1;
+            shape[size++] = j;
+          }
+        }
+      }
+    }
+    if (size < minPixels) for (let k = 0; k < size; k++) binary[shape[k]!] = 255;
+  }
 }
 
 /** Whitens every dark (0) connected shape, 8-connected, that has a pixel inside `mask`. */
