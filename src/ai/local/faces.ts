@@ -1,8 +1,8 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
-import { cappedNode, killFirstUnderMemoryPressure } from '../../media/sandbox/process-caps.js';
 import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
 import { AiProviderError } from '../ai.port.js';
+import { EngineProcess } from './engine-process.js';
 import type { FacesChildMessage, FacesChildRequest, FacesRefusal } from './faces.child.js';
 
 /**
@@ -69,110 +69,43 @@ export interface FaceEngineOptions {
   onDetecting?: (pid: number) => void;
 }
 
-interface Engine {
-  child: ChildProcess;
-  /** Its imports loaded: a death from here on is a picture's doing. */
-  ready: boolean;
-}
-
-/** One engine process, started on first use and reused; pictures go one at a time. */
+/** One engine process (engine-process.ts), started on first use and reused; pictures go one at a time. */
 export class FaceApiEngine implements FaceEngine {
-  private engine: Engine | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
-  private nextId = 1;
+  private readonly process: EngineProcess;
   private readonly limits: SandboxLimits;
 
   constructor(private readonly opts: FaceEngineOptions = {}) {
     this.limits = opts.limits ?? DEFAULT_SANDBOX_LIMITS;
+    this.process = new EngineProcess({
+      entry: fileURLToPath(FACES_CHILD),
+      limits: this.limits,
+      // One libvips thread: the models are single-threaded too, and jobs run side by side.
+      env: { VIPS_CONCURRENCY: '1' },
+      name: 'The face engine',
+      limitError: (limit) => this.limitError(limit),
+    });
   }
 
   detect(input: { path: string; signal?: AbortSignal }): Promise<FaceDetection> {
-    const job = this.queue.then(() => this.run(input.path, input.signal));
-    this.queue = job.catch(() => undefined);
-    return job;
+    return this.process.request<FacesChildRequest, FaceDetection>({
+      build: (id) => ({ type: 'detect', id, path: input.path, maxPixels: MAX_INPUT_PIXELS, minScore: MIN_FACE_SCORE, cropSide: FACE_CROP_SIDE }),
+      onReply: (message, pid) => {
+        const m = message as FacesChildMessage;
+        if (m.type === 'detecting') return void this.opts.onDetecting?.(pid);
+        if (m.type === 'result') {
+          const faces = m.faces.map((f) => ({ box: f.box, score: round3(f.score), descriptor: f.descriptor, crop: Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength) }));
+          return { value: { provider: 'local', model: FACE_MODEL, width: m.width, height: m.height, faces } };
+        }
+        if (m.type === 'refused') return { error: this.refusalError(m.reason, m.detail), kill: m.reason === 'engine' };
+        return undefined;
+      },
+      signal: input.signal,
+    });
   }
 
   /** Ends the engine process. A later `detect` starts a new one. */
-  async close(): Promise<void> {
-    const engine = this.engine;
-    this.engine = null;
-    if (!engine || engine.child.exitCode !== null || engine.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => engine.child.once('exit', resolve));
-    engine.child.kill('SIGKILL');
-    await exited;
-  }
-
-  private run(path: string, signal?: AbortSignal): Promise<FaceDetection> {
-    signal?.throwIfAborted();
-    const engine = (this.engine ??= this.spawn());
-    const id = this.nextId++;
-    const { child } = engine;
-    return new Promise<FaceDetection>((resolve, reject) => {
-      let settled = false;
-      const settle = (fn: () => void, kill: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        // tfjs cannot cancel a running model: the process goes, and the next picture starts a new one.
-        if (kill) this.discard(engine);
-        fn();
-      };
-      const onAbort = () => settle(() => reject(signal?.reason instanceof Error ? signal.reason : new Error('Aborted')), true);
-      const timer = setTimeout(() => settle(() => reject(this.limitError('time')), true), this.limits.timeoutMs);
-      const onMessage = (m: FacesChildMessage) => {
-        if (m.type === 'ready' || m.id !== id) return;
-        if (m.type === 'detecting') this.opts.onDetecting?.(child.pid ?? 0);
-        else if (m.type === 'result') {
-          const faces = m.faces.map((f) => ({ box: f.box, score: round3(f.score), descriptor: f.descriptor, crop: Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength) }));
-          settle(() => resolve({ provider: 'local', model: FACE_MODEL, width: m.width, height: m.height, faces }), false);
-        } else settle(() => reject(this.refusalError(m.reason, m.detail)), m.reason === 'engine');
-      };
-      const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
-        // Before its imports loaded (a broken install, no processes left) the death says nothing about the picture: retried.
-        if (!engine.ready) return settle(() => reject(new AiProviderError(`The face engine could not start (${sig ?? `exit code ${code}`})`, true)), false);
-        settle(() => reject(this.limitError('memory')), false);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('message', onMessage);
-      child.on('exit', onExit);
-      const request: FacesChildRequest = { type: 'detect', id, path, maxPixels: MAX_INPUT_PIXELS, minScore: MIN_FACE_SCORE, cropSide: FACE_CROP_SIDE };
-      child.send(request, (err) => {
-        if (err) settle(() => reject(new AiProviderError(`The face engine could not be reached: ${err.message}`, true)), true);
-      });
-    });
-  }
-
-  private spawn(): Engine {
-    const { memoryMb } = this.limits;
-    const child = fork(FACES_CHILD, [], {
-      // Caps of its own, not the parent's flags. The models' weights and tensors live in wasm
-      // memory, outside the V8 heap: --wasm-max-mem-pages (64 KiB pages) bounds it, and the
-      // kernel cap counts it on top of what sharp takes decoding the picture.
-      ...cappedNode({ heapMb: memoryMb, nativeMb: this.limits.nativeMemoryMb > 0 ? this.limits.nativeMemoryMb + memoryMb : 0, flags: [`--wasm-max-mem-pages=${memoryMb * 16}`] }),
-      serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-      // One libvips thread: the models are single-threaded too, and jobs run side by side.
-      env: { VIPS_CONCURRENCY: '1' },
-    });
-    killFirstUnderMemoryPressure(child);
-    const engine: Engine = { child, ready: false };
-    child.on('message', (m: FacesChildMessage) => {
-      if (m.type === 'ready') engine.ready = true;
-    });
-    // A failed spawn is reported as 'error' then 'exit'; the job waiting on it hears the exit.
-    child.on('error', () => undefined);
-    child.once('exit', () => {
-      if (this.engine === engine) this.engine = null;
-    });
-    return engine;
-  }
-
-  private discard(engine: Engine): void {
-    if (this.engine === engine) this.engine = null;
-    engine.child.kill('SIGKILL');
+  close(): Promise<void> {
+    return this.process.close();
   }
 
   private limitError(limit: 'memory' | 'time'): AiProviderError {
