@@ -749,6 +749,15 @@ const MUTATION_OPS: Op[] = [
     },
   },
   {
+    // Running the AI step again on a processed memory: an edit (README role table); it queues a job and changes no row yet.
+    name: 'analyseAgain',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { analyseAgain(assetId: $id) { id status } }`, (fx) => ({ id: fx.assetId })),
+    expected: need(MODERATORS, 'direct'),
+    verify: (data, c) => expect(data.analyseAgain).toEqual({ id: c.fx.assetId, status: 'COMPLETE' }),
+  },
+  {
     name: 'generateStory',
     mutates: true,
     reach: 'direct',

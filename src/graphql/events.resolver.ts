@@ -5,6 +5,7 @@ import { ChestEventKind, ProcessingStatus } from '../db/enums.js';
 import { badInput } from '../domain/errors.js';
 import { listChestEvents, type VisibleChestEvent, watchChest } from '../domain/events/chest-watch.js';
 import { retryProcessing } from '../domain/processing/retry.service.js';
+import { analyseAgain } from '../domain/analysis/analyse-again.service.js';
 import type { Context } from './context.js';
 
 @ObjectType({ description: 'Where one memory is in processing.' })
@@ -108,6 +109,14 @@ export class EventsResolver {
   })
   retryProcessing(@Arg('assetId', () => ID) assetId: string, @Ctx() ctx: Context): Promise<Asset> {
     return retryProcessing(ctx.em, ctx.actor, assetId, ctx.queue, ctx.events);
+  }
+
+  @Mutation(() => Asset, {
+    description:
+      'Run the AI step again on a processed (COMPLETE) memory: its tags, caption, transcript and text from the AI are replaced by the new run\'s, what people wrote stays. Owners and editors. While a run is queued or under way, asking again queues nothing more. CONFLICT for a memory not COMPLETE.',
+  })
+  analyseAgain(@Arg('assetId', () => ID) assetId: string, @Ctx() ctx: Context): Promise<Asset> {
+    return analyseAgain(ctx.em, ctx.actor, assetId, ctx.queue, ctx.events);
   }
 
   @Subscription(() => AssetProcessingEvent, {

@@ -45,8 +45,11 @@ export interface JobQueue {
   enqueue<Q extends QueueName>(tx: EntityManager, queue: Q, data: JobPayloads[Q]): Promise<string>;
   /** Starts taking jobs from a queue. A thrown error fails the attempt; it is retried with backoff. */
   work<Q extends QueueName>(queue: Q, options: WorkOptions, handler: JobHandler<JobPayloads[Q]>): Promise<void>;
-  /** Which of these assets still have a job of this queue waiting, retrying or running. */
-  unfinishedFor(queue: 'asset.process' | 'asset.analyse', assetIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * Which of these assets still have a job of this queue waiting, retrying or running. Inside a
+   * transaction pass it: the question is asked in it (in embedded mode it holds the only connection).
+   */
+  unfinishedFor(queue: 'asset.process' | 'asset.analyse', assetIds: readonly string[], tx?: EntityManager): Promise<Set<string>>;
   /** Jobs of a queue by state, for health pages and tests. */
   counts(queue: QueueName): Promise<Record<'created' | 'retry' | 'active' | 'completed' | 'failed', number>>;
   /**

@@ -84,10 +84,9 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
         await handler({ id: job!.id, data: job!.data, attempt: job!.retryCount + 1, signal: job!.signal });
       });
     },
-    async unfinishedFor(queue, assetIds) {
+    async unfinishedFor(queue, assetIds, tx) {
       if (assetIds.length === 0) return new Set();
-      const { rows } = await boss
-        .getDb()
+      const { rows } = await (tx ? transactionDb(tx) : boss.getDb())
         .executeSql(
           `select distinct data->>'assetId' as id from ${BOSS_SCHEMA}.job where name = $1 and state in ('created', 'retry', 'active') and data->>'assetId' = any($2::text[])`,
           [queue, [...assetIds]],

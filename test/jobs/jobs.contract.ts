@@ -212,6 +212,17 @@ export function jobQueueContract(name: string, open: () => Promise<OpenedQueue>)
       hold.open();
     });
 
+    it('answers which assets have a job inside a transaction too, seeing the jobs it added', async () => {
+      const o = await start();
+      const { queue, orm } = o;
+      const [queued, added] = [randomUUID(), randomUUID()];
+      await enqueue(o, queued);
+      await orm.em.fork().transactional(async (tx) => {
+        await queue.enqueue(tx, 'asset.process', { assetId: added });
+        expect(await queue.unfinishedFor('asset.process', [queued, added], tx)).toEqual(new Set([queued, added]));
+      });
+    });
+
     it('stops gracefully: waits for the job in hand, whose completion is recorded', async () => {
       const o = await start();
       const { queue } = o;

@@ -140,7 +140,7 @@ function lazyQueue(orm: MikroORM, log: Logger): JobQueue {
     backend: 'pg-boss-embedded',
     enqueue: async (tx, name, data) => (await get()).enqueue(tx, name, data),
     work: async (name, options, handler) => (await get()).work(name, options, handler),
-    unfinishedFor: async (name, ids) => (await get()).unfinishedFor(name, ids),
+    unfinishedFor: async (name, ids, tx) => (await get()).unfinishedFor(name, ids, tx),
     counts: async (name) => (await get()).counts(name),
     stop: async (options) => {
       if (opened) await (await opened).stop(options);

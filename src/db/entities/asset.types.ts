@@ -112,4 +112,7 @@ export class Analysis {
 
   @Field(() => GraphQLISODateTime)
   at!: Date;
+
+  /** describeImage: the caption it wrote (not in the API), so a later run can tell the machine's caption from a person's. */
+  caption?: string | null;
 }

@@ -51,9 +51,10 @@ const DESCRIBE_SIDE = 1024;
  * The asset.analyse job: the AI's part, after the media pipeline. Photos and video posters get
  * tags and a caption (photos OCR too when they look like a page of text), recordings and videos
  * a transcript, scanned PDFs OCR, and transcripts and texts their keywords as tags. Each task is
- * recorded with the provider and model that did it, or why it could not be done. Idempotent:
- * results replace the previous run's AI and keyword tags; a caption already there (a person's,
- * or an earlier run's) stands. A retryable provider failure (rate limit, timeout) throws, so the
+ * recorded with the provider and model that did it, or why it could not be done. Idempotent, and
+ * run again on demand (analyseAgain): results replace the previous run's AI and keyword tags, its
+ * caption (the describeImage record keeps what it wrote) and a photo's OCR text; a person's
+ * caption and tags stand. A retryable provider failure (rate limit, timeout) throws, so the
  * queue retries the job.
  */
 export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId: string }>): Promise<void> {
@@ -92,7 +93,8 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
     const original = await fetch(asset.storageKey, 'original');
     /** What this run found; merged with the memory as it is when saved (a person may edit it meanwhile). */
     let found: Tag[] = [];
-    let caption: string | null = null;
+    /** This run's caption; undefined when nothing described the picture this time. */
+    let caption: string | null | undefined;
     let transcription: Transcription | null = asset.transcription;
     let extractedText = asset.extractedText;
     let faces: FacesFound | null = null;
@@ -121,6 +123,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       if (described) {
         found = mergeTags(found, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
         caption = described.caption;
+        noteCaption(records, caption);
       }
       // Faces on the same metadata-free picture, always on this machine; grouped into people when saved.
       const engine = deps.faces;
@@ -138,8 +141,9 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
           : (await isLocallyADocument(picture.path, hints, reading)) || !!described?.tags.some((t) => SCAN_WORDS.test(t.name)));
       if (scan) {
         const read = await attempt('extractText', () => deps.ai.extractText({ path: original, mimeType: asset.mimeType, signal }));
-        if (read && wordCount(read.text) >= MIN_OCR_WORDS) extractedText = read.text;
-      }
+        // A photo's text is only ever OCR's: this reading replaces the last (an empty one clears junk an older OCR read).
+        if (read) extractedText = wordCount(read.text) >= MIN_OCR_WORDS ? read.text : null;
+      } else if (picture !== null) extractedText = null;
     }
 
     // A film is described by its poster: the 1024 px frame the pipeline made, with no metadata. Never OCR'd.
@@ -151,6 +155,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       if (described) {
         found = mergeTags(found, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
         caption = described.caption;
+        noteCaption(records, caption);
       }
     }
 
@@ -182,7 +187,10 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       if (!now) return null;
       if (faces) await replaceMachineFaces(tx, { assetId: asset.id, chestId: asset.chest.id, found: faces.found });
       const tags = mergeTags(now.tags.filter((t) => !AI_SOURCES.has(t.source)), found);
-      await tx.nativeUpdate(Asset, { id: asset.id }, { tags, caption: now.caption ?? caption, transcription, extractedText, analyses: records });
+      // The caption the last run wrote is the machine's and gives way to this run's; a person's stays.
+      const machines = now.analyses.findLast((r) => r.task === 'describeImage' && r.status === 'DONE')?.caption;
+      const persons = now.caption !== null && now.caption !== machines;
+      await tx.nativeUpdate(Asset, { id: asset.id }, { tags, caption: persons || caption === undefined ? now.caption : caption, transcription, extractedText, analyses: records });
       return appendChestEvent(tx, {
         chestId: asset.chest.id,
         kind: ChestEventKind.ASSET_PROCESSING,
@@ -232,6 +240,12 @@ async function isLocallyADocument(path: string, hints: Parameters<typeof describ
     if (err instanceof AiProviderError && !err.retryable) return false;
     throw err;
   }
+}
+
+/** The describeImage record says what caption it wrote, so that a later run can tell it from a person's. */
+function noteCaption(records: Analysis[], caption: string | null): void {
+  const record = records.findLast((r) => r.task === 'describeImage');
+  if (record) record.caption = caption;
 }
 
 /** Union by name, the first occurrence winning (people's and EXIF tags come first). */
