@@ -1,4 +1,5 @@
 import type { ImageHints, ImageTag } from '../ai.port.js';
+import { pageOfTextConfidence } from './page-image.js';
 import { type PictureReadOptions, pictureStats } from './picture.js';
 
 /**
@@ -29,72 +30,8 @@ export function looksLikeDocument(tags: readonly ImageTag[]): boolean {
  */
 export async function describeLocally(path: string, _hints: ImageHints, opts: PictureReadOptions = {}): Promise<LocalDescription> {
   const read = await pictureStats(path, ANALYSIS_SIDE, opts);
-  const document = documentConfidence(pixelStats(read.raw));
-  return { tags: document === null ? [] : [{ name: DOCUMENT_TAG, confidence: document }] };
-}
-
-// ---- Pixel statistics ----------------------------------------------------------------------
-
-interface PixelStats {
-  width: number;
-  height: number;
-  /** Per pixel, 0..1: luma and chroma (max − min of R, G, B). */
-  luma: Float32Array;
-  chroma: Float32Array;
-}
-
-function pixelStats(raw: { data: Uint8Array; width: number; height: number; channels: number }): PixelStats {
-  const { data, width, height, channels } = raw;
-  const n = width * height;
-  const luma = new Float32Array(n);
-  const chroma = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const r = (data[i * channels] ?? 0) / 255;
-    const g = (data[i * channels + 1] ?? 0) / 255;
-    const b = (data[i * channels + 2] ?? 0) / 255;
-    luma[i] = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    chroma[i] = Math.max(r, g, b) - Math.min(r, g, b);
-  }
-  return { width, height, luma, chroma };
-}
-
-const mean = (values: Float32Array): number => values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length);
-
-function percentile(values: Float32Array, p: number): number {
-  const sorted = Float32Array.from(values).sort();
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
-}
-
-/**
- * A page of text: mostly paper (light, little colour), a small share of ink darker than the
- * paper, and that ink lying in several horizontal bands (lines). Returns a confidence or null.
- */
-function documentConfidence(stats: PixelStats): number | null {
-  const paper = percentile(stats.luma, 0.5);
-  if (paper < 0.6 || mean(stats.chroma) > 0.12) return null;
-  const { width, height, luma } = stats;
-  let ink = 0;
-  let light = 0;
-  const inkPerRow = new Array<number>(height).fill(0);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const l = luma[y * width + x] ?? 1;
-      if (l < paper - 0.3) {
-        ink++;
-        inkPerRow[y]!++;
-      } else if (l > paper - 0.15) light++;
-    }
-  }
-  const total = width * height;
-  const inkShare = ink / total;
-  if (light / total < 0.6 || inkShare < 0.005 || inkShare > 0.25) return null;
-  let bands = 0;
-  let inBand = false;
-  for (const count of inkPerRow) {
-    const inked = count > width * 0.01;
-    if (inked && !inBand) bands++;
-    inBand = inked;
-  }
-  if (bands < 2) return null;
-  return bands >= 4 ? 0.9 : 0.75;
+  // Paper with regular lines of ink at one angle, judged on the page's own pixels: a letter that
+  // is tilted, shadowed or lies on a dark table is a page too (page-image.ts).
+  const document = pageOfTextConfidence(read.raw);
+  return { tags: document === 0 ? [] : [{ name: DOCUMENT_TAG, confidence: document }] };
 }

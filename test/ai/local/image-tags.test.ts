@@ -1,8 +1,11 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AiProviderError, type ImageHints, type ImageTag } from '../../../src/ai/ai.port.js';
 import { describeLocally, looksLikeDocument } from '../../../src/ai/local/image-tags.js';
+import { DEFAULT_LETTERS, renderLetter } from '../../support/letters.js';
 import { mediaDir, type MediaDir } from '../../support/media-ffmpeg.js';
 
 /**
@@ -65,6 +68,22 @@ describe('describeLocally: the page-of-text check', () => {
     expect(looksLikeDocument(tags)).toBe(true);
     expect(tags).toEqual([{ name: 'document', confidence: expect.any(Number) }]);
     expect(tags[0]!.confidence).toBeGreaterThanOrEqual(0.75);
+  });
+
+  it('tags a tilted scan with dark corners, a shadowed page and a photographed letter "document" (the old check saw 5 of the 16 corpus letters)', async () => {
+    for (const spec of DEFAULT_LETTERS) {
+      const { tags } = await describeBytes((await renderLetter(spec)).jpeg);
+      expect(looksLikeDocument(tags), spec.name).toBe(true);
+    }
+  });
+
+  it('takes none of the real photos in face-api\'s demo folder for a document, in colour or grey', async () => {
+    const demo = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo');
+    for (const i of [1, 2, 3, 4, 5, 6]) {
+      const photo = await readFile(join(demo, `sample${i}.jpg`));
+      expect(looksLikeDocument((await describeBytes(photo)).tags), `sample${i}`).toBe(false);
+      expect(looksLikeDocument((await describeBytes(await sharp(photo).greyscale().jpeg().toBuffer())).tags), `sample${i} in grey`).toBe(false);
+    }
   });
 
   it('does not take photographs, plain paper or a black-and-white photo for documents', async () => {
