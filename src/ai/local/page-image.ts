@@ -133,10 +133,13 @@ export async function prepareScan(source: string | Buffer, maxPixels: number, op
   const { width: w, height: h } = work.info;
 
   // The surround, carried through the same transform; what the turn brings in is surround too.
-  const mask = resample(layout.surround.map((v) => v * 255), analysed.width, analysed.height, before.width, before.height, box);
+  const lidMask = new Uint8Array(layout.surround.length);
+  for (let i = 0; i < lidMask.length; i++) lidMask[i] = layout.surround[i]! * 255;
+  const mask = resample(lidMask, analysed.width, analysed.height, before.width, before.height, box);
   const moved = await transform(sharp(mask, { raw: { width: before.width, height: before.height, channels: 1 } }), '#ffffff').extractChannel(0).raw().toBuffer({ resolveWithObject: true });
   if (moved.info.width !== w || moved.info.height !== h) throw new Error('The page mask did not follow the page');
-  const surround = Uint8Array.from(moved.data, (v) => (v > 127 ? 1 : 0));
+  const surround = new Uint8Array(moved.data.length);
+  for (let i = 0; i < surround.length; i++) surround[i] = moved.data[i]! > 127 ? 1 : 0;
 
   const line = lineAtFull > 0 ? lineAtFull * scale : target;
   const even = evenLight({ data: work.data, width: w, height: h }, line / 4, surround);
@@ -144,7 +147,7 @@ export async function prepareScan(source: string | Buffer, maxPixels: number, op
   const clean = binary ? binarise(even, w, h, line) : even;
   // What is left of the page's edge (the lid's side of it, a lip of shadow) touches the surround; no letter does.
   if (binary) {
-    clearTouching(clean, w, h, dilate(surround, w, h, Math.max(2, Math.round(line / 8))));
+    if (surround.includes(1)) clearTouching(clean, w, h, dilate(surround, w, h, Math.max(2, Math.round(line / 8))));
     // Specks far smaller than a full stop are grain or dust, and tesseract spends long on each.
     clearSpecks(clean, w, h, Math.max(2, Math.round((line / 12) ** 2)));
   }
@@ -427,14 +430,32 @@ function textBands(ink: Uint8Array, width: number, height: number, page: Box, ro
 export function evenLight(image: GreyImage, strokeRadius: number, surround?: Uint8Array): Uint8Array {
   const { data, width, height } = image;
   const n = width * height;
-  const smooth = toUint8(boxMean(data, width, height, 1));
-  const paper = maxFilter(smooth, width, height, Math.max(2, Math.round(strokeRadius)));
-  if (surround) {
-    const level = percentileOf(paper, 0.9, surround);
-    for (let i = 0; i < n; i++) if (surround[i]) paper[i] = level;
+  // The light is smooth: it is worked out on blocks of f×f pixels (their mean, which also calms
+  // the grain) and spread back over the page bilinearly.
+  const f = Math.max(1, Math.floor(strokeRadius / 2));
+  const lw = Math.ceil(width / f);
+  const lh = Math.ceil(height / f);
+  const blocks = new Float32Array(lw * lh);
+  const counts = new Float32Array(lw * lh);
+  const lid = surround ? new Uint8Array(lw * lh) : null;
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / f) * lw;
+    for (let x = 0; x < width; x++) {
+      const b = row + Math.floor(x / f);
+      blocks[b]! += data[y * width + x]!;
+      counts[b]! += 1;
+      if (lid && surround![y * width + x]) lid[b] = 1;
+    }
   }
-  const blurRadius = Math.max(8, Math.round(strokeRadius * 4));
-  const light = boxMean(toUint8(boxMean(paper, width, height, blurRadius)), width, height, blurRadius);
+  for (let b = 0; b < blocks.length; b++) blocks[b]! /= counts[b]!;
+  const paper = maxFilter(toUint8(blocks), lw, lh, Math.ceil(strokeRadius / f) + 1);
+  if (lid) {
+    const level = percentileOf(paper, 0.9, lid);
+    for (let b = 0; b < paper.length; b++) if (lid[b]) paper[b] = level;
+  }
+  const blurRadius = Math.max(2, Math.round(Math.max(8, strokeRadius * 4) / f));
+  const field = boxMean(toUint8(boxMean(paper, lw, lh, blurRadius)), lw, lh, blurRadius);
+  const light = resample(toUint8(field), lw, lh, width, height, { left: 0, top: 0, width: width / f, height: height / f });
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     if (surround?.[i]) {
@@ -461,11 +482,9 @@ export function evenLight(image: GreyImage, strokeRadius: number, surround?: Uin
  * turns into specks.
  */
 export function binarise(data: Uint8Array, width: number, height: number, radius: number, k = 0.2): Uint8Array {
-  const grainOf = (pixels: Uint8Array) => median(localStats(pixels, width, height, 1).std);
-  const raw = grainOf(data);
-  const r = Math.max(1, Math.min(Math.round(radius / 10), Math.round(raw / 10)));
+  const r = Math.max(1, Math.min(Math.round(radius / 10), Math.round(grainOf(data, width) / 10)));
   const smooth = toUint8(boxMean(data, width, height, r));
-  const grain = grainOf(smooth);
+  const grain = grainOf(smooth, width);
   const { mean, std } = localStats(smooth, width, height, Math.max(4, Math.round(radius)));
   const out = new Uint8Array(width * height);
   for (let i = 0; i < out.length; i++) {
@@ -536,6 +555,39 @@ function clearTouching(binary: Uint8Array, width: number, height: number, mask: 
       }
     }
   }
+}
+
+/**
+ * The grain: the median spread of 3×3 neighbourhoods (text edges are too few to move a median),
+ * measured on every other pixel of every fourth row, which is plenty for a median.
+ */
+function grainOf(data: Uint8Array, width: number): number {
+  const height = Math.floor(data.length / width);
+  const hist = new Float64Array(1025);
+  let total = 0;
+  for (let y = 1; y < height - 1; y += 4) {
+    for (let x = 1; x < width - 1; x += 2) {
+      let sum = 0;
+      let squares = 0;
+      for (let dy = -1; dy <= 1; dy++) {
+        const row = (y + dy) * width + x;
+        for (let dx = -1; dx <= 1; dx++) {
+          const v = data[row + dx]!;
+          sum += v;
+          squares += v * v;
+        }
+      }
+      const spread = Math.sqrt(Math.max(0, squares / 9 - (sum / 9) ** 2));
+      hist[Math.min(1024, Math.round(spread * 4))]! += 1;
+      total++;
+    }
+  }
+  let seen = 0;
+  for (let v = 0; v < hist.length; v++) {
+    seen += hist[v]!;
+    if (seen > total / 2) return v / 4;
+  }
+  return 0;
 }
 
 // ---- Filters -----------------------------------------------------------------------------------
