@@ -27,6 +27,9 @@ interface Row {
   letter: Letter;
   ours: number;
   cli: number | null;
+  /** Wall time of each reading, ms: printed for the README's speed figures, never asserted. */
+  oursMs: number;
+  cliMs: number | null;
 }
 
 const pct = (n: number) => `${(n * 100).toFixed(1)} %`;
@@ -52,21 +55,28 @@ describe('the OCR corpus', () => {
         const letter = await renderLetter(spec);
         const path = dir.path(`${letter.name}.jpg`);
         await writeFile(path, letter.jpeg);
+        let started = performance.now();
         const ours = wordAccuracy(letter.text, (await ocr.recognize({ path })).text).accuracy;
+        const oursMs = performance.now() - started;
+        started = performance.now();
         // One thread, as our engine has: the machine's cores are shared with the other tests.
         const cli = CLI ? wordAccuracy(letter.text, (await run(CLI, [path, 'stdout'], { env: { OMP_THREAD_LIMIT: '1' } })).stdout).accuracy : null;
-        rows.push({ letter, ours, cli });
+        rows.push({ letter, ours, cli, oursMs, cliMs: CLI ? performance.now() - started : null });
       }
 
       const table = rows.map(({ letter, ours, cli }) => `${letter.name.padEnd(26)} ${String(wordsOf(letter.text).length).padStart(5)} ${pct(ours).padStart(9)} ${(cli === null ? '—' : pct(cli)).padStart(9)}`);
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
       const clis = rows.flatMap((r) => (r.cli === null ? [] : [r.cli]));
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+      // The first reading also starts the engine's process and loads its model.
+      const seconds = (xs: number[]) => `${(median(xs) / 1000).toFixed(2)} s`;
       console.log(
         [
           `${'letter'.padEnd(26)} words      ours  tesseract`,
           ...table,
           `${'mean'.padEnd(32)} ${pct(mean(rows.map((r) => r.ours))).padStart(9)} ${(CLI ? pct(mean(clis)) : '—').padStart(9)}`,
           `at 95 % or better: ours ${rows.filter((r) => r.ours >= GOOD).length} of ${rows.length}` + (CLI ? `, tesseract ${clis.filter((c) => c >= GOOD).length} of ${rows.length}` : ' (tesseract command not installed)'),
+          `median time a letter: ours ${seconds(rows.slice(1).map((r) => r.oursMs))}` + (CLI ? `, tesseract ${seconds(rows.flatMap((r) => (r.cliMs === null ? [] : [r.cliMs])))}` : ''),
         ].join('\n'),
       );
 
