@@ -16,6 +16,7 @@ import { badInput, conflict, notFound } from '../errors.js';
 import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
 import { isUuid, parseInput, text } from '../validation.js';
 import { buildStoryContext, STORY_SOURCE_FILTER } from './story-context.js';
+import { hiddenNamesOf, nameScrubber, scrubContext, scrubDraft } from './hidden-names.js';
 import { awaitSettledMemories } from './story-readiness.js';
 
 /** What storyProgress subscribers see while a story is written (read from the story row). */
@@ -104,9 +105,13 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
       if (unsettled > 0) deps.log.warn({ storyId: story.id, memories: unsettled }, 'story written without memories that are still being processed');
     }
     const started = Date.now();
-    const context = await buildStoryContext(em, chest);
+    // Consent: the names of hidden people are rewritten in what the writer reads, in what it streams and in what it writes.
+    const scrub = nameScrubber(await hiddenNamesOf(em, chest));
+    const context = scrubContext(await buildStoryContext(em, chest), scrub);
     if (context.memories.length === 0) throw new AiUnavailableError('The chest has no processed memories to write a story from');
-    const draft = await deps.ai.generateStory(context, { style: story.style, includeTimeline: story.includeTimeline, includeThemes: story.includeThemes }, { onNarrative: progress.onNarrative, signal: job.signal });
+    const onNarrative = (soFar: string) => progress.onNarrative(scrub(soFar));
+    const written = await deps.ai.generateStory(context, { style: story.style, includeTimeline: story.includeTimeline, includeThemes: story.includeThemes }, { onNarrative, signal: job.signal });
+    const draft = scrubDraft(written, scrub);
     await progress.flush();
     const { draft: cited, report } = validateCitations(draft, new Set(context.memories.map((m) => m.id)));
     if (cited.paragraphs.length === 0) throw new AiProviderError('The writer produced nothing that cites the memories', false);

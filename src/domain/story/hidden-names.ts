@@ -1,0 +1,92 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { StoryContext, StoryDraft } from '../../ai/ai.port.js';
+
+/**
+ * Consent in words: a person the family hid (hidePerson) is never named in a story. The people
+ * list the writer gets already leaves them out (namedPeopleIn), but their name can still stand in
+ * what people typed — a caption, a tag, the chest's description — or in a letter's text or a
+ * transcript. Those words are rewritten before the writer sees them, and what it writes is
+ * checked again (a remote model may guess a name from elsewhere).
+ */
+
+/** What a hidden name becomes: the sentence keeps its shape and says nobody's name. */
+export const UNNAMED = 'someone';
+/** Words of a name that say how someone is related, not who they are ("Aunt May": "May" is the name). */
+const NOT_A_NAME = new Set(['aunt', 'auntie', 'uncle', 'grandma', 'grandpa', 'granny', 'grandad', 'grandmother', 'grandfather', 'nana', 'nan', 'papa', 'mama', 'mum', 'mom', 'dad', 'mr', 'mrs', 'ms', 'miss', 'dr', 'sir', 'lady', 'cousin', 'little', 'big', 'the', 'and', 'of']);
+
+export interface HiddenNames {
+  /** Whole names of hidden people, matched in any case. */
+  whole: readonly string[];
+  /**
+   * Single words of those names ("Rose" of "Rose Smith"), matched as written with a capital:
+   * "rose" the flower stays. A word that is also in the name of someone shown, or of the person
+   * the chest remembers, stays too ("Smith" when "Mary Smith" is shown): removing it would unname
+   * them, and the word alone does not say which of them is meant.
+   */
+  words: readonly string[];
+}
+
+/** The names a story of this chest must not contain. */
+export async function hiddenNamesOf(em: EntityManager, chest: { id: string; personName: string }): Promise<HiddenNames> {
+  const rows = await em.execute<{ name: string; hidden: boolean }[]>('select name, hidden from person where chest_id = ? and name is not null', [chest.id]);
+  return hiddenNames({ hidden: rows.filter((r) => r.hidden).map((r) => r.name), shown: [chest.personName, ...rows.filter((r) => !r.hidden).map((r) => r.name)] });
+}
+
+/** Pure part of hiddenNamesOf. */
+export function hiddenNames(input: { hidden: readonly string[]; shown: readonly string[] }): HiddenNames {
+  const wordsOf = (name: string) => name.split(/[^\p{L}\p{M}'’-]+/u).filter((w) => w.length >= 2);
+  const shownWords = new Set(input.shown.flatMap(wordsOf).map((w) => w.toLowerCase()));
+  const shownWhole = new Set(input.shown.map((n) => n.trim().toLowerCase()));
+  // The person the chest remembers is never unnamed in their own story, even when a face group bears their name and is hidden.
+  const whole = [...new Set(input.hidden.map((n) => n.trim()).filter((n) => n.length >= 2 && !shownWhole.has(n.toLowerCase())))];
+  const words = [...new Set(whole.flatMap(wordsOf))].filter((w) => /^\p{Lu}/u.test(w) && !NOT_A_NAME.has(w.toLowerCase()) && !shownWords.has(w.toLowerCase()));
+  return { whole, words };
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A function that rewrites every hidden name in a text; the identity when nobody named is hidden. */
+export function nameScrubber(names: HiddenNames): (text: string) => string {
+  if (names.whole.length === 0) return (text) => text;
+  // Longest first, so "Rose Smith" goes as one before "Rose" could; letters on either side mean another word.
+  const byLength = (a: string, b: string) => b.length - a.length;
+  const edge = (alternatives: string[]) => `(?<![\\p{L}\\p{M}])(?:${alternatives.join('|')})(?![\\p{L}\\p{M}])`;
+  const whole = new RegExp(edge([...names.whole].sort(byLength).map((n) => escape(n).replace(/\s+/g, '\\s+'))), 'giu');
+  const words = names.words.length > 0 ? new RegExp(edge([...names.words].sort(byLength).map(escape)), 'gu') : null;
+  // At the start of a sentence it is "Someone".
+  const replace = (match: string, offset: number, text: string) => (/(^|[.!?]["'’”)]?\s+|\n\s*)$/u.test(text.slice(0, offset)) ? `${UNNAMED[0]!.toUpperCase()}${UNNAMED.slice(1)}` : UNNAMED);
+  return (text) => {
+    const once = text.replace(whole, replace);
+    return words ? once.replace(words, replace) : once;
+  };
+}
+
+/** The writer's view of the chest with hidden names rewritten in everything people or machines wrote. */
+export function scrubContext(context: StoryContext, scrub: (text: string) => string): StoryContext {
+  const maybe = (text: string | null) => (text === null ? null : scrub(text));
+  return {
+    person: { ...context.person, description: maybe(context.person.description) },
+    memories: context.memories.map((m) => ({
+      ...m,
+      caption: maybe(m.caption),
+      place: m.place === undefined ? undefined : maybe(m.place),
+      tags: m.tags.map(scrub).filter((t) => t.toLowerCase() !== UNNAMED),
+      transcript: maybe(m.transcript),
+      text: maybe(m.text),
+      contributor: maybe(m.contributor),
+      relationship: maybe(m.relationship),
+    })),
+  };
+}
+
+/** What the writer wrote, checked again: a hidden name it produced anyway is rewritten. */
+export function scrubDraft(draft: StoryDraft, scrub: (text: string) => string): StoryDraft {
+  const maybe = (text: string | null) => (text === null ? null : scrub(text));
+  return {
+    ...draft,
+    title: scrub(draft.title),
+    paragraphs: draft.paragraphs.map((p) => ({ ...p, text: scrub(p.text) })),
+    timeline: draft.timeline.map((t) => ({ ...t, title: scrub(t.title), description: maybe(t.description) })),
+    themes: draft.themes.map((t) => ({ ...t, name: scrub(t.name), description: maybe(t.description) })),
+  };
+}

@@ -1,0 +1,94 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Ai, createAi } from '../../src/ai/ai.registry.js';
+import { loadConfig } from '../../src/config.js';
+import { Person, Story } from '../../src/db/entities/index.js';
+import { FileType, ProcessingStatus, StoryStatus, StoryStyle, TagSource } from '../../src/db/enums.js';
+import { hiddenNames, nameScrubber, scrubContext } from '../../src/domain/story/hidden-names.js';
+import { writeStory } from '../../src/domain/story/story.service.js';
+import { InProcessEventBus } from '../../src/events/in-process.events.js';
+import { createTestDatabase, TEST_SECRET_KEY, type TestDatabase } from '../support/db.js';
+import { makeAccount, makeAsset, makeChest, makeStory } from '../support/factories.js';
+import { makeFace, makePerson } from '../support/people.js';
+
+describe('hidden names: the rules', () => {
+  const scrub = nameScrubber(hiddenNames({ hidden: ['Tom Baker', 'Aunt May'], shown: ['Rose Baker', 'Ann Lee'] }));
+
+  it('rewrites whole names in any case and their own words as written', () => {
+    expect(scrub('Tom Baker came to tea. We laughed with TOM BAKER and tom baker.')).toBe('Someone came to tea. We laughed with someone and someone.');
+    expect(scrub("Tom's bike; later Tom left.")).toBe("Someone's bike; later someone left.");
+    expect(scrub('Aunt May sang, and May danced in May.')).toBe('Someone sang, and someone danced in someone.');
+  });
+
+  it('keeps words shared with people who are shown, relations, other words and parts of words', () => {
+    // "Baker" is also Rose's name: it alone does not say who is meant, and removing it would unname her.
+    expect(scrub('Rose Baker and the Baker family. Tomorrow, Tomas and Aunt Ann.')).toBe('Rose Baker and the Baker family. Tomorrow, Tomas and Aunt Ann.');
+    expect(scrub('a tom cat')).toBe('a tom cat');
+  });
+
+  it('never unnames the person the chest remembers, and does nothing when nobody named is hidden', () => {
+    const names = hiddenNames({ hidden: ['Rose Baker'], shown: ['Rose Baker'] });
+    expect(names.whole).toEqual([]);
+    expect(nameScrubber(names)('Rose Baker at the pier')).toBe('Rose Baker at the pier');
+  });
+
+  it("rewrites every text of the writer's view and drops a tag that was only the name", () => {
+    const out = scrubContext(
+      {
+        person: { name: 'Rose Baker', birthDate: null, passingDate: null, description: 'Mother of Tom Baker' },
+        memories: [
+          { id: 'a', kind: FileType.IMAGE, title: 'Photo', date: null, caption: 'Tom at the pier', place: "Tom's house", tags: ['Tom', 'pier'], transcript: 'Tom said hello', text: 'Dear Tom', contributor: 'Tom Baker', relationship: 'son' },
+        ],
+      },
+      scrub,
+    );
+    expect(JSON.stringify(out)).not.toMatch(/Tom/);
+    expect(out.memories[0]!.tags).toEqual(['pier']);
+    expect(out.person.name).toBe('Rose Baker');
+  });
+});
+
+/** A family hides a living relative; the story the local writer makes from their own words never names him. */
+describe('a story of a chest with a hidden person', () => {
+  let db: TestDatabase;
+  let ai: Ai;
+  const events = new InProcessEventBus();
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    ai = createAi(loadConfig({ DATABASE_URL: db.url, SECRET_KEY: TEST_SECRET_KEY }).ai);
+  });
+  afterAll(async () => {
+    await ai?.close();
+    await db?.close();
+  });
+
+  async function storyOf(hidden: boolean): Promise<{ story: Story }> {
+    const em = db.orm.em.fork();
+    const { account } = await makeAccount(em);
+    const chest = await makeChest(em, { personName: 'Rose Baker', description: 'Rose loved the sea. Her son Tom Baker sailed with her.' }, account);
+    const done = { status: ProcessingStatus.COMPLETE };
+    const photo = await makeAsset(em, chest, { ...done, dateTaken: new Date('1962-06-01'), caption: 'Tom Baker and Rose on the pier at Whitby', tags: [{ name: 'Tom', source: TagSource.USER, confidence: 1 }, { name: 'pier', source: TagSource.USER, confidence: 1 }] });
+    await makeAsset(em, chest, { ...done, fileType: FileType.DOCUMENT, mimeType: 'application/pdf', dateTaken: new Date('1970-03-02'), extractedText: 'Dear Rose, Tom sends his love from the boat. The sea was calm and Tom caught three fish for supper.' });
+    const tom = await makePerson(em, chest, { name: 'Tom Baker', hidden });
+    await makeFace(em, photo, tom);
+    const story = await makeStory(em, chest, { status: StoryStatus.GENERATING, style: StoryStyle.COMPREHENSIVE, includeThemes: true, includeTimeline: true });
+    await writeStory({ orm: db.orm, events, log: pino({ level: 'silent' }), ai }, { id: 'story-job', data: { storyId: story.id }, attempt: 1, signal: new AbortController().signal });
+    return { story: await db.orm.em.fork().findOneOrFail(Story, { id: story.id }) };
+  }
+
+  it('names him when he is shown, and nowhere in the story when he is hidden', { timeout: 60_000 }, async () => {
+    const shown = await storyOf(false);
+    expect(shown.story.status).toBe(StoryStatus.READY);
+    expect(JSON.stringify([shown.story.title, shown.story.content, shown.story.paragraphs, shown.story.timeline, shown.story.themes])).toMatch(/Tom/);
+
+    const hidden = await storyOf(true);
+    expect(hidden.story.status).toBe(StoryStatus.READY);
+    const everything = JSON.stringify([hidden.story.title, hidden.story.content, hidden.story.paragraphs, hidden.story.timeline, hidden.story.themes]);
+    expect(everything).not.toMatch(/Tom/);
+    // The story is still made of the family's words, with his name taken out.
+    expect(everything).toMatch(/someone|Someone/);
+    expect(everything).toMatch(/Rose/);
+    expect(await db.orm.em.fork().count(Person, { hidden: true })).toBeGreaterThan(0);
+  });
+});
