@@ -45,6 +45,21 @@ export interface ImageDescription extends MadeBy {
   tags: ImageTag[];
   /** One plain sentence, or null when the provider cannot say anything true. */
   caption: string | null;
+  /**
+   * Set only when the caption was composed on this machine from known facts (the local provider):
+   * what it was composed from besides who, where and when, which are the family's and are read
+   * again whenever it is recomposed (domain/people/captions.ts), e.g. after they name or hide
+   * someone. Absent for a remote model's free text: nobody can rewrite that sentence, so it is left
+   * as the model wrote it.
+   */
+  composedFrom?: ComposedCaption;
+}
+
+/** The facts a locally composed caption came from (ai/local/caption.ts composeCaption). */
+export interface ComposedCaption {
+  by: 'local';
+  /** What the model saw, as passed to composeCaption: most certain first, "person" for someone nobody named. */
+  objects: { label: string; count: number }[];
 }
 
 export interface OcrText extends MadeBy {

@@ -101,6 +101,7 @@ export function createOpenAiProvider(settings: OpenAiSettings): AiProvider {
         const parsed = parseJson(message?.content, ImageOutput);
         if (!parsed) throw new AiProviderError('The vision model returned malformed output', false);
         const caption = parsed.caption.trim();
+        // Free text, so no composedFrom: the family's later decisions about people never rewrite it.
         return {
           provider: PROVIDER,
           model: completion.model || models.vision,

@@ -27,13 +27,10 @@ export function createLocalProvider(settings: AiSettings): AiProvider {
       const page = await describeLocally(image.path, hints, { limits: settings.sandbox, signal: image.signal });
       const seen = summariseObjects(await objects.detect(image.path, image.signal));
       const isPage = looksLikeDocument(page.tags);
-      const caption = composeCaption({
-        people: hints.people ?? [],
-        objects: isPage ? [{ label: 'page of text', count: 1 }, ...seen.counts] : seen.counts,
-        place: hints.place ?? null,
-        date: hints.dateTaken ?? null,
-      });
-      return { provider: 'local', model: OBJECT_MODEL, tags: [...page.tags, ...seen.tags], caption };
+      const composedFrom = { by: 'local' as const, objects: isPage ? [{ label: 'page of text', count: 1 }, ...seen.counts] : seen.counts };
+      const caption = composeCaption({ people: hints.people ?? [], objects: composedFrom.objects, place: hints.place ?? null, date: hints.dateTaken ?? null });
+      // What it was composed from goes with it, so the caption can follow the family's later decisions.
+      return { provider: 'local', model: OBJECT_MODEL, tags: [...page.tags, ...seen.tags], caption, composedFrom };
     },
     async extractText(scan) {
       if (scan.mimeType === 'application/pdf') {

@@ -115,4 +115,11 @@ export class Analysis {
 
   /** describeImage: the caption it wrote (not in the API), so a later run can tell the machine's caption from a person's. */
   caption?: string | null;
+
+  /**
+   * describeImage, when the caption was composed locally (ImageDescription.composedFrom; not in
+   * the API): what it was composed from besides people, place and date, so that it can be
+   * composed again when those change (domain/people/captions.ts). Absent for a remote model's text.
+   */
+  composedFrom?: { by: 'local'; objects: { label: string; count: number }[] } | null;
 }
