@@ -7,6 +7,7 @@ import { withinTransaction } from '../../db/transaction.js';
 import { authorizeChest } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { notFound } from '../errors.js';
+import { recaption } from '../people/captions.js';
 import { isUuid, parseInput } from '../validation.js';
 import { type UpdateMemoryInput, updateMemoryInput } from './asset.input.js';
 import { loadVisibleAssetsById } from './asset.queries.js';
@@ -39,6 +40,9 @@ export async function updateMemory(em: EntityManager, actor: Actor, assetId: str
     if (data.dateTaken !== undefined) asset.dateTaken = data.dateTaken;
     if (data.tags !== undefined) asset.tags = withPersonTags(asset.tags, data.tags ?? []);
     await em.flush();
+    // A machine caption says where and when: it follows a corrected place or date (a person's caption stands).
+    const moved = data.place !== undefined || data.dateTaken !== undefined;
+    if (moved && (await recaption(em, { assetIds: [asset.id] })).length) return em.findOneOrFail(Asset, { id: asset.id }, { refresh: true });
     return asset;
   });
 }

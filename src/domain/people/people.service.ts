@@ -5,6 +5,7 @@ import { assertMay, may } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { badInput, notFound } from '../errors.js';
 import { isUuid, parseInput } from '../validation.js';
+import { holdCaptions, holdCaptionsOf, recaption } from './captions.js';
 import { tidyPeople } from './face-clustering.js';
 import { type HidePersonInput, hidePersonInput, type MergePeopleInput, mergePeopleInput, type MoveFaceInput, moveFaceInput, type NamePersonInput, namePersonInput } from './people.input.js';
 import { countFaces, shownToEveryone } from './people.queries.js';
@@ -15,7 +16,9 @@ import type { JobQueue } from '../../jobs/jobs.port.js';
 /**
  * What owners and editors decide about people: their names, who is who (merging two groups,
  * moving a face), and consent (hiding a person). Every decision about a face marks it as a
- * person's (assignedByPerson): the AI step never changes it again.
+ * person's (assignedByPerson): the AI step never changes it again. Each one recomposes, in its
+ * transaction, the machine captions of the photos it concerns (captions.ts), so they name whom
+ * the family named and never someone hidden.
  */
 
 /**
@@ -41,9 +44,13 @@ async function maySee(em: EntityManager, actor: Actor, person: Person): Promise<
 export async function namePerson(em: EntityManager, actor: Actor, input: NamePersonInput): Promise<Person> {
   const person = await personToEdit(em, actor, String(input.personId ?? ''));
   const data = parseInput(namePersonInput, input);
-  person.name = data.name || null;
-  await em.flush();
-  return person;
+  return withinTransaction(em, async () => {
+    const assets = await holdCaptionsOf(em, { personIds: [person.id] });
+    person.name = data.name || null;
+    await em.flush();
+    await recaption(em, { assetIds: assets });
+    return person;
+  });
 }
 
 /**
@@ -56,9 +63,11 @@ export async function setPersonHidden(em: EntityManager, actor: Actor, queue: Jo
   const data = parseInput(hidePersonInput, input);
   if (person.hidden === data.hidden) return person;
   return withinTransaction(em, async () => {
+    const assets = await holdCaptionsOf(em, { personIds: [person.id] });
     person.hidden = data.hidden;
     await em.flush();
-    await enqueueRedaction(em, queue, await assetsShowing(em, [person.id]));
+    await enqueueRedaction(em, queue, assets);
+    await recaption(em, { assetIds: assets });
     return person;
   });
 }
@@ -75,6 +84,7 @@ export async function mergePeople(em: EntityManager, actor: Actor, queue: JobQue
   if (into.chest.id !== from.chest.id) throw otherChest('intoPersonId');
   if (into.id === from.id) throw badInput('intoPersonId', 'intoPersonId: a person cannot be merged into themselves');
   return withinTransaction(em, async () => {
+    const assets = await holdCaptionsOf(em, { personIds: [from.id, into.id] });
     // The faces of one of them become (or stay) a hidden person's: their photos are blurred again.
     if (into.hidden !== from.hidden) await enqueueRedaction(em, queue, await assetsShowing(em, [into.hidden ? from.id : into.id]));
     into.name ??= from.name;
@@ -82,6 +92,7 @@ export async function mergePeople(em: EntityManager, actor: Actor, queue: JobQue
     await em.flush();
     await em.execute('update face set person_id = ?, assigned_by_person = true, updated_at = now() where person_id = ?', [into.id, from.id]);
     await tidyPeople(em, [from.id, into.id]);
+    await recaption(em, { assetIds: assets });
     return em.findOneOrFail(Person, { id: into.id }, { refresh: true });
   });
 }
@@ -98,12 +109,14 @@ export async function moveFace(em: EntityManager, actor: Actor, queue: JobQueue,
   const target = data.personId === null ? null : await personToEdit(em, actor, data.personId);
   if (target && target.chest.id !== chest.id) throw otherChest('personId');
   return withinTransaction(em, async () => {
+    await holdCaptions(em, { assetIds: [face.asset.id] });
     const before = face.person?.id ?? null;
     if (face.person?.hidden || target?.hidden) await enqueueRedaction(em, queue, [face.asset.id]);
     face.person = target;
     face.assignedByPerson = true;
     await em.flush();
     await tidyPeople(em, [before, target?.id].filter((p): p is string => !!p));
+    await recaption(em, { assetIds: [face.asset.id] });
     return face;
   });
 }
