@@ -5,7 +5,7 @@ import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
 import { maySeeLocation } from '../domain/access/access.service.js';
 import { getAsset, updateMemory } from '../domain/asset/asset.service.js';
 import { derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename, visibleMediaInfo } from '../domain/asset/download.js';
-import { originalWithheld, thumbnailsFor } from '../domain/people/redaction.js';
+import { originalWithheld, placeholderFor, previewWithheld, thumbnailsFor } from '../domain/people/redaction.js';
 import type { Context } from './context.js';
 
 @InputType({ description: 'What people say about a memory: omitted fields stay as they are; null clears a field.' })
@@ -48,7 +48,7 @@ export class AssetResolver {
   @FieldResolver(() => String, {
     nullable: true,
     description:
-      "A link to the original file, valid 5 minutes. The chest's members only, and holders of a view link made with allowOriginals: an original may reveal where it was recorded (GPS) and who made it. Everyone else: null; use previewUrl. Never outside the family for a photo showing a hidden person (hidePerson).",
+      "A link to the original file, valid 5 minutes. The chest's members only, and holders of a view link made with allowOriginals: an original may reveal where it was recorded (GPS) and who made it. Everyone else: null; use previewUrl. Never outside the family for a photo or video showing a hidden person (hidePerson).",
   })
   async originalUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
     if (await originalWithheld(ctx.actor, asset, this.hiddenFaces(ctx))) return null;
@@ -57,7 +57,7 @@ export class AssetResolver {
 
   @FieldResolver(() => [Thumbnail], {
     description:
-      "WebP copies without metadata. People outside the family get them with the faces of hidden people blurred, and none of a photo whose blurred copies are still being made.",
+      "WebP copies without metadata (a video's: its poster frame). People outside the family get them with the faces of hidden people blurred, and none of a photo or video whose blurred copies are still being made.",
   })
   thumbnails(@Root() asset: Asset, @Ctx() ctx: Context): Promise<Thumbnail[]> {
     return thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx));
@@ -66,15 +66,23 @@ export class AssetResolver {
   @FieldResolver(() => String, {
     nullable: true,
     description:
-      "A link to a copy without metadata, valid 5 minutes, for everyone who may read the memory: a photo's largest thumbnail (WebP), a recording re-encoded (M4A, no tags, chapters or cover art), a video transcoded (H.264 MP4, no tags), a document's text. Null until processing made it, and for recordings and videos processed before previews existed. Outside the family, a photo showing a hidden person comes with their face blurred (null while that copy is being made).",
+      "A link to a copy without metadata, valid 5 minutes, for everyone who may read the memory: a photo's largest thumbnail (WebP), a recording re-encoded (M4A, no tags, chapters or cover art), a video transcoded (H.264 MP4, no tags), a document's text. Null until processing made it, and for recordings and videos processed before previews existed. Outside the family, a photo showing a hidden person comes with their face blurred (null while that copy is being made), and a video showing one has none: its film is not blurred, only its posters (thumbnails) are.",
   })
   async previewUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    if (await previewWithheld(ctx.actor, asset, this.hiddenFaces(ctx))) return null;
     return previewUrl(asset, ctx.storage, ctx.config.secretKey, await thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx)));
   }
 
   @FieldResolver(() => String, { nullable: true, description: "previewUrl's MIME type." })
   async previewMimeType(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    if (await previewWithheld(ctx.actor, asset, this.hiddenFaces(ctx))) return null;
     return previewMimeType(asset, await thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx)));
+  }
+
+  /** The field and its description are the entity's (Asset.placeholder); this decides, like thumbnails, what each caller gets. */
+  @FieldResolver(() => String, { nullable: true })
+  placeholder(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    return placeholderFor(ctx.actor, asset, this.hiddenFaces(ctx));
   }
 
   @FieldResolver(() => String, {

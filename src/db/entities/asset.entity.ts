@@ -119,7 +119,12 @@ export class Asset extends BaseEntity {
   @Property({ type: 'double precision', nullable: true })
   durationSeconds: number | null = null;
 
-  @Field(() => String, { nullable: true, description: 'ThumbHash (base64) of the picture or poster: a blurred preview to draw before the thumbnail loads.' })
+  /** Exposed through the Asset.placeholder resolver: outside the family, a picture of a hidden person gets the blurred copy's. */
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "ThumbHash (base64) of the picture or poster: a blurred preview to draw before the thumbnail loads. Outside the family, for a photo or video showing a hidden person, the ThumbHash of the copy with their face blurred, and null while that copy is being made.",
+  })
   @Property({ type: 'varchar', length: 64, nullable: true })
   placeholder: string | null = null;
 

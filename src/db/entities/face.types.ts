@@ -18,7 +18,7 @@ export class FaceBox {
 }
 
 /**
- * The copies of a photo's thumbnails in which the faces of hidden people are blurred: what
+ * The copies of a photo's thumbnails (or a video's posters) in which the faces of hidden people are blurred: what
  * people outside the family receive instead of the thumbnails (domain/people/redaction.ts).
  * Server-side only.
  */
@@ -27,4 +27,9 @@ export interface AssetRedaction {
   signature: string;
   /** Named "<thumbnail>-blurred", one per thumbnail. */
   thumbnails: Thumbnail[];
+  /**
+   * ThumbHash (base64) of the largest blurred copy: the placeholder non-members get. Absent in
+   * records made before it existed; those give non-members no placeholder until re-made.
+   */
+  placeholder?: string | null;
 }

@@ -7,13 +7,14 @@ import { pipeline } from 'node:stream/promises';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
+import { FileType } from '../../db/enums.js';
 import type { Thumbnail } from '../../db/entities/asset.types.js';
 import type { FaceBox } from '../../db/entities/face.types.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
 import type { Logger } from '../../logger.js';
 import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../media/sandbox/limits.js';
-import type { RedactTask } from '../../media/sandbox/redact.worker.js';
+import type { RedactResult, RedactTask } from '../../media/sandbox/redact.worker.js';
 import { runInSandbox, workerEntry } from '../../media/sandbox/sandbox.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import type { Actor } from '../actor.js';
@@ -24,11 +25,15 @@ import { seesEveryone } from './people.nested.js';
 /**
  * Consent in pictures: in the thumbnails people outside the family receive, the faces of hidden
  * people are blurred. A photo showing a hidden person gets blurred copies of its thumbnails
- * ("1024-blurred-…", ...), made by the worker in the sandbox (media/sandbox/redact.worker.ts) and
- * recorded on the asset with a signature of what they blurred: the hidden faces (ids and boxes)
- * and the processing run whose thumbnails they copy. Non-members get the copies only while the
- * signature still matches; in between (a person just hidden, a face just moved) they get no
- * picture of that photo at all. Members always get the thumbnails themselves.
+ * ("1024-blurred-…", ...), and a video of one blurred copies of its posters ("poster-1024-blurred-…";
+ * its faces are found on the poster-1024 frame), made by the worker in the sandbox
+ * (media/sandbox/redact.worker.ts) and recorded on the asset with a signature of what they
+ * blurred: the hidden faces (ids and boxes) and the processing run whose thumbnails they copy,
+ * with the ThumbHash of the largest copy. Non-members get the copies and that placeholder only
+ * while the signature still matches; in between (a person just hidden, a face just moved) they
+ * get no picture and no placeholder of that memory at all. A video's moving pictures are not
+ * blurred: outside the family its preview is withheld (fail closed). Members always get the
+ * thumbnails, placeholder and preview themselves.
  */
 
 const REDACT_WORKER = workerEntry(import.meta.url, '../../media/sandbox/redact.worker');
@@ -71,12 +76,33 @@ export async function thumbnailsFor(actor: Actor, asset: Asset, hiddenFaces: (as
 }
 
 /**
- * Whether this reader may be handed the original: a photo showing a hidden person never leaves
- * the family unblurred, even through a view link whose owner allowed originals.
+ * The placeholder (ThumbHash) this reader may receive: the memory's own for members and for
+ * memories with no hidden person; for everyone else the one made from the blurred copy, or none
+ * while the copies do not match (and for records made before they carried one).
+ */
+export async function placeholderFor(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<string | null> {
+  if (asset.placeholder === null || (await seesEveryone(actor, asset.chest.id))) return asset.placeholder;
+  const signature = redactionSignature(asset, await hiddenFaces(asset.id));
+  if (signature === null) return asset.placeholder;
+  return asset.redaction?.signature === signature ? (asset.redaction.placeholder ?? null) : null;
+}
+
+/**
+ * Whether this reader may be handed the original: a photo or video showing a hidden person never
+ * leaves the family unblurred, even through a view link whose owner allowed originals.
  */
 export async function originalWithheld(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<boolean> {
   if (await seesEveryone(actor, asset.chest.id)) return false;
   return (await hiddenFaces(asset.id)).length > 0;
+}
+
+/**
+ * Whether this reader must go without the preview: a video's transcoded copy is not blurred frame
+ * by frame, so outside the family a video showing a hidden person has none (only its blurred
+ * posters). Photos' previews are their thumbnails (thumbnailsFor); recordings show no faces.
+ */
+export async function previewWithheld(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<boolean> {
+  return asset.fileType === FileType.VIDEO && (await originalWithheld(actor, asset, hiddenFaces));
 }
 
 /** Queues the blurring of these photos (in the caller's transaction): a hidden person's faces changed in them. */
@@ -99,8 +125,9 @@ export interface RedactionDeps {
 }
 
 /**
- * The faces.redact job (also run by the AI step when a photo's faces change): makes the photo's
- * blurred copies for its hidden faces as they are now, or removes them when none are left.
+ * The faces.redact job (also run by the AI step when a photo's or video's faces change): makes
+ * the blurred copies of its thumbnails (a video's posters) for its hidden faces as they are now,
+ * with their placeholder, or removes them when none are left.
  * Idempotent. A picture the sandbox cannot read leaves the photo without copies, so people
  * outside the family keep getting no picture of it: consent fails closed.
  */
@@ -110,7 +137,9 @@ export async function redactAsset(deps: RedactionDeps, assetId: string, signal?:
   if (!asset) return 'unchanged';
   const [hidden] = await loadHiddenFaces(em, [asset.id]);
   const signature = redactionSignature(asset, hidden!);
-  if (signature === (asset.redaction?.signature ?? null)) return 'unchanged';
+  // A record made before copies carried a placeholder is made again, placeholder and all.
+  const upToDate = asset.redaction ? asset.redaction.signature === signature && asset.redaction.placeholder !== undefined : signature === null;
+  if (upToDate) return 'unchanged';
   if (signature === null) {
     await em.nativeUpdate(Asset, { id: asset.id }, { redaction: null });
     await removeBlurred(deps.storage, asset, new Set());
@@ -121,15 +150,19 @@ export async function redactAsset(deps: RedactionDeps, assetId: string, signal?:
     const written = new Set<string>();
     const sink = derivativeSink(deps.storage, asset, written);
     const thumbnails: Thumbnail[] = [];
+    // The placeholder comes from the largest copy, as the pipelines make it from the largest picture.
+    const largest = [...asset.thumbnails].sort((a, b) => b.width * b.height - a.width * a.height)[0];
+    let placeholder: string | null = null;
     for (const t of asset.thumbnails) {
       signal?.throwIfAborted();
       const source = join(dir, `${t.name}.webp`);
       const name = `${t.name}-blurred-${signature.slice(0, 12)}`;
       const out = join(dir, `${name}.webp`);
       await pipeline(await deps.storage.get(t.storageKey), createWriteStream(source), { signal });
-      const task: RedactTask = { path: source, out, boxes: hidden!.map((f) => f.box), maxPixels: MAX_INPUT_PIXELS };
+      const task: RedactTask = { path: source, out, boxes: hidden!.map((f) => f.box), maxPixels: MAX_INPUT_PIXELS, placeholder: t === largest };
       try {
-        await runInSandbox({ entry: REDACT_WORKER, data: task, limits: (deps.limits ?? DEFAULT_PARSE_LIMITS).sandbox, signal });
+        const made = await runInSandbox<RedactResult>({ entry: REDACT_WORKER, data: task, limits: (deps.limits ?? DEFAULT_PARSE_LIMITS).sandbox, signal });
+        if (t === largest) placeholder = made.placeholder ?? null;
       } catch (err) {
         signal?.throwIfAborted();
         // The thumbnail is our own WebP; a failure here is not a reason to show the face. Logged, retried by the next change.
@@ -144,7 +177,7 @@ export async function redactAsset(deps: RedactionDeps, assetId: string, signal?:
       if (!now) return false;
       const [current] = await loadHiddenFaces(tx, [asset.id]);
       if (redactionSignature(now, current!) !== signature) return false;
-      await tx.nativeUpdate(Asset, { id: asset.id }, { redaction: { signature, thumbnails } });
+      await tx.nativeUpdate(Asset, { id: asset.id }, { redaction: { signature, thumbnails, placeholder } });
       return true;
     });
     if (saved) await removeBlurred(deps.storage, asset, written);

@@ -3,9 +3,11 @@
  * family receive of a photo in which someone asked not to be shown (domain/people/redaction.ts).
  * Each face's region, with a margin, is reduced to a few blocks and then blurred, so nothing of
  * the face survives (a plain blur of a large face still shows its shape and colouring). The
- * result is WebP with no metadata. Erasable TypeScript importing only packages (see workerEntry).
+ * result is WebP with no metadata; asked for it, also the ThumbHash of the blurred copy (the
+ * placeholder non-members get). Erasable TypeScript importing only packages (see workerEntry).
  */
 import sharp from 'sharp';
+import { rgbaToThumbHash } from 'thumbhash';
 
 export interface RedactTask {
   /** The thumbnail to blur (the pipeline's WebP). */
@@ -15,6 +17,13 @@ export interface RedactTask {
   /** Faces to blur, relative to the picture (0..1). */
   boxes: { x: number; y: number; width: number; height: number }[];
   maxPixels: number;
+  /** Also compute the ThumbHash of the blurred copy (done for the largest thumbnail only). */
+  placeholder?: boolean;
+}
+
+export interface RedactResult {
+  /** ThumbHash (base64) of the blurred copy, when asked for. */
+  placeholder?: string;
 }
 
 export type RedactRefusal = 'pixels' | 'unreadable';
@@ -26,7 +35,7 @@ const BLOCKS = 4;
 
 sharp.cache(false);
 
-async function redact(task: RedactTask): Promise<Record<string, never>> {
+async function redact(task: RedactTask): Promise<RedactResult> {
   const open = () => sharp(task.path, { limitInputPixels: task.maxPixels, failOn: 'none', animated: false });
   const meta = await open().metadata();
   if ((meta.width ?? 0) * (meta.height ?? 0) > task.maxPixels) throw new Error('Input image exceeds pixel limit');
@@ -54,8 +63,13 @@ async function redact(task: RedactTask): Promise<Record<string, never>> {
     patches.push({ input: smooth, left, top });
   }
   // sharp writes no metadata unless asked: the copy carries nothing but pixels.
-  await sharp(data, { raw: { width: W, height: H, channels: info.channels } }).composite(patches).webp({ quality: 82 }).toFile(task.out);
-  return {};
+  const blurred = await sharp(data, { raw: { width: W, height: H, channels: info.channels } }).composite(patches).raw().toBuffer({ resolveWithObject: true });
+  const pixels = { raw: { width: blurred.info.width, height: blurred.info.height, channels: blurred.info.channels } } as const;
+  await sharp(blurred.data, pixels).webp({ quality: 82 }).toFile(task.out);
+  if (!task.placeholder) return {};
+  // As the pipelines make Asset.placeholder: RGBA at most 100x100, from the blurred pixels, never from the original.
+  const small = await sharp(blurred.data, pixels).resize(100, 100, { fit: 'inside' }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { placeholder: Buffer.from(rgbaToThumbHash(small.info.width, small.info.height, small.data)).toString('base64') };
 }
 
 const clamp = (n: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, n));
