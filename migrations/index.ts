@@ -12,6 +12,7 @@ import { Migration20261202010822_upload_lease } from './Migration20261202010822_
 import { Migration20261202011551_processing_deaths } from './Migration20261202011551_processing_deaths.js';
 import { Migration20261202040411_transcript_rough } from './Migration20261202040411_transcript_rough.js';
 import { Migration20261202041704_people } from './Migration20261202041704_people.js';
+import { Migration20261202065700_pixel_captions } from './Migration20261202065700_pixel_captions.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -26,4 +27,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202011551_processing_deaths', class: Migration20261202011551_processing_deaths },
   { name: 'Migration20261202040411_transcript_rough', class: Migration20261202040411_transcript_rough },
   { name: 'Migration20261202041704_people', class: Migration20261202041704_people },
+  { name: 'Migration20261202065700_pixel_captions', class: Migration20261202065700_pixel_captions },
 ];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { migrationsList } from '../migrations/index.js';
 import { migrate } from '../src/db/orm.js';
-import { FileType } from '../src/db/enums.js';
+import { FileType, TagSource } from '../src/db/enums.js';
 import { BACKENDS, createTestDatabase } from './support/db.js';
 import { makeAsset, makeChest } from './support/factories.js';
 
@@ -64,6 +64,38 @@ describe('migrations', () => {
           [none.id, null],
         ]),
       );
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("clears the first local describer's colour tags and captions, keeping people's words, EXIF, keywords and the page check", async () => {
+    const db = await createTestDatabase('postgres');
+    try {
+      const em = db.orm.em.fork();
+      const chest = await makeChest(em);
+      const record = (model: string) => [{ task: 'describeImage', status: 'DONE', provider: 'local', model, error: null, at: new Date().toISOString() }];
+      const tag = (name: string, source: TagSource) => ({ name, source, confidence: 0.8 });
+      const tags = [tag('Whitby', TagSource.USER), tag('1962', TagSource.EXIF), tag('yellow', TagSource.AI), tag('landscape', TagSource.AI), tag('document', TagSource.AI), tag('choir', TagSource.KEYWORD)];
+      const rows = [
+        { caption: 'A mostly yellow photograph from the 1980s, taken in summer.', model: 'pixel-statistics-v1' },
+        { caption: 'A page of text, captured in the 1970s.', model: 'pixel-statistics-v1' },
+        { caption: 'An black-and-white panoramic photograph.', model: 'pixel-statistics-v1' },
+        { caption: 'Grandma on the pier, a yellow photograph.', model: 'pixel-statistics-v1' },
+        { caption: 'A mostly yellow photograph from the 1980s, taken in summer.', model: 'centernet-coco' },
+      ];
+      const assets = [];
+      for (const r of rows) assets.push(await makeAsset(em, chest, { caption: r.caption, tags, analyses: record(r.model) as never }));
+      const before = migrationsList.findIndex((m) => m.name === 'Migration20261202065700_pixel_captions') - 1;
+      await db.orm.migrator.down({ to: migrationsList[before]!.name });
+      await migrate(db.orm);
+      const after = await em.execute<{ id: string; caption: string | null; tags: { name: string }[] }[]>(`select "id", "caption", "tags" from "asset" where "chest_id" = ?`, [chest.id]);
+      const byId = new Map(after.map((a) => [a.id, a]));
+      const kept = ['Whitby', '1962', 'document', 'choir'];
+      expect(assets.map((a) => byId.get(a.id)!.caption)).toEqual([null, null, null, 'Grandma on the pier, a yellow photograph.', rows[4]!.caption]);
+      expect(assets.slice(0, 4).map((a) => byId.get(a.id)!.tags.map((t) => t.name))).toEqual([kept, kept, kept, kept]);
+      // Another describer's results are not touched.
+      expect(byId.get(assets[4]!.id)!.tags.map((t) => t.name)).toEqual(tags.map((t) => t.name));
     } finally {
       await db.close();
     }
