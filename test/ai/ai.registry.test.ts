@@ -113,7 +113,8 @@ describe('local,openai: prefer local, fall back to the API', () => {
   it('describes pictures locally, and nothing is sent to the API', async () => {
     const description = await chain(['local', 'openai']).describeImage(await photo(), {});
     // A plain green picture: the object model sees nothing in it, and colours are no longer tags.
-    expect(description).toEqual({ provider: 'local', model: 'centernet-coco', tags: [], caption: null });
+    // The (empty) caption was composed here, from nothing seen: it says so, to be composed again later.
+    expect(description).toEqual({ provider: 'local', model: 'centernet-coco', tags: [], caption: null, composedFrom: { by: 'local', objects: [] } });
     expect(fake.requests).toHaveLength(0);
   });
 

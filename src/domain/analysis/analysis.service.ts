@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Ai } from '../../ai/ai.registry.js';
-import { AiProviderError, AiUnavailableError, type MadeBy } from '../../ai/ai.port.js';
+import { AiProviderError, AiUnavailableError, type ImageDescription, type MadeBy } from '../../ai/ai.port.js';
 import { describeLocally, looksLikeDocument } from '../../ai/local/image-tags.js';
 import { extractKeywords } from '../../ai/local/keywords.js';
 import { metadataFreeWebp, type PictureReadOptions } from '../../ai/local/picture.js';
@@ -16,6 +16,7 @@ import { ChestEventKind, FileType, ProcessingStatus, TagSource } from '../../db/
 import type { EventBus } from '../../events/events.port.js';
 import type { JobContext } from '../../jobs/jobs.port.js';
 import type { FaceEngine } from '../../ai/local/faces.js';
+import { recaption } from '../people/captions.js';
 import { replaceMachineFaces } from '../people/face-clustering.js';
 import { type FacesFound, lookForFaces, removeUnusedFaceCrops } from '../people/faces.step.js';
 import { redactAsset } from '../people/redaction.js';
@@ -33,7 +34,7 @@ export interface AnalysisDeps {
   ai: Ai;
   /** The sandbox the step's own picture reads run in (SANDBOX_*); default DEFAULT_PARSE_LIMITS. */
   limits?: ParseLimits;
-  /** Finds faces in photos, which are then grouped into the chest's people; none: no faces task. */
+  /** Finds faces in photos and video posters, which are then grouped into the chest's people; none: no faces task. */
   faces?: FaceEngine;
 }
 
@@ -123,7 +124,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       if (described) {
         found = mergeTags(found, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
         caption = described.caption;
-        noteCaption(records, caption);
+        noteCaption(records, described);
       }
       // Faces on the same metadata-free picture, always on this machine; grouped into people when saved.
       const engine = deps.faces;
@@ -155,8 +156,11 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       if (described) {
         found = mergeTags(found, described.tags.map((t) => ({ name: t.name, source: TagSource.AI, confidence: t.confidence })));
         caption = described.caption;
-        noteCaption(records, caption);
+        noteCaption(records, described);
       }
+      // People in films are grouped like people in photos, and a hidden one's face blurred in the posters non-members get.
+      const engine = deps.faces;
+      if (engine) faces = await attempt('faces', () => lookForFaces({ engine, storage: deps.storage }, asset, frame.path, signal));
     }
 
     if (asset.fileType === FileType.AUDIO || (asset.fileType === FileType.VIDEO && asset.mediaInfo?.hasAudio)) {
@@ -191,6 +195,8 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       const machines = now.analyses.findLast((r) => r.task === 'describeImage' && r.status === 'DONE')?.caption;
       const persons = now.caption !== null && now.caption !== machines;
       await tx.nativeUpdate(Asset, { id: asset.id }, { tags, caption: persons || caption === undefined ? now.caption : caption, transcription, extractedText, analyses: records });
+      // The people are known only now that the faces are placed: a photo of someone the family named says so.
+      await recaption(tx, { assetIds: [asset.id] });
       return appendChestEvent(tx, {
         chestId: asset.chest.id,
         kind: ChestEventKind.ASSET_PROCESSING,
@@ -242,10 +248,16 @@ async function isLocallyADocument(path: string, hints: Parameters<typeof describ
   }
 }
 
-/** The describeImage record says what caption it wrote, so that a later run can tell it from a person's. */
-function noteCaption(records: Analysis[], caption: string | null): void {
+/**
+ * The describeImage record says what caption it wrote, so that a later run can tell it from a
+ * person's, and what a locally composed one came from, so that it can follow the family's
+ * decisions (domain/people/captions.ts).
+ */
+function noteCaption(records: Analysis[], described: ImageDescription): void {
   const record = records.findLast((r) => r.task === 'describeImage');
-  if (record) record.caption = caption;
+  if (!record) return;
+  record.caption = described.caption;
+  if (described.composedFrom) record.composedFrom = described.composedFrom;
 }
 
 /** Union by name, the first occurrence winning (people's and EXIF tags come first). */
