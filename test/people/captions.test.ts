@@ -11,6 +11,8 @@ import { createLocalProvider } from '../../src/ai/local/local.provider.js';
 import { storyContextJson } from '../../src/ai/openai/story.js';
 import { type Account, Asset, Chest, Face } from '../../src/db/entities/index.js';
 import { analyseAsset } from '../../src/domain/analysis/analysis.service.js';
+import { recaption } from '../../src/domain/people/captions.js';
+import { lockChestFaces } from '../../src/domain/people/face-clustering.js';
 import { buildStoryContext } from '../../src/domain/story/story-context.js';
 import { InProcessEventBus } from '../../src/events/in-process.events.js';
 import type { JobQueue } from '../../src/jobs/jobs.port.js';
@@ -154,6 +156,41 @@ describe('captions name the people the family named', () => {
     await hide(people[0]!);
     expect(await caption(crop.id)).not.toContain('Anna');
     expect(await caption(crop.id)).not.toBeNull();
+  });
+
+  it('a new photo being saved while its person is hidden does not keep their name', { timeout: 120_000 }, async () => {
+    const { chest, faces, people } = await family();
+    await name(people[1]!, 'Bill');
+    const crop = await photoMemory(em(), storage, chest, await demoFaceCrop(1, faces[1]!.box));
+    await analyse(crop.id);
+    const [face] = await em().find(Face, { asset: crop.id });
+    expect(face!.person!.id, 'the crop joins Bill').toBe(people[1]);
+    // Back to where its AI step stands before it saves: described, its face not yet placed.
+    await em().nativeUpdate(Face, { id: face!.id }, { person: null });
+    await recaption(em(), { assetIds: [crop.id] });
+    expect(await caption(crop.id)).not.toContain('Bill');
+
+    // Its save, as the AI step makes it (the photo's row, the chest's faces, the face placed, the
+    // caption composed), is under way when an owner hides Bill: the hiding waits for it, then sees the new photo.
+    let hiding: Promise<unknown> | undefined;
+    await em().transactional(async (tx) => {
+      await tx.execute('select id from asset where id = ? for update', [crop.id]);
+      await lockChestFaces(tx, chest.id);
+      await tx.execute('update face set person_id = ? where id = ?', [people[1], face!.id]);
+      await recaption(tx, { assetIds: [crop.id] });
+      hiding = hide(people[1]!);
+      const waits = async () => {
+        for (;;) {
+          const [row] = await em().execute<{ n: string }[]>("select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'");
+          if (Number(row!.n) > 0) return;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await Promise.race([hiding, waits()]);
+    });
+    await hiding;
+    expect((await em().findOneOrFail(Face, face!.id)).person?.id).toBe(people[1]);
+    expect(await caption(crop.id)).not.toContain('Bill');
   });
 
   it('merging people and moving a face recompose the captions of the photos concerned', { timeout: 180_000 }, async () => {

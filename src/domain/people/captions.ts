@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { type CaptionObject, composeCaption } from '../../ai/local/caption.js';
 import type { Analysis } from '../../db/entities/asset.types.js';
 import { pgArray } from '../batch.js';
+import { lockChestFaces } from './face-clustering.js';
 import { namedPeopleIn } from './people.queries.js';
 import { assetsShowing } from './redaction.js';
 
@@ -83,13 +84,19 @@ export async function recaption(tx: EntityManager, input: { assetIds: readonly s
 }
 
 /**
- * Before a decision about these people: locks the memories showing them (in id order, as the AI
- * step locks a memory before its faces) and returns their ids, to recaption once it is made.
- * Taking the memories first keeps the locks in one order, so a decision and an AI step saving the
- * same photo wait for each other instead of deadlocking.
+ * Before a decision about these people of one chest: locks the memories showing them and returns
+ * their ids, to recaption once it is made. The memories are locked first (in id order), as the AI
+ * step locks a memory before its faces, so the two wait for each other instead of deadlocking;
+ * then the chest's faces, which an AI step holds while it places a new photo's faces and
+ * recaptions it: a photo of this person being saved meanwhile is either seen here (and recaptioned
+ * with the decision) or saved after it (and captioned by it). Without this a new photo could keep
+ * the name of someone hidden at the same moment.
  */
-export async function holdCaptionsOf(tx: EntityManager, input: { personIds: readonly string[] }): Promise<string[]> {
-  return holdCaptions(tx, { assetIds: await assetsShowing(tx, input.personIds) });
+export async function holdCaptionsOf(tx: EntityManager, input: { chestId: string; personIds: readonly string[] }): Promise<string[]> {
+  const before = await holdCaptions(tx, { assetIds: await assetsShowing(tx, input.personIds) });
+  await lockChestFaces(tx, input.chestId);
+  // Photos saved while we waited for the chest (their AI step has committed: their rows are free).
+  return holdCaptions(tx, { assetIds: [...before, ...(await assetsShowing(tx, input.personIds))] });
 }
 
 /** Locks these memories' rows in id order and returns their ids. */

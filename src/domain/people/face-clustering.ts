@@ -51,7 +51,7 @@ interface StoredFace {
  */
 export async function replaceMachineFaces(tx: EntityManager, input: { assetId: string; chestId: string; found: readonly FoundFace[] }): Promise<FaceChanges> {
   const { assetId, chestId } = input;
-  await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`faces:${chestId}`]);
+  await lockChestFaces(tx, chestId);
   const stored = await tx.execute<StoredFace[]>('select id, box, person_id, assigned_by_person, crop_key from face where asset_id = ?', [assetId]);
   const kept = stored.filter((f) => f.assigned_by_person);
   const machine = stored.filter((f) => !f.assigned_by_person);
@@ -126,6 +126,14 @@ export async function replaceMachineFaces(tx: EntityManager, input: { assetId: s
   const people = [...touched];
   await tidyPeople(tx, people);
   return { added: fresh.length, newPeople, staleCrops, people };
+}
+
+/**
+ * The chest's faces are placed (and decided about, see captions.ts) one transaction at a time:
+ * held until the caller's transaction ends.
+ */
+export async function lockChestFaces(tx: EntityManager, chestId: string): Promise<void> {
+  await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`faces:${chestId}`]);
 }
 
 /**

@@ -45,7 +45,7 @@ export async function namePerson(em: EntityManager, actor: Actor, input: NamePer
   const person = await personToEdit(em, actor, String(input.personId ?? ''));
   const data = parseInput(namePersonInput, input);
   return withinTransaction(em, async () => {
-    const assets = await holdCaptionsOf(em, { personIds: [person.id] });
+    const assets = await holdCaptionsOf(em, { chestId: person.chest.id, personIds: [person.id] });
     person.name = data.name || null;
     await em.flush();
     await recaption(em, { assetIds: assets });
@@ -63,7 +63,7 @@ export async function setPersonHidden(em: EntityManager, actor: Actor, queue: Jo
   const data = parseInput(hidePersonInput, input);
   if (person.hidden === data.hidden) return person;
   return withinTransaction(em, async () => {
-    const assets = await holdCaptionsOf(em, { personIds: [person.id] });
+    const assets = await holdCaptionsOf(em, { chestId: person.chest.id, personIds: [person.id] });
     person.hidden = data.hidden;
     await em.flush();
     await enqueueRedaction(em, queue, assets);
@@ -84,7 +84,7 @@ export async function mergePeople(em: EntityManager, actor: Actor, queue: JobQue
   if (into.chest.id !== from.chest.id) throw otherChest('intoPersonId');
   if (into.id === from.id) throw badInput('intoPersonId', 'intoPersonId: a person cannot be merged into themselves');
   return withinTransaction(em, async () => {
-    const assets = await holdCaptionsOf(em, { personIds: [from.id, into.id] });
+    const assets = await holdCaptionsOf(em, { chestId: into.chest.id, personIds: [from.id, into.id] });
     // The faces of one of them become (or stay) a hidden person's: their photos are blurred again.
     if (into.hidden !== from.hidden) await enqueueRedaction(em, queue, await assetsShowing(em, [into.hidden ? from.id : into.id]));
     into.name ??= from.name;
