@@ -7,6 +7,8 @@
  * thumbnails (what the AI step is given). Rounds interleave the three, after a warm-up, so each
  * sees the same machine load; photos per second, median (min–max) over rounds. Also: the cold
  * start (a new process loading the model, first picture) and the detector process's peak memory.
+ * The face engine (SSD-MobileNet and the face-recognition net of face-api, in its own process) is
+ * measured the same way, and so is the AI step's whole vision part: describeImage, then faces.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import type { AiSettings } from '../src/ai/ai.settings.js';
 import { createLocalProvider } from '../src/ai/local/local.provider.js';
+import { FaceApiEngine } from '../src/ai/local/faces.js';
 import { ObjectDetector } from '../src/ai/local/objects.js';
 
 const ROUNDS = 7;
@@ -52,6 +55,8 @@ export async function run(): Promise<void> {
   const demo = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo');
   let pid = 0;
   const detector = new ObjectDetector({ onDetecting: (p) => (pid = p) });
+  let facesPid = 0;
+  const faces = new FaceApiEngine({ onDetecting: (p) => (facesPid = p) });
   const provider = createLocalProvider({ providers: ['local'], cacheDir: join(dir, 'cache') } as AiSettings);
   try {
     const pictures: string[] = [];
@@ -63,6 +68,7 @@ export async function run(): Promise<void> {
 
     // Cold start: a new process, the model loaded, one picture.
     const cold = await timed(() => detector.detect(pictures[0]!));
+    const coldFaces = await timed(() => faces.detect({ path: pictures[0]! }));
 
     const each = {
       sharp: async () => {
@@ -74,16 +80,24 @@ export async function run(): Promise<void> {
       describe: async () => {
         for (const path of pictures) await provider.describeImage!({ path, mimeType: 'image/webp' }, {});
       },
+      faces: async () => {
+        for (const path of pictures) await faces.detect({ path });
+      },
+      step: async () => {
+        for (const path of pictures) {
+          await provider.describeImage!({ path, mimeType: 'image/webp' }, {});
+          await faces.detect({ path });
+        }
+      },
     };
     // Warm-up: the provider's own detector process loads its model here.
     for (const fn of Object.values(each)) await fn();
-    const rate: Record<keyof typeof each, number[]> = { sharp: [], detect: [], describe: [] };
-    const ratio: Record<'detect' | 'describe', number[]> = { detect: [], describe: [] };
+    const rate: Record<keyof typeof each, number[]> = { sharp: [], detect: [], describe: [], faces: [], step: [] };
+    const ratio: Record<Exclude<keyof typeof each, 'sharp'>, number[]> = { detect: [], describe: [], faces: [], step: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      const ms = { sharp: await timed(each.sharp), detect: await timed(each.detect), describe: await timed(each.describe) };
+      const ms = { sharp: await timed(each.sharp), detect: await timed(each.detect), describe: await timed(each.describe), faces: await timed(each.faces), step: await timed(each.step) };
       for (const k of Object.keys(ms) as (keyof typeof ms)[]) rate[k].push((pictures.length * 1000) / ms[k]);
-      ratio.detect.push(ms.detect / ms.sharp);
-      ratio.describe.push(ms.describe / ms.sharp);
+      for (const k of Object.keys(ratio) as (keyof typeof ratio)[]) ratio[k].push(ms[k] / ms.sharp);
     }
 
     console.log(`\nobjects-vs-sharp: face-api's ${pictures.length} demo photos as 1024 px WebP thumbnails, ${ROUNDS} interleaved rounds after a warm-up; photos/s, median (min–max)`);
@@ -91,10 +105,13 @@ export async function run(): Promise<void> {
       'bare sharp decode + resize to 512 px (baseline)': { 'photos/s': spread(rate.sharp), 'ms/photo': (1000 / median(rate.sharp)).toFixed(0), 'ratio (time)': '1.00' },
       'ObjectDetector.detect': { 'photos/s': spread(rate.detect), 'ms/photo': (1000 / median(rate.detect)).toFixed(0), 'ratio (time)': spread(ratio.detect) },
       'local describeImage (page check + detector + caption)': { 'photos/s': spread(rate.describe), 'ms/photo': (1000 / median(rate.describe)).toFixed(0), 'ratio (time)': spread(ratio.describe) },
+      'FaceApiEngine.detect (faces, descriptors, crops)': { 'photos/s': spread(rate.faces), 'ms/photo': (1000 / median(rate.faces)).toFixed(0), 'ratio (time)': spread(ratio.faces) },
+      'vision step (describeImage + faces)': { 'photos/s': spread(rate.step), 'ms/photo': (1000 / median(rate.step)).toFixed(0), 'ratio (time)': spread(ratio.step) },
     });
-    console.log(`Cold start (new detector process, model load, first photo): ${cold.toFixed(0)} ms. Detector process peak memory (VmHWM): ${peakMib(pid) ?? '?'} MiB.`);
+    console.log(`Cold start (new process, model load, first photo): detector ${cold.toFixed(0)} ms, face engine ${coldFaces.toFixed(0)} ms. Peak memory (VmHWM): detector ${peakMib(pid) ?? '?'} MiB, face engine ${peakMib(facesPid) ?? '?'} MiB.`);
   } finally {
     await detector.close();
+    await faces.close();
     await provider.close?.();
     sharp.cache({ memory: cache.memory.max, files: cache.files.max, items: cache.items.max });
     await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import type { ImageHints, ImageTag } from '../ai.port.js';
-import { pageOfTextConfidence } from './page-image.js';
+import { type ColourImage, pageOfTextConfidence } from './page-image.js';
 import { type PictureReadOptions, pictureStats } from './picture.js';
 
 /**
@@ -30,8 +30,15 @@ export function looksLikeDocument(tags: readonly ImageTag[]): boolean {
  */
 export async function describeLocally(path: string, _hints: ImageHints, opts: PictureReadOptions = {}): Promise<LocalDescription> {
   const read = await pictureStats(path, ANALYSIS_SIDE, opts);
-  // Paper with regular lines of ink at one angle, judged on the page's own pixels: a letter that
-  // is tilted, shadowed or lies on a dark table is a page too (page-image.ts).
-  const document = pageOfTextConfidence(read.raw);
-  return { tags: document === 0 ? [] : [{ name: DOCUMENT_TAG, confidence: document }] };
+  return { tags: pageTags(read.raw) };
+}
+
+/**
+ * The page check on a copy already decoded (about 512 px, upright, sRGB): paper with regular
+ * lines of ink at one angle, judged on the page's own pixels, so a letter that is tilted,
+ * shadowed or lies on a dark table is a page too (page-image.ts).
+ */
+export function pageTags(picture: ColourImage): ImageTag[] {
+  const document = pageOfTextConfidence(picture);
+  return document === 0 ? [] : [{ name: DOCUMENT_TAG, confidence: document }];
 }

@@ -2,7 +2,7 @@ import { type AiSettings, VISION_OFF } from '../ai.settings.js';
 import { type AiProvider, AiUnavailableError } from '../ai.port.js';
 import { composeCaption } from './caption.js';
 import { writeExtractiveStory } from './extractive-story.js';
-import { describeLocally, looksLikeDocument } from './image-tags.js';
+import { looksLikeDocument, pageTags } from './image-tags.js';
 import { OBJECT_MODEL, ObjectDetector, summariseObjects } from './objects.js';
 import { pdfPageImages, TesseractOcr } from './ocr.js';
 import { transcribeLocally } from './transcribe.js';
@@ -23,9 +23,11 @@ export function createLocalProvider(settings: AiSettings): AiProvider {
     transcribe: (audio) => transcribeLocally(settings, audio),
     async describeImage(image, hints) {
       if (settings.vision === false) throw new AiUnavailableError(VISION_OFF);
-      // Whether it is a page of text is a fact of its pixels; what it shows, the model's.
-      const page = await describeLocally(image.path, hints, { limits: settings.sandbox, signal: image.signal });
-      const seen = summariseObjects(await objects.detect(image.path, image.signal));
+      // What it shows is the model's; whether it is a page of text a fact of its pixels, read on
+      // the copy the detector's process decoded (one decode, no second sandbox).
+      const look = await objects.look({ path: image.path, signal: image.signal, picture: true });
+      const page = { tags: look.picture ? pageTags(look.picture) : [] };
+      const seen = summariseObjects(look.objects);
       const isPage = looksLikeDocument(page.tags);
       const composedFrom = { by: 'local' as const, objects: isPage ? [{ label: 'page of text', count: 1 }, ...seen.counts] : seen.counts };
       const caption = composeCaption({ people: hints.people ?? [], objects: composedFrom.objects, place: hints.place ?? null, date: hints.dateTaken ?? null });

@@ -25,7 +25,15 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import sharp from 'sharp';
 
-export type ObjectsChildRequest = { type: 'detect'; id: number; path: string; maxPixels: number; minScore: number };
+/** `picture`: also send back the 8-bit sRGB copy decoded here (at most the model's side, never enlarged), for the page-of-text check. */
+export type ObjectsChildRequest = { type: 'detect'; id: number; path: string; maxPixels: number; minScore: number; picture?: boolean };
+/** Upright sRGB pixels on white, 3 channels, at most the model's side: what the page-of-text check reads. */
+export interface ChildPicture {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+}
 export type ObjectsRefusal = 'pixels' | 'unreadable' | 'engine';
 /** One detection: `cls` indexes COCO's 80 classes in the model's order; the box is [x, y, width, height], 0..1 of the picture. */
 export interface RawDetection {
@@ -36,7 +44,7 @@ export interface RawDetection {
 export type ObjectsChildMessage =
   | { type: 'ready' }
   | { type: 'detecting'; id: number; modelLoads: number }
-  | { type: 'result'; id: number; detections: RawDetection[] }
+  | { type: 'result'; id: number; detections: RawDetection[]; picture?: ChildPicture }
   | { type: 'refused'; id: number; reason: ObjectsRefusal; detail: string };
 
 const require = createRequire(import.meta.url);
@@ -108,19 +116,20 @@ function load(): Promise<Loaded> {
  * model sees undistorted shapes (stretching to a square costs people detections), and boxes map
  * back by one division. A picture whose header claims more than maxPixels is refused first.
  */
-async function prepare(path: string, side: number, maxPixels: number): Promise<{ input: Float32Array; width: number; height: number }> {
+async function prepare(path: string, side: number, maxPixels: number, withPicture: boolean): Promise<{ input: Float32Array; width: number; height: number; picture?: ChildPicture }> {
   try {
     const open = () => sharp(path, { failOn: 'none', limitInputPixels: maxPixels });
     const meta = await open().metadata();
     if ((meta.width ?? 0) * (meta.height ?? 0) > maxPixels) throw new Refused('pixels', 'Input image exceeds pixel limit');
-    const { data, info } = await open()
-      .rotate()
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .resize(side, side, { fit: 'inside' })
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const upright = () => open().rotate().flatten({ background: '#ffffff' }).toColourspace('srgb');
+    const { data, info } = await upright().resize(side, side, { fit: 'inside' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    let picture: ChildPicture | undefined;
+    if (withPicture) {
+      // The page check reads the picture as it is, never enlarged: a small one is decoded again at its own size (cheap, it is small).
+      const enlarged = Math.max(meta.autoOrient?.width ?? meta.width ?? 0, meta.autoOrient?.height ?? meta.height ?? 0) < side;
+      const own = enlarged ? await upright().removeAlpha().raw().toBuffer({ resolveWithObject: true }) : { data, info };
+      picture = { data: new Uint8Array(own.data.buffer, own.data.byteOffset, own.data.byteLength), width: own.info.width, height: own.info.height, channels: own.info.channels };
+    }
     const input = new Float32Array(side * side * 3);
     const rowBytes = info.width * info.channels;
     for (let y = 0; y < info.height; y++) {
@@ -132,7 +141,7 @@ async function prepare(path: string, side: number, maxPixels: number): Promise<{
         input[to + 2] = data[from + 2]!;
       }
     }
-    return { input, width: info.width, height: info.height };
+    return { input, width: info.width, height: info.height, picture };
   } catch (err) {
     if (err instanceof Refused) throw err;
     throw new Refused(/pixel limit/i.test(describe(err)) ? 'pixels' : 'unreadable', describe(err));
@@ -187,7 +196,7 @@ async function detect(request: ObjectsChildRequest): Promise<ObjectsChildMessage
     } catch (err) {
       throw new Refused('engine', `the object model could not be loaded: ${describe(err)}`);
     }
-    const { input, width, height } = await prepare(request.path, loaded.side, request.maxPixels);
+    const { input, width, height, picture } = await prepare(request.path, loaded.side, request.maxPixels, request.picture === true);
     process.send!({ type: 'detecting', id, modelLoads } satisfies ObjectsChildMessage);
     let raw: Float32Array;
     try {
@@ -200,7 +209,7 @@ async function detect(request: ObjectsChildRequest): Promise<ObjectsChildMessage
     } catch (err) {
       throw new Refused('engine', describe(err));
     }
-    return { type: 'result', id, detections: decode(raw, width, height, request.minScore) };
+    return { type: 'result', id, detections: decode(raw, width, height, request.minScore), ...(picture && { picture }) };
   } catch (err) {
     if (err instanceof Refused) return { type: 'refused', id, reason: err.reason, detail: err.message };
     return { type: 'refused', id, reason: 'engine', detail: describe(err) };

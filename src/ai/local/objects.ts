@@ -6,7 +6,7 @@ import { MAX_INPUT_PIXELS } from '../../media/image.pipeline.js';
 import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits, workerEntry } from '../../media/sandbox/sandbox.js';
 import { AiProviderError, AiUnavailableError, type ImageTag } from '../ai.port.js';
 import { EngineProcess } from './engine-process.js';
-import type { ObjectsChildMessage, ObjectsChildRequest, ObjectsRefusal } from './objects.child.js';
+import type { ChildPicture, ObjectsChildMessage, ObjectsChildRequest, ObjectsRefusal } from './objects.child.js';
 
 /**
  * Objects in a picture, offline: the CenterNet COCO model that ships in @vladmandic/human's
@@ -106,15 +106,25 @@ export class ObjectDetector {
 
   /** Everything seen at a score of 0.1 or more, best first; `TAG_THRESHOLD` says what counts. */
   async detect(path: string, signal?: AbortSignal): Promise<DetectedObject[]> {
+    return (await this.look({ path, signal, picture: false })).objects;
+  }
+
+  /**
+   * detect, and with `picture` also the upright 8-bit copy (at most 512 px) the engine decoded:
+   * the page-of-text check reads it, so a photo is decoded once for both, in this capped process,
+   * instead of again in a fresh sandbox.
+   */
+  async look(input: { path: string; signal?: AbortSignal; picture: boolean }): Promise<{ objects: DetectedObject[]; picture: ChildPicture | null }> {
+    const { path, signal } = input;
     signal?.throwIfAborted();
     try {
       await access(MODEL_FILE);
     } catch {
       throw new AiUnavailableError("The object model (@vladmandic/human's models/centernet.json) is not installed");
     }
-    return this.engine.request<ObjectsChildRequest, DetectedObject[]>({
+    return this.engine.request<ObjectsChildRequest, { objects: DetectedObject[]; picture: ChildPicture | null }>({
       signal,
-      build: (id) => ({ type: 'detect', id, path, maxPixels: MAX_INPUT_PIXELS, minScore: REPORT_FLOOR }),
+      build: (id) => ({ type: 'detect', id, path, maxPixels: MAX_INPUT_PIXELS, minScore: REPORT_FLOOR, picture: input.picture }),
       onReply: (reply, pid) => {
         const m = reply as ObjectsChildMessage & { id: number };
         if (m.type === 'detecting') return void this.opts.onDetecting?.(pid, m.modelLoads);
@@ -124,7 +134,7 @@ export class ObjectDetector {
             score: round2(d.score),
             box: { x: round3(d.box[0]), y: round3(d.box[1]), width: round3(d.box[2]), height: round3(d.box[3]) },
           }));
-          return { value: objects };
+          return { value: { objects, picture: m.picture ?? null } };
         }
         // A model run cannot be interrupted: an engine that broke goes, and the next job starts a new one.
         if (m.type === 'refused') return { error: this.refusalError(m.reason, m.detail), kill: m.reason === 'engine' };

@@ -4,9 +4,11 @@ import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AiProviderError } from '../../../src/ai/ai.port.js';
+import { describeLocally, pageTags } from '../../../src/ai/local/image-tags.js';
 import { type DetectedObject, ObjectDetector, summariseObjects, TAG_THRESHOLD } from '../../../src/ai/local/objects.js';
 import { waitUntil } from '../../jobs/jobs.contract.js';
 import { pngClaiming } from '../../support/hostile-files.js';
+import { DEFAULT_LETTERS, renderLetter } from '../../support/letters.js';
 import { mediaDir, type MediaDir } from '../../support/media-ffmpeg.js';
 
 const require = createRequire(import.meta.url);
@@ -152,6 +154,34 @@ describe('ObjectDetector (CenterNet COCO on tfjs wasm, in its own process)', () 
     } finally {
       await hasty.close();
     }
+  });
+
+  it("hands back the copy it decoded, and the page check reads it as it reads the sandbox's copy", { timeout: 180_000 }, async () => {
+    // The 1024 px WebP thumbnails the AI step is given: the corpus letters and the demo photos.
+    const pictures: { name: string; path: string }[] = [];
+    for (const [i, spec] of DEFAULT_LETTERS.entries()) {
+      const path = dir.path(`letter-${i}.webp`);
+      await sharp((await renderLetter(spec)).jpeg).rotate().resize(1024, 1024, { fit: 'inside' }).webp({ quality: 80 }).toFile(path);
+      pictures.push({ name: `letter ${i}`, path });
+    }
+    for (const n of [1, 2, 3, 4, 5, 6]) {
+      const path = dir.path(`sample${n}-thumb.webp`);
+      await sharp(demo(n)).rotate().resize(1024, 1024, { fit: 'inside' }).webp({ quality: 80 }).toFile(path);
+      pictures.push({ name: `sample${n}`, path });
+    }
+    for (const { name, path } of pictures) {
+      const look = await detector.look({ path, picture: true });
+      expect(Math.max(look.picture!.width, look.picture!.height), name).toBe(512);
+      const ours = pageTags(look.picture!).find((t) => t.name === 'document')?.confidence ?? 0;
+      const sandbox = (await describeLocally(path, {})).tags.find((t) => t.name === 'document')?.confidence ?? 0;
+      expect(ours > 0.5, name).toBe(sandbox > 0.5);
+      expect(Math.abs(ours - sandbox), name).toBeLessThan(0.1);
+    }
+    // A small picture is read at its own size, never enlarged; without asking, no copy crosses.
+    const small = dir.path('small.png');
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#f0f0f0' } }).png().toFile(small);
+    expect((await detector.look({ path: small, picture: true })).picture).toMatchObject({ width: 300, height: 200, channels: 3 });
+    expect((await detector.look({ path: small, picture: false })).picture).toBeNull();
   });
 
   it('a process killed mid-detection fails that picture with a reason; the next one starts a new process', async () => {
