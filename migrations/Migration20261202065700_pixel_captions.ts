@@ -7,7 +7,8 @@ import { Migration } from '@mikro-orm/migrations';
  * things a person sees (issue 12): its AI tags go, except "document", which the page-of-text check
  * still makes and OCR relies on, and so does its caption, told from a person's by its fixed shape
  * (that describer's records did not note the caption they wrote). What people wrote, EXIF and
- * keyword tags stay. The worker then runs the AI step again on these memories (stale-analyses.ts).
+ * keyword tags stay. The next migration asks the worker to run the AI step again on them
+ * (analysis_request).
  * Not reversible: the guesses were wrong, not lost.
  */
 export class Migration20261202065700_pixel_captions extends Migration {

@@ -13,6 +13,7 @@ import { Migration20261202011551_processing_deaths } from './Migration2026120201
 import { Migration20261202040411_transcript_rough } from './Migration20261202040411_transcript_rough.js';
 import { Migration20261202041704_people } from './Migration20261202041704_people.js';
 import { Migration20261202065700_pixel_captions } from './Migration20261202065700_pixel_captions.js';
+import { Migration20261202070641_analysis_requests } from './Migration20261202070641_analysis_requests.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -28,4 +29,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202040411_transcript_rough', class: Migration20261202040411_transcript_rough },
   { name: 'Migration20261202041704_people', class: Migration20261202041704_people },
   { name: 'Migration20261202065700_pixel_captions', class: Migration20261202065700_pixel_captions },
+  { name: 'Migration20261202070641_analysis_requests', class: Migration20261202070641_analysis_requests },
 ];

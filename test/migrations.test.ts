@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { migrationsList } from '../migrations/index.js';
 import { migrate } from '../src/db/orm.js';
-import { FileType, TagSource } from '../src/db/enums.js';
+import { FileType, ProcessingStatus, TagSource } from '../src/db/enums.js';
 import { BACKENDS, createTestDatabase } from './support/db.js';
 import { makeAsset, makeChest } from './support/factories.js';
 
@@ -96,6 +96,37 @@ describe('migrations', () => {
       expect(assets.slice(0, 4).map((a) => byId.get(a.id)!.tags.map((t) => t.name))).toEqual([kept, kept, kept, kept]);
       // Another describer's results are not touched.
       expect(byId.get(assets[4]!.id)!.tags.map((t) => t.name)).toEqual(tags.map((t) => t.name));
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('asks the worker to analyse again the photos and videos the face step never saw, and those the pixel describer described', async () => {
+    const db = await createTestDatabase('postgres');
+    try {
+      const em = db.orm.em.fork();
+      const chest = await makeChest(em);
+      const run = (task: string, model = 'm') => ({ task, status: 'DONE', provider: 'local', model, error: null, at: new Date().toISOString() });
+      const done = { status: ProcessingStatus.COMPLETE };
+      const photo = await makeAsset(em, chest, { ...done, analyses: [run('describeImage', 'centernet-coco')] as never });
+      const video = await makeAsset(em, chest, { ...done, fileType: FileType.VIDEO, analyses: [run('describeImage')] as never });
+      const pixels = await makeAsset(em, chest, { ...done, fileType: FileType.DOCUMENT, analyses: [run('describeImage', 'pixel-statistics-v1')] as never });
+      await makeAsset(em, chest, { ...done, analyses: [run('describeImage'), run('faces')] as never });
+      await makeAsset(em, chest, { ...done, fileType: FileType.AUDIO, analyses: [run('transcribe')] as never });
+      await makeAsset(em, chest, { ...done, analyses: [] });
+      await makeAsset(em, chest, { ...done, deletedAt: new Date(), analyses: [run('describeImage')] as never });
+      await makeAsset(em, chest, { status: ProcessingStatus.FAILED, analyses: [run('describeImage')] as never });
+      const before = migrationsList.findIndex((m) => m.name === 'Migration20261202070641_analysis_requests') - 1;
+      await db.orm.migrator.down({ to: migrationsList[before]!.name });
+      await migrate(db.orm);
+      const rows = await em.execute<{ asset_id: string; reason: string }[]>(`select "asset_id", "reason" from "analysis_request"`);
+      expect(new Map(rows.map((r) => [r.asset_id, r.reason]))).toEqual(
+        new Map([
+          [photo.id, 'faces'],
+          [video.id, 'faces'],
+          [pixels.id, 'retired-describer'],
+        ]),
+      );
     } finally {
       await db.close();
     }

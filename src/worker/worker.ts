@@ -7,7 +7,7 @@ import { analyseAsset, recordAnalysisGaveUp } from '../domain/analysis/analysis.
 import { redactAsset } from '../domain/people/redaction.js';
 import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../domain/processing/processing.service.js';
 import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js';
-import { queueStaleAnalyses } from '../domain/analysis/stale-analyses.js';
+import { queueRequestedAnalyses } from '../domain/analysis/requested-analyses.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
 import { setMediaToolLimits } from '../media/ffmpeg.js';
 import { setSandboxThreads } from '../media/sandbox/sandbox.js';
@@ -47,10 +47,10 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   // Stories are long single requests: one at a time per worker keeps the AI service's rate limits.
   await queue.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai, queue }, job));
   await queue.work('story.generate.failed', { concurrency: 1 }, (job) => recordStoryGaveUp(deps, job.data.storyId));
-  // Memories a retired describer described get the AI step again; in the background, best effort (the next start tries again).
-  queueStaleAnalyses({ em: deps.orm.em, queue }).then(
-    (n) => n > 0 && deps.log.info({ memories: n }, 'memories described by a retired model queued for the AI step again'),
-    (err: unknown) => deps.log.warn({ err }, 'memories described by a retired model not queued again; the next start tries'),
+  // Memories whose models changed under them get the AI step again (AnalysisRequest); in the background, best effort (the next start tries again).
+  queueRequestedAnalyses({ em: deps.orm.em, queue }).then(
+    (n) => n > 0 && deps.log.info({ memories: n }, 'memories queued for the AI step again: its models changed since they were analysed'),
+    (err: unknown) => deps.log.warn({ err }, 'memories not queued for the AI step again; the next start tries'),
   );
   return { ai, close: async () => void (await Promise.all([ai.close(), faces?.close()])) };
 }
