@@ -3,7 +3,8 @@ import { Migration } from '@mikro-orm/migrations';
 /**
  * Memories whose AI step runs again because the models changed (AnalysisRequest): those the
  * first local describer (pixel statistics) described, and processed photos and videos the face
- * step never saw (analysed before faces were looked for). The worker queues them when it starts.
+ * step never saw (analysed before faces were looked for) or whose blurred copies were made before
+ * they carried a placeholder. The worker queues them when it starts.
  */
 export class Migration20261202070641_analysis_requests extends Migration {
 
@@ -19,6 +20,11 @@ export class Migration20261202070641_analysis_requests extends Migration {
       select "id", 'faces', now() from "asset"
       where "status" = 'COMPLETE' and "deleted_at" is null and "file_type" in ('IMAGE', 'VIDEO')
         and jsonb_array_length("analyses") > 0 and not "analyses" @> '[{"task": "faces"}]'::jsonb
+      on conflict do nothing;`);
+    // Blurred copies made before they carried their placeholder: non-members get none until they are remade.
+    this.addSql(`insert into "analysis_request" ("asset_id", "reason", "requested_at")
+      select "id", 'faces', now() from "asset"
+      where "status" = 'COMPLETE' and "deleted_at" is null and "redaction" is not null and "redaction" -> 'placeholder' is null
       on conflict do nothing;`);
   }
 

@@ -112,6 +112,8 @@ describe('migrations', () => {
       const video = await makeAsset(em, chest, { ...done, fileType: FileType.VIDEO, analyses: [run('describeImage')] as never });
       const pixels = await makeAsset(em, chest, { ...done, fileType: FileType.DOCUMENT, analyses: [run('describeImage', 'pixel-statistics-v1')] as never });
       await makeAsset(em, chest, { ...done, analyses: [run('describeImage'), run('faces')] as never });
+      const blurred = await makeAsset(em, chest, { ...done, analyses: [run('describeImage'), run('faces')] as never, redaction: { signature: 'x', thumbnails: [] } as never });
+      await makeAsset(em, chest, { ...done, analyses: [run('describeImage'), run('faces')] as never, redaction: { signature: 'y', thumbnails: [], placeholder: 'abc' } as never });
       await makeAsset(em, chest, { ...done, fileType: FileType.AUDIO, analyses: [run('transcribe')] as never });
       await makeAsset(em, chest, { ...done, analyses: [] });
       await makeAsset(em, chest, { ...done, deletedAt: new Date(), analyses: [run('describeImage')] as never });
@@ -125,6 +127,7 @@ describe('migrations', () => {
           [photo.id, 'faces'],
           [video.id, 'faces'],
           [pixels.id, 'retired-describer'],
+          [blurred.id, 'faces'],
         ]),
       );
     } finally {
