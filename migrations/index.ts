@@ -14,6 +14,7 @@ import { Migration20261202040411_transcript_rough } from './Migration20261202040
 import { Migration20261202041704_people } from './Migration20261202041704_people.js';
 import { Migration20261202065700_pixel_captions } from './Migration20261202065700_pixel_captions.js';
 import { Migration20261202070641_analysis_requests } from './Migration20261202070641_analysis_requests.js';
+import { Migration20261202071008_face_frame } from './Migration20261202071008_face_frame.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -30,4 +31,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202041704_people', class: Migration20261202041704_people },
   { name: 'Migration20261202065700_pixel_captions', class: Migration20261202065700_pixel_captions },
   { name: 'Migration20261202070641_analysis_requests', class: Migration20261202070641_analysis_requests },
+  { name: 'Migration20261202071008_face_frame', class: Migration20261202071008_face_frame },
 ];

@@ -76,7 +76,7 @@ export class PersonResolver {
 @Resolver(() => Asset)
 export class AssetFacesResolver {
   @FieldResolver(() => [Face], {
-    description: "Faces found in the photo, left to right. The chest's members see all of them; everyone else only the faces of people the family named and did not hide.",
+    description: "Faces found in the photo, left to right (in a video: on its poster and in frames across the film, each person once). The chest's members see all of them; everyone else only the faces of people the family named and did not hide.",
   })
   async faces(@Root() asset: Asset, @Ctx() ctx: Context): Promise<Face[]> {
     return facesShown(ctx.actor, asset, await ctx.loaders.facesByAsset.load(asset.id), (id) => ctx.loaders.peopleById.load(id));

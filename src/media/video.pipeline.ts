@@ -102,7 +102,7 @@ async function posterFrame(
   duration: number | null,
   signal: AbortSignal | undefined,
 ): Promise<Buffer> {
-  const at = duration && duration >= 1 ? Math.min(duration * POSTER_AT_FRACTION, POSTER_AT_MAX_SECONDS) : 0;
+  const at = posterSeconds(duration);
   // -ss before -i seeks in the container (fast) instead of decoding everything up to `at`.
   const grab = (seconds: number): Promise<Buffer> =>
     runFfmpeg(
@@ -121,6 +121,10 @@ async function posterFrame(
     throw mediaToolFailure(err, `"${input.filename}" could not be played`, 'the video may be damaged');
   }
 }
+
+/** Where in a film its poster frame is taken (seconds): the AI step searches the same frame through the poster. */
+export const posterSeconds = (duration: number | null): number =>
+  duration && duration >= 1 ? Math.min(duration * POSTER_AT_FRACTION, POSTER_AT_MAX_SECONDS) : 0;
 
 /** ThumbHash wants at most 100×100 RGBA. */
 async function thumbHash(image: Buffer): Promise<string> {

@@ -18,11 +18,12 @@ import type { JobContext } from '../../jobs/jobs.port.js';
 import type { FaceEngine } from '../../ai/local/faces.js';
 import { recaption } from '../people/captions.js';
 import { replaceMachineFaces } from '../people/face-clustering.js';
-import { type FacesFound, lookForFaces, removeUnusedFaceCrops } from '../people/faces.step.js';
+import { type FacesFound, lookForFaces, lookForFacesInFilm, removeUnusedFaceCrops } from '../people/faces.step.js';
 import { redactAsset } from '../people/redaction.js';
 import type { Logger } from '../../logger.js';
 import { fileUrl, runFfmpeg } from '../../media/ffmpeg.js';
 import type { ParseLimits } from '../../media/sandbox/limits.js';
+import { sampleFilmFrames } from '../../media/video-frames.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import { appendChestEvent, publishChestEvents } from '../events/chest-events.service.js';
 
@@ -34,7 +35,7 @@ export interface AnalysisDeps {
   ai: Ai;
   /** The sandbox the step's own picture reads run in (SANDBOX_*); default DEFAULT_PARSE_LIMITS. */
   limits?: ParseLimits;
-  /** Finds faces in photos and video posters, which are then grouped into the chest's people; none: no faces task. */
+  /** Finds faces in photos and videos (poster and sample frames), which are then grouped into the chest's people; none: no faces task. */
   faces?: FaceEngine;
 }
 
@@ -159,8 +160,15 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
         noteCaption(records, described);
       }
       // People in films are grouped like people in photos, and a hidden one's face blurred in the posters non-members get.
+      // Searched on the poster and a bounded sample of frames across the film: someone not in the poster frame is found too.
       const engine = deps.faces;
-      if (engine) faces = await attempt('faces', () => lookForFaces({ engine, storage: deps.storage }, asset, frame.path, signal));
+      if (engine) {
+        const onSkipped = (atSeconds: number | null, err: unknown) => log.warn({ err, atSeconds }, 'frames of the film not searched for faces');
+        faces = await attempt('faces', async () => {
+          const frames = await sampleFilmFrames({ path: original, dir, signal, onSkipped });
+          return lookForFacesInFilm({ engine, storage: deps.storage }, { asset, poster: frame.path, frames, signal, onSkipped });
+        });
+      }
     }
 
     if (asset.fileType === FileType.AUDIO || (asset.fileType === FileType.VIDEO && asset.mediaInfo?.hasAudio)) {
@@ -210,7 +218,7 @@ export async function analyseAsset(deps: AnalysisDeps, job: JobContext<{ assetId
       // A new photo of a hidden person (or new thumbnails of one) is blurred for non-members before this job ends.
       await redactAsset({ ...deps, limits: deps.limits }, asset.id, signal);
     }
-    log.info({ analyses: records.map((r) => `${r.task}:${r.status}`), faces: faces?.found.length }, 'analysed');
+    log.info({ analyses: records.map((r) => `${r.task}:${r.status}`), faces: faces?.found.length, facePictures: faces?.pictures }, 'analysed');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

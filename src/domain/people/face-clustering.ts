@@ -23,6 +23,8 @@ export interface FoundFace extends Omit<DetectedFace, 'crop'> {
   /** A fresh id, under which the crop was stored. */
   id: string;
   cropKey: string;
+  /** Seconds into a film when found in a frame other than its poster (the box is that frame's); absent or null: on the picture itself. */
+  atSeconds?: number | null;
 }
 
 export interface FaceChanges {
@@ -39,6 +41,7 @@ export interface FaceChanges {
 interface StoredFace {
   id: string;
   box: FaceBox;
+  at_seconds: number | null;
   person_id: string | null;
   assigned_by_person: boolean;
   crop_key: string | null;
@@ -52,7 +55,7 @@ interface StoredFace {
 export async function replaceMachineFaces(tx: EntityManager, input: { assetId: string; chestId: string; found: readonly FoundFace[] }): Promise<FaceChanges> {
   const { assetId, chestId } = input;
   await lockChestFaces(tx, chestId);
-  const stored = await tx.execute<StoredFace[]>('select id, box, person_id, assigned_by_person, crop_key from face where asset_id = ?', [assetId]);
+  const stored = await tx.execute<StoredFace[]>('select id, box, at_seconds, person_id, assigned_by_person, crop_key from face where asset_id = ?', [assetId]);
   const kept = stored.filter((f) => f.assigned_by_person);
   const machine = stored.filter((f) => !f.assigned_by_person);
   const staleCrops = machine.map((f) => f.crop_key).filter((k): k is string => k !== null);
@@ -61,7 +64,7 @@ export async function replaceMachineFaces(tx: EntityManager, input: { assetId: s
   // (reprocessing a photo replaces its derivatives), and is not stored as another face.
   const fresh: FoundFace[] = [];
   for (const face of input.found) {
-    const decided = kept.find((k) => iou(k.box, face.box) >= SAME_FACE_IOU);
+    const decided = kept.find((k) => sameSpot(k, face));
     if (!decided) fresh.push(face);
     else if (decided.crop_key === face.cropKey) continue;
     else {
@@ -77,7 +80,7 @@ export async function replaceMachineFaces(tx: EntityManager, input: { assetId: s
   const used = new Set(kept.map((f) => f.person_id).filter((p): p is string => p !== null));
   const placed = new Map<FoundFace, string>();
   for (const face of fresh) {
-    const before = machine.filter((m) => m.person_id && iou(m.box, face.box) >= SAME_FACE_IOU).sort((a, b) => iou(b.box, face.box) - iou(a.box, face.box))[0];
+    const before = machine.filter((m) => m.person_id && sameSpot(m, face)).sort((a, b) => iou(b.box, face.box) - iou(a.box, face.box))[0];
     if (before?.person_id && !used.has(before.person_id)) {
       placed.set(face, before.person_id);
       used.add(before.person_id);
@@ -118,9 +121,9 @@ export async function replaceMachineFaces(tx: EntityManager, input: { assetId: s
     }
     touched.add(person);
     await tx.execute(
-      `insert into face (id, created_at, updated_at, asset_id, chest_id, person_id, box, score, descriptor, assigned_by_person, crop_key)
-       values (?, now(), now(), ?, ?, ?, ?::jsonb, ?, ?, false, ?)`,
-      [face.id, assetId, chestId, person, JSON.stringify(roundBox(face.box)), face.score, encodeDescriptor(face.descriptor), face.cropKey],
+      `insert into face (id, created_at, updated_at, asset_id, chest_id, person_id, box, at_seconds, score, descriptor, assigned_by_person, crop_key)
+       values (?, now(), now(), ?, ?, ?, ?::jsonb, ?, ?, ?, false, ?)`,
+      [face.id, assetId, chestId, person, JSON.stringify(roundBox(face.box)), face.atSeconds ?? null, face.score, encodeDescriptor(face.descriptor), face.cropKey],
     );
   }
   const people = [...touched];
@@ -164,6 +167,11 @@ export function decodeDescriptor(bytes: Buffer): Float32Array {
   for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
   return out;
 }
+
+/** One face seen again: the same frame of the picture (a film's are seconds apart), boxes mostly overlapping. */
+const sameSpot = (stored: StoredFace, face: FoundFace): boolean => sameFrame(stored.at_seconds, face.atSeconds ?? null) && iou(stored.box, face.box) >= SAME_FACE_IOU;
+/** Stored as `real`: a frame's time comes back to within a millisecond. */
+const sameFrame = (a: number | null, b: number | null): boolean => (a === null || b === null ? a === b : Math.abs(a - b) < 0.001);
 
 /** Intersection over union of two relative boxes. */
 export function iou(a: FaceBox, b: FaceBox): number {

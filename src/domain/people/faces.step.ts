@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { MadeBy } from '../../ai/ai.port.js';
-import type { FaceEngine } from '../../ai/local/faces.js';
+import { AiProviderError } from '../../ai/ai.port.js';
+import { type DetectedFace, type FaceEngine, faceDistance, SAME_PERSON_DISTANCE } from '../../ai/local/faces.js';
 import type { Asset } from '../../db/entities/index.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import { derivativePrefix, derivativeSink } from '../processing/derivatives.js';
@@ -9,12 +10,14 @@ import type { FoundFace } from './face-clustering.js';
 
 /**
  * The AI step's faces task, around the clustering: the engine looks at the photo's metadata-free
- * picture, each face's crop is stored as a derivative of the photo (WebP, no metadata), and once
- * the faces are saved, crops no face uses any more are removed.
+ * picture (a film's poster and sample frames), each face's crop is stored as a derivative of the
+ * photo (WebP, no metadata), and once the faces are saved, crops no face uses any more are removed.
  */
 
 export interface FacesFound extends MadeBy {
   found: FoundFace[];
+  /** Pictures the engine looked at (a film's poster and the frames it could read). */
+  pictures: number;
 }
 
 type AssetRef = Pick<Asset, 'id'> & { chest: { id: string } };
@@ -33,7 +36,86 @@ export async function lookForFaces(deps: { engine: FaceEngine; storage: StorageB
     const cropKey = await sink(faceCropName(id), face.crop, 'image/webp');
     found.push({ id, box: face.box, score: face.score, descriptor: face.descriptor, cropKey });
   }
-  return { provider: detection.provider, model: detection.model, found };
+  return { provider: detection.provider, model: detection.model, found, pictures: 1 };
+}
+
+/** A frame of a film other than its poster, on local disk (media/video-frames.ts). */
+export interface FilmFrameFile {
+  atSeconds: number;
+  path: string;
+}
+
+/** A face the engine found in a film: on its poster (atSeconds null) or in another frame. */
+export interface FilmFace {
+  face: DetectedFace;
+  atSeconds: number | null;
+}
+
+/**
+ * A film's faces: the engine looks at its poster and then at each other frame, one at a time (it
+ * is one process), and each person the film shows is kept once (groupFilmFaces), with their crop
+ * stored. The poster's failure fails the task, as for a photo; a frame the engine refuses is
+ * skipped (`onSkipped`), so one bad frame does not lose the faces of the rest.
+ */
+export async function lookForFacesInFilm(
+  deps: { engine: FaceEngine; storage: StorageBackend },
+  input: { asset: AssetRef; poster: string; frames: readonly FilmFrameFile[]; signal?: AbortSignal; onSkipped?: (atSeconds: number, err: unknown) => void },
+): Promise<FacesFound> {
+  const { signal } = input;
+  const poster = await deps.engine.detect({ path: input.poster, signal });
+  const seen: FilmFace[][] = [poster.faces.map((face) => ({ face, atSeconds: null }))];
+  for (const frame of input.frames) {
+    signal?.throwIfAborted();
+    try {
+      const detection = await deps.engine.detect({ path: frame.path, signal });
+      seen.push(detection.faces.map((face) => ({ face, atSeconds: frame.atSeconds })));
+    } catch (err) {
+      if (!(err instanceof AiProviderError) || err.retryable) throw err;
+      input.onSkipped?.(frame.atSeconds, err);
+    }
+  }
+  const sink = derivativeSink(deps.storage, input.asset, new Set());
+  const found: FoundFace[] = [];
+  for (const { face, atSeconds } of groupFilmFaces(seen)) {
+    signal?.throwIfAborted();
+    const id = randomUUID();
+    const cropKey = await sink(faceCropName(id), face.crop, 'image/webp');
+    found.push({ id, box: face.box, score: face.score, descriptor: face.descriptor, cropKey, atSeconds });
+  }
+  return { provider: poster.provider, model: poster.model, found, pictures: seen.length };
+}
+
+/**
+ * One face per person a film shows, from the faces of its frames (`frames[0]` the poster's):
+ * frame by frame, each face joins the group whose nearest face is within SAME_PERSON_DISTANCE of
+ * it, nearest pairs first, a group taking at most one face of each frame (one frame shows a
+ * person once), or starts a new group, as the chest's people are grouped. A person moves between
+ * frames, so the group's nearest face, not its first, decides. Each group keeps its face on the
+ * poster, whose box is where the posters show it (and where they are blurred), or else its
+ * surest face, with that frame's box and crop.
+ */
+export function groupFilmFaces(frames: readonly (readonly FilmFace[])[]): FilmFace[] {
+  const groups: FilmFace[][] = [];
+  for (const faces of frames) {
+    const pairs: { face: FilmFace; group: FilmFace[]; distance: number }[] = [];
+    for (const face of faces) {
+      for (const group of groups) {
+        const distance = Math.min(...group.map((g) => faceDistance(face.face.descriptor, g.face.descriptor)));
+        if (distance < SAME_PERSON_DISTANCE) pairs.push({ face, group, distance });
+      }
+    }
+    pairs.sort((a, b) => a.distance - b.distance);
+    const placed = new Set<FilmFace>();
+    const taken = new Set<FilmFace[]>();
+    for (const { face, group } of pairs) {
+      if (placed.has(face) || taken.has(group)) continue;
+      group.push(face);
+      placed.add(face);
+      taken.add(group);
+    }
+    for (const face of faces) if (!placed.has(face)) groups.push([face]);
+  }
+  return groups.map((group) => group.find((f) => f.atSeconds === null) ?? group.reduce((best, f) => (f.face.score > best.face.score ? f : best)));
 }
 
 /**

@@ -26,7 +26,8 @@ import { seesEveryone } from './people.nested.js';
  * Consent in pictures: in the thumbnails people outside the family receive, the faces of hidden
  * people are blurred. A photo showing a hidden person gets blurred copies of its thumbnails
  * ("1024-blurred-…", ...), and a video of one blurred copies of its posters ("poster-1024-blurred-…";
- * its faces are found on the poster-1024 frame), made by the worker in the sandbox
+ * faces found on the poster-1024 frame are blurred there; those found only in its other sampled
+ * frames, Face.atSeconds, are not on the posters and withhold the film only), made by the worker in the sandbox
  * (media/sandbox/redact.worker.ts) and recorded on the asset with a signature of what they
  * blurred: the hidden faces (ids and boxes) and the processing run whose thumbnails they copy,
  * with the ThumbHash of the largest copy. Non-members get the copies and that placeholder only
@@ -43,21 +44,31 @@ const BLURRED = /-blurred-[0-9a-f]{12}$/;
 export interface HiddenFace {
   id: string;
   box: FaceBox;
+  /** A film's face seen only in a frame other than its poster (Face.atSeconds): not on the posters, so nothing of it is blurred there. */
+  atSeconds: number | null;
 }
 
-/** The faces of hidden people in each photo. */
+/** The faces of hidden people in each photo or film. */
 export async function loadHiddenFaces(em: EntityManager, assetIds: readonly string[]): Promise<HiddenFace[][]> {
-  const rows = await em.execute<{ asset_id: string; id: string; box: FaceBox }[]>(
-    'select f.asset_id, f.id, f.box from face f join person p on p.id = f.person_id where p.hidden and f.asset_id = any(?::uuid[]) order by f.id',
+  const rows = await em.execute<{ asset_id: string; id: string; box: FaceBox; at_seconds: number | null }[]>(
+    'select f.asset_id, f.id, f.box, f.at_seconds from face f join person p on p.id = f.person_id where p.hidden and f.asset_id = any(?::uuid[]) order by f.id',
     [pgArray(assetIds)],
   );
   const byAsset = new Map<string, HiddenFace[]>();
-  for (const r of rows) byAsset.set(r.asset_id, [...(byAsset.get(r.asset_id) ?? []), { id: r.id, box: r.box }]);
+  for (const r of rows) byAsset.set(r.asset_id, [...(byAsset.get(r.asset_id) ?? []), { id: r.id, box: r.box, atSeconds: r.at_seconds }]);
   return assetIds.map((id) => byAsset.get(id) ?? []);
 }
 
-/** What a set of blurred copies was made for; null when nothing needs blurring. */
-export function redactionSignature(asset: Pick<Asset, 'processedAt'>, hidden: readonly HiddenFace[]): string | null {
+/** The hidden faces on the picture its thumbnails show: a photo's, a film's poster frame. */
+const onThePicture = (hidden: readonly HiddenFace[]): HiddenFace[] => hidden.filter((f) => f.atSeconds === null);
+
+/**
+ * What a set of blurred copies was made for; null when nothing in the thumbnails needs blurring
+ * (a film whose hidden person is only in other frames: its posters are served as they are, its
+ * film and original still withheld).
+ */
+export function redactionSignature(asset: Pick<Asset, 'processedAt'>, all: readonly HiddenFace[]): string | null {
+  const hidden = onThePicture(all);
   if (hidden.length === 0) return null;
   const faces = [...hidden].sort((a, b) => a.id.localeCompare(b.id)).map((f) => [f.id, f.box.x, f.box.y, f.box.width, f.box.height]);
   return createHash('sha256').update(JSON.stringify([asset.processedAt?.toISOString() ?? null, faces])).digest('hex');
@@ -89,7 +100,8 @@ export async function placeholderFor(actor: Actor, asset: Asset, hiddenFaces: (a
 
 /**
  * Whether this reader may be handed the original: a photo or video showing a hidden person never
- * leaves the family unblurred, even through a view link whose owner allowed originals.
+ * leaves the family unblurred, even through a view link whose owner allowed originals. In a film,
+ * a hidden face found in any of its searched frames counts, not only the poster's.
  */
 export async function originalWithheld(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<boolean> {
   if (await seesEveryone(actor, asset.chest.id)) return false;
@@ -159,7 +171,7 @@ export async function redactAsset(deps: RedactionDeps, assetId: string, signal?:
       const name = `${t.name}-blurred-${signature.slice(0, 12)}`;
       const out = join(dir, `${name}.webp`);
       await pipeline(await deps.storage.get(t.storageKey), createWriteStream(source), { signal });
-      const task: RedactTask = { path: source, out, boxes: hidden!.map((f) => f.box), maxPixels: MAX_INPUT_PIXELS, placeholder: t === largest };
+      const task: RedactTask = { path: source, out, boxes: onThePicture(hidden!).map((f) => f.box), maxPixels: MAX_INPUT_PIXELS, placeholder: t === largest };
       try {
         const made = await runInSandbox<RedactResult>({ entry: REDACT_WORKER, data: task, limits: (deps.limits ?? DEFAULT_PARSE_LIMITS).sandbox, signal });
         if (t === largest) placeholder = made.placeholder ?? null;
