@@ -25,6 +25,8 @@ export interface FoundFace extends Omit<DetectedFace, 'crop'> {
   cropKey: string;
   /** Seconds into a film when found in a frame other than its poster (the box is that frame's); absent or null: on the picture itself. */
   atSeconds?: number | null;
+  /** A film's other looks of this person (descriptors from its other frames): they join a person by the nearest of them all. */
+  looks?: readonly Float32Array[];
 }
 
 export interface FaceChanges {
@@ -98,7 +100,8 @@ export async function replaceMachineFaces(tx: EntityManager, input: { assetId: s
     for (const face of unplaced) {
       const nearest = new Map<string, number>();
       for (const ref of references) {
-        const d = faceDistance(face.descriptor, decodeDescriptor(ref.descriptor));
+        const theirs = decodeDescriptor(ref.descriptor);
+        const d = Math.min(faceDistance(face.descriptor, theirs), ...(face.looks ?? []).map((look) => faceDistance(look, theirs)));
         if (d < SAME_PERSON_DISTANCE && d < (nearest.get(ref.person_id) ?? Infinity)) nearest.set(ref.person_id, d);
       }
       for (const [person, distance] of nearest) pairs.push({ face, person, distance });

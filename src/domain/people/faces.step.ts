@@ -76,11 +76,11 @@ export async function lookForFacesInFilm(
   }
   const sink = derivativeSink(deps.storage, input.asset, new Set());
   const found: FoundFace[] = [];
-  for (const { face, atSeconds } of groupFilmFaces(seen)) {
+  for (const { face, atSeconds, looks } of groupFilmFaces(seen)) {
     signal?.throwIfAborted();
     const id = randomUUID();
     const cropKey = await sink(faceCropName(id), face.crop, 'image/webp');
-    found.push({ id, box: face.box, score: face.score, descriptor: face.descriptor, cropKey, atSeconds });
+    found.push({ id, box: face.box, score: face.score, descriptor: face.descriptor, cropKey, atSeconds, looks });
   }
   return { provider: poster.provider, model: poster.model, found, pictures: seen.length };
 }
@@ -92,9 +92,10 @@ export async function lookForFacesInFilm(
  * person once), or starts a new group, as the chest's people are grouped. A person moves between
  * frames, so the group's nearest face, not its first, decides. Each group keeps its face on the
  * poster, whose box is where the posters show it (and where they are blurred), or else its
- * surest face, with that frame's box and crop.
+ * surest face, with that frame's box and crop; the others are its `looks`, by the nearest of which
+ * it joins the chest's people (one look of a hard face, turned or small, can be just too far).
  */
-export function groupFilmFaces(frames: readonly (readonly FilmFace[])[]): FilmFace[] {
+export function groupFilmFaces(frames: readonly (readonly FilmFace[])[]): (FilmFace & { looks: Float32Array[] })[] {
   const groups: FilmFace[][] = [];
   for (const faces of frames) {
     const pairs: { face: FilmFace; group: FilmFace[]; distance: number }[] = [];
@@ -115,7 +116,10 @@ export function groupFilmFaces(frames: readonly (readonly FilmFace[])[]): FilmFa
     }
     for (const face of faces) if (!placed.has(face)) groups.push([face]);
   }
-  return groups.map((group) => group.find((f) => f.atSeconds === null) ?? group.reduce((best, f) => (f.face.score > best.face.score ? f : best)));
+  return groups.map((group) => {
+    const kept = group.find((f) => f.atSeconds === null) ?? group.reduce((best, f) => (f.face.score > best.face.score ? f : best));
+    return { ...kept, looks: group.filter((f) => f !== kept).map((f) => f.face.descriptor) };
+  });
 }
 
 /**
