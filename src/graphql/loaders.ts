@@ -7,6 +7,7 @@ import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
 import { loadChestStats } from '../domain/chest/chest.summary.js';
 import { loadMembers } from '../domain/membership/membership.service.js';
 import { loadHiddenFaces } from '../domain/people/redaction.js';
+import { hiddenNamesOfChests, nameScrubber } from '../domain/story/hidden-names.js';
 import {
   countFaces,
   loadCovers,
@@ -43,6 +44,8 @@ export function createLoaders(em: EntityManager) {
     personAssetPages: new DataLoader((keys: readonly PersonAssetPageKey[]) => loadPersonAssetPages(em, keys), byJson),
     facesByAsset: new DataLoader((ids: readonly string[]) => loadFacesByAsset(em, ids)),
     hiddenFaces: new DataLoader((ids: readonly string[]) => loadHiddenFaces(em, ids)),
+    /** Per chest: rewrites the names of its hidden people (stories are scrubbed as they are read). */
+    nameScrubbers: new DataLoader(async (ids: readonly string[]) => (await hiddenNamesOfChests(em, ids)).map(nameScrubber)),
   };
 }
 

@@ -1,9 +1,11 @@
 import { Arg, Ctx, Field, FieldResolver, ID, InputType, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { Chest, Story } from '../db/entities/index.js';
+import { StoryParagraph, Theme, TimelineEntry } from '../db/entities/story.types.js';
 import { StoryStatus, StoryStyle } from '../db/enums.js';
 import { may } from '../domain/access/access.service.js';
 import { editStory, generateStory, getStory, publishStory, type StoryProgressEvent, storyVersions } from '../domain/story/story.service.js';
 import { watchStory } from '../domain/story/story-watch.js';
+import { hiddenNamesOf, nameScrubber } from '../domain/story/hidden-names.js';
 import type { Context } from './context.js';
 
 @InputType()
@@ -74,6 +76,40 @@ export class StoryResolver {
     return publishStory(ctx.em, ctx.actor, storyId);
   }
 
+  // Consent, as the story is read: the names of people hidden since it was written (or typed into it) are rewritten (domain/story/hidden-names.ts).
+  // The fields' descriptions are the entity's.
+  @FieldResolver(() => String)
+  async title(@Root() story: Story, @Ctx() ctx: Context): Promise<string> {
+    return (await this.scrubber(story, ctx))(story.title);
+  }
+
+  @FieldResolver(() => String)
+  async content(@Root() story: Story, @Ctx() ctx: Context): Promise<string> {
+    return (await this.scrubber(story, ctx))(story.content);
+  }
+
+  @FieldResolver(() => [StoryParagraph])
+  async paragraphs(@Root() story: Story, @Ctx() ctx: Context): Promise<StoryParagraph[]> {
+    const scrub = await this.scrubber(story, ctx);
+    return story.paragraphs.map((p) => ({ ...p, text: scrub(p.text) }));
+  }
+
+  @FieldResolver(() => [TimelineEntry])
+  async timeline(@Root() story: Story, @Ctx() ctx: Context): Promise<TimelineEntry[]> {
+    const scrub = await this.scrubber(story, ctx);
+    return story.timeline.map((t) => ({ ...t, title: scrub(t.title), description: t.description == null ? t.description : scrub(t.description) }));
+  }
+
+  @FieldResolver(() => [Theme])
+  async themes(@Root() story: Story, @Ctx() ctx: Context): Promise<Theme[]> {
+    const scrub = await this.scrubber(story, ctx);
+    return story.themes.map((t) => ({ ...t, name: scrub(t.name), description: t.description == null ? t.description : scrub(t.description) }));
+  }
+
+  private scrubber(story: Story, ctx: Context): Promise<(text: string) => string> {
+    return ctx.loaders.nameScrubbers.load(story.chest.id);
+  }
+
   @Subscription(() => StoryProgress, {
     description: 'The narrative of a story as it is written; the last event is READY or FAILED.',
     subscribe: ({ args, context }) => {
@@ -81,8 +117,10 @@ export class StoryResolver {
       return watchStory(ctx.em, ctx.fork, ctx.viewer, ctx.actor, args.storyId as string, ctx.events);
     },
   })
-  storyProgress(@Root() e: StoryProgressEvent, @Arg('storyId', () => ID) _storyId: string): StoryProgress {
-    return e;
+  async storyProgress(@Root() e: StoryProgressEvent, @Arg('storyId', () => ID) _storyId: string, @Ctx() ctx: Context): Promise<StoryProgress> {
+    // A connection lives long: who is hidden is read afresh for each event, not from a loader's cache.
+    const scrub = nameScrubber(await hiddenNamesOf(ctx.fork(), { id: e.chestId }));
+    return { ...e, narrative: scrub(e.narrative) };
   }
 }
 

@@ -9,6 +9,7 @@ import { writeStory } from '../../src/domain/story/story.service.js';
 import { InProcessEventBus } from '../../src/events/in-process.events.js';
 import { createTestDatabase, TEST_SECRET_KEY, type TestDatabase } from '../support/db.js';
 import { makeAccount, makeAsset, makeChest, makeStory } from '../support/factories.js';
+import { createGraphQLRunner, ok } from '../support/graphql.js';
 import { makeFace, makePerson } from '../support/people.js';
 
 describe('hidden names: the rules', () => {
@@ -90,5 +91,41 @@ describe('a story of a chest with a hidden person', () => {
     expect(everything).toMatch(/someone|Someone/);
     expect(everything).toMatch(/Rose/);
     expect(await db.orm.em.fork().count(Person, { hidden: true })).toBeGreaterThan(0);
+  });
+
+  it('a story written or edited before he was hidden no longer names him once he is, for every reader', { timeout: 60_000 }, async () => {
+    const gql = await createGraphQLRunner(db.orm, { events });
+    const em = db.orm.em.fork();
+    const { account: owner, token } = await makeAccount(em);
+    const chest = await makeChest(em, { personName: 'Rose Baker', isPublic: true }, owner);
+    const photo = await makeAsset(em, chest, { status: ProcessingStatus.COMPLETE });
+    const tom = await makePerson(em, chest, { name: 'Tom Baker' });
+    await makeFace(em, photo, tom);
+    const story = await makeStory(em, chest, {
+      status: StoryStatus.READY,
+      title: 'Rose and Tom',
+      content: 'Rose sailed with Tom Baker.\n\nTom caught the fish.',
+      paragraphs: [{ text: 'Rose sailed with Tom Baker.', assetIds: [photo.id] }, { text: 'Tom caught the fish.', assetIds: [photo.id] }],
+      timeline: [{ date: '1962', title: 'Tom at sea', description: 'With Tom', assetIds: [photo.id] }],
+      themes: [{ name: 'Tom', description: 'Days with Tom', assetIds: [photo.id] }],
+    });
+    ok(await gql.run(`mutation($id: ID!) { publishStory(storyId: $id) { id } }`, { id: story.id }, { token }));
+    const fields = 'title content paragraphs { text } timeline { title description } themes { name description }';
+    const read = async (opts: { token?: string }) =>
+      JSON.stringify(ok(await gql.run(`query($s: ID!, $c: ID!) { story(id: $s) { ${fields} } chest(id: $c) { publishedStory { ${fields} } } }`, { s: story.id, c: chest.id }, opts)));
+    expect(await read({ token })).toMatch(/Tom/);
+    expect(await read({})).toMatch(/Tom/);
+
+    ok(await gql.run(`mutation($id: ID!) { hidePerson(personId: $id) { hidden } }`, { id: tom.id }, { token }));
+    for (const reader of [{ token }, {}]) {
+      const seen = await read(reader);
+      expect(seen).not.toMatch(/Tom/);
+      expect(seen).toMatch(/Rose sailed with someone\./);
+      expect(seen).toMatch(/Someone caught the fish\./);
+    }
+    // A name typed into an edit reads the same way; what is stored is what the family wrote.
+    const edited = ok(await gql.run(`mutation($id: ID!) { editStory(storyId: $id, input: { content: "Tom Baker came home." }) { content } }`, { id: story.id }, { token }));
+    expect(edited.editStory.content).toBe('Someone came home.');
+    expect(await db.orm.em.fork().count(Story, { chest: chest.id, content: 'Tom Baker came home.' })).toBe(1);
   });
 });

@@ -7,7 +7,10 @@ import { Chest } from './chest.entity.js';
 import { GenerationInfo, StoryParagraph, Theme, TimelineEntry } from './story.types.js';
 
 /** A written life story: narrative, timeline and themes, each claim citing its memories. */
-@ObjectType({ description: "A written story of the person's life, citing the memories it came from." })
+@ObjectType({
+  description:
+    'A written story of the person\'s life, citing the memories it came from. Its text never names a person the family hid (hidePerson), however it was written: their names read "someone".',
+})
 @Entity({ tableName: 'story' })
 @Index({ name: 'story_chest_created_idx', properties: ['chest', 'createdAt', 'id'] })
 export class Story extends BaseEntity {

@@ -1,12 +1,15 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { StoryContext, StoryDraft } from '../../ai/ai.port.js';
+import { pgArray } from '../batch.js';
 
 /**
  * Consent in words: a person the family hid (hidePerson) is never named in a story. The people
  * list the writer gets already leaves them out (namedPeopleIn), but their name can still stand in
  * what people typed — a caption, a tag, the chest's description — or in a letter's text or a
  * transcript. Those words are rewritten before the writer sees them, and what it writes is
- * checked again (a remote model may guess a name from elsewhere).
+ * checked again (a remote model may guess a name from elsewhere). Stories are also scrubbed as
+ * they are read (graphql/story.resolver.ts): one written, or edited by hand, before someone was
+ * hidden no longer names them either.
  */
 
 /** What a hidden name becomes: the sentence keeps its shape and says nobody's name. */
@@ -27,9 +30,24 @@ export interface HiddenNames {
 }
 
 /** The names a story of this chest must not contain. */
-export async function hiddenNamesOf(em: EntityManager, chest: { id: string; personName: string }): Promise<HiddenNames> {
-  const rows = await em.execute<{ name: string; hidden: boolean }[]>('select name, hidden from person where chest_id = ? and name is not null', [chest.id]);
-  return hiddenNames({ hidden: rows.filter((r) => r.hidden).map((r) => r.name), shown: [chest.personName, ...rows.filter((r) => !r.hidden).map((r) => r.name)] });
+export async function hiddenNamesOf(em: EntityManager, chest: { id: string }): Promise<HiddenNames> {
+  return (await hiddenNamesOfChests(em, [chest.id]))[0]!;
+}
+
+/** hiddenNamesOf for many chests, in one statement (a request's stories are scrubbed as they are read). */
+export async function hiddenNamesOfChests(em: EntityManager, chestIds: readonly string[]): Promise<HiddenNames[]> {
+  const rows = await em.execute<{ id: string; person_name: string; name: string | null; hidden: boolean | null }[]>(
+    'select c.id, c.person_name, p.name, p.hidden from chest c left join person p on p.chest_id = c.id and p.name is not null where c.id = any(?::uuid[])',
+    [pgArray(chestIds)],
+  );
+  return chestIds.map((id) => {
+    const mine = rows.filter((r) => r.id === id);
+    const named = mine.filter((r) => r.name !== null);
+    return hiddenNames({
+      hidden: named.filter((r) => r.hidden).map((r) => r.name!),
+      shown: [...mine.slice(0, 1).map((r) => r.person_name), ...named.filter((r) => !r.hidden).map((r) => r.name!)],
+    });
+  });
 }
 
 /** Pure part of hiddenNamesOf. */
