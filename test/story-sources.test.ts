@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoryDraft } from '../src/ai/ai.port.js';
 import { writeExtractiveStory } from '../src/ai/local/extractive-story.js';
 import { storyContextJson } from '../src/ai/openai.provider.js';
-import { validateCitations } from '../src/ai/story-citations.js';
+import { validateCitations } from '../src/domain/story/citations.js';
 import { type Asset, Chest, Story } from '../src/db/entities/index.js';
 import { ContributionStatus, ProcessingStatus, StoryStyle, TagSource } from '../src/db/enums.js';
 import { createActor } from '../src/domain/actor.js';

@@ -9,7 +9,7 @@ import {
   type StoryTheme,
   type StoryTimelineEntry,
 } from '../ai.port.js';
-import { narrativeOf } from '../story-citations.js';
+import { narrativeOf } from '../narrative.js';
 import { topKeywords } from './story-keywords.js';
 
 /**

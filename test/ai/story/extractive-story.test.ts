@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AiProviderError, type StoryContext, type StoryDraft, type StoryMemory, type StoryOptions } from '../../../src/ai/ai.port.js';
 import { isMeasuredTag, writeExtractiveStory } from '../../../src/ai/local/extractive-story.js';
 import { describeLocally } from '../../../src/ai/local/image-tags.js';
-import { narrativeOf } from '../../../src/ai/story-citations.js';
+import { narrativeOf } from '../../../src/ai/narrative.js';
 import { FileType, StoryStyle } from '../../../src/db/enums.js';
 
 const STYLES = [StoryStyle.COMPREHENSIVE, StoryStyle.BRIEF, StoryStyle.FOR_CHILDREN, StoryStyle.EULOGY];

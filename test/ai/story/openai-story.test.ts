@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoryContext, StoryOptions } from '../../../src/ai/ai.port.js';
 import { createOpenAiProvider } from '../../../src/ai/openai.provider.js';
 import type { CleanedStoryDraft } from '../../../src/ai/openai/story.js';
-import { validateCitations } from '../../../src/ai/story-citations.js';
+import { validateCitations } from '../../../src/domain/story/citations.js';
 import { FileType, StoryStyle } from '../../../src/db/enums.js';
 import { type FakeOpenAi, startFakeOpenAi } from '../../support/fake-openai.js';
 

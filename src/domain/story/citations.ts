@@ -1,4 +1,4 @@
-import type { StoryDraft, StoryParagraph, StoryTheme, StoryTimelineEntry } from './ai.port.js';
+import type { StoryDraft, StoryParagraph, StoryTheme, StoryTimelineEntry } from '../../ai/ai.port.js';
 
 /**
  * The last check before a draft from any provider is saved: a claim stands only if it cites a
@@ -12,11 +12,6 @@ export interface CitationReport {
   droppedThemes: number;
   /** Ids taken out of citations (unknown or repeated), counted in every item, dropped or kept. */
   removedIds: number;
-}
-
-/** The plain-text narrative: paragraph texts separated by a blank line. */
-export function narrativeOf(paragraphs: readonly Pick<StoryParagraph, 'text'>[]): string {
-  return paragraphs.map((paragraph) => paragraph.text).join('\n\n');
 }
 
 export function validateCitations(

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { StoryDraft } from '../../../src/ai/ai.port.js';
-import { narrativeOf, validateCitations } from '../../../src/ai/story-citations.js';
+import type { StoryDraft } from '../../src/ai/ai.port.js';
+import { narrativeOf } from '../../src/ai/narrative.js';
+import { validateCitations } from '../../src/domain/story/citations.js';
 
 const allowed: ReadonlySet<string> = new Set(['a', 'b', 'c']);
 
