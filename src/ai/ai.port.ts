@@ -113,6 +113,27 @@ export interface StoryMemory {
   contributor: string | null;
   /** The contributor's relationship ("granddaughter"), when given. */
   relationship: string | null;
+  /**
+   * The contribution it came with (its id and the guest's message, in their words), so a writer
+   * quotes one message once however many memories came with it. Absent: not a contribution.
+   */
+  contribution?: { id: string; message: string | null };
+  /**
+   * The caption was composed by a machine (the local describer: "People with a wine glass,
+   * October 2017.") rather than written by a person: weak material, never quoted as anyone's words.
+   * Absent: a person wrote it, or there is none.
+   */
+  machineCaption?: boolean;
+  /** What the describer saw in a photo ("dog", "wine glass"; never "person"), most certain first. Absent: unknown. */
+  objects?: readonly string[];
+  /**
+   * Copies and near-copies of one picture (same file, or perceptual hashes a few bits apart) share
+   * a group: the id of the group's first memory (in this list's order). A writer counts a group
+   * once. Absent: no copy in the chest.
+   */
+  duplicateGroup?: string;
+  /** Dated after the person's passing (a memory of remembering them). Absent: not, or unknown. */
+  afterPassing?: boolean;
 }
 
 export interface StoryContext {

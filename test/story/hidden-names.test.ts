@@ -38,7 +38,7 @@ describe('hidden names: the rules', () => {
       {
         person: { name: 'Rose Baker', birthDate: null, passingDate: null, description: 'Mother of Tom Baker' },
         memories: [
-          { id: 'a', kind: FileType.IMAGE, title: 'Photo', date: null, caption: 'Tom at the pier', place: "Tom's house", tags: ['Tom', 'pier'], transcript: 'Tom said hello', text: 'Dear Tom', contributor: 'Tom Baker', relationship: 'son' },
+          { id: 'a', kind: FileType.IMAGE, title: 'Photo', date: null, caption: 'Tom at the pier', place: "Tom's house", tags: ['Tom', 'pier'], transcript: 'Tom said hello', text: 'Dear Tom', contributor: 'Tom Baker', relationship: 'son', contribution: { id: 'c', message: 'Tom misses her' } },
         ],
       },
       scrub,

@@ -93,6 +93,7 @@ export function scrubContext(context: StoryContext, scrub: (text: string) => str
       text: maybe(m.text),
       contributor: maybe(m.contributor),
       relationship: maybe(m.relationship),
+      ...(m.contribution && { contribution: { ...m.contribution, message: maybe(m.contribution.message) } }),
     })),
   };
 }
