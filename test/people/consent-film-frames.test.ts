@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -20,7 +20,7 @@ import { InProcessEventBus } from '../../src/events/in-process.events.js';
 import type { JobQueue } from '../../src/jobs/jobs.port.js';
 import { createPgBossQueue } from '../../src/jobs/pg-boss.queue.js';
 import { ffmpegPath } from '../../src/media/ffmpeg.js';
-import { filmFrameTimes, MAX_FILM_FRAMES } from '../../src/media/video-frames.js';
+import { filmFrameTimes, MAX_FILM_FRAMES, sampleFilmFrames } from '../../src/media/video-frames.js';
 import { posterSeconds } from '../../src/media/video.pipeline.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
@@ -91,6 +91,34 @@ describe('film frames: where a film shows someone', () => {
       expect(times.every((t) => t > 0 && t < d)).toBe(true);
       expect(times.every((t) => Math.abs(t - posterSeconds(d)) >= d / Math.min(MAX_FILM_FRAMES, Math.floor(d)) / 4)).toBe(true);
       expect(times.slice(1).every((t, i) => t - times[i]! >= 1)).toBe(true);
+    }
+  });
+
+  it('writes the frames as metadata-free WebP of at most 1024 px; a film ffprobe cannot read gives none; a stopped job rejects', async () => {
+    const media = await mediaDir();
+    try {
+      const film = media.path('tagged.mp4');
+      await exec(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=10', '-t', '3',
+        '-metadata', 'creation_time=1987-06-01T10:00:00Z', '-metadata', 'location=+48.8584+002.2945/', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', film]);
+      const frames = await sampleFilmFrames({ path: film, dir: media.dir });
+      expect(frames.map((f) => f.atSeconds)).toEqual(filmFrameTimes(3));
+      for (const f of frames) {
+        const bytes = await readFile(f.path);
+        const meta = await sharp(bytes).metadata();
+        expect(meta).toMatchObject({ format: 'webp', width: 1024, height: 576 });
+        expect(meta.exif ?? meta.xmp ?? meta.icc).toBeUndefined();
+        expect(bytes.includes('1987')).toBe(false);
+      }
+      const skipped: (number | null)[] = [];
+      const broken = media.path('broken.mp4');
+      await writeFile(broken, (await readFile(film)).subarray(0, 4096));
+      expect(await sampleFilmFrames({ path: broken, dir: media.dir, onSkipped: (at) => skipped.push(at) })).toEqual([]);
+      expect(skipped).toEqual([null]);
+      const stop = new AbortController();
+      stop.abort(new Error('worker stopping'));
+      await expect(sampleFilmFrames({ path: film, dir: media.dir, signal: stop.signal })).rejects.toThrow('worker stopping');
+    } finally {
+      await media.remove();
     }
   });
 
