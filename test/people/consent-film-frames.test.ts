@@ -325,5 +325,33 @@ describe('consent in films: a hidden person in the film but not in its poster fr
   }, 300_000);
 });
 
+describe('the upgrade: films whose faces were searched on the poster alone', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  it('are asked to be analysed again (analysis_request film-frames); other memories are not', async () => {
+    const em = db.orm.em.fork();
+    const chest = await makeChest(em);
+    const faces = [{ task: 'faces', status: 'DONE' as const, provider: 'local', model: 'face-api-ssd-mobilenet', error: null, at: new Date() }];
+    const video = { fileType: FileType.VIDEO, mimeType: 'video/mp4', status: ProcessingStatus.COMPLETE };
+    const searched = await makeAsset(em, chest, { ...video, analyses: faces });
+    await makeAsset(em, chest, { ...video, analyses: [] });
+    await makeAsset(em, chest, { ...video, analyses: faces, deletedAt: new Date() });
+    await makeAsset(em, chest, { fileType: FileType.IMAGE, status: ProcessingStatus.COMPLETE, analyses: faces });
+    await em.execute('delete from analysis_request');
+    const executed = await db.orm.migrator.getExecuted();
+    const mine = executed.findIndex((m) => m.name === 'Migration20261202071008_face_frame');
+    await db.orm.migrator.down({ to: executed[mine - 1]!.name });
+    await db.orm.migrator.up();
+    const rows = await db.orm.em.fork().execute<{ asset_id: string; reason: string }[]>('select asset_id, reason from analysis_request');
+    expect(rows).toEqual([{ asset_id: searched.id, reason: 'film-frames' }]);
+  });
+});
+
 /** The middle of a face box: the face itself, without the background its corners catch. */
 const inner = (b: RelativeBox): RelativeBox => ({ x: b.x + b.width * 0.2, y: b.y + b.height * 0.2, width: b.width * 0.6, height: b.height * 0.6 });
