@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +10,11 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AiUnavailableError } from '../../src/ai/ai.port.js';
 import type { Ai } from '../../src/ai/ai.registry.js';
-import { FaceApiEngine, type DetectedFace } from '../../src/ai/local/faces.js';
+import { FaceApiEngine, type DetectedFace, faceDistance } from '../../src/ai/local/faces.js';
 import { type Account, Asset, type Chest, Face } from '../../src/db/entities/index.js';
 import { FileType, ProcessingStatus } from '../../src/db/enums.js';
 import { analyseAsset } from '../../src/domain/analysis/analysis.service.js';
+import { decodeDescriptor, replaceMachineFaces } from '../../src/domain/people/face-clustering.js';
 import { type FilmFace, groupFilmFaces } from '../../src/domain/people/faces.step.js';
 import { redactAsset } from '../../src/domain/people/redaction.js';
 import { processAsset } from '../../src/domain/processing/processing.service.js';
@@ -29,7 +31,7 @@ import { DEMO_FACES, demoPhotoPath, regionDetail, type RelativeBox } from '../su
 import { makeAccount, makeAsset, makeChest } from '../support/factories.js';
 import { createGraphQLRunner, ok } from '../support/graphql.js';
 import { mediaDir, type MediaDir } from '../support/media-ffmpeg.js';
-import { filesServer } from '../support/people.js';
+import { filesServer, makeFace, makePerson } from '../support/people.js';
 
 /**
  * A film's faces are searched in frames across it, not only on its poster (issue 12 point 2), on
@@ -325,13 +327,38 @@ describe('consent in films: a hidden person in the film but not in its poster fr
   }, 300_000);
 });
 
-describe('the upgrade: films whose faces were searched on the poster alone', () => {
+describe('films and the chest: joining people by all looks; the upgrade', () => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
   });
   afterAll(async () => {
     await db?.close();
+  });
+
+  it("a film's person joins the chest's person by the nearest of its looks, not only the kept face's", async () => {
+    const em = db.orm.em.fork();
+    const chest = await makeChest(em);
+    const rose = await makePerson(em, chest);
+    const ref = await makeFace(em, await makeAsset(em, chest), rose);
+    const theirs = decodeDescriptor(ref.descriptor);
+    // The kept face looks nothing like her (another axis than her unit descriptor); one of its looks is 0.2 from hers.
+    const far = new Float32Array(128);
+    far[(theirs.indexOf(1) + 1) % 128] = 1;
+    expect(faceDistance(far, theirs)).toBeGreaterThan(1);
+    const near = Float32Array.from(theirs, (v, i) => v + (i === 127 ? 0.2 : 0));
+    const place = async (looks?: Float32Array[]) => {
+      const film = await makeAsset(em, chest, { fileType: FileType.VIDEO });
+      const found = [{ id: randomUUID(), box: { x: 0.4, y: 0.3, width: 0.2, height: 0.2 }, score: 0.9, descriptor: far, cropKey: 'k', atSeconds: 7.5, looks }];
+      await db.orm.em.fork().transactional((tx) => replaceMachineFaces(tx, { assetId: film.id, chestId: chest.id, found }));
+      return db.orm.em.fork().findOneOrFail(Face, { asset: film.id });
+    };
+    // Without its looks it is someone new (first: once it is Rose's, her faces include it).
+    const alone = await place();
+    expect(alone.person?.id).not.toBe(rose.id);
+    expect(alone.atSeconds).toBe(7.5);
+    await db.orm.em.fork().nativeDelete(Face, { id: alone.id });
+    expect((await place([near])).person?.id).toBe(rose.id);
   });
 
   it('are asked to be analysed again (analysis_request film-frames); other memories are not', async () => {
