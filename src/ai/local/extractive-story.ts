@@ -3,231 +3,295 @@ import {
   AiProviderError,
   type StoryContext,
   type StoryDraft,
-  type StoryMemory,
   type StoryOptions,
   type StoryParagraph,
   type StoryTheme,
   type StoryTimelineEntry,
 } from '../ai.port.js';
 import { narrativeOf } from '../narrative.js';
+import { type BookEvent, gather, hasWords, type Material, type Message, parseDate, type Quote, sentences, type When } from './book/material.js';
 import { topKeywords } from './story-keywords.js';
 
 /**
- * The story writer that needs no model: it arranges what the memories already say (captions,
- * titles, dates, verbatim sentences from transcripts, but never from a rough transcript, whose
- * words are a machine's guesses) and never writes a fact of its own. Output is a pure function
- * of the input (no clock, no randomness, order of `memories` irrelevant), so the same chest
- * always gets the same story. Every paragraph cites the memories it speaks of; the
- * person's own facts open the first period paragraph rather than stand uncited.
+ * The story writer that needs no model: a memory book made of what people wrote and said. Its
+ * chapters follow the life, from the birth date through the decades the memories mark (their
+ * places and the people in them) to the passing, then a remembrance chapter for what was added
+ * after it and for the guests' messages. It quotes letters and transcripts verbatim (never a rough
+ * transcript), uses the captions and places people typed and the people they named, and never
+ * writes a fact of its own or a pixel statistic. Output is a pure function of the input (no clock,
+ * no randomness, order of `memories` irrelevant). Every paragraph, timeline entry and theme cites
+ * the memories it speaks of.
  *
  * No memories at all: throws a final AiProviderError. There is nothing true to write, and the
  * service refuses such stories before it gets here.
  */
 
 const PROVIDER = 'local';
-const MODEL = 'extractive-v1';
+const MODEL = 'memory-book-v1';
 
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
 const NUMBERS = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'];
-const KIND: Record<FileType, string> = {
-  [FileType.IMAGE]: 'a photo',
-  [FileType.VIDEO]: 'a video',
-  [FileType.AUDIO]: 'a voice recording',
-  [FileType.DOCUMENT]: 'a document',
+const KIND: Record<FileType, [string, string]> = {
+  [FileType.IMAGE]: ['a photo', 'photos'],
+  [FileType.VIDEO]: ['a video', 'videos'],
+  [FileType.AUDIO]: ['a recording', 'recordings'],
+  [FileType.DOCUMENT]: ['a document', 'documents'],
 };
-// Camera and recorder file names ("IMG_2034", "New Recording 12") say nothing about the memory.
-const GENERIC_NAME = /^(?:img|dsc[nf]?|pxl|vid|mvimg|photo|image|scan|screenshot|rec|recording|new recording|voice memo|audio|video|document|doc|file|untitled)?[\s\d]*$/i;
+/** Fewer events with words than this, and no message: the book says it is short. */
+const LITTLE = 3;
 
-interface When {
-  key: string;
-  year: number;
-  month: number | null;
-  day: number | null;
-}
-
-interface Memory {
-  source: StoryMemory;
-  when: When | null;
-  label: string;
-  /** True when the label is only "A photo": lists then say "a photo (1962)" instead of repeating it. */
-  generic: boolean;
-  /** "at Whitby": where it was made, as the family named it; null when unknown or the label already says it. */
-  at: string | null;
-}
-
-interface Period {
-  /** "the 1960s"; null for undated memories. */
-  decade: number | null;
-  memories: Memory[];
-}
-
-interface Quote {
-  memory: Memory;
+/** One sentence of the book and the memories it speaks of. */
+interface Unit {
   text: string;
+  ids: string[];
+  /** What trimming to a style's length keeps first; Infinity: always kept. */
+  score: number;
+  /** The event it tells (its sentences stay in one paragraph). */
+  group?: number;
 }
+
+interface Section {
+  heading: string | null;
+  units: Unit[];
+  /** Its memories are dated: the passing follows the last such chapter, before the undated ones. */
+  dated: boolean;
+}
+
+type Dates = 'full' | 'year';
 
 interface Voice {
-  title(name: string, span: string): string;
-  names: number;
-  quotes: number;
+  dates: Dates;
+  /** Words the narrative may hold (about three minutes read aloud for a eulogy); Infinity: all. */
+  words: number;
+  headings: boolean;
+  /** Longest quote in characters. */
   quoteChars: number;
-  opening(context: StoryContext): string;
-  period(periods: Period[], named: Memory[], others: number, quotes: Quote[]): string;
-  closing(name: string): string | null;
+  /** Longest sentence of its own, in words (quotes not counted); captions longer are left out. */
+  captionWords: number;
+  /** Merge all chapters of the life into one paragraph. */
+  onePage: boolean;
+  /** Say how many memories nobody described (the whole book does; a page or a speech does not). */
+  countsBare: boolean;
+  title(m: Material, span: string): string;
+  opening(c: StoryContext, m: Material): string[];
+  event(e: BookEvent, m: Material): string[];
+  quote(q: Quote, e: BookEvent, m: Material): string;
+  passing(c: StoryContext, m: Material): string | null;
+  remembrance(m: Material, after: boolean): string;
+  message(msg: Message, m: Material, text: string): string;
+  closing(m: Material): string | null;
 }
 
 export function writeExtractiveStory(context: StoryContext, options: StoryOptions, onNarrative?: (soFar: string) => void): StoryDraft {
-  const memories = prepare(context.memories);
-  if (memories.length === 0) {
-    throw new AiProviderError('There are no memories to write a story from yet.', false);
-  }
-  const name = context.person.name.trim() || 'this person';
+  if (context.memories.length === 0) throw new AiProviderError('There are no memories to write a story from yet.', false);
+  const material = gather(context);
   const voice = VOICES[options.style];
-
-  const groups = groupPeriods(periodsOf(memories), options.style === StoryStyle.BRIEF ? 3 : Infinity);
-  const paragraphs: StoryParagraph[] = groups.map((periods, index) => {
-    const inGroup = periods.flatMap((period) => period.memories);
-    const named = inGroup.slice(0, voice.names);
-    const quotes = pickQuotes(inGroup, voice.quotes, voice.quoteChars);
-    const parts = [voice.period(periods, named, inGroup.length - named.length, quotes)];
-    if (index === 0) parts.unshift(voice.opening(context));
-    const closing = index === groups.length - 1 ? voice.closing(name) : null;
-    if (closing) parts.push(closing);
-    // The paragraph speaks of (counts, names or quotes) every memory of its periods.
-    return { text: parts.filter(Boolean).join(' '), assetIds: inGroup.map((memory) => memory.source.id) };
-  });
-
+  const paragraphs = writeBook(context, material, voice);
+  // Paragraph by paragraph, as a writer would: storyProgress shows the book growing.
   paragraphs.forEach((_, index) => onNarrative?.(narrativeOf(paragraphs.slice(0, index + 1))));
-
   return {
     provider: PROVIDER,
     model: MODEL,
-    title: voice.title(name, lifeSpan(context)),
+    title: voice.title(material, lifeSpan(context)),
     paragraphs,
-    timeline: options.includeTimeline ? timelineOf(memories) : [],
-    themes: options.includeThemes ? themesOf(memories, name) : [],
+    timeline: options.includeTimeline ? timelineOf(material, voice) : [],
+    themes: options.includeThemes ? themesOf(material) : [],
   };
 }
 
-// ---------------------------------------------------------------- memories
+// ---------------------------------------------------------------- the book
 
-function prepare(input: readonly StoryMemory[]): Memory[] {
-  const seen = new Set<string>();
-  const memories: Memory[] = [];
-  for (const source of input) {
-    if (seen.has(source.id)) continue;
-    seen.add(source.id);
-    const label = labelOf(source);
-    memories.push({ source, when: parseDate(source.date), ...label, at: placeOf(source, label.label) });
+function writeBook(context: StoryContext, m: Material, voice: Voice): StoryParagraph[] {
+  const withWords = [...m.life, ...m.after].filter(hasWords).length;
+  const opening: Unit[] = voice.opening(context, m).map((text) => ({ text, ids: [], score: Infinity }));
+  if (withWords < LITTLE && m.messages.length === 0) {
+    opening.push({ text: 'The chest holds only a few memories so far, so this book is short; it will grow as the family adds more.', ids: [], score: Infinity });
   }
-  // Date ascending, then id; undated last. Plain code-unit comparison: no locale involved.
-  return memories.sort((a, b) => compare(a.when?.key ?? '\uffff', b.when?.key ?? '\uffff') || compare(a.source.id, b.source.id));
+
+  const sections: Section[] = chapters(m.life).map((events) => ({ heading: voice.headings ? headingOf(events) : null, units: eventUnits(events, m, voice), dated: events[0]?.when != null }));
+  const passing = voice.passing(context, m);
+  const remembrance: Unit[] = [...eventUnits(m.after, m, voice), ...m.messages.flatMap((msg) => messageUnit(msg, m, voice))];
+
+  // Trim to the style's length: the least telling sentences go first, the latest of equals first.
+  const all = [...sections.flatMap((s) => s.units), ...remembrance];
+  const fixed = [...opening, ...(passing ? [passing] : []), voice.closing(m) ?? '', voice.remembrance(m, m.after.length > 0)].map((t) => (typeof t === 'string' ? words(t) : words(t.text)));
+  let total = fixed.reduce((a, b) => a + b, 0) + all.reduce((a, u) => a + words(u.text), 0);
+  const order = all.map((u, i) => ({ u, i })).sort((a, b) => a.u.score - b.u.score || b.i - a.i);
+  const dropped = new Set<Unit>();
+  for (const { u } of order) {
+    if (total <= voice.words) break;
+    dropped.add(u);
+    total -= words(u.text);
+  }
+  const keep = (units: Unit[]) => units.filter((u) => !dropped.has(u));
+
+  const out: { text: string; ids: string[] }[] = [];
+  const push = (units: Unit[], heading: string | null) => {
+    if (units.length === 0) return;
+    const text = [heading ? `**${heading}**` : null, ...units.map((u) => u.text)].filter(Boolean).join(' ');
+    out.push({ text, ids: [...new Set(units.flatMap((u) => u.ids))] });
+  };
+  const life = sections.map((s) => ({ ...s, units: keep(s.units) })).filter((s) => s.units.length > 0);
+  let lifeCount = 0;
+  if (voice.onePage) push(life.flatMap((s) => s.units), null);
+  for (const s of voice.onePage ? [] : life) {
+    for (const [i, part] of byEvents(s.units, 3).entries()) push(part, i === 0 ? s.heading : null);
+    if (s.dated) lifeCount = out.length;
+  }
+  if (voice.onePage) lifeCount = out.length;
+  const kept = keep(remembrance);
+  if (kept.length > 0) push([{ text: voice.remembrance(m, m.after.length > 0), ids: [], score: Infinity }, ...kept], voice.headings ? `Remembering ${m.first}.` : null);
+
+  const paragraphs = out;
+  // The passing closes the life: after its last chapter, or after the opening when no chapter is dated.
+  if (passing) {
+    const at = lifeCount > 0 ? paragraphs[lifeCount - 1]! : null;
+    if (at) at.text = `${at.text} ${passing}`;
+    else opening.push({ text: passing, ids: [], score: Infinity });
+  }
+  // The opening and closing say what the chest says of the person; they join the paragraphs that cite.
+  const first = paragraphs[0];
+  if (first) first.text = `${opening.map((u) => u.text).join(' ')} ${first.text}`.trim();
+  const closing = voice.closing(m);
+  const last = paragraphs[paragraphs.length - 1];
+  if (closing && last) last.text = `${last.text} ${closing}`;
+  if (paragraphs.length === 0) {
+    // Nothing with words at all: one paragraph saying what the chest holds, citing it.
+    const ids = [...m.life, ...m.after].flatMap((e) => e.ids);
+    return [{ text: [...opening.map((u) => u.text), holdsOnly([...m.life, ...m.after]), closing].filter(Boolean).join(' '), assetIds: ids }];
+  }
+  return paragraphs.map((p) => ({ text: p.text, assetIds: p.ids }));
 }
 
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+/** Paragraphs of at most `size` events, never splitting one. */
+function byEvents(units: Unit[], size: number): Unit[][] {
+  const out: Unit[][] = [];
+  let events = 0;
+  let group: number | undefined;
+  for (const unit of units) {
+    const fresh = out.length === 0 || unit.group !== group;
+    if (fresh && (out.length === 0 || events >= size)) {
+      out.push([]);
+      events = 0;
+    }
+    if (fresh) events++;
+    group = unit.group;
+    out[out.length - 1]!.push(unit);
+  }
+  return out;
 }
 
-function parseDate(date: string | null): When | null {
-  const match = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T.*)?$/.exec(date?.trim() ?? '');
-  if (!match) return null;
-  const year = Number(match[1]);
-  const month = match[2] === undefined ? null : Number(match[2]);
-  const day = match[3] === undefined ? null : Number(match[3]);
-  if (month !== null && (month < 1 || month > 12)) return null;
-  if (day !== null && (day < 1 || day > 31)) return null;
-  const key = [match[1], match[2], match[3]].filter((part) => part !== undefined).join('-');
-  return { key, year, month, day };
+const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
+
+/** Chapters of the life: one per decade the memories mark, the undated last. */
+function chapters(events: readonly BookEvent[]): BookEvent[][] {
+  const out: BookEvent[][] = [];
+  let key: number | null | undefined;
+  for (const event of events) {
+    const decade = event.when ? Math.floor(event.when.year / 10) * 10 : null;
+    if (out.length === 0 || decade !== key) out.push([event]);
+    else out[out.length - 1]!.push(event);
+    key = decade;
+  }
+  return out;
 }
 
-function labelOf(memory: StoryMemory): { label: string; generic: boolean } {
-  const caption = memory.caption?.replace(/\s+/g, ' ').trim().replace(/[.!?]+$/, '');
-  if (caption) return { label: clip(caption, 120), generic: false };
-  const humanised = memory.title
-    .replace(/\.[a-z0-9]{1,5}$/i, '')
-    .replace(/[_.\-]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  if (!humanised || GENERIC_NAME.test(humanised)) return { label: capitalise(KIND[memory.kind]), generic: true };
-  return { label: clip(capitalise(humanised), 120), generic: false };
+/** "The 1960s: Whitby and Leeds, with Tom and Ann." — the decade, its places and its people. */
+function headingOf(events: readonly BookEvent[]): string {
+  const decade = events[0]?.when ? `The ${Math.floor(events[0].when.year / 10) * 10}s` : 'Without a date';
+  const places = mostFrequent(events.flatMap((e) => (e.place ? [e.place] : [])), 2);
+  const people = mostFrequent(events.flatMap((e) => e.people), 3);
+  const marks = [places.length ? listOf(places) : null, people.length ? `with ${listOf(people)}` : null].filter(Boolean).join(', ');
+  return marks ? `${decade}: ${marks}.` : `${decade}.`;
 }
 
-// A place given as "in the garden" or "near the pier" keeps its own preposition; others get "at".
-const PREPOSITION = /^(?:at|in|on|near|by|from|outside|inside|behind|beside|under|over|around|along|across|between|off|towards?)\s/i;
-
-/** "at Whitby" from the family's words; null when none, or when the label already names the place. */
-function placeOf(memory: StoryMemory, label: string): string | null {
-  const place = memory.place?.replace(/\s+/g, ' ').trim().replace(/[.!?,;:]+$/, '');
-  if (!place || label.toLowerCase().includes(place.toLowerCase())) return null;
-  const words = clip(place, 80);
-  const first = PREPOSITION.exec(words)?.[0];
-  return first ? `${first.toLowerCase()}${words.slice(first.length)}` : `at ${words}`;
+function mostFrequent(items: readonly string[], max: number): string[] {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, max).map(([item]) => item);
 }
 
-/** The label with its place: "Rose on the pier at Whitby". */
-function placed(memory: Memory, label = memory.label): string {
-  return memory.at ? `${label} ${memory.at}` : label;
+/** An event's sentences and its best quote; events with nothing but a kind are counted together. */
+function eventUnits(events: readonly BookEvent[], m: Material, voice: Voice): Unit[] {
+  const units: Unit[] = [];
+  const bare: BookEvent[] = [];
+  for (const [group, event] of events.entries()) {
+    if (!hasWords(event)) {
+      bare.push(event);
+      continue;
+    }
+    const told = voice.event(event, m);
+    const score = 2 + Number(event.captions.length > 0) + Number(event.people.length > 0);
+    told.forEach((text, i) => units.push({ text, ids: event.ids, score: i === 0 ? score : score - 0.5, group }));
+    const quote = event.quotes.find((q) => q.text.length <= voice.quoteChars);
+    if (quote) units.push({ text: voice.quote(quote, event, m), ids: [quote.id], score: quote.aboutPerson ? 6 : 4, group });
+  }
+  if (bare.length > 0 && voice.countsBare) units.push({ text: holdsOnly(bare), ids: bare.flatMap((e) => e.ids), score: 1, group: -1 });
+  return units;
 }
 
-// Captions start with a capital; inside a sentence an article may drop it, a name may not.
-const ARTICLE = /^(?:A|An|The|Some|Two|Three|Four|Several|Many)\s/;
+function messageUnit(msg: Message, m: Material, voice: Voice): Unit[] {
+  // Verbatim: the whole message when it fits, else its first sentences that do.
+  let text = '';
+  for (const sentence of sentences(msg.text)) {
+    const next = text ? `${text} ${sentence}` : sentence;
+    if (next.length > voice.quoteChars) break;
+    text = next;
+  }
+  if (!text) return [];
+  return [{ text: voice.message(msg, m, text), ids: msg.ids, score: 7 }];
+}
 
-function inSentence(label: string): string {
-  return ARTICLE.test(label) ? label.charAt(0).toLowerCase() + label.slice(1) : label;
+/** "The chest also keeps two photos and a recording from these years." */
+function holdsOnly(events: readonly BookEvent[]): string {
+  const kinds = new Map<FileType, number>();
+  for (const e of events) for (const [kind, n] of e.kinds) kinds.set(kind, (kinds.get(kind) ?? 0) + n);
+  return `The chest also keeps ${kindList(kinds)} that nobody has described yet.`;
+}
+
+// ---------------------------------------------------------------- wording
+
+function count(n: number, [one, many]: [string, string]): string {
+  return n === 1 ? one : `${NUMBERS[n] ?? String(n)} ${many}`;
+}
+
+function kindList(kinds: Map<FileType, number>): string {
+  return listOf([...kinds].map(([kind, n]) => count(n, KIND[kind])));
+}
+
+function listOf(items: readonly string[]): string {
+  if (items.length <= 1) return items[0] ?? '';
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }
 
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** At most `max` characters, cut at a word and marked with an ellipsis. */
-function clip(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const cut = text.slice(0, max - 1);
-  const space = cut.lastIndexOf(' ');
-  return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,;:]+$/, '')}…`;
+function dateText(when: When, dates: Dates): string {
+  if (dates === 'year' || when.month === null) return String(when.year);
+  const month = MONTHS[when.month - 1]!;
+  return when.day === null ? `${month} ${when.year}` : `${when.day} ${month} ${when.year}`;
 }
 
-/** Sentences as they stand in the text (not re-spaced), so a quote is a verbatim substring. */
-function sentences(text: string): string[] {
-  return (text.match(/[^.!?]+(?:[.!?]+["'”’)]*|$)/g) ?? []).map((sentence) => sentence.trim()).filter(Boolean);
+/** "on 3 June 1962", "in June 1962", "in 1962". */
+function onDate(when: When, dates: Dates): string {
+  return `${dates === 'full' && when.day !== null ? 'on' : 'in'} ${dateText(when, dates)}`;
 }
 
-/** Words a memory holds that may be repeated as written: a rough transcript is not one of them (its words are the machine's guesses). */
-function quotable(memory: StoryMemory): string | null {
-  return memory.roughTranscript ? null : memory.transcript;
+// A place given as "in the garden" or "near the pier" keeps its own preposition; others get "at".
+const PREPOSITION = /^(?:at|in|on|near|by|from|outside|inside|behind|beside|under|over|around|along|across|between|off|towards?)\s/i;
+
+function at(place: string): string {
+  const first = PREPOSITION.exec(place)?.[0];
+  return first ? `${first.toLowerCase()}${place.slice(first.length)}` : `at ${place}`;
 }
 
-function excerpt(memory: StoryMemory): string | null {
-  for (const text of [quotable(memory), memory.text]) {
-    const first = sentences(text?.replace(/\s+/g, ' ') ?? '')[0];
-    if (first) return clip(first, 200);
-  }
-  return null;
-}
-
-function pickQuotes(memories: readonly Memory[], max: number, maxChars: number): Quote[] {
-  const quotes: Quote[] = [];
-  for (const memory of memories) {
-    if (quotes.length >= max) break;
-    const text = sentences(quotable(memory.source) ?? '').find(
-      (sentence) =>
-        sentence.length >= 20 &&
-        sentence.length <= maxChars &&
-        sentence.split(' ').length >= 4 &&
-        !/\s\s|[\n\r\t“”"]/.test(sentence),
-    );
-    if (text) quotes.push({ memory, text });
-  }
-  return quotes;
-}
-
-// ---------------------------------------------------------------- dates and periods
-
-function fullDate(when: When): string {
-  const month = when.month === null ? '' : `${MONTHS[when.month - 1] ?? ''} `;
-  const day = when.day === null ? '' : `${when.day} `;
-  return `${day}${month}${when.year}`;
+/** The place, unless every caption already names it. */
+function placePart(e: BookEvent): string | null {
+  if (!e.place) return null;
+  const place = e.place.replace(/[.!?,;:]+$/, '');
+  return e.captions.some((c) => c.toLowerCase().includes(place.toLowerCase())) ? null : at(place);
 }
 
 function lifeSpan(context: StoryContext): string {
@@ -239,213 +303,130 @@ function lifeSpan(context: StoryContext): string {
   return '';
 }
 
-function periodsOf(memories: readonly Memory[]): Period[] {
-  const periods: Period[] = [];
-  for (const memory of memories) {
-    const decade = memory.when ? Math.floor(memory.when.year / 10) * 10 : null;
-    const last = periods[periods.length - 1];
-    if (last && last.decade === decade) last.memories.push(memory);
-    else periods.push({ decade, memories: [memory] });
-  }
-  return periods;
-}
-
-/** At most `max` groups of neighbouring decades; undated memories keep a group of their own. */
-function groupPeriods(periods: Period[], max: number): Period[][] {
-  const dated = periods.filter((period) => period.decade !== null);
-  const undated = periods.filter((period) => period.decade === null);
-  const slots = Math.max(1, max - undated.length);
-  const groups: Period[][] = [];
-  if (dated.length <= slots) dated.forEach((period) => groups.push([period]));
-  else {
-    const size = Math.floor(dated.length / slots);
-    const extra = dated.length % slots;
-    let start = 0;
-    for (let i = 0; i < slots; i++) {
-      const end = start + size + (i < extra ? 1 : 0);
-      groups.push(dated.slice(start, end));
-      start = end;
-    }
-  }
-  undated.forEach((period) => groups.push([period]));
-  return groups;
-}
-
-/** "the 1960s", "the 1960s and 1970s", "the 1950s to the 1980s"; null when undated. */
-function spanOf(periods: readonly Period[]): string | null {
-  const first = periods[0]?.decade;
-  const last = periods[periods.length - 1]?.decade;
-  if (first == null || last == null) return null;
-  if (first === last) return `the ${first}s`;
-  return periods.length === 2 ? `the ${first}s and ${last}s` : `the ${first}s to the ${last}s`;
-}
-
-// ---------------------------------------------------------------- wording
-
-function count(n: number, one: string, many: string): string {
-  return `${NUMBERS[n] ?? String(n)} ${n === 1 ? one : many}`;
-}
-
-function listOf(items: readonly string[]): string {
-  if (items.length <= 1) return items[0] ?? '';
-  if (items.length === 2) return `${items[0]} and ${items[1]}`;
-  // Labels may hold commas, so longer lists use semicolons.
-  return `${items.slice(0, -1).join('; ')}; and ${items[items.length - 1]}`;
-}
-
-function item(memory: Memory, dates: 'full' | 'year'): string {
-  const when = memory.when ? (dates === 'full' ? fullDate(memory.when) : String(memory.when.year)) : null;
-  if (memory.generic) return when ? `${placed(memory, KIND[memory.source.kind])} (${when})` : placed(memory, KIND[memory.source.kind]);
-  return `${placed(memory, inSentence(memory.label))} (${[KIND[memory.source.kind], when].filter(Boolean).join(', ')})`;
-}
-
-function names(named: readonly Memory[], others: number, dates: 'full' | 'year'): string {
-  const items = named.map((memory) => item(memory, dates));
-  if (others > 0) items.push(count(others, 'more memory', 'more memories'));
-  return listOf(items);
-}
-
-function attribution(quote: Quote, dates: 'full' | 'year'): string {
-  const { contributor, relationship, kind } = quote.memory.source;
-  if (contributor?.trim()) {
-    const who = relationship?.trim() ? `${contributor.trim()} (${relationship.trim()})` : contributor.trim();
-    return `As ${who} remembers, “${quote.text}”`;
-  }
-  const when = quote.memory.when ? ` from ${dates === 'full' ? fullDate(quote.memory.when) : quote.memory.when.year}` : '';
-  return `${capitalise(KIND[kind])}${when} says: “${quote.text}”`;
-}
-
 function sentence(text: string): string {
   const trimmed = text.replace(/\s+/g, ' ').trim();
   return !trimmed || /[.!?…"”’)]$/.test(trimmed) ? trimmed : `${trimmed}.`;
 }
 
-/** "was born on 3 March 1931 and died on 12 November 2019", or null when neither date is known. */
-function lifePredicate(context: StoryContext, dates: 'full' | 'year'): string | null {
-  const format = (date: string | null): string | null => {
-    const when = parseDate(date);
-    if (!when) return null;
-    if (dates === 'year') return `in ${when.year}`;
-    return when.day === null ? `in ${fullDate(when)}` : `on ${fullDate(when)}`;
-  };
-  const born = format(context.person.birthDate);
-  const died = format(context.person.passingDate);
-  if (born && died) return `was born ${born} and died ${died}`;
-  if (born) return `was born ${born}`;
-  if (died) return `died ${died}`;
-  return null;
+function quoteSource(q: Quote): string {
+  return q.source === 'letter' ? 'A letter' : q.source === 'document' ? 'A document' : q.source === 'video' ? 'A video' : 'A recording';
 }
 
-function lifeFacts(context: StoryContext, who: string, dates: 'full' | 'year'): string | null {
-  const predicate = lifePredicate(context, dates);
-  return predicate ? `${capitalise(who)} ${predicate}.` : null;
+function whoSent(msg: Message, m: Material, possessive = `${m.first}'s`): string {
+  return msg.relationship ? `${msg.contributor}, ${possessive} ${msg.relationship},` : msg.contributor;
 }
 
-function firstName(name: string): string {
-  return name.split(' ')[0] ?? name;
-}
+const fitting = (caption: string, max: number) => caption.split(' ').length <= max;
 
 const comprehensive: Voice = {
-  title: (name, span) => `The life of ${name}${span ? ` (${span})` : ''}`,
-  names: 12,
-  quotes: 2,
-  quoteChars: 200,
-  opening: (context) => {
-    const name = context.person.name.trim() || 'this person';
-    const facts = lifeFacts(context, name, 'full') ?? `This is the story of ${name}, told from the memories kept in this chest.`;
-    return [facts, sentence(context.person.description ?? '')].filter(Boolean).join(' ');
+  dates: 'full',
+  words: Infinity,
+  headings: true,
+  quoteChars: 240,
+  captionWords: 40,
+  onePage: false,
+  countsBare: true,
+  title: (m, span) => `The life of ${m.name}${span ? ` (${span})` : ''}`,
+  opening: (c, m) => {
+    const born = parseDate(c.person.birthDate);
+    return [born ? `${m.name} was born ${onDate(born, 'full')}.` : `This is the story of ${m.name}, told from the memories kept in this chest.`, sentence(c.person.description ?? '')].filter(Boolean);
   },
-  period: (periods, named, others, quotes) => {
-    const total = named.length + others;
-    const span = spanOf(periods);
-    const lead = span
-      ? `From ${span}, the chest holds ${count(total, 'memory', 'memories')}: ${names(named, others, 'full')}.`
-      : `${capitalise(count(total, 'memory has', 'memories have'))} no date: ${names(named, others, 'full')}.`;
-    return [lead, ...quotes.map((quote) => attribution(quote, 'full'))].join(' ');
+  event: (e) => {
+    const when = e.when ? capitalise(onDate(e.when, 'full')) : 'Without a date';
+    const where = placePart(e);
+    const letter = e.ids.length === 1 && e.quotes[0]?.source === 'letter';
+    const what = `${letter ? 'a letter' : kindList(e.kinds)}${e.people.length ? ` with ${listOf(e.people)}` : ''}`;
+    const captions = e.captions.length ? `: ${e.captions.join('; ')}` : '';
+    return [sentence(`${when}${where ? ` ${where}` : ''}, ${what}${captions}`)];
   },
+  quote: (q, e) => `${q.contributor ? `${q.contributor} sent it. ` : ''}${e.ids.length === 1 ? 'It' : quoteSource(q)} ${q.source === 'letter' || q.source === 'document' ? 'reads' : 'says'}: “${q.text}”`,
+  passing: (c, m) => {
+    const died = parseDate(c.person.passingDate);
+    return died ? `${m.first} died ${onDate(died, 'full')}.` : null;
+  },
+  remembrance: (m, after) => (after ? `After ${m.first} died, the family went on keeping memories.` : `Friends remember ${m.first}.`),
+  message: (msg, m, text) => `${whoSent(msg, m)} remembers: “${text}”`,
   closing: () => null,
 };
 
 const brief: Voice = {
-  title: (name, span) => `${name} in brief${span ? ` (${span})` : ''}`,
-  names: 3,
-  quotes: 1,
-  quoteChars: 160,
-  opening: (context) => {
-    const name = context.person.name.trim() || 'this person';
-    const description = sentences(context.person.description?.replace(/\s+/g, ' ') ?? '')[0] ?? '';
-    return [lifeFacts(context, name, 'full'), sentence(description)].filter(Boolean).join(' ');
+  ...comprehensive,
+  words: 260,
+  headings: false,
+  quoteChars: 180,
+  onePage: true,
+  countsBare: false,
+  title: (m, span) => `${m.name} in brief${span ? ` (${span})` : ''}`,
+  opening: (c, m) => {
+    const born = parseDate(c.person.birthDate);
+    const description = sentences(c.person.description ?? '')[0] ?? '';
+    return [born ? `${m.name} was born ${onDate(born, 'full')}.` : null, sentence(description)].filter((t): t is string => Boolean(t));
   },
-  period: (periods, named, others, quotes) => {
-    const span = spanOf(periods);
-    const lead = span ? `From ${span}: ${names(named, others, 'full')}.` : `Undated: ${names(named, others, 'full')}.`;
-    return [lead, ...quotes.map((quote) => attribution(quote, 'full'))].join(' ');
-  },
-  closing: () => null,
+  remembrance: (m, after) => (after ? `Since ${m.first} died:` : `Friends remember ${m.first}.`),
 };
 
-/** "It shows a dog." after an article; otherwise a colon, since "Rose" must keep its capital and "Baskets" reads wrong with it. */
-function shows(label: string): string {
-  return ARTICLE.test(label) ? `It shows ${inSentence(label)}.` : `It shows: ${label}.`;
-}
-
 const forChildren: Voice = {
-  title: (name) => `The story of ${name}`,
-  names: 4,
-  quotes: 1,
-  quoteChars: 120,
-  opening: (context) => {
-    const name = context.person.name.trim() || 'this person';
-    const description = sentences(context.person.description?.replace(/\s+/g, ' ') ?? '')[0] ?? '';
-    return [
-      `This is the story of ${name}.`,
-      lifeFacts(context, firstName(name), 'year'),
-      description.length <= 100 ? sentence(description) : '',
-    ]
-      .filter(Boolean)
-      .join(' ');
+  dates: 'year',
+  words: 600,
+  headings: false,
+  quoteChars: 90,
+  captionWords: 10,
+  onePage: false,
+  countsBare: false,
+  title: (m) => `The story of ${m.name}`,
+  opening: (c, m) => {
+    const born = parseDate(c.person.birthDate);
+    const description = sentences(c.person.description ?? '')[0] ?? '';
+    return [`This is the story of ${m.name}.`, born ? `${m.first} was born in ${born.year}.` : null, description && fitting(description, 14) ? sentence(description) : null].filter((t): t is string => Boolean(t));
   },
-  period: (periods, named, others, quotes) => {
-    const span = spanOf(periods);
-    const lines = [span ? `Here are memories from ${span}.` : 'Here are memories with no date.'];
-    for (const memory of named) {
-      const kind = KIND[memory.source.kind];
-      const where = memory.at ? `${memory.at}, ` : '';
-      const when = memory.when ? `In ${memory.when.year}, ${where}there is ${kind}.` : `${capitalise(`${where}there is ${kind}.`)}`;
-      if (memory.generic) lines.push(when);
-      else if (memory.source.caption?.trim()) lines.push(when, shows(memory.label));
-      else lines.push(when, `It is called ${memory.label}.`);
-    }
-    if (others > 0) lines.push(`There ${others === 1 ? 'is' : 'are'} ${count(others, 'more memory', 'more memories')}.`);
-    for (const quote of quotes) {
-      const who = quote.memory.source.contributor?.trim();
-      lines.push(who ? `${who} remembers: “${quote.text}”` : `${capitalise(KIND[quote.memory.source.kind])} says: “${quote.text}”`);
-    }
-    return lines.join(' ');
+  event: (e) => {
+    const kinds = kindList(e.kinds);
+    const where = e.place ? ` from ${e.place.replace(/^(?:at|in|from)\s/i, '')}` : '';
+    const one = [...e.kinds.values()].reduce((a, b) => a + b, 0) === 1;
+    const lines = [sentence(`${e.when ? `In ${e.when.year}, there ${one ? 'is' : 'are'}` : `There ${one ? 'is' : 'are'}`} ${kinds}${where}`)];
+    if (e.people.length) lines.push(`${listOf(e.people.slice(0, 3))} ${e.people.length === 1 ? 'is' : 'are'} in it.`);
+    const caption = e.captions.find((c) => fitting(c, 10));
+    if (caption) lines.push(`It says: ${sentence(caption)}`);
+    return lines;
   },
-  closing: () => null,
+  quote: (q) => `${quoteSource(q)} says: “${q.text}”`,
+  passing: (c, m) => {
+    const died = parseDate(c.person.passingDate);
+    return died ? `${m.first} died in ${died.year}.` : null;
+  },
+  remembrance: (m, after) => (after ? `After ${m.first} died, people kept adding memories.` : `People remember ${m.first}.`),
+  message: (msg, m, text) => `${msg.contributor} remembers ${m.first}: “${text}”`,
+  closing: (m) => `We remember ${m.first}.`,
 };
 
 const eulogy: Voice = {
-  title: (name, span) => `Remembering ${name}${span ? ` (${span})` : ''}`,
-  names: 6,
-  quotes: 2,
+  dates: 'full',
+  // About three minutes read aloud, at 140 to 150 words a minute.
+  words: 430,
+  headings: false,
   quoteChars: 200,
-  opening: (context) => {
-    const name = context.person.name.trim() || 'this person';
-    const predicate = lifePredicate(context, 'full');
-    const lead = predicate ? `We remember ${name}, who ${predicate}.` : `We remember ${name}.`;
-    return [lead, sentence(context.person.description ?? '')].filter(Boolean).join(' ');
+  captionWords: 25,
+  onePage: false,
+  countsBare: false,
+  title: (m, span) => `Remembering ${m.name}${span ? ` (${span})` : ''}`,
+  opening: (c, m) => {
+    const born = parseDate(c.person.birthDate);
+    const died = parseDate(c.person.passingDate);
+    const life = [born ? `was born ${onDate(born, 'full')}` : null, died ? `died ${onDate(died, 'full')}` : null].filter(Boolean).join(' and ');
+    return [`We are here to remember ${m.name}${life ? `, who ${life}` : ''}.`, sentence(sentences(c.person.description ?? '')[0] ?? '')].filter(Boolean);
   },
-  period: (periods, named, others, quotes) => {
-    const total = named.length + others;
-    const span = spanOf(periods);
-    const lead = span
-      ? `We remember ${span} through ${count(total, 'memory', 'memories')}: ${names(named, others, 'full')}.`
-      : `We remember, too, the moments no one dated: ${names(named, others, 'full')}.`;
-    return [lead, ...quotes.map((quote) => attribution(quote, 'full'))].join(' ');
+  event: (e) => {
+    const when = e.when ? `We remember ${dateText(e.when, 'full')}` : 'We remember a day nobody dated';
+    const where = placePart(e);
+    const who = e.people.length ? `, with ${listOf(e.people)}` : '';
+    const caption = e.captions.find((c) => fitting(c, 25));
+    return [sentence(`${when}${where ? ` ${where}` : ''}${who}${caption ? `: ${caption}` : ''}`)];
   },
-  closing: (name) => `These are the memories we keep of ${firstName(name)}.`,
+  quote: (q, _e, m) => (q.aboutPerson ? `${m.first}, ${quoteSource(q).toLowerCase()} kept these words for you: “${q.text}”` : `${quoteSource(q)} says: “${q.text}”`),
+  passing: () => null,
+  remembrance: (m, after) => (after ? `Since you left us, ${m.first}, we have gone on keeping memories.` : `Your friends remember you, ${m.first}.`),
+  message: (msg, m, text) => `${whoSent(msg, m, 'your')} remembers: “${text}”`,
+  closing: (m) => `${m.first}, we will keep remembering you.`,
 };
 
 const VOICES: Record<StoryStyle, Voice> = {
@@ -457,37 +438,29 @@ const VOICES: Record<StoryStyle, Voice> = {
 
 // ---------------------------------------------------------------- timeline and themes
 
-function timelineOf(memories: readonly Memory[]): StoryTimelineEntry[] {
-  const byDate = new Map<string, Memory[]>();
-  for (const memory of memories) {
-    if (!memory.when) continue;
-    const same = byDate.get(memory.when.key);
-    if (same) same.push(memory);
-    else byDate.set(memory.when.key, [memory]);
-  }
-  // `memories` is sorted, so the map's insertion order is already chronological.
-  return [...byDate].map(([date, group]) => {
-    const labels = group.slice(0, 3).map((memory, i) => placed(memory, i === 0 ? memory.label : inSentence(memory.label)));
-    if (group.length > 3) labels.push(count(group.length - 3, 'more memory', 'more memories'));
-    const last = labels.pop() ?? '';
-    return {
-      date,
-      title: clip(labels.length ? `${labels.join(', ')} and ${last}` : last, 160),
-      description: group.map((memory) => excerpt(memory.source)).find((text) => text !== null) ?? null,
-      assetIds: group.map((memory) => memory.source.id),
-    };
-  });
+function timelineOf(m: Material, voice: Voice): StoryTimelineEntry[] {
+  return [...m.life, ...m.after]
+    .filter((e) => e.when !== null)
+    .map((e) => {
+      const caption = e.captions[0];
+      const where = placePart({ ...e, captions: caption ? [caption] : [] });
+      const what = caption ?? capitalise(`${kindList(e.kinds)}${e.people.length ? ` with ${listOf(e.people)}` : ''}`);
+      const when = e.when!;
+      return {
+        date: voice.dates === 'year' ? String(when.year) : when.key,
+        title: `${what}${where ? ` ${where}` : ''}`.slice(0, 160),
+        description: e.quotes[0]?.text ?? null,
+        assetIds: e.ids,
+      };
+    });
 }
 
 /**
  * What the local describer measures rather than sees (src/ai/local/image-tags.ts): colours,
  * shape, tone, "document", and decade and season from the date. Facts of the pixels or the
- * calendar, not of a life: a theme is never "blue" or "landscape". Excluded as tags and as that
- * describer's captions, whatever provider attached them; the same words in people's own text
- * (a transcript, a letter, a caption someone wrote) still count.
+ * calendar, not of a life. The book no longer reads tags at all; kept for the describer's test.
  */
 const MEASURED_TAGS: ReadonlySet<string> = new Set([
-  // The object model's "person": in nearly every photo of a family, so never what a life was about.
   'person',
   ...['red', 'orange', 'yellow', 'green', 'teal', 'blue', 'purple', 'pink', 'brown', 'black', 'white', 'grey', 'gray'],
   ...['portrait', 'landscape', 'square', 'panorama'],
@@ -495,9 +468,6 @@ const MEASURED_TAGS: ReadonlySet<string> = new Set([
   ...['winter', 'spring', 'summer', 'autumn'],
 ]);
 const DECADE_TAG = /^\d{3,4}s$/;
-/** The local describer's caption, which only restates those facts ("A mostly blue photograph from the 1960s, taken in summer."). */
-const MEASURED_CAPTION =
-  /^(?:A page of text(?:, captured in the \d{3,4}s)?|An? (?:(?:black-and-white|sepia|mostly [a-z]+|panoramic) )*photograph(?: from the \d{3,4}s)?(?:,? taken in (?:winter|spring|summer|autumn))?)\.$/;
 
 /** Whether a tag is one of the describer's measurements rather than something about the memory. */
 export function isMeasuredTag(tag: string): boolean {
@@ -505,27 +475,31 @@ export function isMeasuredTag(tag: string): boolean {
   return MEASURED_TAGS.has(name) || DECADE_TAG.test(name);
 }
 
-function themesOf(memories: readonly Memory[], name: string): StoryTheme[] {
-  const docs = memories.map(({ source }) =>
-    [
-      source.transcript,
-      source.text,
-      source.caption && !MEASURED_CAPTION.test(source.caption.trim()) ? source.caption : null,
-      ...source.tags.filter((tag) => !isMeasuredTag(tag)),
-    ].filter((text): text is string => Boolean(text)),
-  );
-  const exclude = new Set(name.toLowerCase().split(/[^\p{L}]+/u).filter(Boolean));
-  const hits = topKeywords(docs, { max: 6, minDocs: Math.min(2, memories.length), exclude });
-  return hits.map(({ keyword, docs: indices }) => {
-    const matched = indices.map((index) => memories[index]).filter((memory): memory is Memory => memory !== undefined);
-    const years = matched.flatMap((memory) => (memory.when ? [memory.when.year] : []));
-    const first = years.length ? Math.min(...years) : null;
-    const last = years.length ? Math.max(...years) : null;
-    const range = first === null ? '' : first === last ? `, from ${first}` : `, from ${first} to ${last}`;
+/** Themes from what people wrote and said (letters, transcripts, captions, places, messages), each in two events or more. */
+function themesOf(m: Material): StoryTheme[] {
+  const sources: { texts: string[]; ids: string[]; year: number | null }[] = [
+    ...[...m.life, ...m.after].map((e) => ({
+      texts: [...e.quotes.map((q) => q.text), ...e.captions, ...(e.place ? [e.place] : [])],
+      ids: e.ids,
+      year: e.when?.year ?? null,
+    })),
+  ];
+  // A message speaks of the memories it came with: it joins their event, so it is not a second witness.
+  for (const msg of m.messages) {
+    const home = sources.find((s) => s.ids.includes(msg.ids[0]!));
+    if (home) home.texts.push(msg.text);
+  }
+  const names = [m.name, ...[...m.life, ...m.after].flatMap((e) => e.people)];
+  const exclude = new Set(names.flatMap((n) => n.toLowerCase().split(/[^\p{L}]+/u)).filter(Boolean));
+  const hits = topKeywords(sources.map((s) => s.texts), { max: 6, minDocs: 2, exclude });
+  return hits.map(({ keyword, docs }) => {
+    const matched = docs.map((i) => sources[i]!);
+    const years = matched.flatMap((s) => (s.year === null ? [] : [s.year]));
+    const range = years.length === 0 ? '' : Math.min(...years) === Math.max(...years) ? `, in ${years[0]}` : `, from ${Math.min(...years)} to ${Math.max(...years)}`;
     return {
       name: keyword,
-      description: `Appears in ${matched.length} ${matched.length === 1 ? 'memory' : 'memories'}${range}.`,
-      assetIds: matched.map((memory) => memory.source.id),
+      description: `In the words of ${matched.length} memories${range}.`,
+      assetIds: [...new Set(matched.flatMap((s) => s.ids))],
     };
   });
 }

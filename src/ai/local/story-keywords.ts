@@ -36,7 +36,11 @@ const STOPWORDS: ReadonlySet<string> = new Set(
   yet you your yours yourself um uh oh okay ok mean gonna came come comes going go goes told tell
   photo photograph picture image scan document recording video audio memo woman man person people standing sitting
   holding wearing looking front black white old young day days year years
-  grandma grandpa granny grandad grandmother grandfather nana nan mum mom mummy mommy dad daddy`.split(/\s+/),
+  grandma grandpa granny grandad grandmother grandfather nana nan mum mom mummy mommy dad daddy
+  dear dearest thank thanks love loving yours sincerely regards wish wishes hope hoped write wrote written writing
+  letter letters found find full fully last first next today tomorrow yesterday week weeks month months good great
+  lovely nice best better let put keep kept want wanted give gave given take taken felt feel always again soon
+  someone everyone anyone nothing anything everything knew known knows wanted asked ask`.split(/\s+/),
 );
 
 const TOKEN = /[\p{L}\p{N}]+(?:['’]\p{L}+)*/gu;

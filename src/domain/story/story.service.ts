@@ -153,12 +153,15 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
 }
 
 /**
- * The narrative so far, stored in the story row at most every PROGRESS_INTERVAL_MS and signalled
- * to subscribers after each write. Writes run one after another, so neither the row nor the
- * signals go backwards; a write never touches a story no longer GENERATING.
+ * The narrative so far, stored in the story row and signalled to subscribers after each write:
+ * whenever a paragraph was added (the local writer hands over a whole paragraph at a time, all
+ * within milliseconds), and otherwise at most every PROGRESS_INTERVAL_MS (a model streams tokens).
+ * Writes run one after another, so neither the row nor the signals go backwards; a write never
+ * touches a story no longer GENERATING.
  */
 function narrativeSaver(em: EntityManager, deps: Pick<StoryDeps, 'events' | 'log'>, story: Story) {
   let last = 0;
+  let savedParagraphs = 0;
   let pending: string | null = null;
   let writing: Promise<void> = Promise.resolve();
   const save = (narrative: string) => {
@@ -174,8 +177,10 @@ function narrativeSaver(em: EntityManager, deps: Pick<StoryDeps, 'events' | 'log
     onNarrative(soFar: string): void {
       pending = soFar;
       const now = Date.now();
-      if (now - last < PROGRESS_INTERVAL_MS) return;
+      const paragraphs = soFar.split(/\n\s*\n/).length;
+      if (now - last < PROGRESS_INTERVAL_MS && paragraphs <= savedParagraphs) return;
       last = now;
+      savedParagraphs = paragraphs;
       pending = null;
       save(soFar);
     },
