@@ -120,7 +120,7 @@ describe('the memories a story draws on', () => {
     }
     const draft = writeExtractiveStory(context, { style: StoryStyle.COMPREHENSIVE, includeTimeline: true, includeThemes: true });
     expect(draft.timeline[0]).toMatchObject({ date: '1962-06-01', title: 'Rose on the pier with Anna at Whitby', assetIds: [photo.id] });
-    expect(draft.paragraphs.map((p) => p.text).join(' ')).toContain('Rose on the pier with Anna at Whitby (a photo, 1 June 1962)');
+    expect(draft.paragraphs.map((p) => p.text).join(' ')).toContain('On 1 June 1962 at Whitby, a photo: Rose on the pier with Anna.');
     expect(JSON.stringify(draft)).not.toMatch(/54\.48|0\.61|lepic|front.door/i);
   });
 
