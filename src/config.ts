@@ -179,6 +179,12 @@ const envSchema = z.object({
   OPENAI_TRANSCRIBE_MODEL: z.string().min(1).default('whisper-1'),
   OPENAI_VISION_MODEL: z.string().min(1).default('gpt-4o-mini'),
   OPENAI_STORY_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /**
+   * Most tokens one story request to the openai provider may take, prompt and answer together: the
+   * story model's context window or less (Ollama: its num_ctx). A chest that does not fit one
+   * request is written in stages (summaries per period, then the book) within it.
+   */
+  AI_STORY_TOKEN_BUDGET: int(4000, 10_000_000).default(32_000),
   /** "off": no picture is described (no object model is loaded, nothing is sent to a vision service); scans are still read. */
   AI_VISION: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   /** Seconds one AI request may take (stories stream for a while). */
@@ -323,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
         models: { transcribe: e.OPENAI_TRANSCRIBE_MODEL, vision: e.OPENAI_VISION_MODEL, story: e.OPENAI_STORY_MODEL },
         timeoutMs: e.AI_TIMEOUT_SECONDS * 1000,
         maxRetries: e.AI_MAX_RETRIES,
+        storyTokenBudget: e.AI_STORY_TOKEN_BUDGET,
       },
       whisper: { binary: e.WHISPER_CPP_PATH ?? null, model: e.WHISPER_MODEL_PATH ?? null, memoryMb: e.WHISPER_MEMORY_MB, timeoutMs: e.WHISPER_TIMEOUT_SECONDS * 1000 },
       pocketsphinx:

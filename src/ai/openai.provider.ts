@@ -22,7 +22,7 @@ import { IMAGE_SCHEMA, ImageOutput, jsonSchemaFormat, parseJson, TranscriptionOu
 // Parts the tests and other modules use, from the one module that names the provider.
 export { toProviderError } from './openai/errors.js';
 export { languageCode } from './openai/language.js';
-export { STORY_CONTEXT_BUDGET, storyContextJson } from './openai/story.js';
+export { DEFAULT_STORY_TOKEN_BUDGET, storyContextJson } from './openai/story.js';
 
 /**
  * The AiProvider for any OpenAI-compatible server (OpenAI, Ollama's /v1, LocalAI, vLLM).
@@ -38,6 +38,11 @@ export interface OpenAiSettings {
   /** Per attempt: until the response headers (and the whole body, except for streams); for streams, the longest silence. */
   timeoutMs: number;
   maxRetries: number;
+  /**
+   * Most tokens one story request may take, prompt and answer together (AI_STORY_TOKEN_BUDGET).
+   * Default DEFAULT_STORY_TOKEN_BUDGET. A chest that does not fit is written in stages (openai/story-stages.ts).
+   */
+  storyTokenBudget?: number;
 }
 
 import { PROVIDER } from './openai/provider-name.js';

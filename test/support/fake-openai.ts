@@ -91,6 +91,73 @@ export function defaultStory(prompt: string): Record<string, unknown> {
   };
 }
 
+
+interface FakeNote {
+  text: string;
+  assetIds: string[];
+}
+
+/**
+ * Answers the staged story writer as a model would, from what it was sent, keeping to the
+ * prompt's "at most N notes, each citing at most K ids": a period summary ("period_summary") has
+ * a note per few memories (their captions, places and people) citing the first of them, or, from
+ * notes, a note per few notes citing the first ids of each; the book ("life_story")
+ * from notes has a paragraph per period citing its notes' ids. Each also cites one id that exists
+ * nowhere, as models do. An answer longer than max_tokens (at 3.5 characters a token) is cut
+ * there with finish_reason "length", as a server would. Null: not a staged request (the default
+ * story answers it).
+ */
+export function stagedAnswer(schema: string | undefined, system: string, user: string, maxTokens: number | undefined): { content: string; finishReason?: string } | null {
+  const maxNotes = Number(/at most (\d+) notes/i.exec(system)?.[1] ?? 10);
+  const maxIds = Number(/at most (\d+) ids/i.exec(system)?.[1] ?? 6);
+  const at = user.indexOf('{');
+  if (at === -1 || (schema !== 'period_summary' && schema !== 'life_story')) return null;
+  let data: { person?: { name?: string }; period?: string; memories?: Record<string, unknown>[]; periods?: { period: string; notes: FakeNote[] }[] };
+  try {
+    data = JSON.parse(user.slice(at)) as typeof data;
+  } catch {
+    return null;
+  }
+  let answer: unknown;
+  if (schema === 'period_summary' && data.memories) {
+    const notes: FakeNote[] = [];
+    const size = Math.ceil(data.memories.length / maxNotes);
+    for (let i = 0; i < data.memories.length; i += size) {
+      const group = data.memories.slice(i, i + size);
+      const said = group
+        .slice(0, 2)
+        .map((m) => [m['caption'] ?? m['title'], m['place'], Array.isArray(m['people']) ? `with ${(m['people'] as string[]).join(' and ')}` : null].filter(Boolean).join(', '))
+        .join('; ');
+      notes.push({ text: `In ${String(group[0]?.['date'] ?? data.period ?? 'those years').slice(0, 4)}: ${said}`.slice(0, 160), assetIds: group.slice(0, maxIds).map((m) => String(m['id'])) });
+    }
+    notes[0]?.assetIds.push('invented-by-the-summary');
+    answer = { notes };
+  } else if (schema === 'period_summary' && data.periods) {
+    const all = data.periods.flatMap((p) => p.notes);
+    const notes: FakeNote[] = [];
+    const size = Math.ceil(all.length / maxNotes);
+    for (let i = 0; i < all.length; i += size) {
+      const group = all.slice(i, i + size);
+      const each = Math.max(1, Math.floor(maxIds / group.length));
+      notes.push({ text: group.map((n) => n.text.split(':')[0]).join('; ').slice(0, 160), assetIds: group.flatMap((n) => n.assetIds.slice(0, each)).slice(0, maxIds) });
+    }
+    notes[0]?.assetIds.push('invented-by-the-merge');
+    answer = { notes };
+  } else if (schema === 'life_story' && data.periods) {
+    const name = data.person?.name ?? 'Someone';
+    const cited = (notes: FakeNote[]): string[] => [...new Set(notes.flatMap((n) => n.assetIds))].slice(0, 4);
+    answer = {
+      title: `The life of ${name}`,
+      paragraphs: data.periods.map((p, i) => ({ text: `${p.period}: ${p.notes[0]?.text ?? ''}`, assetIds: i === 0 ? [...cited(p.notes), 'invented-by-the-book'] : cited(p.notes) })),
+      timeline: data.periods.map((p) => ({ date: p.period.slice(0, 4), title: p.period, description: null, assetIds: cited(p.notes).slice(0, 1) })),
+      themes: [{ name: 'Family', description: null, assetIds: data.periods.flatMap((p) => cited(p.notes).slice(0, 1)).slice(0, 3) }],
+    };
+  } else return null;
+  const content = JSON.stringify(answer);
+  const room = maxTokens === undefined ? Infinity : Math.floor(maxTokens * 3.5);
+  return content.length > room ? { content: content.slice(0, room), finishReason: 'length' } : { content };
+}
+
 export async function startFakeOpenAi(): Promise<FakeOpenAi> {
   const requests: RecordedRequest[] = [];
   const queue: Behaviour[] = [];
@@ -141,7 +208,13 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     const messages = Array.isArray(body['messages']) ? (body['messages'] as Array<{ role: string; content: unknown }>) : [];
     const isVision = messages.some((m) => Array.isArray(m.content) && m.content.some((part: { type?: string }) => part.type === 'image_url'));
     const prompt = messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
-    const content = behaviour.content ?? JSON.stringify(isVision ? DEFAULT_IMAGE_ANSWER : defaultStory(prompt));
+    const schema = (body['response_format'] as { json_schema?: { name?: string } } | undefined)?.json_schema?.name;
+    const system = messages.filter((m) => m.role === 'system').map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
+    const user = messages.filter((m) => m.role === 'user').map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
+    const maxTokens = typeof body['max_tokens'] === 'number' ? body['max_tokens'] : undefined;
+    const staged = behaviour.content === undefined && !isVision ? stagedAnswer(schema, system, user, maxTokens) : null;
+    const content = behaviour.content ?? staged?.content ?? JSON.stringify(isVision ? DEFAULT_IMAGE_ANSWER : defaultStory(prompt));
+    if (staged?.finishReason) behaviour = { ...behaviour, finishReason: staged.finishReason };
     const base = { id: 'chatcmpl-fake', created: 1_700_000_000, model };
 
     if (body['stream'] !== true) {

@@ -34,6 +34,11 @@ export const STORY_SCHEMA = object({
   themes: array(object({ name: string, description: nullableString, assetIds: ids })),
 });
 
+/** A period's notes for the writer of the book (openai/story-stages.ts): each a claim citing the memories it comes from. */
+export const SUMMARY_SCHEMA = object({
+  notes: array(object({ text: string, assetIds: ids })),
+});
+
 export const TranscriptionOutput = z.object({
   text: z.string(),
   language: z.string().nullish(),
@@ -69,3 +74,6 @@ export function parseJson<T>(content: string | null | undefined, schema: z.ZodTy
   return parsed.success ? parsed.data : null;
 }
 
+export const SummaryOutput = z.object({
+  notes: z.array(z.object({ text: z.string(), assetIds: Ids })),
+});

@@ -1,129 +1,17 @@
 import type OpenAI from 'openai';
 import type { z } from 'zod';
-import { StoryStyle } from '../../db/enums.js';
 import { AiProviderError } from '../ai.port.js';
-import type { StoryContext, StoryDraft, StoryMemory, StoryOptions, StoryStreamOptions } from '../ai.port.js';
+import type { StoryContext, StoryDraft, StoryOptions, StoryStreamOptions } from '../ai.port.js';
 import type { OpenAiSettings } from '../openai.provider.js';
 import { PartialJsonStrings } from '../partial-json.js';
 import { toProviderError } from './errors.js';
+import { type JsonSchema, jsonSchemaFormat, parseJson, STORY_SCHEMA, StoryOutput, SUMMARY_SCHEMA, SummaryOutput } from './output.js';
 import { PROVIDER } from './provider-name.js';
-import { jsonSchemaFormat, parseJson, STORY_SCHEMA, StoryOutput } from './output.js';
+import { AnswerCutShort, IDS_PER_NOTE, notesByPeriod, type PeriodNotes } from './story-stages.js';
+import { bookFromNotesSystemPrompt, bookSystemPrompt, fitContextJson, personJson, summarySystemPrompt } from './story-prompt.js';
+import { requestTokens } from './tokens.js';
 
-/** The story prompt's data (person + memories as JSON) stays under this many characters. */
-export const STORY_CONTEXT_BUDGET = 60_000;
-/** No single transcript or text excerpt is longer than this, whatever the budget. */
-const MAX_EXCERPT = 8_000;
-/** An excerpt cut shorter than this says too little to keep. */
-const MIN_EXCERPT = 200;
-
-// ---------------------------------------------------------------------------------------------
-// Stories
-
-const STYLES: Record<StoryStyle, string> = {
-  [StoryStyle.COMPREHENSIVE]: 'Comprehensive: a thorough life story in several paragraphs, covering every period and side of the person the memories show.',
-  [StoryStyle.BRIEF]: 'Brief: 2 to 3 paragraphs with the essentials.',
-  [StoryStyle.FOR_CHILDREN]: 'For children: simple, warm, short sentences a young child can follow; gentle about death.',
-  [StoryStyle.EULOGY]: 'Eulogy: to be read aloud at a memorial service; warm, dignified and easy to speak, addressed to the people gathered.',
-};
-
-function storySystemPrompt(options: StoryOptions, context: StoryContext): string {
-  return [
-    "You write the story of a person's life for their family, from the memories the family collected: photos, videos, recordings and documents, given as JSON.",
-    'Rules:',
-    '- Use only facts found in the person and the memories. Never invent names, dates, places, events, feelings or quotes. If the memories say little, write little.',
-    ...(context.memories.some((m) => m.roughTranscript && m.transcript)
-      ? [
-          '- A memory with "transcriptIsRough": true has a rough transcript, heard by a simple offline speech recogniser: many of its words are wrong. Use it only for what the recording is broadly about; never quote it, and never present its words as what anyone said.',
-        ]
-      : []),
-    '- Every paragraph, timeline entry and theme cites in assetIds the ids of the memories it draws on, and only ids given in the memories.',
-    "- A memory's place is where it was made, in the family's words; name a place only as a memory gives it.",
-    '- Paragraph text is plain prose: no markdown, no headings, no ids.',
-    '- Write in the language most of the memories are in.',
-    `- Style. ${STYLES[options.style]}`,
-    options.includeTimeline
-      ? '- timeline: the dated events the memories show, oldest first; date as YYYY, YYYY-MM or YYYY-MM-DD, only as precise as the memories are.'
-      : '- timeline: return an empty array.',
-    options.includeThemes
-      ? '- themes: the threads that run through the life (a place, a passion, a bond), each with a short description.'
-      : '- themes: return an empty array.',
-    'Answer with JSON only.',
-  ].join('\n');
-}
-
-/** The person and memories as compact JSON, transcripts and texts cut so the whole fits the budget. */
-export function storyContextJson(context: StoryContext, budget: number = STORY_CONTEXT_BUDGET): string {
-  const { person } = context;
-  const head = { name: person.name, born: person.birthDate ?? undefined, died: person.passingDate ?? undefined, about: person.description ?? undefined };
-  const render = (cap: number): string =>
-    JSON.stringify({ person: head, memories: context.memories.map((m) => memoryJson(m, cap)) });
-
-  const full = render(MAX_EXCERPT);
-  if (full.length <= budget) return full;
-  // Water-fill: the longest excerpts are cut first, to a common cap; shorter ones stay whole.
-  const lengths = context.memories
-    .flatMap((m) => [m.transcript, m.text])
-    .filter((t): t is string => t !== null)
-    .map((t) => Math.min(squash(t).length, MAX_EXCERPT));
-  let cap = waterLevel(lengths, budget - render(0).length);
-  let json = render(cap);
-  // Escapes and ellipses make the estimate a little short; tighten until it fits (or nothing is left to cut).
-  while (json.length > budget && cap >= MIN_EXCERPT) {
-    cap = Math.floor(cap * 0.9);
-    json = render(cap);
-  }
-  return json;
-}
-
-/** The largest cap such that the capped lengths sum to at most `room`. */
-function waterLevel(lengths: number[], room: number): number {
-  const sorted = [...lengths].sort((a, b) => a - b);
-  let left = Math.max(0, room);
-  for (let i = 0; i < sorted.length; i++) {
-    const share = left / (sorted.length - i);
-    const length = sorted[i] ?? 0;
-    if (length > share) return Math.floor(share);
-    left -= length;
-  }
-  return MAX_EXCERPT;
-}
-
-function memoryJson(m: StoryMemory, cap: number): Record<string, unknown> {
-  const from = m.contributor ? (m.relationship ? `${m.contributor} (${m.relationship})` : m.contributor) : undefined;
-  return {
-    id: m.id,
-    date: m.date ?? undefined,
-    kind: m.kind,
-    title: m.title,
-    caption: m.caption ?? undefined,
-    place: m.place ?? undefined,
-    people: m.people?.length ? m.people : undefined,
-    tags: m.tags.length > 0 ? m.tags : undefined,
-    transcript: excerpt(m.transcript, cap),
-    transcriptIsRough: m.roughTranscript && m.transcript ? true : undefined,
-    text: excerpt(m.text, cap),
-    from,
-  };
-}
-
-const squash = (text: string): string => text.replace(/\s+/g, ' ').trim();
-
-/** At most `cap` characters, cut at a word where possible; undefined when too little would be left. */
-function excerpt(text: string | null, cap: number): string | undefined {
-  if (text === null) return undefined;
-  const flat = squash(text);
-  if (flat.length <= cap) return flat || undefined;
-  if (cap < MIN_EXCERPT) return undefined;
-  const cut = flat.slice(0, cap - 1);
-  const space = cut.lastIndexOf(' ');
-  return `${space > cap * 0.8 ? cut.slice(0, space) : cut}…`;
-}
-
-const narrativeOf = (texts: string[]): string =>
-  texts
-    .map((t) => t.trim())
-    .filter((t) => t.length > 0)
-    .join('\n\n');
+export { storyContextJson } from './story-prompt.js';
 
 /**
  * A draft as this provider hands it over: what it cleaned out of the model's answer already is
@@ -134,6 +22,40 @@ export interface CleanedStoryDraft extends StoryDraft {
   droppedClaims: number;
 }
 
+/** AI_STORY_TOKEN_BUDGET's default: most tokens one story request takes, prompt and answer together. */
+export const DEFAULT_STORY_TOKEN_BUDGET = 32_000;
+/**
+ * Transcript and text excerpts in staged writing; and the shortest the one-request book cuts them
+ * to before it gives way to stages (a larger chest is better read in periods than cut to nothing).
+ */
+const STAGE_EXCERPT = 1_500;
+
+interface ChatBody {
+  model: string;
+  stream: true;
+  max_tokens: number;
+  messages: { role: 'system' | 'user'; content: string }[];
+  response_format: ReturnType<typeof jsonSchemaFormat>;
+}
+
+/** What the model answered, as text, with the model the server says it used and why it stopped. */
+interface Answer {
+  content: string;
+  model: string;
+  finish: string | null;
+}
+
+type Ask = (body: ChatBody, onContent?: (delta: string) => void) => Promise<Answer>;
+
+const clamp = (value: number, low: number, high: number): number => Math.min(high, Math.max(low, value));
+
+/**
+ * Writes the story. A chest whose memories fit one request (excerpts at least STAGE_EXCERPT long)
+ * is written in one, as it streams. A larger one is read in stages (story-stages.ts): notes per
+ * period citing the memories, merged until they fit, then the book from the notes, streamed.
+ * Every request, whatever the stage, stays within the token budget, answer included; a retryable
+ * failure at any stage is thrown for the queue to retry the story.
+ */
 export async function generateStory(
   client: OpenAI,
   settings: OpenAiSettings,
@@ -142,73 +64,128 @@ export async function generateStory(
   stream: StoryStreamOptions | undefined,
 ): Promise<CleanedStoryDraft> {
   const model = settings.models.story;
-  const signal = stream?.signal;
-  // The SDK's timeout ends when the headers arrive; a stream that goes quiet is caught here.
-  const silence = new AbortController();
-  const requestSignal = signal ? AbortSignal.any([signal, silence.signal]) : silence.signal;
-  let timer: NodeJS.Timeout | undefined;
-  const rearm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => silence.abort(), settings.timeoutMs);
+  const budget = settings.storyTokenBudget ?? DEFAULT_STORY_TOKEN_BUDGET;
+  // The answer's room is part of the budget: a book needs more than a period's notes.
+  const bookAnswer = clamp(Math.floor(budget / 4), 512, 4096);
+  const noteAnswer = clamp(Math.floor(budget / 5), 256, 4096);
+  const body = (input: { system: string; user: string; name: string; schema: JsonSchema; maxTokens: number }): ChatBody => ({
+    model,
+    stream: true,
+    max_tokens: input.maxTokens,
+    messages: [
+      { role: 'system', content: input.system },
+      { role: 'user', content: input.user },
+    ],
+    response_format: jsonSchemaFormat(input.name, input.schema),
+  });
+  const bookBody = (system: string, user: string): ChatBody => body({ system, user, name: 'life_story', schema: STORY_SCHEMA, maxTokens: bookAnswer });
+  const summaryBody = (system: string, user: string): ChatBody => body({ system, user, name: 'period_summary', schema: SUMMARY_SCHEMA, maxTokens: noteAnswer });
+  const ask = asker(client, settings, budget, stream?.signal);
+
+  const oneRequest = bookSystemPrompt(options, context);
+  const memoriesUser = (json: string): string => `The person and the memories:\n${json}`;
+  const single = fitContextJson(context, (json) => requestTokens(bookBody(oneRequest, memoriesUser(json))) <= budget, STAGE_EXCERPT);
+  if (single !== null) return writeBook({ ask, body: bookBody(oneRequest, memoriesUser(single)), context, options, stream });
+
+  const fromNotes = bookFromNotesSystemPrompt(options);
+  const notesUser = (periods: PeriodNotes[]): string =>
+    `The person, and the notes on their life by period:\n${JSON.stringify({ person: personJson(context.person), periods })}`;
+  const summaryRoom = (system: string, user: string): number => budget - requestTokens(summaryBody(system, user));
+  // A long letter gets a share of a period's request, not all of it.
+  const emptyRoom = summaryRoom(summarySystemPrompt({ memories: context.memories, fromNotes: false, maxNotes: 99, maxIds: IDS_PER_NOTE }), JSON.stringify(personJson(context.person)));
+  const periods = await notesByPeriod({
+    context,
+    summaryRoom,
+    bookFits: (candidate) => requestTokens(bookBody(fromNotes, notesUser(candidate))) <= budget,
+    noteAnswerTokens: noteAnswer,
+    excerpt: Math.min(STAGE_EXCERPT, Math.floor((emptyRoom * 3.5) / 4)),
+    summarise: async ({ system, user }) => {
+      const answer = await ask(summaryBody(system, user));
+      return parsed(answer, SummaryOutput, 'The notes on a period').notes;
+    },
+  });
+  if (periods.length === 0) throw new AiProviderError('The story model wrote no usable notes on any period of the memories', false);
+  return writeBook({ ask, body: bookBody(fromNotes, notesUser(periods)), context, options, stream });
+}
+
+/** The book's request, streamed: the narrative is shown as it grows, then cleaned. */
+async function writeBook(input: { ask: Ask; body: ChatBody; context: StoryContext; options: StoryOptions; stream: StoryStreamOptions | undefined }): Promise<CleanedStoryDraft> {
+  const texts = new PartialJsonStrings(['paragraphs', '*', 'text']);
+  let shown = '';
+  const show = (narrative: string): void => {
+    if (narrative === shown) return;
+    shown = narrative;
+    input.stream?.onNarrative?.(narrative);
   };
-  const timedOut = (): AiProviderError => new AiProviderError('The AI service did not answer in time', true);
+  const answer = await input.ask(input.body, (delta) => {
+    texts.push(delta);
+    show(joinTexts(texts.values()));
+  });
+  const draft = cleanStory(parsed(answer, StoryOutput, 'The story'), input.context, input.options, answer.model);
+  show(joinTexts(draft.paragraphs.map((p) => p.text)));
+  return draft;
+}
 
-  try {
-    const chunks = await client.chat.completions.create(
-      {
-        model,
-        stream: true,
-        messages: [
-          { role: 'system', content: storySystemPrompt(options, context) },
-          { role: 'user', content: `The person and the memories:\n${storyContextJson(context)}` },
-        ],
-        response_format: jsonSchemaFormat('life_story', STORY_SCHEMA),
-      },
-      { signal: requestSignal },
-    );
-    rearm();
-    const texts = new PartialJsonStrings(['paragraphs', '*', 'text']);
-    let content = '';
-    let reportedModel = model;
-    let finish: string | null = null;
-    let shown = '';
-    const show = (narrative: string): void => {
-      if (narrative === shown) return;
-      shown = narrative;
-      stream?.onNarrative?.(narrative);
+const joinTexts = (texts: string[]): string =>
+  texts
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0)
+    .join('\n\n');
+
+function parsed<T>(answer: Answer, schema: z.ZodType<T>, what: string): T {
+  const value = parseJson(answer.content, schema);
+  if (value) return value;
+  if (answer.finish === null) throw new AiProviderError(`The AI service stopped before ${what.toLowerCase()} was finished`, true);
+  if (answer.finish === 'length') throw new AnswerCutShort(`${what} was longer than the model can write in one answer`);
+  throw new AiProviderError('The story model returned malformed output', false);
+}
+
+/**
+ * One streamed chat request. Refuses a request above the budget (estimated as the server would
+ * count it, answer included) before anything is sent. The SDK's timeout ends when the headers
+ * arrive; a stream that goes quiet for timeoutMs is caught here.
+ */
+function asker(client: OpenAI, settings: OpenAiSettings, budget: number, signal: AbortSignal | undefined): Ask {
+  return async (body, onContent) => {
+    signal?.throwIfAborted();
+    if (requestTokens(body) > budget) {
+      throw new AiProviderError(`The story request would need more than AI_STORY_TOKEN_BUDGET (${budget} tokens); raise it for this model`, false);
+    }
+    const silence = new AbortController();
+    const requestSignal = signal ? AbortSignal.any([signal, silence.signal]) : silence.signal;
+    let timer: NodeJS.Timeout | undefined;
+    const rearm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => silence.abort(), settings.timeoutMs);
     };
-    for await (const chunk of chunks) {
+    const timedOut = (): AiProviderError => new AiProviderError('The AI service did not answer in time', true);
+    try {
+      const chunks = await client.chat.completions.create(body, { signal: requestSignal });
       rearm();
-      if (chunk.model) reportedModel = chunk.model;
-      const choice = chunk.choices[0];
-      const delta = choice?.delta?.content;
-      if (delta) {
-        content += delta;
-        texts.push(delta);
-        show(narrativeOf(texts.values()));
+      const answer: Answer = { content: '', model: body.model, finish: null };
+      for await (const chunk of chunks) {
+        rearm();
+        if (chunk.model) answer.model = chunk.model;
+        const choice = chunk.choices[0];
+        const delta = choice?.delta?.content;
+        if (delta) {
+          answer.content += delta;
+          onContent?.(delta);
+        }
+        if (choice?.finish_reason) answer.finish = choice.finish_reason;
       }
-      if (choice?.finish_reason) finish = choice.finish_reason;
+      // An aborted stream ends the loop quietly in the SDK instead of throwing.
+      signal?.throwIfAborted();
+      if (silence.signal.aborted) throw timedOut();
+      return answer;
+    } catch (error) {
+      signal?.throwIfAborted();
+      if (silence.signal.aborted) throw timedOut();
+      throw toProviderError(error, body.model);
+    } finally {
+      clearTimeout(timer);
     }
-    // An aborted stream ends the loop quietly in the SDK instead of throwing.
-    signal?.throwIfAborted();
-    if (silence.signal.aborted) throw timedOut();
-
-    const parsed = parseJson(content, StoryOutput);
-    if (!parsed) {
-      if (finish === null) throw new AiProviderError('The AI service stopped before the story was finished', true);
-      if (finish === 'length') throw new AiProviderError('The story was longer than the model can write in one answer', false);
-      throw new AiProviderError('The story model returned malformed output', false);
-    }
-    const draft = cleanStory(parsed, context, options, reportedModel);
-    show(narrativeOf(draft.paragraphs.map((p) => p.text)));
-    return draft;
-  } catch (error) {
-    signal?.throwIfAborted();
-    if (silence.signal.aborted) throw timedOut();
-    throw toProviderError(error, model);
-  } finally {
-    clearTimeout(timer);
-  }
+  };
 }
 
 const STORY_DATE = /^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$/;

@@ -1,0 +1,179 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AiProviderError, type StoryContext, type StoryMemory, type StoryOptions } from '../../../src/ai/ai.port.js';
+import { createOpenAiProvider } from '../../../src/ai/openai.provider.js';
+import type { CleanedStoryDraft } from '../../../src/ai/openai/story.js';
+import { requestTokens } from '../../../src/ai/openai/tokens.js';
+import { validateCitations } from '../../../src/domain/story/citations.js';
+import { FileType, StoryStyle } from '../../../src/db/enums.js';
+import { type FakeOpenAi, type RecordedRequest, startFakeOpenAi } from '../../support/fake-openai.js';
+
+/**
+ * The openai writer on a chest larger than the model's context: it is read in stages (notes per
+ * period, merged, then the book), every request within AI_STORY_TOKEN_BUDGET, the citations of the
+ * book all pointing at memories of the chest. The loopback server answers each stage from what it
+ * was sent (fake-openai.ts stagedAnswer), inventing an id at each stage as models do.
+ */
+
+let fake: FakeOpenAi;
+beforeEach(async () => {
+  fake = await startFakeOpenAi();
+});
+afterEach(async () => {
+  await fake.close();
+});
+
+const BUDGET = 8_000;
+const everything: StoryOptions = { style: StoryStyle.COMPREHENSIVE, includeTimeline: true, includeThemes: true };
+
+const provider = (storyTokenBudget = BUDGET) =>
+  createOpenAiProvider({
+    baseURL: fake.url,
+    apiKey: 'sk-test',
+    models: { transcribe: 'whisper-1', vision: 'vision-model', story: 'story-model' },
+    timeoutMs: 10_000,
+    maxRetries: 0,
+    storyTokenBudget,
+  });
+
+const uuid = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const PLACES = ['Whitby', 'Scarborough', 'Leeds', 'the allotment', 'Robin Hood’s Bay'];
+const PEOPLE = ['Anna', 'Tom', 'Jack', 'Mary'];
+
+/** A family's memory: letters with their text, captioned photos with people and objects, recordings, contributions. */
+function memory(n: number, date: string | null): StoryMemory {
+  const base: StoryMemory = {
+    id: uuid(n),
+    kind: FileType.IMAGE,
+    title: `Memory ${n}`,
+    date,
+    caption: `Rose at ${PLACES[n % PLACES.length]}, memory ${n}.`,
+    place: PLACES[n % PLACES.length],
+    tags: ['family'],
+    people: [PEOPLE[n % PEOPLE.length]!],
+    objects: ['boat'],
+    transcript: null,
+    text: null,
+    contributor: null,
+    relationship: null,
+  };
+  if (n % 5 === 0) {
+    return { ...base, kind: FileType.DOCUMENT, caption: null, people: undefined, objects: undefined, text: `Dear Rose, ${'the garden is full of roses again and we think of you every day. '.repeat(6)}Love, Anna (letter ${n}).` };
+  }
+  if (n % 7 === 0) {
+    return { ...base, kind: FileType.AUDIO, caption: null, people: undefined, objects: undefined, transcript: `we went down to the harbour ${'and the boats came in '.repeat(5)}`, roughTranscript: n % 2 === 0 };
+  }
+  if (n % 11 === 0) {
+    return { ...base, contributor: 'Margaret', relationship: 'neighbour', contribution: { id: `c-${Math.floor(n / 100)}`, message: 'She brought us soup every winter.' } };
+  }
+  return base;
+}
+
+function chestOf(count: number): StoryContext {
+  const memories: StoryMemory[] = [];
+  for (let n = 0; n < count; n++) {
+    // 1931 to 2020, oldest first; the last tenth undated (the context lists those last).
+    const dated = n < count * 0.9;
+    const year = 1931 + Math.floor((n / (count * 0.9)) * 90);
+    memories.push(memory(n, dated ? `${year}-${String((n % 12) + 1).padStart(2, '0')}-01` : null));
+  }
+  return { person: { name: 'Rose Martin', birthDate: '1931-03-03', passingDate: '2019-11-20', description: 'Mother, gardener, sailor.' }, memories };
+}
+
+const schemaOf = (r: RecordedRequest): string | undefined =>
+  (r.body as { response_format?: { json_schema?: { name?: string } } }).response_format?.json_schema?.name;
+const userOf = (r: RecordedRequest): string => (r.body as { messages: { role: string; content: string }[] }).messages.find((m) => m.role === 'user')!.content;
+const chats = (): RecordedRequest[] => fake.requests.filter((r) => r.path === '/v1/chat/completions');
+
+describe('openai story in stages', () => {
+  it('writes a chest of 1,000 memories in stages, every request within the budget, every citation a memory of the chest', async () => {
+    const context = chestOf(1_000);
+    const ids = new Set(context.memories.map((m) => m.id));
+    const seen: string[] = [];
+    const draft = (await provider().generateStory!(context, everything, { onNarrative: (soFar) => seen.push(soFar) })) as CleanedStoryDraft;
+
+    const requests = chats();
+    const summaries = requests.filter((r) => schemaOf(r) === 'period_summary');
+    const fromMemories = summaries.filter((r) => userOf(r).includes('"memories":['));
+    const merges = summaries.filter((r) => userOf(r).includes('"periods":['));
+    const books = requests.filter((r) => schemaOf(r) === 'life_story');
+    // Several periods read, their notes merged at least once, one book at the end.
+    expect(fromMemories.length).toBeGreaterThan(5);
+    expect(merges.length).toBeGreaterThan(0);
+    expect(books).toHaveLength(1);
+    expect(requests.at(-1)).toBe(books[0]);
+    // Every memory was read in exactly one period.
+    const read = fromMemories.flatMap((r) => (JSON.parse(userOf(r).slice(userOf(r).indexOf('{'))) as { memories: { id: string }[] }).memories.map((m) => m.id));
+    expect(read.length).toBe(1_000);
+    expect(new Set(read)).toEqual(ids);
+
+    for (const request of requests) {
+      const body = request.body as { max_tokens: number };
+      expect(body.max_tokens).toBeGreaterThan(0);
+      expect(requestTokens(body)).toBeLessThanOrEqual(BUDGET);
+    }
+
+    // The book cites only memories of the chest: the ids each stage invented were dropped.
+    const cited = [...draft.paragraphs, ...draft.timeline, ...draft.themes].flatMap((c) => c.assetIds);
+    expect(cited.length).toBeGreaterThan(0);
+    expect(cited.every((id) => ids.has(id))).toBe(true);
+    expect(JSON.stringify(books[0]!.body)).not.toContain('invented-by-the-summary');
+    expect(JSON.stringify(books[0]!.body)).not.toContain('invented-by-the-merge');
+    const { report } = validateCitations(draft, ids);
+    expect(report.removedIds).toBe(0);
+    // A memory of the first decade is still cited by the book, through every stage.
+    const early = new Set(context.memories.filter((m) => m.date && m.date < '1941').map((m) => m.id));
+    expect(draft.paragraphs.some((p) => p.assetIds.some((id) => early.has(id)))).toBe(true);
+
+    // The book streamed; the last narrative shown is the book's.
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.at(-1)).toBe(draft.paragraphs.map((p) => p.text).join('\n\n'));
+  });
+
+  it('writes a small chest in one request, carrying people, objects, letters, transcripts and contributions', async () => {
+    const context = chestOf(40);
+    const draft = await provider().generateStory!(context, everything);
+    const requests = chats();
+    expect(requests).toHaveLength(1);
+    expect(schemaOf(requests[0]!)).toBe('life_story');
+    expect(requestTokens(requests[0]!.body as { max_tokens: number })).toBeLessThanOrEqual(BUDGET);
+    expect(draft.paragraphs.length).toBeGreaterThan(0);
+
+    const user = userOf(requests[0]!);
+    const system = (requests[0]!.body as { messages: { role: string; content: string }[] }).messages[0]!.content;
+    const data = JSON.parse(user.slice(user.indexOf('{'))) as { memories: Record<string, unknown>[] };
+    const byId = new Map(data.memories.map((m) => [m['id'], m]));
+    expect(byId.get(uuid(1))).toMatchObject({ people: ['Tom'], objects: ['boat'], place: 'Scarborough' });
+    expect(byId.get(uuid(5))!['text']).toMatch(/^Dear Rose, the garden is full of roses/);
+    expect(byId.get(uuid(14))).toMatchObject({ transcriptIsRough: true });
+    expect(byId.get(uuid(7))!['transcriptIsRough']).toBeUndefined();
+    expect(system).toMatch(/never quote it/);
+    // One contribution of two memories: both say who sent them, its message is given once.
+    expect(byId.get(uuid(11))).toMatchObject({ from: 'Margaret (neighbour)', message: 'She brought us soup every winter.' });
+    expect(byId.get(uuid(22))).toMatchObject({ from: 'Margaret (neighbour)' });
+    expect(byId.get(uuid(22))!['message']).toBeUndefined();
+  });
+
+  it('throws a retryable failure of any stage for the queue to retry', async () => {
+    fake.script({}, {}, { status: 503 });
+    const error = await provider()
+      .generateStory!(chestOf(1_000), everything)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AiProviderError);
+    expect((error as AiProviderError).retryable).toBe(true);
+    expect(chats()).toHaveLength(3);
+  });
+
+  it('refuses, before sending anything, a memory too large for any request of the budget', async () => {
+    const huge: StoryContext = {
+      person: { name: 'Rose Martin', birthDate: null, passingDate: null, description: null },
+      memories: [{ ...memory(1, '1962-06-01'), caption: 'A very long caption. '.repeat(2_000) }],
+    };
+    const error = await provider(4_000)
+      .generateStory!(huge, everything)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AiProviderError);
+    expect((error as AiProviderError).retryable).toBe(false);
+    expect((error as Error).message).toMatch(/AI_STORY_TOKEN_BUDGET/);
+    expect(chats()).toHaveLength(0);
+  });
+});
