@@ -52,6 +52,8 @@ export interface FakeOpenAi {
   requests: RecordedRequest[];
   /** Queues behaviours for the next requests, one each. */
   script(...behaviours: Behaviour[]): void;
+  /** Rewrites every default chat answer before it is sent (a model saying what it should not), by the answer's schema name. */
+  rewrite: ((schema: string | undefined, content: string) => string) | null;
   close(): Promise<void>;
 }
 
@@ -213,7 +215,8 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     const user = messages.filter((m) => m.role === 'user').map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
     const maxTokens = typeof body['max_tokens'] === 'number' ? body['max_tokens'] : undefined;
     const staged = behaviour.content === undefined && !isVision ? stagedAnswer(schema, system, user, maxTokens) : null;
-    const content = behaviour.content ?? staged?.content ?? JSON.stringify(isVision ? DEFAULT_IMAGE_ANSWER : defaultStory(prompt));
+    const answer = staged?.content ?? JSON.stringify(isVision ? DEFAULT_IMAGE_ANSWER : defaultStory(prompt));
+    const content = behaviour.content ?? (fake.rewrite ? fake.rewrite(schema, answer) : answer);
     if (staged?.finishReason) behaviour = { ...behaviour, finishReason: staged.finishReason };
     const base = { id: 'chatcmpl-fake', created: 1_700_000_000, model };
 
@@ -248,16 +251,18 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const fake: FakeOpenAi = {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     script: (...behaviours: Behaviour[]) => void queue.push(...behaviours),
+    rewrite: null,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
         server.close((err) => (err ? reject(err) : resolve()));
       }),
   };
+  return fake;
 }
 
 /** As the brief names it. */
