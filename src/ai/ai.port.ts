@@ -180,7 +180,18 @@ export interface StoryDraft extends MadeBy {
 export interface StoryStreamOptions {
   /** Called as the narrative grows, with the whole narrative so far (plain text, paragraphs separated by blank lines). */
   onNarrative?: (soFar: string) => void;
+  /** Called as a writer that works in stages (openai, on a chest larger than one request) finishes a request of one, for the log. */
+  onStage?: (progress: StoryStageProgress) => void;
   signal?: AbortSignal;
+}
+
+/** Where a staged story stands: notes per period of memories, periods' notes merged, the book from the notes. */
+export interface StoryStageProgress {
+  stage: 'periods' | 'merge' | 'book';
+  /** Requests of this stage answered so far. */
+  done: number;
+  /** Requests this stage (or merging round) has, when known. */
+  total: number | null;
 }
 
 export interface AiProvider {

@@ -1,4 +1,4 @@
-import { AiProviderError, type StoryContext, type StoryMemory } from '../ai.port.js';
+import { AiProviderError, type StoryContext, type StoryMemory, type StoryStageProgress } from '../ai.port.js';
 import { memoriesJson, personJson, summarySystemPrompt } from './story-prompt.js';
 import { estimateTokens } from './tokens.js';
 
@@ -44,6 +44,7 @@ export interface StageDeps {
   noteAnswerTokens: number;
   /** Excerpt cap for transcripts and texts of memories in a period. */
   excerpt: number;
+  onStage?: (progress: StoryStageProgress) => void;
 }
 
 /** The model's answer was cut at max_tokens: a period too rich for one answer is read in halves. */
@@ -85,7 +86,11 @@ export async function notesByPeriod(deps: StageDeps): Promise<PeriodNotes[]> {
     const notes = cleanNotes(answer, allowed);
     if (notes.length > 0) periods.push({ period, notes });
   };
-  for (const memories of periodsOf(deps)) await read(memories);
+  const cut = periodsOf(deps);
+  for (const [index, memories] of cut.entries()) {
+    await read(memories);
+    deps.onStage?.({ stage: 'periods', done: index + 1, total: cut.length });
+  }
 
   let current = periods;
   for (let round = 0; round < MAX_MERGE_ROUNDS && !deps.bookFits(current); round++) {
@@ -109,6 +114,8 @@ async function mergeRound(deps: StageDeps, periods: PeriodNotes[], maxNotes: num
     else batches.push([period]);
   }
   const out: PeriodNotes[] = [];
+  const total = batches.filter((b) => b.length > 1).length;
+  let done = 0;
   for (const batch of batches) {
     if (batch.length === 1) {
       out.push(batch[0]!);
@@ -121,6 +128,7 @@ async function mergeRound(deps: StageDeps, periods: PeriodNotes[], maxNotes: num
     } catch (error) {
       if (!(error instanceof AnswerCutShort)) throw error;
     }
+    deps.onStage?.({ stage: 'merge', done: ++done, total });
     // Nothing usable came back (or too much): keep what there was rather than lose the periods.
     if (notes.length > 0) out.push({ period: spanName(batch), notes });
     else out.push(...batch);

@@ -99,13 +99,16 @@ export async function generateStory(
     bookFits: (candidate) => requestTokens(bookBody(fromNotes, notesUser(candidate))) <= budget,
     noteAnswerTokens: noteAnswer,
     excerpt: Math.min(STAGE_EXCERPT, Math.floor((emptyRoom * 3.5) / 4)),
+    onStage: stream?.onStage,
     summarise: async ({ system, user }) => {
       const answer = await ask(summaryBody(system, user));
       return parsed(answer, SummaryOutput, 'The notes on a period').notes;
     },
   });
   if (periods.length === 0) throw new AiProviderError('The story model wrote no usable notes on any period of the memories', false);
-  return writeBook({ ask, body: bookBody(fromNotes, notesUser(periods)), context, options, stream });
+  const book = await writeBook({ ask, body: bookBody(fromNotes, notesUser(periods)), context, options, stream });
+  stream?.onStage?.({ stage: 'book', done: 1, total: 1 });
+  return book;
 }
 
 /** The book's request, streamed: the narrative is shown as it grows, then cleaned. */

@@ -1,7 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import type { Ai } from '../../ai/ai.registry.js';
-import { AiProviderError, AiUnavailableError } from '../../ai/ai.port.js';
+import { AiProviderError, AiUnavailableError, type StoryStageProgress } from '../../ai/ai.port.js';
 import { narrativeOf } from '../../ai/narrative.js';
 import { validateCitations } from './citations.js';
 import { Asset, Chest, Story } from '../../db/entities/index.js';
@@ -111,7 +111,8 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
     const context = scrubContext(await buildStoryContext(em, chest), scrub);
     if (context.memories.length === 0) throw new AiUnavailableError('The chest has no processed memories to write a story from');
     const onNarrative = (soFar: string) => progress.onNarrative(scrub(soFar));
-    const written = await deps.ai.generateStory(context, { style: story.style, includeTimeline: story.includeTimeline, includeThemes: story.includeThemes }, { onNarrative, signal: job.signal });
+    const onStage = (stage: StoryStageProgress) => deps.log.info({ storyId: story.id, ...stage }, 'story stage written');
+    const written = await deps.ai.generateStory(context, { style: story.style, includeTimeline: story.includeTimeline, includeThemes: story.includeThemes }, { onNarrative, onStage, signal: job.signal });
     const draft = scrubDraft(written, scrub);
     await progress.flush();
     const { draft: cited, report } = validateCitations(draft, new Set(context.memories.map((m) => m.id)));

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AiProviderError, type StoryContext, type StoryMemory, type StoryOptions } from '../../../src/ai/ai.port.js';
+import { AiProviderError, type StoryContext, type StoryMemory, type StoryOptions, type StoryStageProgress } from '../../../src/ai/ai.port.js';
+import { ConfigError, loadConfig } from '../../../src/config.js';
 import { createOpenAiProvider } from '../../../src/ai/openai.provider.js';
 import type { CleanedStoryDraft } from '../../../src/ai/openai/story.js';
 import { requestTokens } from '../../../src/ai/openai/tokens.js';
@@ -89,7 +90,8 @@ describe('openai story in stages', () => {
     const context = chestOf(1_000);
     const ids = new Set(context.memories.map((m) => m.id));
     const seen: string[] = [];
-    const draft = (await provider().generateStory!(context, everything, { onNarrative: (soFar) => seen.push(soFar) })) as CleanedStoryDraft;
+    const stages: StoryStageProgress[] = [];
+    const draft = (await provider().generateStory!(context, everything, { onNarrative: (soFar) => seen.push(soFar), onStage: (p) => stages.push(p) })) as CleanedStoryDraft;
 
     const requests = chats();
     const summaries = requests.filter((r) => schemaOf(r) === 'period_summary');
@@ -101,6 +103,10 @@ describe('openai story in stages', () => {
     expect(merges.length).toBeGreaterThan(0);
     expect(books).toHaveLength(1);
     expect(requests.at(-1)).toBe(books[0]);
+    // Each request of a stage reported, for the log.
+    expect(stages.filter((p) => p.stage === 'periods')).toHaveLength(fromMemories.length);
+    expect(stages.filter((p) => p.stage === 'merge')).toHaveLength(merges.length);
+    expect(stages.at(-1)).toEqual({ stage: 'book', done: 1, total: 1 });
     // Every memory was read in exactly one period.
     const read = fromMemories.flatMap((r) => (JSON.parse(userOf(r).slice(userOf(r).indexOf('{'))) as { memories: { id: string }[] }).memories.map((m) => m.id));
     expect(read.length).toBe(1_000);
@@ -151,6 +157,27 @@ describe('openai story in stages', () => {
     expect(byId.get(uuid(11))).toMatchObject({ from: 'Margaret (neighbour)', message: 'She brought us soup every winter.' });
     expect(byId.get(uuid(22))).toMatchObject({ from: 'Margaret (neighbour)' });
     expect(byId.get(uuid(22))!['message']).toBeUndefined();
+  });
+
+  it('reads a period whose notes the model cannot fit in one answer in halves', async () => {
+    const context = chestOf(1_000);
+    // The first period's answer is cut at max_tokens, as a server does.
+    fake.script({ content: '{"notes":[{"text":"In 1931: Rose at Whitby', finishReason: 'length' });
+    const draft = await provider().generateStory!(context, everything);
+    const readFirst = chats()
+      .filter((r) => schemaOf(r) === 'period_summary' && userOf(r).includes('"memories":['))
+      .slice(0, 3)
+      .map((r) => (JSON.parse(userOf(r).slice(userOf(r).indexOf('{'))) as { memories: { id: string }[] }).memories.map((m) => m.id));
+    // The cut period, then its two halves, which together are it.
+    expect(readFirst[1]!.length + readFirst[2]!.length).toBe(readFirst[0]!.length);
+    expect([...readFirst[1]!, ...readFirst[2]!]).toEqual(readFirst[0]);
+    expect(draft.paragraphs.length).toBeGreaterThan(0);
+  });
+
+  it('takes AI_STORY_TOKEN_BUDGET from the environment, at least 4000 tokens', () => {
+    expect(loadConfig({}).ai.openai.storyTokenBudget).toBe(32_000);
+    expect(loadConfig({ AI_STORY_TOKEN_BUDGET: '128000' }).ai.openai.storyTokenBudget).toBe(128_000);
+    expect(() => loadConfig({ AI_STORY_TOKEN_BUDGET: '1000' })).toThrow(ConfigError);
   });
 
   it('throws a retryable failure of any stage for the queue to retry', async () => {
