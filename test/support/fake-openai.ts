@@ -53,7 +53,7 @@ export interface FakeOpenAi {
   /** Queues behaviours for the next requests, one each. */
   script(...behaviours: Behaviour[]): void;
   /** Rewrites every default chat answer before it is sent (a model saying what it should not), by the answer's schema name. */
-  rewrite: ((schema: string | undefined, content: string) => string) | null;
+  rewrite: ((schema: string | undefined, content: string, user: string) => string) | null;
   close(): Promise<void>;
 }
 
@@ -216,7 +216,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     const maxTokens = typeof body['max_tokens'] === 'number' ? body['max_tokens'] : undefined;
     const staged = behaviour.content === undefined && !isVision ? stagedAnswer(schema, system, user, maxTokens) : null;
     const answer = staged?.content ?? JSON.stringify(isVision ? DEFAULT_IMAGE_ANSWER : defaultStory(prompt));
-    const content = behaviour.content ?? (fake.rewrite ? fake.rewrite(schema, answer) : answer);
+    const content = behaviour.content ?? (fake.rewrite ? fake.rewrite(schema, answer, user) : answer);
     if (staged?.finishReason) behaviour = { ...behaviour, finishReason: staged.finishReason };
     const base = { id: 'chatcmpl-fake', created: 1_700_000_000, model };
 

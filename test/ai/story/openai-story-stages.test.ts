@@ -174,6 +174,28 @@ describe('openai story in stages', () => {
     expect(draft.paragraphs.length).toBeGreaterThan(0);
   });
 
+  it('thins the notes to fit the book when the model will not shorten them', async () => {
+    const context = chestOf(1_000);
+    const ids = new Set(context.memories.map((m) => m.id));
+    // Merging gives back every note it was given: no round gets shorter.
+    fake.rewrite = (schema, content, user) => {
+      if (schema !== 'period_summary' || !user.includes('"periods":[')) return content;
+      const data = JSON.parse(user.slice(user.indexOf('{'))) as { periods: { notes: unknown[] }[] };
+      return JSON.stringify({ notes: data.periods.flatMap((p) => p.notes) });
+    };
+    const draft = await provider().generateStory!(context, everything);
+    const requests = chats();
+    const book = requests.at(-1)!;
+    expect(schemaOf(book)).toBe('life_story');
+    for (const request of requests) expect(requestTokens(request.body as { max_tokens: number })).toBeLessThanOrEqual(BUDGET);
+    const cited = draft.paragraphs.flatMap((p) => p.assetIds);
+    expect(cited.length).toBeGreaterThan(0);
+    expect(cited.every((id) => ids.has(id))).toBe(true);
+    // Thinning takes notes from the end of the longest periods: the oldest period still speaks.
+    const early = new Set(context.memories.filter((m) => m.date && m.date < '1941').map((m) => m.id));
+    expect(cited.some((id) => early.has(id))).toBe(true);
+  });
+
   it('takes AI_STORY_TOKEN_BUDGET from the environment, at least 4000 tokens', () => {
     expect(loadConfig({}).ai.openai.storyTokenBudget).toBe(32_000);
     expect(loadConfig({ AI_STORY_TOKEN_BUDGET: '128000' }).ai.openai.storyTokenBudget).toBe(128_000);
