@@ -39,10 +39,18 @@ export interface WorkOptions {
   concurrency: number;
 }
 
+export interface EnqueueOptions {
+  background?: boolean;
+}
+
 export interface JobQueue {
   readonly backend: 'pg-boss' | 'pg-boss-embedded';
-  /** Adds a job within the caller's open transaction (`em.transactional`'s em). */
-  enqueue<Q extends QueueName>(tx: EntityManager, queue: Q, data: JobPayloads[Q]): Promise<string>;
+  /**
+   * Adds a job within the caller's open transaction (`em.transactional`'s em). A `background`
+   * job waits behind every ordinary job of its queue, however long it has waited: work nobody is
+   * waiting for (re-analysis after an upgrade) never holds up what a family just uploaded.
+   */
+  enqueue<Q extends QueueName>(tx: EntityManager, queue: Q, data: JobPayloads[Q], options?: EnqueueOptions): Promise<string>;
   /** Starts taking jobs from a queue. A thrown error fails the attempt; it is retried with backoff. */
   work<Q extends QueueName>(queue: Q, options: WorkOptions, handler: JobHandler<JobPayloads[Q]>): Promise<void>;
   /**

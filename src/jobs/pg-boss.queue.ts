@@ -7,6 +7,8 @@ import { DEFAULT_RETRY_POLICY, type JobHandler, type JobPayloads, type JobQueue,
 
 /** pg-boss keeps its tables in their own schema, apart from the app's (and its migrations). */
 export const BOSS_SCHEMA = 'pgboss';
+/** EnqueueOptions.background: below every ordinary job (priority 0). */
+const BACKGROUND_PRIORITY = -10;
 
 export interface PgBossQueueOptions {
   /** Served mode: pg-boss's own pool (and LISTEN for fast pickup) on this URL. */
@@ -74,8 +76,9 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
 
   return {
     backend: db ? 'pg-boss-embedded' : 'pg-boss',
-    async enqueue(tx, queue, data) {
-      const id = await boss.send(queue, data, { db: transactionDb(tx) });
+    async enqueue(tx, queue, data, options) {
+      // pg-boss takes higher priorities first, then the oldest: ordinary jobs are 0.
+      const id = await boss.send(queue, data, { db: transactionDb(tx), ...(options?.background && { priority: BACKGROUND_PRIORITY }) });
       if (!id) throw new Error(`job queue refused a ${queue} job`);
       return id;
     },

@@ -112,6 +112,24 @@ export function jobQueueContract(name: string, open: () => Promise<OpenedQueue>)
       expect(rows?.n).toBe(0);
     });
 
+    it('takes background jobs after every ordinary one, even ones enqueued later', async () => {
+      const o = await start();
+      const { queue, orm } = o;
+      const early = [randomUUID(), randomUUID()];
+      const late = [randomUUID(), randomUUID()];
+      await orm.em.fork().transactional(async (tx) => {
+        for (const assetId of early) await queue.enqueue(tx, 'asset.process', { assetId }, { background: true });
+      });
+      await orm.em.fork().transactional(async (tx) => {
+        for (const assetId of late) await queue.enqueue(tx, 'asset.process', { assetId });
+      });
+      const handled: string[] = [];
+      await queue.work('asset.process', { concurrency: 1 }, async (job) => void handled.push(job.data.assetId));
+      await waitUntil(async () => (await queue.counts('asset.process')).completed === 4, 'all four complete');
+      expect(handled.slice(0, 2).sort()).toEqual([...late].sort());
+      expect(handled.slice(2).sort()).toEqual([...early].sort());
+    });
+
     it('refuses to enqueue outside a transaction, saying so', async () => {
       const { queue, orm } = await start();
       await expect(queue.enqueue(orm.em.fork(), 'asset.process', { assetId: randomUUID() })).rejects.toThrow(/transaction/i);

@@ -30,7 +30,7 @@ export async function queueRequestedAnalyses(deps: { em: EntityManager; queue: J
       let n = 0;
       for (const id of live) {
         if (running.has(id)) continue;
-        await deps.queue.enqueue(tx, 'asset.analyse', { assetId: id });
+        await deps.queue.enqueue(tx, 'asset.analyse', { assetId: id }, { background: true });
         n++;
       }
       await tx.execute('delete from analysis_request where asset_id = any(?::uuid[])', [pgArray(rows.map((r) => r.asset_id))]);
