@@ -72,6 +72,8 @@ interface Voice {
   onePage: boolean;
   /** Say how many memories nobody described (the whole book does; a page or a speech does not). */
   countsBare: boolean;
+  /** Whether people's words (a caption, place, quote or message) may stand in this voice. */
+  allows(text: string): boolean;
   title(m: Material, span: string): string;
   opening(c: StoryContext, m: Material): string[];
   event(e: BookEvent, m: Material): string[];
@@ -199,16 +201,22 @@ function chapters(events: readonly BookEvent[]): BookEvent[][] {
 /** "The 1960s: Whitby and Leeds, with Tom and Ann." — the decade, its places and its people. */
 function headingOf(events: readonly BookEvent[]): string {
   const decade = events[0]?.when ? `The ${Math.floor(events[0].when.year / 10) * 10}s` : 'Without a date';
-  const places = mostFrequent(events.flatMap((e) => (e.place ? [e.place] : [])), 2);
+  // A heading names the place, not a phrase: "In the garden." is "the garden", and "whitby" is "Whitby" again.
+  const places = mostFrequent(events.flatMap((e) => (e.place ? [e.place.replace(/[.!?,;:]+$/, '').replace(PREPOSITION, '')] : [])), 2);
   const people = mostFrequent(events.flatMap((e) => e.people), 3);
   const marks = [places.length ? listOf(places) : null, people.length ? `with ${listOf(people)}` : null].filter(Boolean).join(', ');
   return marks ? `${decade}: ${marks}.` : `${decade}.`;
 }
 
+/** The most frequent items, counted in any case and named as first written. */
 function mostFrequent(items: readonly string[], max: number): string[] {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, max).map(([item]) => item);
+  const counts = new Map<string, { item: string; n: number }>();
+  for (const item of items) {
+    const known = counts.get(item.toLowerCase());
+    if (known) known.n++;
+    else counts.set(item.toLowerCase(), { item, n: 1 });
+  }
+  return [...counts.values()].sort((a, b) => b.n - a.n).slice(0, max).map(({ item }) => item);
 }
 
 /** An event's sentences and its best quote; events with nothing but a kind are counted together. */
@@ -223,7 +231,7 @@ function eventUnits(events: readonly BookEvent[], m: Material, voice: Voice): Un
     const told = voice.event(event, m);
     const score = 2 + Number(event.captions.length > 0) + Number(event.people.length > 0);
     told.forEach((text, i) => units.push({ text, ids: event.ids, score: i === 0 ? score : score - 0.5, group }));
-    const quote = event.quotes.find((q) => q.text.length <= voice.quoteChars);
+    const quote = event.quotes.find((q) => q.text.length <= voice.quoteChars && voice.allows(q.text));
     if (quote) units.push({ text: voice.quote(quote, event, m), ids: [quote.id], score: quote.aboutPerson ? 6 : 4, group });
   }
   if (bare.length > 0 && voice.countsBare) units.push({ text: holdsOnly(bare), ids: bare.flatMap((e) => e.ids), score: 1, group: -1 });
@@ -234,6 +242,7 @@ function messageUnit(msg: Message, m: Material, voice: Voice): Unit[] {
   // Verbatim: the whole message when it fits, else its first sentences that do.
   let text = '';
   for (const sentence of sentences(msg.text)) {
+    if (!voice.allows(sentence)) break;
     const next = text ? `${text} ${sentence}` : sentence;
     if (next.length > voice.quoteChars) break;
     text = next;
@@ -318,6 +327,11 @@ function whoSent(msg: Message, m: Material, possessive = `${m.first}'s`): string
 
 const fitting = (caption: string, max: number) => caption.split(' ').length <= max;
 
+// A month or a full date in people's words: denser than the years a child's book keeps to.
+const DENSE_DATE = new RegExp(`\\b(?:${MONTHS.join('|')})\\b|\\b\\d{1,4}[/.-]\\d{1,2}(?:[/.-]\\d{1,4})?\\b`);
+/** Words a child's book may use: no month, no full date, short enough to stay in a short sentence. */
+const forChild = (text: string, max = Infinity) => !DENSE_DATE.test(text) && fitting(text, max);
+
 const comprehensive: Voice = {
   dates: 'full',
   words: Infinity,
@@ -326,6 +340,7 @@ const comprehensive: Voice = {
   captionWords: 40,
   onePage: false,
   countsBare: true,
+  allows: () => true,
   title: (m, span) => `The life of ${m.name}${span ? ` (${span})` : ''}`,
   opening: (c, m) => {
     const born = parseDate(c.person.birthDate);
@@ -373,19 +388,22 @@ const forChildren: Voice = {
   captionWords: 10,
   onePage: false,
   countsBare: false,
+  allows: (text) => forChild(text),
   title: (m) => `The story of ${m.name}`,
   opening: (c, m) => {
     const born = parseDate(c.person.birthDate);
     const description = sentences(c.person.description ?? '')[0] ?? '';
-    return [`This is the story of ${m.name}.`, born ? `${m.first} was born in ${born.year}.` : null, description && fitting(description, 14) ? sentence(description) : null].filter((t): t is string => Boolean(t));
+    return [`This is the story of ${m.name}.`, born ? `${m.first} was born in ${born.year}.` : null, description && forChild(description, 14) ? sentence(description) : null].filter((t): t is string => Boolean(t));
   },
   event: (e) => {
     const kinds = kindList(e.kinds);
-    const where = e.place ? ` from ${e.place.replace(/^(?:at|in|from)\s/i, '')}` : '';
+    // A long place ("the little church on the hill above ...") would make a long sentence: left out.
+    const place = e.place?.replace(/^(?:at|in|from)\s/i, '').replace(/[.!?,;:]+$/, '') ?? '';
+    const where = place && forChild(place, 5) ? ` from ${place}` : '';
     const one = [...e.kinds.values()].reduce((a, b) => a + b, 0) === 1;
     const lines = [sentence(`${e.when ? `In ${e.when.year}, there ${one ? 'is' : 'are'}` : `There ${one ? 'is' : 'are'}`} ${kinds}${where}`)];
     if (e.people.length) lines.push(`${listOf(e.people.slice(0, 3))} ${e.people.length === 1 ? 'is' : 'are'} in it.`);
-    const caption = e.captions.find((c) => fitting(c, 10));
+    const caption = e.captions.find((c) => forChild(c, 10));
     if (caption) lines.push(`It says: ${sentence(caption)}`);
     return lines;
   },
@@ -408,6 +426,7 @@ const eulogy: Voice = {
   captionWords: 25,
   onePage: false,
   countsBare: false,
+  allows: () => true,
   title: (m, span) => `Remembering ${m.name}${span ? ` (${span})` : ''}`,
   opening: (c, m) => {
     const born = parseDate(c.person.birthDate);
@@ -442,14 +461,14 @@ function timelineOf(m: Material, voice: Voice): StoryTimelineEntry[] {
   return [...m.life, ...m.after]
     .filter((e) => e.when !== null)
     .map((e) => {
-      const caption = e.captions[0];
-      const where = placePart({ ...e, captions: caption ? [caption] : [] });
+      const caption = e.captions.find((c) => voice.allows(c));
+      const where = e.place && voice.allows(e.place) ? placePart({ ...e, captions: caption ? [caption] : [] }) : null;
       const what = caption ?? capitalise(`${kindList(e.kinds)}${e.people.length ? ` with ${listOf(e.people)}` : ''}`);
       const when = e.when!;
       return {
         date: voice.dates === 'year' ? String(when.year) : when.key,
         title: `${what}${where ? ` ${where}` : ''}`.slice(0, 160),
-        description: e.quotes[0]?.text ?? null,
+        description: e.quotes.find((q) => voice.allows(q.text))?.text ?? null,
         assetIds: e.ids,
       };
     });

@@ -143,7 +143,12 @@ export function gather(context: StoryContext): Material {
   const name = context.person.name.trim() || 'this person';
   const nameWords = name.toLowerCase().match(/\p{L}+/gu) ?? [];
   const seen = new Set<string>();
-  const memories = context.memories.filter((m) => !seen.has(m.id) && seen.add(m.id));
+  // In date order, then by id, whatever order they came in: which copy leads its group, whose
+  // caption and words tell it and the order of the messages must not depend on the list's order.
+  const dateKey = (m: StoryMemory) => parseDate(m.date)?.key ?? '\uffff';
+  const memories = context.memories
+    .filter((m) => !seen.has(m.id) && seen.add(m.id))
+    .sort((a, b) => compare(dateKey(a), dateKey(b)) || compare(a.id, b.id));
   const passing = parseDate(context.person.passingDate);
 
   const events: BookEvent[] = [];
