@@ -26,15 +26,11 @@ export interface PeriodNotes {
 export interface SummaryRequest {
   system: string;
   user: string;
-  /** Ids the notes may cite: the memories (or the notes' memories) sent. */
-  allowed: ReadonlySet<string>;
-  /** Which stage this is, for the log: 1 for memories, 2 and on for merging notes. */
-  stage: number;
 }
 
 export interface StageDeps {
   context: StoryContext;
-  /** Asks the model for notes; returns them as it answered (stage.ts cleans them). */
+  /** Asks the model for notes; returns them as it answered (cleanNotes keeps the usable ones). */
   summarise: (request: SummaryRequest) => Promise<Note[]>;
   /** Tokens a summary request with this system prompt and user message leaves unused of the budget (negative: over it). */
   summaryRoom: (system: string, user: string) => number;
@@ -75,7 +71,7 @@ export async function notesByPeriod(deps: StageDeps): Promise<PeriodNotes[]> {
     const allowed = new Set(memories.map((m) => m.id));
     let answer: Note[];
     try {
-      answer = await deps.summarise({ system, user, allowed, stage: 1 });
+      answer = await deps.summarise({ system, user });
     } catch (error) {
       if (!(error instanceof AnswerCutShort) || memories.length < 2) throw error;
       const half = Math.ceil(memories.length / 2);
@@ -94,7 +90,7 @@ export async function notesByPeriod(deps: StageDeps): Promise<PeriodNotes[]> {
 
   let current = periods;
   for (let round = 0; round < MAX_MERGE_ROUNDS && !deps.bookFits(current); round++) {
-    const merged = await mergeRound(deps, current, maxNotes, round + 2);
+    const merged = await mergeRound(deps, current, maxNotes);
     // A round that shortened nothing would repeat forever; thinning below ends it.
     if (noteTokens(merged) >= noteTokens(current)) break;
     current = merged;
@@ -103,7 +99,7 @@ export async function notesByPeriod(deps: StageDeps): Promise<PeriodNotes[]> {
 }
 
 /** Neighbouring periods, as many as one request holds, summarised together; a period alone passes through. */
-async function mergeRound(deps: StageDeps, periods: PeriodNotes[], maxNotes: number, stage: number): Promise<PeriodNotes[]> {
+async function mergeRound(deps: StageDeps, periods: PeriodNotes[], maxNotes: number): Promise<PeriodNotes[]> {
   const system = summarySystemPrompt({ memories: [], fromNotes: true, maxNotes, maxIds: IDS_PER_NOTE });
   const user = (batch: PeriodNotes[]): string =>
     `The person, and the notes on ${spanName(batch)}:\n${JSON.stringify({ person: personJson(deps.context.person), periods: batch })}`;
@@ -124,7 +120,7 @@ async function mergeRound(deps: StageDeps, periods: PeriodNotes[], maxNotes: num
     const allowed = new Set(batch.flatMap((p) => p.notes.flatMap((n) => n.assetIds)));
     let notes: Note[] = [];
     try {
-      notes = cleanNotes(await deps.summarise({ system, user: user(batch), allowed, stage }), allowed);
+      notes = cleanNotes(await deps.summarise({ system, user: user(batch) }), allowed);
     } catch (error) {
       if (!(error instanceof AnswerCutShort)) throw error;
     }
