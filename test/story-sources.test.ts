@@ -98,6 +98,7 @@ describe('the memories a story draws on', () => {
         caption: 'Rose on the pier with Anna',
         place: 'Whitby',
         tags: ['holiday', 'sea'],
+        ownTags: ['holiday'],
         transcript: null,
         roughTranscript: false,
         text: null,

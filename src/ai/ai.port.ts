@@ -100,6 +100,8 @@ export interface StoryMemory {
    */
   place?: string | null;
   tags: string[];
+  /** The tags a person gave it (updateMemory), a subset of `tags`: people's own words. Absent: none. */
+  ownTags?: string[];
   transcript: string | null;
   /** The transcript is rough (see Transcript.rough): draw on what it is about, never quote it. Absent: not rough. */
   roughTranscript?: boolean;

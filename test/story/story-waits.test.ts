@@ -62,9 +62,8 @@ describe('a story asked for while memories are still being processed', () => {
     const deps = { orm: db.orm, storage, events, log: pino({ level: 'silent' }) };
     await processAsset(deps, { id: 'direct', data: { assetId: photo }, attempt: 1, signal: new AbortController().signal });
     await db.orm.em.fork().execute(`delete from pgboss.job where data->>'assetId' = ?`, [photo]);
-    // The family captioned the photo with "choir" (the memory book's themes come from captions and
-    // letters, not tags): a theme once the letter's words are known too.
-    await db.orm.em.fork().nativeUpdate(Asset, { id: photo }, { caption: 'Rose with the choir at Easter', tags: [{ name: 'choir', source: TagSource.USER, confidence: 1 }] });
+    // The family tagged the photo "choir" (their own tags are their words): a theme once the letter's words are known too.
+    await db.orm.em.fork().nativeUpdate(Asset, { id: photo }, { tags: [{ name: 'choir', source: TagSource.USER, confidence: 1 }] });
     const letter = await uploaded(chest, 'letter-from-margaret.jpg', await letterScan(['Dear Rose,', 'The choir sang your song on Sunday.', 'The apple tree is in bloom again.', 'With love, Margaret']));
 
     const story = await makeStory(db.orm.em.fork(), chest, { status: StoryStatus.GENERATING, style: StoryStyle.COMPREHENSIVE, includeThemes: true, includeTimeline: true });

@@ -494,11 +494,11 @@ export function isMeasuredTag(tag: string): boolean {
   return MEASURED_TAGS.has(name) || DECADE_TAG.test(name);
 }
 
-/** Themes from what people wrote and said (letters, transcripts, captions, places, messages), each in two events or more. */
+/** Themes from what people wrote and said (letters, transcripts, captions, their own tags, places, messages), each in two events or more. */
 function themesOf(m: Material): StoryTheme[] {
   const sources: { texts: string[]; ids: string[]; year: number | null }[] = [
     ...[...m.life, ...m.after].map((e) => ({
-      texts: [...e.quotes.map((q) => q.text), ...e.captions, ...(e.place ? [e.place] : [])],
+      texts: [...e.quotes.map((q) => q.text), ...e.captions, ...e.ownTags, ...(e.place ? [e.place] : [])],
       ids: e.ids,
       year: e.when?.year ?? null,
     })),

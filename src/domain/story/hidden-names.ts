@@ -89,6 +89,7 @@ export function scrubContext(context: StoryContext, scrub: (text: string) => str
       caption: maybe(m.caption),
       place: m.place === undefined ? undefined : maybe(m.place),
       tags: m.tags.map(scrub).filter((t) => t.toLowerCase() !== UNNAMED),
+      ...(m.ownTags && { ownTags: m.ownTags.map(scrub).filter((t) => t.toLowerCase() !== UNNAMED) }),
       transcript: maybe(m.transcript),
       text: maybe(m.text),
       contributor: maybe(m.contributor),

@@ -50,6 +50,7 @@ export async function buildStoryContext(em: EntityManager, chest: Chest): Promis
     place: a.place,
     // Only what describes the memory; a person's own tags first.
     tags: [...a.tags].sort((x, y) => Number(y.source === TagSource.USER) - Number(x.source === TagSource.USER)).map((t) => t.name),
+    ...(a.tags.some((t) => t.source === TagSource.USER) && { ownTags: a.tags.filter((t) => t.source === TagSource.USER).map((t) => t.name) }),
     transcript: a.transcription?.text ? cut(a.transcription.text) : null,
     // A rough machine hearing (pocketsphinx): writers may say what it is about, never quote it.
     roughTranscript: a.transcription?.rough === true,

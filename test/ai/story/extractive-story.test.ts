@@ -196,6 +196,10 @@ describe('the memory book: what it is made of', () => {
     const typed = (id: string, date: string, caption: string) => memory(id, { date, caption });
     const people = write({ person, memories: [typed('a', '1980-07-01', 'Rose walking the dog'), typed('b', '1981-07-01', 'The dog asleep by the fire')] }, StoryStyle.COMPREHENSIVE);
     expect(people.themes.map((t) => [t.name, t.assetIds])).toEqual([['dog', ['a', 'b']]]);
+    // A tag a person gave is their word too; the same word among the AI's tags is not.
+    const tagged = (id: string, date: string, own: boolean) => memory(id, { date, tags: ['sailing', 'boat'], ...(own && { ownTags: ['sailing'] }) });
+    const own = write({ person, memories: [tagged('a', '1980-07-01', true), tagged('b', '1981-07-01', true), tagged('c', '1982-07-01', false)] }, StoryStyle.COMPREHENSIVE);
+    expect(own.themes.map((t) => [t.name, t.assetIds])).toEqual([['sailing', ['a', 'b']]]);
   });
 
   it.each(STYLES)('%s: themes each backed by two events or more, in those events’ own words, never a stop word or a name', (style) => {

@@ -37,6 +37,8 @@ export interface BookEvent {
   kinds: Map<FileType, number>;
   /** Captions people wrote (never a machine's), distinct. */
   captions: string[];
+  /** Tags people gave its memories (never the AI's or EXIF's), distinct: words for themes, not sentences. */
+  ownTags: string[];
   /** People named in it, not the person remembered. */
   people: string[];
   quotes: Quote[];
@@ -164,7 +166,7 @@ export function gather(context: StoryContext): Material {
     let event = key ? byKey.get(key) : undefined;
     if (!event) {
       const afterPassing = unit.some((m) => m.afterPassing) || (passing?.day != null && when?.day != null && when.key > passing.key);
-      event = { ids: [], when, place, kinds: new Map(), captions: [], people: [], quotes: [], heard: false, afterPassing };
+      event = { ids: [], when, place, kinds: new Map(), captions: [], ownTags: [], people: [], quotes: [], heard: false, afterPassing };
       events.push(event);
       if (key) byKey.set(key, event);
     }
@@ -174,6 +176,7 @@ export function gather(context: StoryContext): Material {
     const caption = unit.map(personCaption).find((c) => c !== null);
     if (caption && !event.captions.some((c) => c.toLowerCase() === caption.toLowerCase())) event.captions.push(caption);
     for (const m of unit) {
+      for (const tag of m.ownTags ?? []) if (!event.ownTags.some((t) => t.toLowerCase() === tag.toLowerCase())) event.ownTags.push(tag);
       for (const person of m.people ?? []) {
         if (person.toLowerCase() !== name.toLowerCase() && !event.people.includes(person)) event.people.push(person);
       }
