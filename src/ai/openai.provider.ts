@@ -116,7 +116,7 @@ export function createOpenAiProvider(settings: OpenAiSettings): AiProvider {
       }),
 
     generateStory: (context: StoryContext, options: StoryOptions, stream?: StoryStreamOptions): Promise<StoryDraft> =>
-      generateStory(client, settings, context, options, stream),
+      generateStory({ client, settings, context, options, stream }),
   };
 }
 

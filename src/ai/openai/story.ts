@@ -56,13 +56,16 @@ const clamp = (value: number, low: number, high: number): number => Math.min(hig
  * Every request, whatever the stage, stays within the token budget, answer included; a retryable
  * failure at any stage is thrown for the queue to retry the story.
  */
-export async function generateStory(
-  client: OpenAI,
-  settings: OpenAiSettings,
-  context: StoryContext,
-  options: StoryOptions,
-  stream: StoryStreamOptions | undefined,
-): Promise<CleanedStoryDraft> {
+export interface StoryRequest {
+  client: OpenAI;
+  settings: OpenAiSettings;
+  context: StoryContext;
+  options: StoryOptions;
+  stream?: StoryStreamOptions;
+}
+
+export async function generateStory(request: StoryRequest): Promise<CleanedStoryDraft> {
+  const { client, settings, context, options, stream } = request;
   const model = settings.models.story;
   const budget = settings.storyTokenBudget ?? DEFAULT_STORY_TOKEN_BUDGET;
   // The answer's room is part of the budget: a book needs more than a period's notes.
