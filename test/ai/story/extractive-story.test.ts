@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it, vi } from 'vitest';
 import { AiProviderError, type StoryContext, type StoryDraft, type StoryMemory, type StoryOptions } from '../../../src/ai/ai.port.js';
-import { isMeasuredTag, writeExtractiveStory } from '../../../src/ai/local/extractive-story.js';
+import { writeExtractiveStory } from '../../../src/ai/local/extractive-story.js';
 import { describeLocally } from '../../../src/ai/local/image-tags.js';
 import { narrativeOf } from '../../../src/ai/narrative.js';
 import { FileType, StoryStyle } from '../../../src/db/enums.js';
@@ -554,6 +554,20 @@ describe('places in the family’s words', () => {
     expect(text).not.toContain('Robin Hood');
   });
 });
+
+/**
+ * What the local describer measures rather than sees (src/ai/local/image-tags.ts): colours, shape,
+ * tone, "document", and decade and season from the date. Facts of the pixels or the calendar, not
+ * of a life: whatever of these it gives, no theme may come of them.
+ */
+const MEASURED_TAGS: ReadonlySet<string> = new Set([
+  'person',
+  ...['red', 'orange', 'yellow', 'green', 'teal', 'blue', 'purple', 'pink', 'brown', 'black', 'white', 'grey', 'gray'],
+  ...['portrait', 'landscape', 'square', 'panorama'],
+  ...['black and white', 'sepia', 'document'],
+  ...['winter', 'spring', 'summer', 'autumn'],
+]);
+const isMeasuredTag = (tag: string) => MEASURED_TAGS.has(tag.trim().toLowerCase()) || /^\d{3,4}s$/.test(tag.trim().toLowerCase());
 
 describe('themes are about the life, not the pixels', () => {
   it('finds no theme in what the local describer says of real pictures', async () => {
