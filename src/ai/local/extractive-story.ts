@@ -14,8 +14,8 @@ import { lifeSpan } from './book/wording.js';
  * after it and for the guests' messages. It quotes letters and transcripts verbatim (never a rough
  * transcript), uses the captions and places people typed and the people they named, and never
  * writes a fact of its own or a pixel statistic. Output is a pure function of the input (no clock,
- * no randomness, order of `memories` irrelevant). Every paragraph, timeline entry and theme cites
- * the memories it speaks of.
+ * no randomness; the days may come in any order, a day's memories in the order they were taken, as
+ * the context gives them). Every paragraph, timeline entry and theme cites the memories it speaks of.
  *
  * No memories at all: throws a final AiProviderError. There is nothing true to write, and the
  * service refuses such stories before it gets here.

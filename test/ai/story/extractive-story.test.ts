@@ -63,6 +63,9 @@ const EVENT: Record<string, string> = {
   after2: 'birthday',
 };
 
+/** The days in reverse, each day's memories still in the order given. */
+const latestDayFirst = (memories: readonly StoryMemory[]) => [...memories].sort((a, b) => ((a.date ?? '') < (b.date ?? '') ? 1 : (a.date ?? '') > (b.date ?? '') ? -1 : 0));
+
 function roseContext(): StoryContext {
   const memories: StoryMemory[] = [
     memory('letter52', { kind: FileType.DOCUMENT, title: 'scan_0001.pdf', date: '1952-05-10', text: TOM_LETTER }),
@@ -83,8 +86,9 @@ function roseContext(): StoryContext {
   ];
   return {
     person: { name: 'Rose Ellis', birthDate: '1931-03-03', passingDate: '2019-11-12', description: 'Rose kept the garden and sang in the church choir.' },
-    // Deliberately not in date order: the writer must sort.
-    memories: [...memories].reverse(),
+    // Deliberately not in date order: the writer must sort. Within a day, the order they were taken
+    // (buildStoryContext's order), which a YYYY-MM-DD date cannot tell: the stable sort keeps it.
+    memories: latestDayFirst(memories),
   };
 }
 
@@ -223,9 +227,9 @@ describe('the memory book: what it is made of', () => {
     const draft = write(roseContext(), StoryStyle.COMPREHENSIVE);
     const text = narrativeOf(draft.paragraphs);
     expect(text.match(/1 June 1962/g)).toHaveLength(1);
-    expect(text).toContain('On 1 June 1962 at Whitby, two photos with Tom and Ann: Fish and chips on the harbour wall; Rose on the pier.');
+    expect(text).toContain('On 1 June 1962 at Whitby, two photos with Tom and Ann: Rose on the pier; Fish and chips on the harbour wall.');
     expect(draft.paragraphs.find((p) => p.text.includes('Rose on the pier'))!.assetIds).toEqual(expect.arrayContaining(['pier', 'chips']));
-    expect(draft.timeline.filter((t) => t.date === '1962-06-01').map((t) => t.assetIds)).toEqual([['chips', 'pier']]);
+    expect(draft.timeline.filter((t) => t.date === '1962-06-01').map((t) => t.assetIds)).toEqual([['pier', 'chips']]);
     expect(draft.timeline.filter((t) => t.date === '2020-03-03').map((t) => t.assetIds)).toEqual([['after1', 'after2']]);
   });
 
@@ -241,8 +245,8 @@ describe('the memory book: what it is made of', () => {
     };
     const draft = write(context, StoryStyle.COMPREHENSIVE);
     expect(draft.timeline.map((t) => [t.date, t.assetIds])).toEqual([
-      ['1962-06-01', ['s']],
       ['1962-06-01', ['w']],
+      ['1962-06-01', ['s']],
       ['1962-07', ['m1']],
       ['1962-07', ['m2']],
     ]);
@@ -461,15 +465,25 @@ describe('the memory book: little material', () => {
 });
 
 describe('the memory book: as a writer behaves', () => {
-  it.each(STYLES)('%s: deterministic, and independent of the order memories arrive in', (style) => {
+  it.each(STYLES)('%s: deterministic, and independent of the order the days arrive in', (style) => {
     const a = write(roseContext(), style);
     expect(write(roseContext(), style)).toEqual(a);
-    const sorted = roseContext();
-    sorted.memories.sort((x, y) => (x.title < y.title ? -1 : 1));
-    expect(write(sorted, style)).toEqual(a);
-    const reversed = roseContext();
-    reversed.memories.reverse();
-    expect(write(reversed, style)).toEqual(a);
+    const oldestFirst = roseContext();
+    oldestFirst.memories.sort((x, y) => ((x.date ?? '\uffff') < (y.date ?? '\uffff') ? -1 : (x.date ?? '\uffff') > (y.date ?? '\uffff') ? 1 : 0));
+    expect(write(oldestFirst, style)).toEqual(a);
+    const undatedFirst = roseContext();
+    undatedFirst.memories.sort((x, y) => ((x.date ?? '') < (y.date ?? '') ? -1 : (x.date ?? '') > (y.date ?? '') ? 1 : 0));
+    expect(write(undatedFirst, style)).toEqual(a);
+  });
+
+  it("tells a day's memories, and the people in them, in the order they were taken (the context's order)", () => {
+    const day = (first: StoryMemory, second: StoryMemory): StoryContext => ({ person: { name: 'Rose Ellis', birthDate: null, passingDate: null, description: null }, memories: [first, second] });
+    const pier = memory('pier', { date: '1962-06-01', place: 'Whitby', caption: 'Rose on the pier', people: ['Ann', 'Tom'] });
+    const chips = memory('chips', { date: '1962-06-01', place: 'Whitby', caption: 'Fish and chips on the harbour wall', people: ['Tom', 'Joe'] });
+    const morning = write(day(pier, chips), StoryStyle.COMPREHENSIVE).paragraphs.map((p) => p.text).join(' ');
+    expect(morning).toContain('two photos with Ann, Tom and Joe: Rose on the pier; Fish and chips on the harbour wall.');
+    const noon = write(day(chips, pier), StoryStyle.COMPREHENSIVE).paragraphs.map((p) => p.text).join(' ');
+    expect(noon).toContain('two photos with Tom, Joe and Ann: Fish and chips on the harbour wall; Rose on the pier.');
   });
 
   it.each(STYLES)('%s: leaves out the timeline and themes when not asked for', (style) => {

@@ -145,19 +145,19 @@ export function gather(context: StoryContext): Material {
   const name = context.person.name.trim() || 'this person';
   const nameWords = name.toLowerCase().match(/\p{L}+/gu) ?? [];
   const seen = new Set<string>();
-  // In date order, then by id, whatever order they came in: which copy leads its group, whose
-  // caption and words tell it and the order of the messages must not depend on the list's order.
+  // In date order whatever order the days came in. Within a day the context's order stands: it is
+  // the order they were taken (buildStoryContext sorts by the time taken, then when added, then
+  // id), which a day's date alone (YYYY-MM-DD) cannot tell. Sorting is stable, so which copy leads
+  // its group, whose caption tells it and whose name comes first follow the day as it happened.
   const dateKey = (m: StoryMemory) => parseDate(m.date)?.key ?? '\uffff';
-  const memories = context.memories
-    .filter((m) => !seen.has(m.id) && seen.add(m.id))
-    .sort((a, b) => compare(dateKey(a), dateKey(b)) || compare(a.id, b.id));
+  const memories = context.memories.filter((m) => !seen.has(m.id) && seen.add(m.id)).sort((a, b) => compare(dateKey(a), dateKey(b)));
   const passing = parseDate(context.person.passingDate);
 
   const events: BookEvent[] = [];
   const byKey = new Map<string, BookEvent>();
   const sorted = units(memories)
     .map((unit) => ({ unit, when: dateOf(unit) }))
-    .sort((a, b) => compare(a.when?.key ?? '\uffff', b.when?.key ?? '\uffff') || compare(a.unit[0]!.id, b.unit[0]!.id));
+    .sort((a, b) => compare(a.when?.key ?? '\uffff', b.when?.key ?? '\uffff'));
   for (const { unit, when } of sorted) {
     const lead = unit[0]!;
     const place = squash(unit.find((m) => m.place?.trim())?.place ?? '') || null;
