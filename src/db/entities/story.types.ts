@@ -55,4 +55,7 @@ export class GenerationInfo {
 
   @Field(() => Int, { nullable: true, description: 'Claims the writer made without a valid citation, left out of the story.' })
   droppedClaims?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Memories of a chest larger than the story bound that the writer was not given (the life thinned evenly across the years; memories after the passing and contributions kept).' })
+  leftOutMemories?: number | null;
 }

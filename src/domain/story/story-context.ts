@@ -1,16 +1,20 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, QueryOrderMap } from '@mikro-orm/postgresql';
 import type { StoryContext, StoryMemory } from '../../ai/ai.port.js';
 import { Asset, type Chest } from '../../db/entities/index.js';
 import { ContributionStatus, FileType, ProcessingStatus, TagSource } from '../../db/enums.js';
-import { hammingDistance } from '../../media/perceptual-hash.js';
 import { machineCaptionRecord } from '../people/captions.js';
 import { namedPeopleIn } from '../people/people.queries.js';
+import { duplicateGroups } from './duplicates.js';
 
-/** Enough for a long life; more would only be cut by the writer's context budget. */
-export const MAX_STORY_MEMORIES = 400;
+/**
+ * Most memories one story is written from; a larger chest is thinned by chooseStoryMemories, never
+ * cut at one end. The writers are not the limit (the local one is linear, the openai one writes in
+ * stages within AI_STORY_TOKEN_BUDGET): building the context is. It holds up to ~8 KB of text a
+ * memory (~8 MB here), and duplicateGroups compares photos pairwise on the worker's thread
+ * (measured: ~1.4 s at 1,000 photos with perceptual hashes, ~5.6 s at 2,000).
+ */
+export const MAX_STORY_MEMORIES = 1000;
 const MAX_TEXT_CHARS = 4000;
-/** Perceptual hashes this few bits apart are one picture (resized, recompressed, re-saved); different photos differ in about 32. */
-const NEAR_COPY_BITS = 6;
 
 /** What story writing may draw on: visible (approved), processed, live memories of the chest. */
 export const STORY_SOURCE_FILTER = (chestId: string) => ({
@@ -29,15 +33,28 @@ export const STORY_SOURCE_FILTER = (chestId: string) => ({
  * Never coordinates (a published story must not reveal where the family lives), never file
  * names, and never storage keys.
  */
-export async function buildStoryContext(em: EntityManager, chest: Chest): Promise<StoryContext> {
-  const assets = await em.find(Asset, STORY_SOURCE_FILTER(chest.id), {
+export async function buildStoryContext(em: EntityManager, chest: Chest, options: StoryContextOptions = {}): Promise<BuiltStoryContext> {
+  const max = options.maxMemories ?? MAX_STORY_MEMORIES;
+  const total = await em.count(Asset, STORY_SOURCE_FILTER(chest.id));
+  const chosen = total > max ? await chooseStoryMemories(em, chest, max) : null;
+  const assets = await em.find(Asset, chosen ? { ...STORY_SOURCE_FILTER(chest.id), id: { $in: chosen } } : STORY_SOURCE_FILTER(chest.id), {
     populate: ['contribution'],
-    orderBy: [{ dateTaken: 'asc nulls last' }, { createdAt: 'asc' }, { id: 'asc' }],
-    limit: MAX_STORY_MEMORIES,
+    orderBy: STORY_ORDER,
   });
   // Consent: only people the family named and did not hide are named to the writer.
   const people = await namedPeopleIn(em, assets.map((a) => a.id));
-  const groups = duplicateGroups(assets);
+  const groups = duplicateGroups(
+    assets.map((a) => ({
+      id: a.id,
+      kind: a.fileType,
+      sha256: a.sha256,
+      perceptualHash: a.perceptualHash,
+      text: a.extractedText,
+      transcript: a.transcription?.text ?? null,
+      caption: isMachineCaption(a) ? null : a.caption,
+      captionBy: a.contribution?.id ?? null,
+    })),
+  );
   const memories: StoryMemory[] = assets.map((a) => ({
     id: a.id,
     kind: a.fileType,
@@ -67,7 +84,63 @@ export async function buildStoryContext(em: EntityManager, chest: Chest): Promis
   return {
     person: { name: chest.personName, birthDate: chest.birthDate, passingDate: chest.passingDate, description: chest.description },
     memories,
+    leftOut: total - assets.length,
   };
+}
+
+export interface StoryContextOptions {
+  /** Most memories to write from (MAX_STORY_MEMORIES unless given; tests pass a small one). */
+  maxMemories?: number;
+}
+
+/** The writer's context, and how many of the chest's memories the bound left out of it (usually 0). */
+export interface BuiltStoryContext extends StoryContext {
+  leftOut: number;
+}
+
+const STORY_ORDER: QueryOrderMap<Asset>[] = [{ dateTaken: 'asc nulls last' }, { createdAt: 'asc' }, { id: 'asc' }];
+
+/**
+ * The ids of at most `max` memories of a chest larger than that. Memories dated after the passing
+ * and contributions are always kept (thinned evenly themselves only if they alone are more than
+ * `max`); the rest of the life is kept evenly across time: every year (undated memories are one
+ * more) gets an equal share, a year with fewer memories keeps them all and leaves its share to the
+ * others, and within a year the memories are taken at even steps, its first and last among them
+ * (with more years than room, one memory of years taken at even steps, the newest among them).
+ * Reads only ids and dates, so the full memories are loaded for the chosen ones only.
+ */
+async function chooseStoryMemories(em: EntityManager, chest: Chest, max: number): Promise<string[]> {
+  const found = await em.fork().find(Asset, STORY_SOURCE_FILTER(chest.id), { fields: ['id', 'dateTaken', 'contribution'], orderBy: STORY_ORDER });
+  const rows = found.map((a) => ({ id: a.id, dateTaken: a.dateTaken, kept: (a.contribution ?? null) !== null || isAfter(a.dateTaken, chest.passingDate) }));
+  const always = rows.filter((r) => r.kept);
+  if (always.length >= max) return evenly(always, max).map((a) => a.id);
+  const years = new Map<string, typeof rows>();
+  for (const a of rows.filter((r) => !r.kept)) {
+    const year = a.dateTaken ? String(a.dateTaken.getUTCFullYear()) : 'undated';
+    const same = years.get(year);
+    if (same) same.push(a);
+    else years.set(year, [a]);
+  }
+  const chosen = always.map((a) => a.id);
+  let room = max - always.length;
+  // More years than room: one memory from each of years chosen at even steps, the last year among them.
+  if (years.size > room) return [...chosen, ...evenly([...years.values()], room).map((year) => year.at(-1)!.id)];
+  const bySize = [...years.values()].sort((x, y) => x.length - y.length);
+  for (const [i, year] of bySize.entries()) {
+    const share = Math.floor(room / (bySize.length - i));
+    const taken = evenly(year, share);
+    chosen.push(...taken.map((a) => a.id));
+    room -= taken.length;
+  }
+  return chosen;
+}
+
+/** `n` of `items` at even steps, the first and the last among them. */
+function evenly<T>(items: readonly T[], n: number): T[] {
+  if (n >= items.length) return [...items];
+  if (n <= 0) return [];
+  if (n === 1) return [items[items.length - 1]!];
+  return Array.from({ length: n }, (_, k) => items[Math.round((k * (items.length - 1)) / (n - 1))]!);
 }
 
 const STORY_TITLE: Record<FileType, string> = {
@@ -93,26 +166,4 @@ function objectsOf(a: Asset): string[] | undefined {
 
 function isAfter(date: Date | null, passingDate: string | null): boolean {
   return date !== null && passingDate !== null && /^\d{4}-\d{2}-\d{2}/.test(passingDate) && date.toISOString().slice(0, 10) > passingDate.slice(0, 10);
-}
-
-/**
- * Copies of one picture: the same bytes (sha256) or perceptual hashes within NEAR_COPY_BITS. Each
- * memory in a group maps to the group's first memory in `assets` order; unique memories are absent.
- * Quadratic in the photos with a hash, which MAX_STORY_MEMORIES keeps small.
- */
-export function duplicateGroups(assets: readonly Pick<Asset, 'id' | 'sha256' | 'perceptualHash'>[]): Map<string, string> {
-  const groupOf = new Map<string, string>();
-  for (let i = 0; i < assets.length; i++) {
-    const a = assets[i]!;
-    if (groupOf.has(a.id)) continue;
-    for (let j = i + 1; j < assets.length; j++) {
-      const b = assets[j]!;
-      if (groupOf.has(b.id)) continue;
-      const same = a.sha256 === b.sha256 || (a.perceptualHash !== null && b.perceptualHash !== null && hammingDistance(a.perceptualHash, b.perceptualHash) <= NEAR_COPY_BITS);
-      if (!same) continue;
-      groupOf.set(a.id, a.id);
-      groupOf.set(b.id, a.id);
-    }
-  }
-  return groupOf;
 }

@@ -50,6 +50,8 @@ export interface StoryDeps {
   ai: Ai;
   /** To wait for memories still being processed or analysed (none: write from what is there). */
   queue?: JobQueue;
+  /** Most memories a story is written from (MAX_STORY_MEMORIES unless given; tests pass a small one). */
+  maxStoryMemories?: number;
 }
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -108,7 +110,9 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
     const started = Date.now();
     // Consent: the names of hidden people are rewritten in what the writer reads, in what it streams and in what it writes.
     const scrub = nameScrubber(await hiddenNamesOf(em, chest));
-    const context = scrubContext(await buildStoryContext(em, chest), scrub);
+    const built = await buildStoryContext(em, chest, { maxMemories: deps.maxStoryMemories });
+    if (built.leftOut > 0) deps.log.warn({ storyId: story.id, memories: built.memories.length, leftOut: built.leftOut }, 'story written from a selection of the memories');
+    const context = scrubContext(built, scrub);
     if (context.memories.length === 0) throw new AiUnavailableError('The chest has no processed memories to write a story from');
     const onNarrative = (soFar: string) => progress.onNarrative(scrub(soFar));
     const onStage = (stage: StoryStageProgress) => deps.log.info({ storyId: story.id, ...stage }, 'story stage written');
@@ -136,6 +140,7 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
             generatedAt: new Date(),
             durationMs: Date.now() - started,
             droppedClaims: (draft.droppedClaims ?? 0) + report.droppedParagraphs + report.droppedTimelineEntries + report.droppedThemes,
+            leftOutMemories: built.leftOut,
           },
         },
       );
