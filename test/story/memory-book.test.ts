@@ -29,6 +29,9 @@ const ANN_QUOTE = 'Rose, you always knew what we needed before we did.';
 const TRANSCRIPT = 'Rose always said the garden was her second classroom. She knew the name of every bird that came to the feeder.';
 const MARY = 'Rose brought us soup every Sunday the year my husband was ill. She never once let us pay her back.';
 const PETER = 'Mrs Baker taught me to read. I still hear her voice when I open a book.';
+// Two letters from Joan, photographed on one table: white pages, perceptual hashes two bits apart.
+const JAM = 'Dear Rose,\nThank you for the jam, it tasted of your garden.\nYour sister, Joan';
+const ROOF = 'Dear Rose,\nThe new roof on the school is finally on and the children cheered.\nLove, Joan';
 
 const COLOUR_OR_TONE = /\b(?:red|orange|yellow|green|teal|blue|purple|pink|brown|black|white|grey|gray|sepia|monochrome|mostly|toned?|bright|dark|winter|spring|summer|autumn|portrait|landscape|panoramic|wine glass)\b/i;
 const STOP_WORDS = new Set(
@@ -55,8 +58,9 @@ describe('the memory book the local writer makes of a family chest', () => {
     chest = await makeChest(em, { personName: 'Rose Baker', birthDate: '1931-03-03', passingDate: '2019-11-12', description: 'Rose taught at the village school for thirty years.' }, account);
     const tom = await makePerson(em, chest, { name: 'Tom' });
     const ann = await makePerson(em, chest, { name: 'Ann' });
+    // Faces left to right in the order given: the book names them so.
     const named = async (asset: Asset, people: typeof tom[]) => {
-      for (const person of people) await makeFace(em, asset, person);
+      for (const [i, person] of people.entries()) await makeFace(em, asset, person, { box: { x: 0.1 + 0.3 * i, y: 0.3, width: 0.2, height: 0.25 } });
       return asset;
     };
     const letter = (date: string, text: string) => makeAsset(em, chest, { ...done, fileType: FileType.DOCUMENT, mimeType: 'application/pdf', dateTaken: new Date(date), extractedText: text });
@@ -94,6 +98,8 @@ describe('the memory book the local writer makes of a family chest', () => {
         transcription: { text: TRANSCRIPT, language: 'en', segments: [], rough: false, confidence: null },
       })
     ).id;
+    ids.jam = (await makeAsset(em, chest, { ...done, dateTaken: new Date('1981-02-14'), extractedText: JAM, perceptualHash: '0000000000000000' })).id;
+    ids.roof = (await makeAsset(em, chest, { ...done, dateTaken: new Date('1983-05-01'), extractedText: ROOF, perceptualHash: '0000000000000003' })).id;
     const mary = await makeContribution(em, chest, { status: ContributionStatus.APPROVED, contributorName: 'Mary Jones', relationship: 'neighbour', message: MARY });
     ids.mary = (await makeAsset(em, chest, { ...done, contribution: mary, dateTaken: new Date('1990-04-02'), caption: 'Sunday lunch next door' })).id;
     const peter = await makeContribution(em, chest, { status: ContributionStatus.APPROVED, contributorName: 'Peter Hall', relationship: 'former pupil', message: PETER });
@@ -132,6 +138,9 @@ describe('the memory book the local writer makes of a family chest', () => {
     const byId = new Map(context.memories.map((m) => [m.id, m]));
     expect(new Set(copies.map((c) => byId.get(c.id)!.duplicateGroup))).toEqual(new Set([copies[0]!.id]));
     expect(byId.get(ids.pier!)!.duplicateGroup).toBeUndefined();
+    // Two different letters that look alike are not copies.
+    expect(byId.get(ids.jam!)!.duplicateGroup).toBeUndefined();
+    expect(byId.get(ids.roof!)!.duplicateGroup).toBeUndefined();
     expect(byId.get(ids.machine!)).toMatchObject({ machineCaption: true, objects: ['wine glass'] });
     expect(byId.get(ids.pier!)!.machineCaption).toBeUndefined();
     expect(byId.get(ids.mary!)!.contribution).toMatchObject({ message: MARY });
