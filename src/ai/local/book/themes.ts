@@ -1,16 +1,28 @@
 import type { StoryTheme } from '../../ai.port.js';
 import { topKeywords } from '../story-keywords.js';
 import type { Material } from './material.js';
+import { count, listOf } from './wording.js';
 
-/** Themes from what people wrote and said (letters, transcripts, captions, their own tags, places, messages), each in two events or more. */
+const MAX_THEMES = 6;
+
+interface Source {
+  texts: string[];
+  ids: string[];
+  year: number | null;
+}
+
+/**
+ * Themes from what people wrote and said (letters, transcripts, captions, their own tags, places,
+ * messages), each found on two occasions or more (an occasion: an event, one day and place, or a
+ * memory on its own). Named as people wrote them ("Whitby", "church choir"); a theme citing exactly
+ * the memories a better one cites says nothing more and is left out.
+ */
 export function themesOf(m: Material): StoryTheme[] {
-  const sources: { texts: string[]; ids: string[]; year: number | null }[] = [
-    ...[...m.life, ...m.after].map((e) => ({
-      texts: [...e.quotes.map((q) => q.text), ...e.captions, ...e.ownTags, ...(e.place ? [e.place] : [])],
-      ids: e.ids,
-      year: e.when?.year ?? null,
-    })),
-  ];
+  const sources: Source[] = [...m.life, ...m.after].map((e) => ({
+    texts: [...e.quotes.map((q) => q.text), ...e.captions, ...e.ownTags, ...(e.place ? [e.place] : [])],
+    ids: e.ids,
+    year: e.when?.year ?? null,
+  }));
   // A message speaks of the memories it came with: it joins their event, so it is not a second witness.
   for (const msg of m.messages) {
     const home = sources.find((s) => s.ids.includes(msg.ids[0]!));
@@ -18,15 +30,43 @@ export function themesOf(m: Material): StoryTheme[] {
   }
   const names = [m.name, ...[...m.life, ...m.after].flatMap((e) => e.people)];
   const exclude = new Set(names.flatMap((n) => n.toLowerCase().split(/[^\p{L}]+/u)).filter(Boolean));
-  const hits = topKeywords(sources.map((s) => s.texts), { max: 6, minDocs: 2, exclude });
-  return hits.map(({ keyword, docs }) => {
+  // More candidates than are shown, so dropping a theme that repeats another leaves room for the next.
+  const hits = topKeywords(sources.map((s) => s.texts), { max: MAX_THEMES * 2, minDocs: 2, exclude });
+  const themes: StoryTheme[] = [];
+  const cited = new Set<string>();
+  for (const { keyword, docs } of hits) {
+    if (themes.length >= MAX_THEMES) break;
     const matched = docs.map((i) => sources[i]!);
-    const years = matched.flatMap((s) => (s.year === null ? [] : [s.year]));
-    const range = years.length === 0 ? '' : Math.min(...years) === Math.max(...years) ? `, in ${years[0]}` : `, from ${Math.min(...years)} to ${Math.max(...years)}`;
-    return {
-      name: keyword,
-      description: `In the words of ${matched.length} memories${range}.`,
-      assetIds: [...new Set(matched.flatMap((s) => s.ids))],
-    };
-  });
+    const assetIds = [...new Set(matched.flatMap((s) => s.ids))];
+    // Ranked best first: a later theme with the same citations ("harbour" beside "Whitby") goes.
+    const key = [...assetIds].sort().join(' ');
+    if (cited.has(key)) continue;
+    cited.add(key);
+    themes.push({ name: asWritten(keyword, matched), description: describe(matched), assetIds });
+  }
+  return themes;
+}
+
+/** "On two occasions, in 1962 and 2020." — what the citations are, counted as they are. */
+function describe(matched: readonly Source[]): string {
+  const years = [...new Set(matched.flatMap((s) => (s.year === null ? [] : [s.year])))].sort((a, b) => a - b);
+  const when = years.length === 0 ? '' : years.length <= 3 ? `, in ${listOf(years.map(String))}` : `, from ${years[0]} to ${years[years.length - 1]}`;
+  return `In people's words on ${count(matched.length, ['one occasion', 'occasions'])}${when}.`;
+}
+
+/**
+ * The keyword (lower case) as people wrote it: a word of it that is a name ("Whitby") keeps its
+ * capital when it has one every time it is written; written in lower case anywhere, it is a word.
+ */
+function asWritten(keyword: string, matched: readonly Source[]): string {
+  const words = keyword.split(' ').map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  // The keyword folds plurals ("trees" is "tree"): any form of it counts.
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])${words.join('s?\\s+')}s?(?![\\p{L}\\p{N}])`, 'giu');
+  const forms = matched.flatMap((s) => s.texts.flatMap((t) => t.match(pattern) ?? [])).map((f) => f.split(/\s+/));
+  // Word by word: "Whitby harbour" is a name and a word.
+  const named = (i: number) => forms.length > 0 && forms.every((f) => /^\p{Lu}/u.test(f[i] ?? ''));
+  return keyword
+    .split(' ')
+    .map((w, i) => (named(i) ? w.charAt(0).toUpperCase() + w.slice(1) : w))
+    .join(' ');
 }
