@@ -54,8 +54,9 @@ export async function watchStory(em: EntityManager, newEm: () => EntityManager, 
         if (r.done) return end();
         const now = await current();
         if (!now) return end();
+        const shown = asSignalled(now, r.value, last);
         // Signals can outrun their readers: several may find the row as it was already shown.
-        if (!same(now, last)) return deliver(now);
+        if (!same(shown, last) && !behind(shown, last)) return deliver(shown);
       }
     },
     return: end,
@@ -69,6 +70,24 @@ export async function watchStory(em: EntityManager, newEm: () => EntityManager, 
 function progressOf(row: Story): StoryProgressEvent {
   return { storyId: row.id, chestId: row.chest.id, status: row.status, narrative: row.content, error: row.error };
 }
+
+/**
+ * The narrative as the signal saw it stored. While GENERATING the content only grows (the writer
+ * appends; editStory refuses a story not READY), so its first `length` characters are what was
+ * stored then: a reader that finds the row further on, or already READY (the local writer stores a
+ * paragraph every few milliseconds and finishes before the readers catch up), still shows every
+ * step, as long as the row goes on from what this subscriber was shown (a READY story whose checked
+ * content changed an earlier paragraph is shown as it is). A FAILED row is shown as it is.
+ */
+function asSignalled(now: StoryProgressEvent, signal: StoryProgressSignal, last: StoryProgressEvent | null): StoryProgressEvent {
+  const growing = signal.status === StoryStatus.GENERATING && (now.status === StoryStatus.GENERATING || now.status === StoryStatus.READY);
+  const further = now.narrative.length >= signal.length && (last === null || now.narrative.startsWith(last.narrative));
+  return growing && further ? { ...now, status: StoryStatus.GENERATING, narrative: now.narrative.slice(0, signal.length), error: null } : now;
+}
+
+/** Not past what was already shown (a late subscriber's first event was read after this signal's write). */
+const behind = (a: StoryProgressEvent, b: StoryProgressEvent | null): boolean =>
+  b !== null && a.status === StoryStatus.GENERATING && b.status === StoryStatus.GENERATING && a.narrative.length <= b.narrative.length;
 
 const same = (a: StoryProgressEvent, b: StoryProgressEvent | null): boolean =>
   b !== null && a.status === b.status && a.narrative === b.narrative && a.error === b.error;
