@@ -302,6 +302,30 @@ describe('the memory book: its order', () => {
     expect(draft.timeline.map((t) => t.date)).toEqual([...draft.timeline.map((t) => t.date)].sort());
   });
 
+  it('splits a decade into periods where the memories mark one: a move, or other people appearing', () => {
+    const context: StoryContext = {
+      person: { name: 'Rose Ellis', birthDate: null, passingDate: null, description: null },
+      memories: [
+        memory('w1', { date: '1961-05-01', place: 'Whitby', caption: 'The cottage', people: ['Tom'] }),
+        memory('w2', { date: '1962-05-01', place: 'Whitby', caption: 'The garden gate', people: ['Tom'] }),
+        memory('w3', { date: '1963-05-01', place: 'Whitby', caption: 'Snow on the step' }),
+        // A move: Tom came too, and it is still a new period.
+        memory('l1', { date: '1966-05-01', place: 'Leeds', caption: 'The new house', people: ['Joe', 'Tom'] }),
+        memory('l2', { date: '1968-05-01', place: 'Leeds', caption: 'Joe in the yard', people: ['Joe', 'Liz'] }),
+        // One event in each place: no period of its own, the decade stays one chapter.
+        memory('x1', { date: '1971-05-01', place: 'Whitby', caption: 'Back for a visit' }),
+        memory('x2', { date: '1975-05-01', place: 'Leeds', caption: 'The yard again' }),
+        // Other people, no places: the company marks the period.
+        memory('p1', { date: '1981-05-01', caption: 'Tea in the garden', people: ['Tom'] }),
+        memory('p2', { date: '1982-05-01', caption: 'A walk', people: ['Tom'] }),
+        memory('p3', { date: '1986-05-01', caption: 'The new neighbours', people: ['Joe', 'Liz'] }),
+        memory('p4', { date: '1988-05-01', caption: 'Cards on a Friday', people: ['Joe'] }),
+      ],
+    };
+    const headings = write(context, StoryStyle.COMPREHENSIVE).paragraphs.flatMap((p) => [...p.text.matchAll(/\*\*([^*]+)\*\*/g)].map((h) => h[1]));
+    expect(headings).toEqual(['1961–1963: Whitby, with Tom.', '1966–1968: Leeds, with Joe, Tom and Liz.', 'The 1970s: Whitby and Leeds.', '1981–1982, with Tom.', '1986–1988, with Joe and Liz.']);
+  });
+
   it.each(STYLES)('%s: undated memories come after every dated memory of the life, and before what came after the passing', (style) => {
     const draft = write(roseContext(), style);
     const text = narrativeOf(draft.paragraphs);

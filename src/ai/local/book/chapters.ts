@@ -33,7 +33,7 @@ export function writeBook(context: StoryContext, m: Material, voice: Voice): Sto
     opening.push({ text: 'The chest holds only a few memories so far, so this book is short; it will grow as the family adds more.', ids: [], score: Infinity });
   }
 
-  const sections: Section[] = chapters(m.life).map((events) => ({ heading: voice.headings ? headingOf(events) : null, units: eventUnits(events, m, voice), dated: events[0]?.when != null }));
+  const sections: Section[] = chapters(m.life).map((chapter) => ({ heading: voice.headings ? headingOf(chapter) : null, units: eventUnits(chapter.events, m, voice), dated: chapter.events[0]?.when != null }));
   const passing = voice.passing(context, m);
   const remembrance: Unit[] = [...eventUnits(m.after, m, voice), ...m.messages.flatMap((msg) => messageUnit(msg, m, voice))];
 
@@ -107,27 +107,88 @@ function byEvents(units: Unit[], size: number): Unit[][] {
 }
 
 
-/** Chapters of the life: one per decade the memories mark, the undated last. */
-function chapters(events: readonly BookEvent[]): BookEvent[][] {
-  const out: BookEvent[][] = [];
+/** A chapter of the life: its events and what it is called ("The 1960s", "1961–1964", "Without a date"). */
+interface Chapter {
+  events: BookEvent[];
+  label: string;
+}
+
+/** A change of home or company needs this many events on each side to be a period of its own. */
+const PERIOD_EVENTS = 2;
+
+/**
+ * Chapters of the life: one per decade, the undated last, and a decade split into periods where
+ * its memories mark one: a change of place (Whitby, then Leeds; whoever is in them) or of the
+ * people who appear (Tom, then Joe and Liz) where no place is in both, each side with two events
+ * or more and at a change of year. A decade
+ * whose places or people come and go stays one chapter: a period a reader can see, not a list.
+ */
+function chapters(events: readonly BookEvent[]): Chapter[] {
+  const decades: BookEvent[][] = [];
   let key: number | null | undefined;
   for (const event of events) {
     const decade = event.when ? Math.floor(event.when.year / 10) * 10 : null;
-    if (out.length === 0 || decade !== key) out.push([event]);
-    else out[out.length - 1]!.push(event);
+    if (decades.length === 0 || decade !== key) decades.push([event]);
+    else decades[decades.length - 1]!.push(event);
     key = decade;
   }
-  return out;
+  return decades.flatMap((decade) => {
+    const first = decade[0]!.when;
+    if (!first) return [{ events: decade, label: 'Without a date' }];
+    const periods = periodsOf(decade);
+    if (periods.length === 1) return [{ events: decade, label: `The ${Math.floor(first.year / 10) * 10}s` }];
+    return periods.map((period) => {
+      const from = period[0]!.when!.year;
+      const to = period[period.length - 1]!.when!.year;
+      return { events: period, label: from === to ? String(from) : `${from}–${to}` };
+    });
+  });
 }
 
-/** "The 1960s: Whitby and Leeds, with Tom and Ann." — the decade, its places and its people. */
-function headingOf(events: readonly BookEvent[]): string {
-  const decade = events[0]?.when ? `The ${Math.floor(events[0].when.year / 10) * 10}s` : 'Without a date';
+/** The decade's events in periods: split at the first change the memories mark, then the rest again. */
+function periodsOf(events: readonly BookEvent[]): BookEvent[][] {
+  for (let k = PERIOD_EVENTS; k <= events.length - PERIOD_EVENTS; k++) {
+    if (events[k - 1]!.when!.year === events[k]!.when!.year) continue;
+    const before = events.slice(0, k);
+    const after = events.slice(k);
+    const [placesBefore, placesAfter] = [before.flatMap(placesOf), after.flatMap(placesOf)];
+    // A move is a period even with the same people; new people are one only where no place runs across it.
+    const moved = apart(placesBefore, placesAfter, before, after);
+    const newPeople = !overlap(placesBefore, placesAfter) && apart(before.flatMap((e) => e.people), after.flatMap((e) => e.people), before, after);
+    if (moved || newPeople) return [before, ...periodsOf(after)];
+  }
+  return [[...events]];
+}
+
+const placeName = (place: string) => place.replace(/[.!?,;:]+$/, '').replace(PREPOSITION, '');
+const placesOf = (e: BookEvent) => (e.place ? [placeName(e.place)] : []);
+
+/**
+ * Two runs of events marked apart by a place or the people in them: each has the mark on two
+ * events or more, and no mark of one is in the other ("Whitby" then "Leeds"; Tom then Joe and Liz).
+ */
+function apart(marksBefore: readonly string[], marksAfter: readonly string[], before: readonly BookEvent[], after: readonly BookEvent[]): boolean {
+  const lower = (marks: readonly string[]) => new Set(marks.map((m) => m.toLowerCase()));
+  const a = lower(marksBefore);
+  const b = lower(marksAfter);
+  const marked = (events: readonly BookEvent[], marks: Set<string>) => events.filter((e) => [...placesOf(e), ...e.people].some((m) => marks.has(m.toLowerCase()))).length;
+  if (a.size === 0 || b.size === 0 || marked(before, a) < PERIOD_EVENTS || marked(after, b) < PERIOD_EVENTS) return false;
+  return [...a].every((m) => !b.has(m));
+}
+
+function overlap(a: readonly string[], b: readonly string[]): boolean {
+  const other = new Set(b.map((m) => m.toLowerCase()));
+  return a.some((m) => other.has(m.toLowerCase()));
+}
+
+/** "The 1960s: Whitby and Leeds, with Tom and Ann." — the period, its places and its people. */
+function headingOf({ events, label }: Chapter): string {
   // A heading names the place, not a phrase: "In the garden." is "the garden", and "whitby" is "Whitby" again.
-  const places = mostFrequent(events.flatMap((e) => (e.place ? [e.place.replace(/[.!?,;:]+$/, '').replace(PREPOSITION, '')] : [])), 2);
+  const places = mostFrequent(events.flatMap(placesOf), 2);
   const people = mostFrequent(events.flatMap((e) => e.people), 3);
-  const marks = [places.length ? listOf(places) : null, people.length ? `with ${listOf(people)}` : null].filter(Boolean).join(', ');
-  return marks ? `${decade}: ${marks}.` : `${decade}.`;
+  const with_ = people.length ? `with ${listOf(people)}` : null;
+  if (places.length) return `${label}: ${[listOf(places), with_].filter(Boolean).join(', ')}.`;
+  return with_ ? `${label}, ${with_}.` : `${label}.`;
 }
 
 /** The most frequent items, counted in any case and named as first written. */
