@@ -38,13 +38,15 @@ describe('hidden names: the rules', () => {
       {
         person: { name: 'Rose Baker', birthDate: null, passingDate: null, description: 'Mother of Tom Baker' },
         memories: [
-          { id: 'a', kind: FileType.IMAGE, title: 'Photo', date: null, caption: 'Tom at the pier', place: "Tom's house", tags: ['Tom', 'pier'], transcript: 'Tom said hello', text: 'Dear Tom', contributor: 'Tom Baker', relationship: 'son', contribution: { id: 'c', message: 'Tom misses her' } },
+          { id: 'a', kind: FileType.IMAGE, title: 'Photo', date: null, caption: 'Tom at the pier', place: "Tom's house", tags: ['Tom', 'pier', "Tom's boat"], ownTags: ['Tom', "Tom's boat"], transcript: 'Tom said hello', text: 'Dear Tom', contributor: 'Tom Baker', relationship: 'son', contribution: { id: 'c', message: 'Tom misses her' } },
         ],
       },
       scrub,
     );
     expect(JSON.stringify(out)).not.toMatch(/Tom/);
-    expect(out.memories[0]!.tags).toEqual(['pier']);
+    expect(out.memories[0]!.tags).toEqual(['pier', "Someone's boat"]);
+    // The tags people gave, words for the book's themes: scrubbed the same way.
+    expect(out.memories[0]!.ownTags).toEqual(["Someone's boat"]);
     expect(out.person.name).toBe('Rose Baker');
   });
 });
