@@ -9,8 +9,8 @@ import { lifeSpan } from './book/wording.js';
 
 /**
  * The story writer that needs no model: a memory book made of what people wrote and said. Its
- * chapters follow the life, from the birth date through the decades the memories mark (their
- * places and the people in them) to the passing, then a remembrance chapter for what was added
+ * chapters follow the life, from the birth date through its decades, split into periods where a
+ * move or new company marks one (headed by their places and people), to the passing, then a remembrance chapter for what was added
  * after it and for the guests' messages. It quotes letters and transcripts verbatim (never a rough
  * transcript), uses the captions and places people typed and the people they named, and never
  * writes a fact of its own or a pixel statistic. Output is a pure function of the input (no clock,
