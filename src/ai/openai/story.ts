@@ -49,6 +49,20 @@ type Ask = (body: ChatBody, onContent?: (delta: string) => void) => Promise<Answ
 
 const clamp = (value: number, low: number, high: number): number => Math.min(high, Math.max(low, value));
 
+/** What generateStory is asked to write, and with what. */
+export interface StoryRequest {
+  /** The OpenAI-compatible client the provider holds. */
+  client: OpenAI;
+  /** Models, timeout and the token budget (AI_STORY_TOKEN_BUDGET). */
+  settings: OpenAiSettings;
+  /** The person and the memories, already scrubbed of hidden names. */
+  context: StoryContext;
+  /** Style and whether to write a timeline and themes. */
+  options: StoryOptions;
+  /** Where the narrative and the stages' progress go as they are written, and the job's abort signal. */
+  stream?: StoryStreamOptions;
+}
+
 /**
  * Writes the story. A chest whose memories fit one request (excerpts at least STAGE_EXCERPT long)
  * is written in one, as it streams. A larger one is read in stages (story-stages.ts): notes per
@@ -56,14 +70,6 @@ const clamp = (value: number, low: number, high: number): number => Math.min(hig
  * Every request, whatever the stage, stays within the token budget, answer included; a retryable
  * failure at any stage is thrown for the queue to retry the story.
  */
-export interface StoryRequest {
-  client: OpenAI;
-  settings: OpenAiSettings;
-  context: StoryContext;
-  options: StoryOptions;
-  stream?: StoryStreamOptions;
-}
-
 export async function generateStory(request: StoryRequest): Promise<CleanedStoryDraft> {
   const { client, settings, context, options, stream } = request;
   const model = settings.models.story;
@@ -83,7 +89,7 @@ export async function generateStory(request: StoryRequest): Promise<CleanedStory
   });
   const bookBody = (system: string, user: string): ChatBody => body({ system, user, name: 'life_story', schema: STORY_SCHEMA, maxTokens: bookAnswer });
   const summaryBody = (system: string, user: string): ChatBody => body({ system, user, name: 'period_summary', schema: SUMMARY_SCHEMA, maxTokens: noteAnswer });
-  const ask = asker(client, settings, budget, stream?.signal);
+  const ask = asker({ client, settings, budget, signal: stream?.signal });
 
   const oneRequest = bookSystemPrompt(options, context);
   const memoriesUser = (json: string): string => `The person and the memories:\n${json}`;
@@ -127,7 +133,7 @@ async function writeBook(input: { ask: Ask; body: ChatBody; context: StoryContex
     texts.push(delta);
     show(joinTexts(texts.values()));
   });
-  const draft = cleanStory(parsed(answer, StoryOutput, 'The story'), input.context, input.options, answer.model);
+  const draft = cleanStory({ raw: parsed(answer, StoryOutput, 'The story'), context: input.context, options: input.options, model: answer.model });
   show(joinTexts(draft.paragraphs.map((p) => p.text)));
   return draft;
 }
@@ -151,7 +157,17 @@ function parsed<T>(answer: Answer, schema: z.ZodType<T>, what: string): T {
  * count it, answer included) before anything is sent. The SDK's timeout ends when the headers
  * arrive; a stream that goes quiet for timeoutMs is caught here.
  */
-function asker(client: OpenAI, settings: OpenAiSettings, budget: number, signal: AbortSignal | undefined): Ask {
+interface AskerInput {
+  client: OpenAI;
+  /** Its timeoutMs: how long the stream may go quiet. */
+  settings: OpenAiSettings;
+  /** Most tokens one request may take, prompt and answer together. */
+  budget: number;
+  /** The job's: aborts the request in flight. */
+  signal: AbortSignal | undefined;
+}
+
+function asker({ client, settings, budget, signal }: AskerInput): Ask {
   return async (body, onContent) => {
     signal?.throwIfAborted();
     if (requestTokens(body) > budget) {
@@ -194,6 +210,17 @@ function asker(client: OpenAI, settings: OpenAiSettings, budget: number, signal:
   };
 }
 
+export interface CleanStoryInput {
+  /** The model's answer, parsed against the story schema. */
+  raw: z.infer<typeof StoryOutput>;
+  /** The memories it may cite. */
+  context: StoryContext;
+  /** Whether a timeline and themes were asked for. */
+  options: StoryOptions;
+  /** The model the server says wrote it. */
+  model: string;
+}
+
 const STORY_DATE = /^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$/;
 
 /**
@@ -202,7 +229,7 @@ const STORY_DATE = /^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$/;
  * what is dropped here is counted in `droppedClaims`. Timeline and themes that were not asked
  * for are no claims of the story and are not counted.
  */
-export function cleanStory(raw: z.infer<typeof StoryOutput>, context: StoryContext, options: StoryOptions, model: string): CleanedStoryDraft {
+export function cleanStory({ raw, context, options, model }: CleanStoryInput): CleanedStoryDraft {
   const known = new Set(context.memories.map((m) => m.id));
   const cite = (assetIds: string[]): string[] => [...new Set(assetIds)].filter((id) => known.has(id));
   let dropped = 0;
