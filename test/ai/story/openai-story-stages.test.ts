@@ -159,6 +159,37 @@ describe('openai story in stages', () => {
     expect(byId.get(uuid(22))!['message']).toBeUndefined();
   });
 
+  it('a period\'s request marks the machine\'s captions, the copies and what came after the passing, and its rules say what they mean', async () => {
+    const context = chestOf(1_000);
+    const at = (n: number) => context.memories[n]!;
+    context.memories[1] = { ...at(1), duplicateGroup: at(1).id };
+    context.memories[2] = { ...at(2), duplicateGroup: at(1).id };
+    context.memories[3] = { ...at(3), caption: 'People on a boat, June 1931.', machineCaption: true };
+    context.memories[890] = { ...at(890), afterPassing: true };
+    await provider().generateStory!(context, everything);
+    const periods = chats().filter((r) => schemaOf(r) === 'period_summary' && userOf(r).includes('"memories":['));
+    const reading = (id: string) => {
+      const request = periods.find((r) => userOf(r).includes(`"id":"${id}"`))!;
+      const user = userOf(request);
+      const memories = (JSON.parse(user.slice(user.indexOf('{'))) as { memories: Record<string, unknown>[] }).memories;
+      const system = (request.body as { messages: { role: string; content: string }[] }).messages[0]!.content;
+      return { memory: memories.find((m) => m['id'] === id)!, system };
+    };
+    const copy = reading(at(2).id);
+    expect(copy.memory).toMatchObject({ copyOf: at(1).id });
+    expect(copy.system).toContain('"copyOf" are copies of the memory with that id');
+    expect(reading(at(1).id).memory['copyOf']).toBeUndefined();
+    const machine = reading(at(3).id);
+    expect(machine.memory).toMatchObject({ caption: 'People on a boat, June 1931.', captionByMachine: true });
+    expect(machine.system).toContain('"captionByMachine": true has a caption a machine composed');
+    const after = reading(at(890).id);
+    expect(after.memory).toMatchObject({ afterPassing: true });
+    expect(after.system).toContain('"afterPassing": true are dated after the person died');
+    // A period without such memories is not told about them.
+    const plain = periods.find((r) => !/copyOf|captionByMachine|afterPassing/.test(userOf(r)))!;
+    expect((plain.body as { messages: { content: string }[] }).messages[0]!.content).not.toMatch(/copyOf|captionByMachine|afterPassing/);
+  });
+
   it('reads a period whose notes the model cannot fit in one answer in halves', async () => {
     const context = chestOf(1_000);
     // The first period's answer is cut at max_tokens, as a server does.

@@ -113,4 +113,40 @@ describe('openai story: counting what is cleaned', () => {
     ]);
     expect(system).toMatch(/place is where it was made, in the family's words/);
   });
+
+  it('tells the model which caption a machine wrote, which memories are copies and which came after the passing', async () => {
+    const base = { kind: FileType.IMAGE, title: 'Photo', tags: [] as string[], transcript: null, text: null, contributor: null, relationship: null };
+    const marked: StoryContext = {
+      person: { name: 'Rose Martin', birthDate: '1931-03-03', passingDate: '2019-11-20', description: null },
+      memories: [
+        { ...base, id: 'lead', date: '1968-08-20', caption: 'Rose and Tom on their wedding day', duplicateGroup: 'lead' },
+        { ...base, id: 'copy', date: '1968-08-20', caption: null, duplicateGroup: 'lead' },
+        { ...base, id: 'machine', date: '1988-08-06', caption: 'People with a wine glass, August 1988.', machineCaption: true },
+        { ...base, id: 'after', date: '2020-03-03', caption: 'Together at the harbour', afterPassing: true },
+      ],
+    };
+    fake.script({ content: JSON.stringify({ title: 'Rose', paragraphs: [{ text: 'Rose married Tom.', assetIds: ['lead'] }], timeline: [], themes: [] }) });
+    await provider().generateStory!(marked, everything);
+    const body = fake.requests[0]!.body as { messages: { role: string; content: string }[] };
+    const user = body.messages.find((m) => m.role === 'user')!.content;
+    const system = body.messages.find((m) => m.role === 'system')!.content;
+    const byId = new Map((JSON.parse(user.slice(user.indexOf('{'))) as { memories: Record<string, unknown>[] }).memories.map((m) => [m['id'], m]));
+    // The copy points at the memory it copies; the one it copies is no copy.
+    expect(byId.get('copy')).toMatchObject({ copyOf: 'lead' });
+    expect(byId.get('lead')!['copyOf']).toBeUndefined();
+    expect(byId.get('machine')).toMatchObject({ caption: 'People with a wine glass, August 1988.', captionByMachine: true });
+    expect(byId.get('lead')!['captionByMachine']).toBeUndefined();
+    expect(byId.get('after')).toMatchObject({ afterPassing: true });
+    expect(byId.get('machine')!['afterPassing']).toBeUndefined();
+    // And the rules say what the marks mean.
+    expect(system).toContain('"copyOf" are copies of the memory with that id: count the picture once');
+    expect(system).toContain('"captionByMachine": true has a caption a machine composed');
+    expect(system).toContain('"afterPassing": true are dated after the person died');
+  });
+
+  it('leaves those rules out when no memory is marked', async () => {
+    await write();
+    const system = (fake.requests[0]!.body as { messages: { role: string; content: string }[] }).messages.find((m) => m.role === 'system')!.content;
+    expect(system).not.toMatch(/copyOf|captionByMachine|afterPassing/);
+  });
 });
