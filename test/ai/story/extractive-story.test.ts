@@ -223,7 +223,7 @@ describe('the memory book: what it is made of', () => {
     expect(draft.themes.map((t) => t.name)).toEqual(expect.arrayContaining(['church choir', 'harbour', 'garden']));
   });
 
-  it('themes say truly what they count, keep the capitals of names, and never repeat another theme’s citations', () => {
+  it('themes say truly what they count, keep the capitals of names, and leave out a place word that only repeats another theme’s memories', () => {
     const context: StoryContext = {
       person: { name: 'Rose Ellis', birthDate: null, passingDate: null, description: null },
       memories: [
@@ -231,9 +231,12 @@ describe('the memory book: what it is made of', () => {
         memory('b', { date: '1962-06-01', place: 'Whitby', caption: 'Chips by the harbour' }),
         memory('c', { date: '1975-07-01', caption: 'A day out to Whitby' }),
         memory('d', { date: '2020-03-03', place: 'Whitby harbour', caption: 'Together by the harbour' }),
-        // "bread" and "bakery" come together in both: one theme, the better ranked.
+        // "bread" and "bakery" come together in both: two things said of the same memories, both kept.
         memory('e', { date: '1980-01-05', caption: 'Bread from the bakery' }),
         memory('f', { date: '1985-01-05', caption: 'Bakery bread again' }),
+        // "Scarborough" is only where "donkeys" happened: a place word beside a theme of the same memories goes.
+        memory('g', { date: '1990-08-01', place: 'Scarborough', caption: 'Donkeys on the sand' }),
+        memory('h', { date: '1991-08-01', place: 'Scarborough', caption: 'The donkeys again' }),
       ],
     };
     const themes = write(context, StoryStyle.COMPREHENSIVE).themes;
@@ -241,6 +244,8 @@ describe('the memory book: what it is made of', () => {
       { name: 'Whitby', description: "In people's words on three occasions, in 1962, 1975 and 2020.", assetIds: ['a', 'b', 'c', 'd'] },
       { name: 'harbour', description: "In people's words on two occasions, in 1962 and 2020.", assetIds: ['a', 'b', 'd'] },
       { name: 'bakery', description: "In people's words on two occasions, in 1980 and 1985.", assetIds: ['e', 'f'] },
+      { name: 'bread', description: "In people's words on two occasions, in 1980 and 1985.", assetIds: ['e', 'f'] },
+      { name: 'donkeys', description: "In people's words on two occasions, in 1990 and 1991.", assetIds: ['g', 'h'] },
     ]);
   });
 

@@ -9,19 +9,22 @@ interface Source {
   texts: string[];
   ids: string[];
   year: number | null;
+  /** The place as the family typed it, lower case, or null. */
+  place: string | null;
 }
 
 /**
  * Themes from what people wrote and said (letters, transcripts, captions, their own tags, places,
  * messages), each found on two occasions or more (an occasion: an event, one day and place, or a
- * memory on its own). Named as people wrote them ("Whitby", "church choir"); a theme citing exactly
- * the memories a better one cites says nothing more and is left out.
+ * memory on its own). Named as people wrote them ("Whitby", "church choir"); a word of the
+ * memories' place beside another theme of exactly those memories is left out.
  */
 export function themesOf(m: Material): StoryTheme[] {
   const sources: Source[] = [...m.life, ...m.after].map((e) => ({
     texts: [...e.quotes.map((q) => q.text), ...e.captions, ...e.ownTags, ...(e.place ? [e.place] : [])],
     ids: e.ids,
     year: e.when?.year ?? null,
+    place: e.place?.toLowerCase() ?? null,
   }));
   // A message speaks of the memories it came with: it joins their event, so it is not a second witness.
   for (const msg of m.messages) {
@@ -32,17 +35,24 @@ export function themesOf(m: Material): StoryTheme[] {
   const exclude = new Set(names.flatMap((n) => n.toLowerCase().split(/[^\p{L}]+/u)).filter(Boolean));
   // More candidates than are shown, so dropping a theme that repeats another leaves room for the next.
   const hits = topKeywords(sources.map((s) => s.texts), { max: MAX_THEMES * 2, minDocs: 2, exclude });
-  const themes: StoryTheme[] = [];
-  const cited = new Set<string>();
-  for (const { keyword, docs } of hits) {
-    if (themes.length >= MAX_THEMES) break;
+  const candidates = hits.map(({ keyword, docs }) => {
     const matched = docs.map((i) => sources[i]!);
     const assetIds = [...new Set(matched.flatMap((s) => s.ids))];
-    // Ranked best first: a later theme with the same citations ("harbour" beside "Whitby") goes.
-    const key = [...assetIds].sort().join(' ');
-    if (cited.has(key)) continue;
-    cited.add(key);
-    themes.push({ name: asWritten(keyword, matched), description: describe(matched), assetIds });
+    // A word of the place these memories were made ("Whitby", "harbour" of "Whitby harbour") names where, not what.
+    const ofPlace = matched.every((s) => s.place !== null && keyword.split(' ').every((w) => new RegExp(`(?<!\\p{L})${w}`, 'u').test(s.place!)));
+    return { keyword, matched, assetIds, key: [...assetIds].sort().join(' '), ofPlace };
+  });
+  // Two themes of the same memories are both kept when they say different things ("choir" and
+  // "apple tree" of one letter and one history); a place word beside another theme of exactly
+  // those memories says only where they were, which the chapter already says, and goes.
+  const themes: StoryTheme[] = [];
+  const kept: typeof candidates = [];
+  for (const c of candidates) {
+    if (kept.length >= MAX_THEMES) break;
+    const same = candidates.filter((o) => o !== c && o.key === c.key);
+    if (c.ofPlace && same.some((o) => !o.ofPlace || kept.includes(o))) continue;
+    kept.push(c);
+    themes.push({ name: asWritten(c.keyword, c.matched), description: describe(c.matched), assetIds: c.assetIds });
   }
   return themes;
 }
