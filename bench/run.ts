@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark in sequence. Each prints ratios against its own baseline.
 import 'reflect-metadata';
+import { run as copiesVsBigint } from './copies-vs-bigint.js';
 import { run as eventsVsWs } from './events-vs-ws.js';
 import { run as graphqlVsSql } from './graphql-vs-sql.js';
 import { run as imageVsSharp } from './image-vs-sharp.js';
@@ -13,4 +14,5 @@ await imageVsSharp();
 await objectsVsSharp();
 await eventsVsWs();
 await queryLimits();
+await copiesVsBigint();
 process.exit(0);
