@@ -10,6 +10,7 @@ import type { ParseLimits } from './media/sandbox/limits.js';
 import type { MediaToolLimits } from './media/ffmpeg.js';
 import { type KillPoint, parseKillPoint, UPLOAD_STEPS } from './domain/upload/upload-faults.js';
 import type { S3StorageConfig } from './storage/storage.registry.js';
+import type { MetricsSettings } from './metrics/http.js';
 
 /**
  * The one configuration of API and worker, read from the environment once at start.
@@ -167,6 +168,10 @@ const envSchema = z.object({
   ARCHIVE_MAX_XML_ELEMENTS: int(1000, 100_000_000).default(1_000_000),
   /** A worker process answers /healthz and /readyz on this port (unset: no HTTP at all; 0: any free port). */
   WORKER_HEALTH_PORT: int(0, 65535).optional(),
+  /** "off": no /metrics on the API port nor the worker's health port. */
+  METRICS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  /** When set, /metrics wants `Authorization: Bearer <this>` (README "Operations / Metrics"). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** AI providers to try, in order, for each task ("prefer local, fall back to the API": local,openai). */
   AI_PROVIDERS: z
     .string()
@@ -231,6 +236,8 @@ export interface Config {
   /** 0 disables the periodic sweep. */
   sweepIntervalMs: number;
   eventRetentionMs: number;
+  /** /metrics on the API and the worker's health port (metrics/http.ts). */
+  metrics: MetricsSettings;
   ai: AiSettings;
   jobs: {
     concurrency: number;
@@ -320,6 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     },
     sweepIntervalMs: e.SWEEP_INTERVAL_MINUTES * 60_000,
     eventRetentionMs: e.EVENT_RETENTION_DAYS * 86_400_000,
+    metrics: { enabled: e.METRICS === 'on', token: e.METRICS_TOKEN ?? null },
     ai: {
       providers: e.AI_PROVIDERS.split(',').map((p) => p.trim()),
       vision: e.AI_VISION === 'on',
