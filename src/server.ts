@@ -22,6 +22,9 @@ import { filesRouter } from './http/files.routes.js';
 import { uploadsRouter } from './http/uploads.routes.js';
 import { sendIfUnavailable } from './http/errors.js';
 import { asUnavailable } from './domain/unavailable.js';
+import { graphqlMetricsPlugin } from './metrics/graphql-plugin.js';
+import { httpMetrics, metricsRoute, routeLabel } from './metrics/http.js';
+import { exposeQueueDepth } from './metrics/jobs.js';
 import type { Services } from './services.js';
 import type { Logger } from './logger.js';
 import type { StorageBackend } from './storage/storage.port.js';
@@ -63,6 +66,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       ApolloServerPluginLandingPageDisabled(),
       countValidations(),
+      graphqlMetricsPlugin(),
       rateLimitPlugin,
       unavailablePlugin,
       {
@@ -77,6 +81,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
     ],
   });
   await apollo.start();
+  const unexposeQueue = exposeQueueDepth({ queue: services.queue });
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const given = req.get('x-request-id');
@@ -90,6 +95,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
     });
     next();
   });
+  app.use(httpMetrics());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -98,11 +104,13 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
     const r = await readiness(db, storage);
     res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ready' : 'unavailable', database: r.database, storage: r.storage });
   });
+  app.use(metricsRoute({ settings: config.metrics }));
   app.use(graphiqlRouter());
   app.use(uploadsRouter(db.orm, storage, services, config.uploads, log, limiterFor(deps)));
   app.use(filesRouter(db.orm, storage, config.secretKey, log));
   app.use(
     '/graphql',
+    routeLabel('/graphql'),
     express.json({ limit: '1mb' }),
     // Before Apollo: a document over the limits costs no context (no session lookup) and no validation.
     queryLimitsMiddleware({ schema, limits: config.graphql.limits, maxPageSize: config.maxPageSize }),
@@ -147,6 +155,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
       timer.unref();
       await apollo.stop();
       clearTimeout(timer);
+      unexposeQueue();
     },
   };
 }

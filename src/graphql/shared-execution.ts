@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Actor } from '../domain/actor.js';
 import type { Context } from './context.js';
 import { createLoaders } from './loaders.js';
+import { subscriptionOpened } from '../metrics/graphql-plugin.js';
 
 /** Counts for tests and metrics: selections executed vs events delivered to sockets. */
 export const subscriptionStats = { executed: 0, delivered: 0 };
@@ -42,8 +43,10 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
     return Promise.resolve(execute({ ...args, rootValue: payload, contextValue }));
   };
   const source = stream as AsyncIterableIterator<SharedPayload>;
+  const tracked = subscriptionOpened();
   const resultFor = (payload: SharedPayload): Promise<ExecutionResult> => {
     subscriptionStats.delivered++;
+    tracked.delivered();
     const shared = payload?.event;
     if (!shared) return run(payload);
     let byKey = results.get(shared);
@@ -56,14 +59,20 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
   // queue return() behind it, keeping an unsubscribed socket's listener until the next event.
   const mapped: AsyncGenerator<ExecutionResult> = {
     async next() {
-      const r = await source.next();
+      const r = await source.next().catch((err: unknown) => {
+        tracked.closed();
+        throw err;
+      });
+      if (r.done) tracked.closed();
       return r.done ? { done: true, value: undefined } : { done: false, value: await resultFor(r.value) };
     },
     async return() {
+      tracked.closed();
       await source.return?.();
       return { done: true, value: undefined };
     },
     async throw(err: unknown) {
+      tracked.closed();
       await source.return?.();
       throw err;
     },
@@ -71,6 +80,7 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
       return mapped;
     },
     async [Symbol.asyncDispose]() {
+      tracked.closed();
       await source.return?.();
     },
   };

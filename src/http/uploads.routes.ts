@@ -10,6 +10,7 @@ import { type AssetIntake, PART_SIZE, receiveBytes, reconcileUpload, uploadForTi
 import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
+import { recordUploadBytes } from '../metrics/http.js';
 import { httpStatusOf, sendError } from './errors.js';
 
 /**
@@ -60,6 +61,7 @@ export function uploadsRouter(
       if (!Number.isSafeInteger(offset) || offset < 0) throw new AppError(ErrorCode.BAD_USER_INPUT, 'Upload-Offset: a byte offset is required', 'offset');
       const progress = progressReporter(intake.events, upload);
       const result = await receiveBytes({ em, storage, policy, intake, faults }, { upload, offset, body: req, onProgress: (n) => progress.bytes(n) }).finally(() => progress.end());
+      recordUploadBytes({ bytes: result.offset - offset });
       res.set('Upload-Offset', String(result.offset)).json({
         offset: result.offset,
         status: result.upload.status,

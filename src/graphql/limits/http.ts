@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { GraphQLError, GraphQLSchema } from 'graphql';
+import { recordRejectedDocument } from '../../metrics/graphql-plugin.js';
 import { precheck } from './precheck.js';
 import type { QueryLimits } from './query-limits.js';
 
@@ -34,6 +35,7 @@ export function queryLimitsMiddleware({ schema, limits, maxPageSize }: HttpLimit
   return (req: Request, res: Response, next: NextFunction) => {
     const params: unknown = req.method === 'POST' ? req.body : req.method === 'GET' ? req.query : undefined;
     if (Array.isArray(params)) {
+      recordRejectedDocument({ transport: 'http' });
       refuse(res, { message: 'Batched operations are not accepted: send one operation per request.', extensions: { code: 'BAD_REQUEST' } });
       return;
     }
@@ -41,6 +43,7 @@ export function queryLimitsMiddleware({ schema, limits, maxPageSize }: HttpLimit
     if (typeof query !== 'string') return next();
     const checked = precheck({ schema, limits, maxPageSize, query, variables: variablesOf(variables) });
     if (checked.ok) return next();
+    recordRejectedDocument({ transport: 'http', error: checked.error });
     refuse(res, formatted(checked.error));
   };
 }

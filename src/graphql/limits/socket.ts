@@ -1,5 +1,6 @@
 import { type ExecutionArgs, type GraphQLError, type GraphQLSchema, NoSchemaIntrospectionCustomRule, specifiedRules, validate } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
+import { recordRejectedDocument } from '../../metrics/graphql-plugin.js';
 import { precheck } from './precheck.js';
 import type { GraphQLSettings } from './query-limits.js';
 import { queryLimitStats } from './stats.js';
@@ -22,7 +23,10 @@ export function socketOnSubscribe({ schema, settings, maxPageSize }: SocketLimit
   return (payload: SubscribePayload): ExecutionArgs | GraphQLError[] => {
     const variables = payload.variables && typeof payload.variables === 'object' ? payload.variables : null;
     const checked = precheck({ schema, limits: settings.limits, maxPageSize, query: payload.query, variables });
-    if (!checked.ok) return [checked.error];
+    if (!checked.ok) {
+      recordRejectedDocument({ transport: 'websocket', error: checked.error });
+      return [checked.error];
+    }
     queryLimitStats.validated++;
     const errors = validate(schema, checked.document, rules);
     if (errors.length) return settings.suggestions ? [...errors] : withoutSuggestions(errors);
