@@ -37,6 +37,15 @@ describe('worker health endpoints', () => {
     expect((await fetch(`${base}/readyz`, { method: 'POST' })).status).toBe(405);
   });
 
+  it('serves Prometheus metrics of the worker process: the queue counted at scrape time, the process', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/^memory_chest_job_queue_up 1$/m);
+    expect(text).toMatch(/^memory_chest_job_queue_jobs\{queue="asset\.process",state="created"\} 0$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes \d/m);
+  });
+
   it('is not ready once the storage stops answering, and closes the port when stopped', { timeout: 60_000 }, async () => {
     await s3.stop();
     const down = await eventually(async () => {

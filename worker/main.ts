@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   try {
     services = await openServices(config, db, log, { supervise: true });
     worker = await startWorker({ orm: db.orm, storage: services.storage, events: services.events, log }, services.queue, config);
-    if (config.jobs.healthPort !== null) health = await startWorkerHealth(config.http.host, config.jobs.healthPort, db, services.storage, log);
+    if (config.jobs.healthPort !== null) health = await startWorkerHealth({ host: config.http.host, port: config.jobs.healthPort, db, storage: services.storage, queue: services.queue, metrics: config.metrics, log });
   } catch (err) {
     await services?.close().catch(() => undefined);
     await worker?.close().catch(() => undefined);

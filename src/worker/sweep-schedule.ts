@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import { sweep } from '../domain/upload/sweeper.js';
 import type { Logger } from '../logger.js';
+import { recordSweep } from '../metrics/jobs.js';
 import type { StorageBackend } from '../storage/storage.port.js';
 
 /**
@@ -13,6 +14,7 @@ export function startSweeper(config: Config, db: Database, storage: StorageBacke
   const timer = setInterval(() => {
     sweep(db.orm.em.fork(), storage, { graceMs: 86_400_000, eventRetentionMs: config.eventRetentionMs }).then(
       (report) => {
+        recordSweep({ report });
         if (report.missingObjects.length) log.error({ missing: report.missingObjects }, 'memories whose files are missing from storage');
         log.info(
           {
@@ -26,7 +28,10 @@ export function startSweeper(config: Config, db: Database, storage: StorageBacke
           'storage sweep',
         );
       },
-      (err: unknown) => log.error({ err }, 'storage sweep failed'),
+      (err: unknown) => {
+        recordSweep({});
+        log.error({ err }, 'storage sweep failed');
+      },
     );
   }, config.sweepIntervalMs);
   timer.unref();

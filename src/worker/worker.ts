@@ -9,6 +9,7 @@ import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../do
 import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js';
 import { queueRequestedAnalyses } from '../domain/analysis/requested-analyses.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
+import { measuredJobs } from '../metrics/jobs.js';
 import { setMediaToolLimits } from '../media/ffmpeg.js';
 import { setSandboxThreads } from '../media/sandbox/sandbox.js';
 
@@ -39,14 +40,16 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   setSandboxThreads(threads);
   setMediaToolLimits(config.jobs.mediaTools);
   const withQueue = { ...deps, queue, limits: config.jobs.parseLimits };
-  await queue.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));
-  await queue.work('asset.process.failed', { concurrency: 1 }, (job) => recordProcessingGaveUp(deps, job.data.assetId));
-  await queue.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai, limits: config.jobs.parseLimits, faces }, job));
-  await queue.work('asset.analyse.failed', { concurrency: 1 }, (job) => recordAnalysisGaveUp(deps, job.data.assetId));
-  await queue.work('faces.redact', { concurrency }, async (job) => void (await redactAsset({ ...deps, limits: config.jobs.parseLimits }, job.data.assetId, job.signal)));
+  // Handlers are timed and their failures counted (metrics/jobs.ts); what they enqueue goes to `queue` itself.
+  const jobs = measuredJobs(queue);
+  await jobs.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));
+  await jobs.work('asset.process.failed', { concurrency: 1 }, (job) => recordProcessingGaveUp(deps, job.data.assetId));
+  await jobs.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai, limits: config.jobs.parseLimits, faces }, job));
+  await jobs.work('asset.analyse.failed', { concurrency: 1 }, (job) => recordAnalysisGaveUp(deps, job.data.assetId));
+  await jobs.work('faces.redact', { concurrency }, async (job) => void (await redactAsset({ ...deps, limits: config.jobs.parseLimits }, job.data.assetId, job.signal)));
   // Stories are long single requests: one at a time per worker keeps the AI service's rate limits.
-  await queue.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai, queue }, job));
-  await queue.work('story.generate.failed', { concurrency: 1 }, (job) => recordStoryGaveUp(deps, job.data.storyId));
+  await jobs.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai, queue }, job));
+  await jobs.work('story.generate.failed', { concurrency: 1 }, (job) => recordStoryGaveUp(deps, job.data.storyId));
   // Memories whose models changed under them get the AI step again (AnalysisRequest); in the background, best effort (the next start tries again).
   queueRequestedAnalyses({ em: deps.orm.em, queue }).then(
     (n) => n > 0 && deps.log.info({ memories: n }, 'memories queued for the AI step again: its models changed since they were analysed'),
