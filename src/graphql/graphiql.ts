@@ -12,10 +12,46 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   'react-dom.js': { file: pkg('react-dom', 'umd/react-dom.production.min.js'), type: 'text/javascript' },
   'graphiql.js': { file: pkg('graphiql', 'graphiql.min.js'), type: 'text/javascript' },
   'graphiql.css': { file: pkg('graphiql', 'graphiql.min.css'), type: 'text/css' },
+  // graphiql's own subscriptionUrl option imports 'graphql-ws' at run time, which a page of plain
+  // scripts cannot: the client comes as its UMD build (global graphqlWs) and goes in as wsClient.
+  'graphql-ws.js': { file: pkg('graphql-ws', 'umd/graphql-ws.min.js'), type: 'text/javascript' },
 };
 
+/**
+ * Queries and mutations go over HTTP; subscriptions over graphql-ws on the same endpoint. The
+ * websocket URL is the page's own (wss: under https:, same host and path) so the explorer works
+ * behind a proxy and TLS. The Headers tab serves both transports: its Authorization and
+ * X-Share-Token become the connectionParams the websocket server reads (authorization, shareToken);
+ * one lazy client per distinct credentials, so changing the token opens a new connection. A
+ * refused token (4403) is shown at once instead of retried: retrying cannot make it good, while a
+ * dropped connection or 1013 (try again later) is retried as graphql-ws does by default.
+ */
 const INIT = `
-const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
+const path = window.location.pathname;
+const wsUrl = (window.location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + window.location.host + path;
+function connectionParams(headers) {
+  const params = {};
+  for (const [name, value] of Object.entries(headers || {})) {
+    if (typeof value !== 'string') continue;
+    const key = name.toLowerCase();
+    if (key === 'authorization') params.authorization = value;
+    else if (key === 'x-share-token') params.shareToken = value;
+  }
+  return params;
+}
+const wsClients = new Map();
+function wsClientFor(headers) {
+  const params = connectionParams(headers);
+  const key = JSON.stringify(params);
+  if (!wsClients.has(key)) wsClients.set(key, graphqlWs.createClient({
+    url: wsUrl,
+    connectionParams: params,
+    shouldRetry: (e) => typeof e === 'object' && e !== null && 'code' in e && e.code !== 4403,
+  }));
+  return wsClients.get(key);
+}
+const fetcher = (request, options) =>
+  GraphiQL.createFetcher({ url: path, wsClient: wsClientFor(options && options.headers) })(request, options);
 ReactDOM.createRoot(document.getElementById('graphiql')).render(
   React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true, shouldPersistHeaders: false }),
 );`;
@@ -33,6 +69,7 @@ const PAGE = `<!doctype html>
 <script src="/graphiql/react.js"></script>
 <script src="/graphiql/react-dom.js"></script>
 <script src="/graphiql/graphiql.js"></script>
+<script src="/graphiql/graphql-ws.js"></script>
 <script src="/graphiql/init.js"></script>
 </body>
 </html>`;
