@@ -133,14 +133,14 @@ describe('the API over real HTTP (served mode)', () => {
     }
   });
 
-  it('serves the offline explorer page with a CSP, and all five of its assets', async () => {
+  it('serves the offline explorer page with a CSP, and all six of its assets', async () => {
     const page = await request('/graphql', { headers: { accept: 'text/html' } });
     expect(page.res.status).toBe(200);
     expect(page.res.headers.get('content-type')).toMatch(/text\/html/);
     expect(page.res.headers.get('content-security-policy')).toBeTruthy();
     expect(page.text).toContain('/graphiql/graphiql.js');
 
-    for (const asset of ['react.js', 'react-dom.js', 'graphiql.js', 'graphiql.css', 'init.js']) {
+    for (const asset of ['react.js', 'react-dom.js', 'graphiql.js', 'graphiql.css', 'graphql-ws.js', 'init.js']) {
       expect(page.text).toContain(`/graphiql/${asset}`);
       const res = await fetch(`${app.url()}/graphiql/${asset}`);
       expect(res.status, asset).toBe(200);
