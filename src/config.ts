@@ -97,6 +97,12 @@ const envSchema = z.object({
    * every process); the embedded mode keeps its own in DATA_DIR/secret.key (see secret-key.ts).
    */
   SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * Where files go. Unset: "s3" when S3_ENDPOINT is set, else "filesystem" (DATA_DIR/files).
+   * "memory" keeps them in RAM and loses them on exit: for tests and throwaway dev runs only, so
+   * served mode (DATABASE_URL) refuses it.
+   */
+  STORAGE_DRIVER: z.enum(['filesystem', 's3', 'memory'], { error: 'must be filesystem, s3 or memory' }).optional(),
   /** S3-compatible object storage (MinIO, AWS, ...). Unset: files under DATA_DIR/files. */
   S3_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   S3_ACCESS_KEY: z.string().min(1).optional(),
@@ -231,7 +237,7 @@ export interface Config {
   trustProxyHops: number;
   /** SECRET_KEY, or the embedded mode's DATA_DIR/secret.key (resolveSecretKey fills it in). */
   secretKey: string;
-  storage: { kind: 'filesystem'; root: string } | S3Config;
+  storage: { kind: 'filesystem'; root: string } | S3Config | { kind: 'memory' };
   uploads: { maxBytes: Record<FileType, number>; ttlMs: number; leaseMs: number; drillKillAt: KillPoint | null };
   /** 0 disables the periodic sweep. */
   sweepIntervalMs: number;
@@ -313,7 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     rateLimits: rateRules(e),
     trustProxyHops: e.TRUST_PROXY_HOPS,
     secretKey: e.SECRET_KEY ?? null,
-    storage: e.S3_ENDPOINT ? s3Config(e) : { kind: 'filesystem', root: resolve(dataDir, 'files') },
+    storage: storageConfig(e, dataDir),
     uploads: {
       maxBytes: {
         [FileType.IMAGE]: e.MAX_IMAGE_MB * MiB,
@@ -404,6 +410,16 @@ function rateRules(e: Env): RateRules {
     'contribution-client': { limit: e.CONTRIBUTIONS_PER_CLIENT_PER_HOUR, windowMs: 3_600_000 },
     'contribution-link': { limit: e.CONTRIBUTIONS_PER_LINK_PER_HOUR, windowMs: 3_600_000 },
   };
+}
+
+function storageConfig(e: Env, dataDir: string): Config['storage'] {
+  const driver = e.STORAGE_DRIVER ?? (e.S3_ENDPOINT ? 's3' : 'filesystem');
+  if (driver === 'memory' && e.DATABASE_URL) {
+    throw new ConfigError(['STORAGE_DRIVER: memory is for tests and dev only; with DATABASE_URL (served mode) the files of one process would be invisible to the others and lost on restart']);
+  }
+  if (driver === 's3' && !e.S3_ENDPOINT) throw new ConfigError(['S3_ENDPOINT: required when STORAGE_DRIVER is s3']);
+  if (driver === 'memory') return { kind: 'memory' };
+  return driver === 's3' ? s3Config(e) : { kind: 'filesystem', root: resolve(dataDir, 'files') };
 }
 
 function s3Config(e: Env): S3Config {

@@ -81,6 +81,14 @@ describe('loadConfig: storage', () => {
     expect(() => loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000' })).toThrow(/S3_ACCESS_KEY: required/);
   });
 
+  it('keeps files in memory only when asked, and never in served mode', () => {
+    expect(loadConfig({ STORAGE_DRIVER: 'memory' }).storage).toEqual({ kind: 'memory' });
+    expect(() => loadConfig({ STORAGE_DRIVER: 'memory', DATABASE_URL: 'postgres://x/y', SECRET_KEY: 'k'.repeat(32) })).toThrow(/STORAGE_DRIVER: memory is for tests and dev only/);
+    expect(() => loadConfig({ STORAGE_DRIVER: 's3' })).toThrow(/S3_ENDPOINT: required when STORAGE_DRIVER is s3/);
+    expect(() => loadConfig({ STORAGE_DRIVER: 'ram' })).toThrow(/STORAGE_DRIVER: must be filesystem, s3 or memory/);
+    expect(loadConfig({ STORAGE_DRIVER: 'filesystem', DATA_DIR: '/srv/c' }).storage).toEqual({ kind: 'filesystem', root: '/srv/c/files' });
+  });
+
   it('by default gives a dead worker\'s job to another worker within a minute, whichever attempt it was', () => {
     const { retry, superviseIntervalSeconds } = loadConfig({}).jobs;
     // Silent for a heartbeat, found at the next supervision pass, then the longest retry delay.

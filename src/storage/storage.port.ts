@@ -3,8 +3,8 @@ import type { Readable } from 'node:stream';
 /**
  * The object-storage port: where original files and derivatives live. The database holds the
  * metadata (owner, mime type, checksums) and the storage key; a backend only stores bytes.
- * Two backends implement it: the filesystem (single-box installs) and S3/MinIO (served mode).
- * Both pass the same contract suite (test/storage/storage.contract.ts).
+ * Two backends implement it: the filesystem (single-box installs) and S3/MinIO (served mode); a
+ * third, in memory, serves the fast test tier. All pass the same contract suite (test/storage/storage.contract.ts).
  */
 
 export interface ObjectInfo {
@@ -31,7 +31,8 @@ export interface PutOptions {
 }
 
 export interface StorageBackend {
-  readonly kind: 'filesystem' | 's3';
+  /** 'memory' is for tests and throwaway dev runs only (memory.storage.ts). */
+  readonly kind: 'filesystem' | 's3' | 'memory';
 
   /**
    * Streams body into key. Never overwrites: rejects with ObjectExistsError if key exists

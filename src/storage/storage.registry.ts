@@ -1,5 +1,6 @@
 import { Client } from 'minio';
 import { FilesystemStorage } from './filesystem.storage.js';
+import { MemoryStorage } from './memory.storage.js';
 import { S3Storage } from './s3.storage.js';
 import type { StorageBackend } from './storage.port.js';
 import { timedTransport } from './timed-transport.js';
@@ -28,13 +29,20 @@ export interface S3StorageConfig {
   timeoutMs?: number;
 }
 
-export type StorageConfig = FilesystemStorageConfig | S3StorageConfig;
+/** Objects in RAM, lost on exit: the fast test tier and throwaway dev runs (STORAGE_DRIVER=memory), never a family's files. */
+export interface MemoryStorageConfig {
+  kind: 'memory';
+}
+
+export type StorageConfig = FilesystemStorageConfig | S3StorageConfig | MemoryStorageConfig;
 
 /** Builds the configured backend and makes sure it can store (root folder, or bucket). */
 export async function createStorage(config: StorageConfig): Promise<StorageBackend> {
   switch (config.kind) {
     case 'filesystem':
       return new FilesystemStorage(config.root).init();
+    case 'memory':
+      return new MemoryStorage();
     case 's3': {
       const client = new Client({
         endPoint: config.endPoint,
