@@ -4,7 +4,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InProcessEventBus } from '../../src/events/in-process.events.js';
 import { MAX_PAYLOAD_BYTES, PostgresEventBus } from '../../src/events/postgres.events.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { eventBusContract, take } from './events.contract.js';
@@ -26,11 +25,7 @@ async function openPostgresBuses(log = silent): Promise<{ buses: [PostgresEventB
   return { buses, close: async () => void (await Promise.all(buses.map((b) => b.close()))) };
 }
 
-eventBusContract('in-process', async () => {
-  const bus = new InProcessEventBus();
-  return { buses: [bus, bus], close: () => bus.close() };
-});
-
+// The in-process bus runs the same contract in in-process.events.test.ts (the fast tier: no database).
 eventBusContract('postgres (LISTEN/NOTIFY)', openPostgresBuses);
 
 describe('postgres event bus specifics', () => {
