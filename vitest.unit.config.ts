@@ -19,12 +19,14 @@ export const UNIT_TESTS = [
   'test/story/citations.test.ts',
   'test/story/duplicate-groups.test.ts',
   'test/media/perceptual-hash.test.ts',
-  // AI: parsing, the layer's rules, the local extractive writer, the AI contract on the in-memory backend.
+  // AI: parsing, the layer's rules, the local extractive writer, the AI contract on openai against
+  // the in-process loopback fake (the local engines' run, ai-contract.local, starts sandboxes: full suite).
   'test/ai/partial-json.test.ts',
   'test/ai/ai-layer.test.ts',
   'test/ai/local/keywords.test.ts',
   'test/ai/local/ocr-words.test.ts',
   'test/ai/story/extractive-story.test.ts',
+  'test/ai/ai-contract.openai.test.ts',
 
   // Port contracts on the in-memory backends.
   'test/storage/memory.storage.test.ts',
