@@ -34,8 +34,8 @@ const JAM = 'Dear Rose,\nThank you for the jam, it tasted of your garden.\nYour 
 const ROOF = 'Dear Rose,\nThe new roof on the school is finally on and the children cheered.\nLove, Joan';
 
 /**
- * The excerpt README.md shows (its first paragraph, the 1960s, the 1970s and the remembrance),
- * word for word: a change in the book changes this test and the README together.
+ * The excerpt docs/stories.md shows (its first paragraph, the 1960s, the 1970s and the remembrance),
+ * word for word: a change in the book changes this test and docs/stories.md together.
  */
 const README_EXCERPT = [
   'Rose Baker was born on 3 March 1931. Rose taught at the village school for thirty years. **The 1950s.** On 10 May 1952, a letter. It reads: “Dear Rose, The boat came in late again and I thought of you the whole way home.”',
@@ -184,7 +184,7 @@ describe('the memory book the local writer makes of a family chest', () => {
     const whitby = story.paragraphs.find((p) => p.text.includes('Rose on the pier'))!;
     expect(whitby.text).toContain('On 1 June 1962 at Whitby, two photos with Tom and Ann: Rose on the pier; Fish and chips on the harbour wall.');
     expect(whitby.assetIds).toEqual(expect.arrayContaining([ids.pier, ids.chips]));
-    // README.md's excerpt, word for word.
+    // docs/stories.md's excerpt, word for word.
     for (const paragraph of README_EXCERPT) expect(story.paragraphs.map((p) => p.text)).toContain(paragraph);
 
     const everything = JSON.stringify([story.title, story.content, story.paragraphs, story.timeline, story.themes]);
@@ -248,7 +248,7 @@ describe('the memory book the local writer makes of a family chest', () => {
     const { story } = await book(StoryStyle.EULOGY);
     if (process.env.PRINT_BOOK) console.log(story.content);
     const words = story.content!.split(/\s+/).length;
-    // About three minutes read aloud: at most 430 words, as README.md says.
+    // About three minutes read aloud: at most 430 words, as docs/stories.md says.
     expect(words).toBeLessThanOrEqual(430);
     expect(words).toBeGreaterThan(100);
     expect(story.content).toMatch(/\byou\b/);
