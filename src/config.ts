@@ -11,6 +11,7 @@ import type { MediaToolLimits } from './media/ffmpeg.js';
 import { type KillPoint, parseKillPoint, UPLOAD_STEPS } from './domain/upload/upload-faults.js';
 import type { S3StorageConfig } from './storage/storage.registry.js';
 import type { MetricsSettings } from './metrics/http.js';
+import type { TracingSettings } from './tracing/tracing.js';
 
 /**
  * The one configuration of API and worker, read from the environment once at start.
@@ -178,6 +179,12 @@ const envSchema = z.object({
   METRICS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   /** When set, /metrics wants `Authorization: Bearer <this>` (README "Operations / Metrics"). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** OpenTelemetry tracing (tracing/tracing.ts): unset, none. The base URL of an OTLP/HTTP collector; spans go to <this>/v1/traces. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  /** The full URL for spans, instead of OTEL_EXPORTER_OTLP_ENDPOINT's /v1/traces. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  /** The service name on spans; default memory-chest-api / memory-chest-worker. */
+  OTEL_SERVICE_NAME: z.string().trim().min(1).max(100).optional(),
   /** AI providers to try, in order, for each task ("prefer local, fall back to the API": local,openai). */
   AI_PROVIDERS: z
     .string()
@@ -244,6 +251,8 @@ export interface Config {
   eventRetentionMs: number;
   /** /metrics on the API and the worker's health port (metrics/http.ts). */
   metrics: MetricsSettings;
+  /** OpenTelemetry spans, when an OTLP endpoint is set (tracing/tracing.ts). */
+  tracing: TracingSettings;
   ai: AiSettings;
   jobs: {
     concurrency: number;
@@ -334,6 +343,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     sweepIntervalMs: e.SWEEP_INTERVAL_MINUTES * 60_000,
     eventRetentionMs: e.EVENT_RETENTION_DAYS * 86_400_000,
     metrics: { enabled: e.METRICS === 'on', token: e.METRICS_TOKEN ?? null },
+    tracing: {
+      tracesUrl: e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : null),
+      serviceName: e.OTEL_SERVICE_NAME ?? null,
+    },
     ai: {
       providers: e.AI_PROVIDERS.split(',').map((p) => p.trim()),
       vision: e.AI_VISION === 'on',

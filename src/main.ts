@@ -4,6 +4,7 @@ import { exitOnSignals, loadConfigOrExit } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import { createHttpApp, listen } from './server.js';
 import { openServices } from './services.js';
+import { startTracing } from './tracing/tracing.js';
 import { startSweeper } from './worker/sweep-schedule.js';
 import { type RunningWorker, startWorker } from './worker/worker.js';
 
@@ -14,7 +15,9 @@ import { type RunningWorker, startWorker } from './worker/worker.js';
 async function main(): Promise<void> {
   const config = await loadConfigOrExit();
   const log = createLogger(config.logLevel);
-  log.info({ database: config.database.mode, dataDir: config.dataDir }, 'starting');
+  // Before anything that makes spans or enqueues jobs; nothing at all without an endpoint.
+  const tracing = startTracing({ settings: config.tracing, defaultServiceName: 'memory-chest-api' });
+  log.info({ database: config.database.mode, dataDir: config.dataDir, tracing: tracing !== null }, 'starting');
   const db = await openDatabase(config, log);
   const embedded = config.database.mode === 'embedded';
   let services;
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
     await opened.close();
     await worker?.close();
     await db.close();
+    await tracing?.shutdown();
   });
 }
 

@@ -26,6 +26,8 @@ import { graphqlMetricsPlugin } from './metrics/graphql-plugin.js';
 import { httpMetrics, metricsRoute, routeLabel } from './metrics/http.js';
 import { exposeQueueDepth } from './metrics/jobs.js';
 import type { Services } from './services.js';
+import { httpTracing } from './tracing/http.js';
+import { tracingOn } from './tracing/tracing.js';
 import type { Logger } from './logger.js';
 import type { StorageBackend } from './storage/storage.port.js';
 
@@ -83,6 +85,8 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
   await apollo.start();
   const unexposeQueue = exposeQueueDepth({ queue: services.queue });
 
+  // Tracing on (an OTLP endpoint set, main.ts): a server span per request, first so it holds the rest.
+  if (tracingOn()) app.use(httpTracing());
   app.use((req: Request, res: Response, next: NextFunction) => {
     const given = req.get('x-request-id');
     const id = given && REQUEST_ID.test(given) ? given : randomUUID();

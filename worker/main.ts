@@ -4,6 +4,7 @@ import { startWorkerHealth, type WorkerHealth } from '../src/health/worker-healt
 import { exitOnSignals, loadConfigOrExit } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { openServices } from '../src/services.js';
+import { startTracing } from '../src/tracing/tracing.js';
 import { startSweeper } from '../src/worker/sweep-schedule.js';
 import { type RunningWorker, startWorker } from '../src/worker/worker.js';
 
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const log = createLogger(config.logLevel).child({ part: 'worker' });
+  // Before the queue opens: its jobs' spans continue their requests' traces (tracing/jobs.ts).
+  const tracing = startTracing({ settings: config.tracing, defaultServiceName: 'memory-chest-worker' });
   const db = await openDatabase(config, log);
   let services;
   let worker: RunningWorker | undefined;
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
       await running.close();
       await health?.close();
       await db.close();
+      await tracing?.shutdown();
     },
     { stopping: 'worker shutting down', stopped: 'worker stopped' },
   );

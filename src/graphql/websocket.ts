@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import { type ExecutionResult, GraphQLError, type GraphQLSchema } from 'graphql';
+import { type ExecutionArgs, type ExecutionResult, GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
@@ -10,7 +10,8 @@ import { asUnavailable } from '../domain/unavailable.js';
 import { type ContextDeps, createContext } from './context.js';
 import { contextFailure, formatSocketError } from './errors.js';
 import { GRAPHQL_DEFAULTS, type GraphQLSettings } from './limits/query-limits.js';
-import { socketOnSubscribe } from './limits/socket.js';
+import { isPrecheckRefusal, socketOnSubscribe } from './limits/socket.js';
+import { socketOperationAccepted, socketOperationInvalid, socketOperationRan, socketOperationStarted } from '../metrics/websocket-operations.js';
 import { sharedSubscribe } from './shared-execution.js';
 import { refuseIfRateLimited, socketClientAddress } from './websocket-limits.js';
 
@@ -74,7 +75,15 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
     {
       schema,
       subscribe: sharedSubscribe,
-      onSubscribe: (_ctx, _id, payload) => onSubscribe(payload),
+      // Counted and timed like HTTP's (metrics/websocket-operations.ts); refused documents are counted by the precheck.
+      onSubscribe: (_ctx, _id, payload) => {
+        const started = socketOperationStarted();
+        const checked = onSubscribe(payload);
+        if (!Array.isArray(checked)) socketOperationAccepted({ started, args: checked as ExecutionArgs });
+        else if (!isPrecheckRefusal(checked)) socketOperationInvalid({ started, payload, errors: checked });
+        return checked;
+      },
+      onOperation: (_ctx, _id, _payload, args, result) => void socketOperationRan({ args, result }),
       onConnect: async (ctx) => {
         try {
           if (await refuseIfRateLimited(deps, ctx)) return false;

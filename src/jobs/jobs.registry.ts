@@ -3,6 +3,8 @@ import type { Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { JobQueue } from './jobs.port.js';
 import { createPgBossQueue } from './pg-boss.queue.js';
+import { tracedQueue } from '../tracing/jobs.js';
+import { tracingOn } from '../tracing/tracing.js';
 
 /**
  * The queue for this process. Embedded mode goes through the ORM's one connection (PGlite is
@@ -10,11 +12,13 @@ import { createPgBossQueue } from './pg-boss.queue.js';
  */
 export function createJobQueue(config: Pick<Config, 'jobs' | 'database'>, db: Pick<Database, 'mode' | 'url' | 'orm'>, log: Logger, { supervise }: { supervise: boolean }): Promise<JobQueue> {
   const timeouts = config.database.mode === 'postgres' ? config.database.timeouts : undefined;
-  return createPgBossQueue({
+  const queue = createPgBossQueue({
     ...(db.mode === 'embedded' ? { orm: db.orm } : { url: db.url, timeouts }),
     supervise,
     retry: config.jobs.retry,
     superviseIntervalSeconds: config.jobs.superviseIntervalSeconds,
     log,
   });
+  // With tracing on, jobs carry the enqueuing request's traceparent (tracing/jobs.ts).
+  return tracingOn() ? queue.then(tracedQueue) : queue;
 }

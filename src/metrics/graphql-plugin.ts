@@ -1,5 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { DocumentNode, GraphQLError } from 'graphql';
+import { endOperationSpan, startOperationSpan } from '../tracing/graphql.js';
+import { tracingOn } from '../tracing/tracing.js';
 import { graphqlDuration, graphqlOperations, graphqlRejected, subscriptionEvents, subscriptionsOpen } from './registry.js';
 
 /** Distinct operation names one process labels; later ones are "other", so a client cannot grow the series without bound. */
@@ -21,7 +23,7 @@ export function operationLabel(name: string | null | undefined): string {
 const TYPES = new Set(['query', 'mutation', 'subscription']);
 
 /**
- * Apollo plugin: every operation over HTTP by name (operationLabel), type and outcome, with its
+ * Apollo plugin: every operation over HTTP (transport "http"; websockets: websocket-operations.ts) by name (operationLabel), type and outcome, with its
  * duration. "invalid": Apollo refused it before execution (parse or validation); "error": it ran
  * and answered errors (a partial answer included); "success": no errors. Documents the query
  * limits refuse never reach Apollo: they are counted by recordRejectedDocument.
@@ -30,6 +32,8 @@ export function graphqlMetricsPlugin(): ApolloServerPlugin {
   return {
     async requestDidStart() {
       const end = graphqlDuration.startTimer();
+      // Tracing on: the operation's span, a child of the HTTP request's (tracing/graphql.ts).
+      const span = tracingOn() ? startOperationSpan({ transport: 'http' }) : null;
       let executed = false;
       return {
         async executionDidStart() {
@@ -42,8 +46,9 @@ export function graphqlMetricsPlugin(): ApolloServerPlugin {
           const type = operation && TYPES.has(operation.operation) ? operation.operation : 'unknown';
           // The resolved name when Apollo got that far; else the requested one, or the document's only one.
           const labels = { operation: operationLabel(operationName ?? request.operationName ?? soleOperationName(document)), type, outcome };
-          end(labels);
-          graphqlOperations.inc(labels);
+          end({ ...labels, transport: 'http' });
+          graphqlOperations.inc({ ...labels, transport: 'http' });
+          if (span) endOperationSpan(span, { ...labels, errors });
         },
       };
     },

@@ -87,7 +87,8 @@ export function routeLabel(route: string): RequestHandler {
   };
 }
 
-function routeOf(req: Request, res: Response): string {
+/** The route template a request took (`/uploads/:id`), or "unmatched". */
+export function routeOf(req: Request, res: Response): string {
   const path: unknown = req.route?.path;
   if (typeof path === 'string') return `${req.baseUrl}${path}`;
   return typeof res.locals.metricsRoute === 'string' ? res.locals.metricsRoute : 'unmatched';

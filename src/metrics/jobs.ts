@@ -66,7 +66,7 @@ export function exposeQueueDepth({ queue }: QueueDepthInput): () => void {
  * The same queue, with every handler given to `work` timed and its failures counted. Only the
  * worker's side changes: enqueueing and the rest pass through.
  */
-export function measuredJobs(queue: JobQueue): Pick<JobQueue, 'work'> {
+export function measuredJobs(queue: Pick<JobQueue, 'work'>): Pick<JobQueue, 'work'> {
   return {
     work: (name, options, handler) =>
       queue.work(name, options, async (job) => {

@@ -29,14 +29,14 @@ export const httpDuration = new Histogram({
 });
 export const graphqlOperations = new Counter({
   name: `${PREFIX}graphql_operations_total`,
-  help: 'GraphQL operations over HTTP, by operation name (capped), type and outcome (success, error, invalid).',
-  labelNames: ['operation', 'type', 'outcome'] as const,
+  help: 'GraphQL operations, by transport (http, websocket), operation name (capped), type and outcome (success, error, invalid).',
+  labelNames: ['transport', 'operation', 'type', 'outcome'] as const,
   registers: [registry],
 });
 export const graphqlDuration = new Histogram({
   name: `${PREFIX}graphql_operation_duration_seconds`,
-  help: 'Time from receiving a GraphQL operation over HTTP to its answer, by operation name (capped), type and outcome.',
-  labelNames: ['operation', 'type', 'outcome'] as const,
+  help: 'Time from receiving a GraphQL operation to its answer (a subscription: until it is running), by transport, operation name (capped), type and outcome.',
+  labelNames: ['transport', 'operation', 'type', 'outcome'] as const,
   buckets: DURATION_BUCKETS,
   registers: [registry],
 });

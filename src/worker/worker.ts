@@ -10,6 +10,8 @@ import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js'
 import { queueRequestedAnalyses } from '../domain/analysis/requested-analyses.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
 import { measuredJobs } from '../metrics/jobs.js';
+import { tracedJobs } from '../tracing/jobs.js';
+import { tracingOn } from '../tracing/tracing.js';
 import { setMediaToolLimits } from '../media/ffmpeg.js';
 import { setSandboxThreads } from '../media/sandbox/sandbox.js';
 
@@ -41,7 +43,8 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   setMediaToolLimits(config.jobs.mediaTools);
   const withQueue = { ...deps, queue, limits: config.jobs.parseLimits };
   // Handlers are timed and their failures counted (metrics/jobs.ts); what they enqueue goes to `queue` itself.
-  const jobs = measuredJobs(queue);
+  // With tracing on, each runs in a span continued from the request that enqueued it (tracing/jobs.ts).
+  const jobs = measuredJobs(tracingOn() ? tracedJobs(queue) : queue);
   await jobs.work('asset.process', { concurrency }, (job) => processAsset(withQueue, job));
   await jobs.work('asset.process.failed', { concurrency: 1 }, (job) => recordProcessingGaveUp(deps, job.data.assetId));
   await jobs.work('asset.analyse', { concurrency }, (job) => analyseAsset({ ...deps, ai, limits: config.jobs.parseLimits, faces }, job));

@@ -6,6 +6,10 @@ import type { GraphQLSettings } from './query-limits.js';
 import { queryLimitStats } from './stats.js';
 import { withoutSuggestions } from './suggestions.js';
 
+/** The answers that are the precheck's refusals (counted as rejected documents, not as operations). */
+const refusals = new WeakSet<object>();
+export const isPrecheckRefusal = (errors: readonly GraphQLError[]): boolean => refusals.has(errors);
+
 export interface SocketLimitsInput {
   schema: GraphQLSchema;
   settings: GraphQLSettings;
@@ -25,7 +29,9 @@ export function socketOnSubscribe({ schema, settings, maxPageSize }: SocketLimit
     const checked = precheck({ schema, limits: settings.limits, maxPageSize, query: payload.query, variables });
     if (!checked.ok) {
       recordRejectedDocument({ transport: 'websocket', error: checked.error });
-      return [checked.error];
+      const refused = [checked.error];
+      refusals.add(refused);
+      return refused;
     }
     queryLimitStats.validated++;
     const errors = validate(schema, checked.document, rules);
