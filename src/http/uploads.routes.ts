@@ -12,12 +12,20 @@ import type { Logger } from '../logger.js';
 import type { StorageBackend } from '../storage/storage.port.js';
 import { recordUploadBytes } from '../metrics/http.js';
 import { httpStatusOf, sendError } from './errors.js';
+import { UploadStatus } from '../db/enums.js';
+import { cancelUpload } from '../domain/upload/upload-cancel.js';
+import { ChecksumMismatchError, isTus, TUS_CHECKSUMS, TUS_EXTENSIONS, TUS_VERSION, tusVersionAccepted, verifiedBody } from './tus.js';
 
 /**
- * The byte side of uploads (the GraphQL mutation createUpload hands out the ticket):
- *   HEAD  /uploads/:id   → Upload-Offset: bytes safely stored; resume from there
- *   PATCH /uploads/:id   with Upload-Offset: n and the bytes from n on, as the raw body
- * Both need `Authorization: Upload <ticket token>`. Wrong secrets count against the client address
+ * The byte side of uploads (the GraphQL mutation createUpload hands out the ticket), tus 1.0 core
+ * with termination and checksum (sha256); see src/http/tus.ts:
+ *   OPTIONS /uploads[/:id] → 204 Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm
+ *   HEAD    /uploads/:id   → Upload-Offset: bytes safely stored; resume from there
+ *   PATCH   /uploads/:id   with Upload-Offset: n and the bytes from n on, as the raw body
+ *   DELETE  /uploads/:id   → cancels an open upload (tus termination)
+ * A request with Tus-Resumable gets tus answers (PATCH 204, the outcome in Upload-Status,
+ * Upload-Asset-Id, Upload-Duplicate); one without gets the older JSON answer to PATCH.
+ * All but OPTIONS need `Authorization: Upload <ticket token>`. Wrong secrets count against the client address
  * (req.ip); past the limit both answer 429 with Retry-After, even for a right one.
  * One PATCH at a time per ticket: another one, or a wrong offset, is 409 with the server's
  * Upload-Offset (and Retry-After while another request holds the ticket).
@@ -36,12 +44,25 @@ export function uploadsRouter(
   if (policy.drillKillAt) log.warn({ killAt: policy.drillKillAt }, 'crash drill: this process SIGKILLs itself at an upload step');
   const guard = (req: Request) => ({ limiter, clientAddress: req.ip ?? 'unknown' });
   const ticket = (auth: string | undefined) => /^Upload\s+(\S+)$/i.exec(auth ?? '')?.[1] ?? '';
+  const maxSize = Math.max(...Object.values(policy.maxBytes));
+
+  // No ticket needed to learn what the server speaks; tus says OPTIONS carries no Tus-Resumable.
+  router.options(['/uploads', '/uploads/:id'], (_req, res) => {
+    res.set({ 'Tus-Version': TUS_VERSION, 'Tus-Extension': TUS_EXTENSIONS, 'Tus-Max-Size': String(maxSize), 'Tus-Checksum-Algorithm': TUS_CHECKSUMS });
+    res.status(204).end();
+  });
+  router.use('/uploads/:id', (req, res, next) => {
+    res.set('Tus-Resumable', TUS_VERSION);
+    if (tusVersionAccepted(req, res)) next();
+  });
 
   router.head('/uploads/:id', async (req, res) => {
     try {
       const em = orm.em.fork();
       const found = await uploadForTicket(em, validId(req.params.id), ticket(req.get('authorization')), guard(req));
       const upload = await reconcileUpload({ em, storage, policy }, found);
+      // A cancelled or refused upload is gone for a tus client (no Upload-Offset to resume from).
+      if (isTus(req) && upload.status === UploadStatus.FAILED) return void res.status(410).set('Cache-Control', 'no-store').end();
       res.set({ 'Upload-Offset': String(upload.receivedBytes), 'Upload-Length': String(upload.size), 'Cache-Control': 'no-store' }).status(200).end();
     } catch (err) {
       // A HEAD answer has no body: the status (and Retry-After for 429 and 503) is all it says.
@@ -56,13 +77,25 @@ export function uploadsRouter(
     const em = orm.em.fork();
     let upload: Upload | undefined;
     try {
+      const tus = isTus(req);
+      if (tus && req.get('content-type')?.split(';')[0]?.trim().toLowerCase() !== 'application/offset+octet-stream') {
+        throw new AppError(ErrorCode.UNSUPPORTED_FILE_TYPE, 'Content-Type: application/offset+octet-stream is required', 'contentType');
+      }
       upload = await uploadForTicket(em, validId(req.params.id), ticket(req.get('authorization')), guard(req));
+      if (tus && upload.status === UploadStatus.FAILED) throw new GoneError();
       const offset = Number(req.get('upload-offset'));
       if (!Number.isSafeInteger(offset) || offset < 0) throw new AppError(ErrorCode.BAD_USER_INPUT, 'Upload-Offset: a byte offset is required', 'offset');
+      const body = await verifiedBody(req);
       const progress = progressReporter(intake.events, upload);
-      const result = await receiveBytes({ em, storage, policy, intake, faults }, { upload, offset, body: req, onProgress: (n) => progress.bytes(n) }).finally(() => progress.end());
+      const result = await receiveBytes({ em, storage, policy, intake, faults }, { upload, offset, body, onProgress: (n) => progress.bytes(n) }).finally(() => progress.end());
       recordUploadBytes({ bytes: result.offset - offset });
-      res.set('Upload-Offset', String(result.offset)).json({
+      res.set('Upload-Offset', String(result.offset));
+      if (tus) {
+        res.set('Upload-Status', result.upload.status);
+        if (result.upload.asset) res.set({ 'Upload-Asset-Id': result.upload.asset.id, 'Upload-Duplicate': String(result.upload.duplicate) });
+        return void res.status(204).end();
+      }
+      res.json({
         offset: result.offset,
         status: result.upload.status,
         assetId: result.upload.asset?.id ?? null,
@@ -77,7 +110,22 @@ export function uploadsRouter(
         if (err.retryAfterSeconds !== null) res.set('Retry-After', String(err.retryAfterSeconds));
       } else if (upload && !res.headersSent) res.set('Upload-Offset', String(upload.receivedBytes));
       await drainBody(req, res);
-      if (res.socket && !res.socket.destroyed) sendError(res, err, log);
+      if (!res.socket || res.socket.destroyed) return;
+      if (err instanceof ChecksumMismatchError) return void res.status(460).json({ errors: [{ message: err.message, extensions: { code: 'CHECKSUM_MISMATCH', field: err.field } }] });
+      if (err instanceof GoneError) return void res.status(410).json({ errors: [{ message: err.message, extensions: { code: ErrorCode.NOT_FOUND } }] });
+      sendError(res, err, log);
+    }
+  });
+
+  router.delete('/uploads/:id', async (req, res) => {
+    try {
+      const em = orm.em.fork();
+      const upload = await uploadForTicket(em, validId(req.params.id), ticket(req.get('authorization')), guard(req));
+      await cancelUpload({ em, storage, policy }, upload);
+      res.status(204).end();
+    } catch (err) {
+      if (!res.headersSent && err instanceof UploadConflictError) res.set('Upload-Offset', String(err.offset));
+      sendError(res, err, log);
     }
   });
   return router;
@@ -114,6 +162,13 @@ async function drainBody(req: Request, res: Response): Promise<void> {
     req.on('data', onData).once('end', done).once('close', done);
     req.resume();
   });
+}
+
+/** A tus client's upload that was cancelled or refused: 410, so it starts anew instead of retrying. */
+class GoneError extends AppError {
+  constructor() {
+    super(ErrorCode.NOT_FOUND, 'Upload is gone (cancelled or refused)');
+  }
 }
 
 function validId(id: string | undefined): string {
