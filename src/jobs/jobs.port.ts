@@ -44,7 +44,8 @@ export interface EnqueueOptions {
 }
 
 export interface JobQueue {
-  readonly backend: 'pg-boss' | 'pg-boss-embedded';
+  /** 'memory' is for tests and single-process dev runs only (memory.queue.ts). */
+  readonly backend: 'pg-boss' | 'pg-boss-embedded' | 'memory';
   /**
    * Adds a job within the caller's open transaction (`em.transactional`'s em). A `background`
    * job waits behind every ordinary job of its queue, however long it has waited: work nobody is
