@@ -135,6 +135,12 @@ const envSchema = z.object({
   EVENT_RETENTION_DAYS: int(1, 3650).default(30),
   /** Assets a worker process handles at once (embedded: inside npm start). */
   WORKER_CONCURRENCY: int(1, 64).default(Math.max(1, Math.floor(availableParallelism() / 2))),
+  /**
+   * Where jobs wait. Unset: "postgres" (pg-boss, in the database). "memory" holds them in this
+   * process and loses them on exit: for tests and single-process dev runs only, so served mode
+   * (DATABASE_URL) refuses it.
+   */
+  JOB_QUEUE: z.enum(['postgres', 'memory'], { error: 'must be postgres or memory' }).default('postgres'),
   /** Retries of a failed processing attempt before the asset is marked FAILED. */
   JOB_RETRY_LIMIT: int(0, 20).default(3),
   /** Seconds before the first retry; doubles each time (with jitter), up to JOB_RETRY_DELAY_MAX_SECONDS. */
@@ -255,6 +261,8 @@ export interface Config {
   tracing: TracingSettings;
   ai: AiSettings;
   jobs: {
+    /** 'memory' only for tests and dev (jobs/memory.queue.ts). */
+    queue: 'postgres' | 'memory';
     concurrency: number;
     retry: Pick<RetryPolicy, 'retryLimit' | 'retryDelaySeconds' | 'retryDelayMaxSeconds' | 'heartbeatSeconds'>;
     superviseIntervalSeconds: number;
@@ -307,6 +315,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   // random key would reset every limit on restart: served mode never makes one up.
   if (e.DATABASE_URL && !e.SECRET_KEY) {
     throw new ConfigError(['SECRET_KEY: required when DATABASE_URL is set; give every API and worker process the same value of at least 32 characters (e.g. `openssl rand -hex 32`)']);
+  }
+  if (e.DATABASE_URL && e.JOB_QUEUE === 'memory') {
+    throw new ConfigError(['JOB_QUEUE: memory is for tests and dev only; with DATABASE_URL (served mode) the workers would never see the API\'s jobs']);
   }
   const dataDir = resolve(e.DATA_DIR);
   return {
@@ -366,6 +377,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       cacheDir: resolve(dataDir, 'cache'),
     },
     jobs: {
+      queue: e.JOB_QUEUE,
       concurrency: e.WORKER_CONCURRENCY,
       retry: {
         retryLimit: e.JOB_RETRY_LIMIT,

@@ -89,6 +89,13 @@ describe('loadConfig: storage', () => {
     expect(loadConfig({ STORAGE_DRIVER: 'filesystem', DATA_DIR: '/srv/c' }).storage).toEqual({ kind: 'filesystem', root: '/srv/c/files' });
   });
 
+  it('queues jobs in memory only when asked, and never in served mode', () => {
+    expect(loadConfig({}).jobs.queue).toBe('postgres');
+    expect(loadConfig({ JOB_QUEUE: 'memory' }).jobs.queue).toBe('memory');
+    expect(() => loadConfig({ JOB_QUEUE: 'memory', DATABASE_URL: 'postgres://x/y', SECRET_KEY: 'k'.repeat(32) })).toThrow(/JOB_QUEUE: memory is for tests and dev only/);
+    expect(() => loadConfig({ JOB_QUEUE: 'redis' })).toThrow(/JOB_QUEUE: must be postgres or memory/);
+  });
+
   it('by default gives a dead worker\'s job to another worker within a minute, whichever attempt it was', () => {
     const { retry, superviseIntervalSeconds } = loadConfig({}).jobs;
     // Silent for a heartbeat, found at the next supervision pass, then the longest retry delay.
