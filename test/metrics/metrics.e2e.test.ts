@@ -5,6 +5,8 @@ import { startWorkerHealth, type WorkerHealth } from '../../src/health/worker-he
 import type { JobQueue } from '../../src/jobs/jobs.port.js';
 import { MAX_OPERATION_NAMES } from '../../src/metrics/graphql-plugin.js';
 import { exposeQueueDepth } from '../../src/metrics/jobs.js';
+import type { StorageBackend } from '../../src/storage/storage.port.js';
+import { sweepOnce } from '../../src/worker/sweep-schedule.js';
 import { apiClient, eventually } from '../support/client.js';
 import { jpeg } from '../support/media.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -119,6 +121,15 @@ describe('metrics', () => {
       const r = await api.gql(`query AssetStatus($id: ID!) { asset(id: $id) { status } }`, { id: assetId }, token);
       return r.data?.asset.status === 'COMPLETE' ? true : undefined;
     }, 60_000, 250);
+    // Over the websocket: a named query, one validation refuses, one the precheck refuses.
+    const overSocket = (query: string) =>
+      new Promise<{ data?: unknown; errors?: readonly { extensions?: Record<string, unknown> }[] }>((resolve) => {
+        let got: { data?: unknown } = {};
+        ws.subscribe({ query, variables: { id: chestId } }, { next: (r) => void (got = r), error: (e) => resolve({ errors: e as never }), complete: () => resolve(got) });
+      });
+    expect(((await overSocket(`query SocketForMetrics($id: ID!) { chest(id: $id) { personName } }`)).data as { chest: { personName: string } }).chest.personName).toBe(personName);
+    expect((await overSocket(`query SocketInvalid { noSuchField }`)).errors).toBeDefined();
+    expect((await overSocket(`query SocketBroken {`)).errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
     await ws.dispose();
 
     const after = await eventually(async () => {
@@ -140,6 +151,14 @@ describe('metrics', () => {
     expect(moved('memory_chest_graphql_operations_total', { operation: 'NoSuchField', outcome: 'invalid' })).toBe(1);
     expect(moved('memory_chest_graphql_operations_total', { operation: 'anonymous', type: 'mutation', outcome: 'success' })).toBeGreaterThanOrEqual(3);
     expect(moved('memory_chest_graphql_operation_duration_seconds_count', { operation: 'ChestForMetrics', type: 'query', outcome: 'success' })).toBe(1);
+    expect(moved('memory_chest_graphql_operations_total', { transport: 'http', operation: 'ChestForMetrics' })).toBe(1);
+    // The same over the websocket: queries, subscriptions (timed until running), validation refusals.
+    expect(moved('memory_chest_graphql_operations_total', { transport: 'websocket', operation: 'SocketForMetrics', type: 'query', outcome: 'success' })).toBe(1);
+    expect(moved('memory_chest_graphql_operation_duration_seconds_count', { transport: 'websocket', operation: 'SocketForMetrics', type: 'query', outcome: 'success' })).toBe(1);
+    expect(moved('memory_chest_graphql_operations_total', { transport: 'websocket', operation: 'anonymous', type: 'subscription', outcome: 'success' })).toBe(1);
+    expect(moved('memory_chest_graphql_operations_total', { transport: 'websocket', operation: 'SocketInvalid', type: 'query', outcome: 'invalid' })).toBe(1);
+    expect(moved('memory_chest_graphql_rejected_documents_total', { transport: 'websocket', code: 'GRAPHQL_PARSE_FAILED', limit: 'none' })).toBe(1);
+    expect(labelValues(after, 'memory_chest_graphql_operations_total', 'operation').has('SocketBroken')).toBe(false);
     // Refused documents never reach Apollo: counted apart, not as operations.
     expect(moved('memory_chest_graphql_rejected_documents_total', { transport: 'http', code: 'GRAPHQL_PARSE_FAILED', limit: 'none' })).toBe(1);
     expect(moved('memory_chest_graphql_rejected_documents_total', { transport: 'http', code: 'QUERY_TOO_COMPLEX', limit: 'aliases' })).toBe(1);
@@ -171,6 +190,21 @@ describe('metrics', () => {
         expect(text.toLowerCase()).not.toContain(secret.toLowerCase());
       }
     }
+  });
+
+  it('records each sweep: runs by outcome and what it found by kind', { timeout: 60_000 }, async () => {
+    const before = await scrape();
+    const log = pino({ level: 'silent' });
+    await sweepOnce({ config: server.config, db: server.database, storage: server.app.storage, log });
+    // A store that refuses everything: the sweep fails, and says so.
+    // (Throwing, not rejecting: a rejected promise nobody awaited would be a stray error of the test's own making.)
+    const down = new Proxy({}, { get: () => () => { throw new Error('storage down'); } }) as StorageBackend;
+    await sweepOnce({ config: server.config, db: server.database, storage: down, log });
+    const after = await scrape();
+    const moved = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+    expect(moved('memory_chest_sweep_runs_total', { outcome: 'success' })).toBe(1);
+    expect(moved('memory_chest_sweep_runs_total', { outcome: 'failure' })).toBe(1);
+    expect(labelValues(after, 'memory_chest_sweep_items_total', 'kind')).toEqual(new Set(['staging', 'orphans', 'derivatives', 'expired', 'events_pruned', 'rate_limits_pruned', 'temp_files', 'missing']));
   });
 
   it('labels at most MAX_OPERATION_NAMES operation names; the rest are "other"', { timeout: 60_000 }, async () => {
