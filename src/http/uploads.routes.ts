@@ -63,6 +63,8 @@ export function uploadsRouter(
       const upload = await reconcileUpload({ em, storage, policy }, found);
       // A cancelled or refused upload is gone for a tus client (no Upload-Offset to resume from).
       if (isTus(req) && upload.status === UploadStatus.FAILED) return void res.status(410).set('Cache-Control', 'no-store').end();
+      // A finished upload says what it became: a tus client resuming at the end reads it here.
+      if (upload.status === UploadStatus.COMPLETE && upload.asset) res.set({ 'Upload-Status': upload.status, 'Upload-Asset-Id': upload.asset.id, 'Upload-Duplicate': String(upload.duplicate) });
       res.set({ 'Upload-Offset': String(upload.receivedBytes), 'Upload-Length': String(upload.size), 'Cache-Control': 'no-store' }).status(200).end();
     } catch (err) {
       // A HEAD answer has no body: the status (and Retry-After for 429 and 503) is all it says.

@@ -48,6 +48,9 @@ describe('tus 1.0 on /uploads/:id', () => {
     expect(last.getHeader('Tus-Resumable')).toBe('1.0.0');
     expect(last.getHeader('Upload-Status')).toBe('COMPLETE');
     expect(await storedSha(last.getHeader('Upload-Asset-Id')!)).toBe(sha256(photo));
+    // A client that lost that answer starts again at the same URL: HEAD tells it what it became.
+    const again = await startTus({ url: t.url, headers: t.headers, bytes: photo }).done;
+    expect(again.getHeader('Upload-Asset-Id')).toBe(last.getHeader('Upload-Asset-Id'));
   });
 
   it('pauses (abort) and resumes from another client instance at the offset the server holds', async () => {
