@@ -32,7 +32,9 @@ export class ChecksumMismatchError extends AppError {
 export function tusVersionAccepted(req: Request, res: Response): boolean {
   const asked = req.get('tus-resumable');
   if (asked === undefined || asked === TUS_VERSION) return true;
-  res.set('Tus-Version', TUS_VERSION).status(412).end();
+  res.set('Tus-Version', TUS_VERSION).status(412);
+  if (req.method === 'HEAD') res.end();
+  else res.json({ errors: [{ message: `Tus-Resumable: only ${TUS_VERSION} is served`, extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'tusResumable' } }] });
   return false;
 }
 

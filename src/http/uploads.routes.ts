@@ -52,6 +52,7 @@ export function uploadsRouter(
     res.status(204).end();
   });
   router.use('/uploads/:id', (req, res, next) => {
+    if (!['HEAD', 'PATCH', 'DELETE'].includes(req.method)) return next();
     res.set('Tus-Resumable', TUS_VERSION);
     if (tusVersionAccepted(req, res)) next();
   });
