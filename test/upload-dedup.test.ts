@@ -128,10 +128,13 @@ describe('deduplication never hides a memory and never answers about other peopl
     expect(fromGuest.body).toMatchObject({ status: 'COMPLETE', duplicate: false });
     expect(fromGuest.body.assetId).not.toBe(fromOwner.assetId);
     expect(fromGuest.text).not.toContain(fromOwner.assetId);
-    // HEAD says how many bytes are held, and nothing about what else the chest holds.
+    // HEAD says how many bytes are held and what this upload became (its own memory, for a tus
+    // client that lost the last answer), and nothing about what else the chest holds.
     const head = await fetch(t.url, { method: 'HEAD', headers: t.headers });
     expect(head.status).toBe(200);
-    expect([...head.headers.keys()].filter((h) => h.startsWith('upload-'))).toEqual(['upload-length', 'upload-offset']);
+    expect([...head.headers.keys()].filter((h) => h.startsWith('upload-'))).toEqual(['upload-asset-id', 'upload-duplicate', 'upload-length', 'upload-offset', 'upload-status']);
+    expect(head.headers.get('upload-asset-id')).toBe(fromGuest.body.assetId);
+    expect(head.headers.get('upload-duplicate')).toBe('false');
     expect(JSON.stringify([...head.headers])).not.toContain(fromOwner.assetId);
 
     const twice = (await upload(x, g)).body;
