@@ -27,7 +27,7 @@ export function startTus({ url, headers, bytes, chunkSize, onChunk }: {
   url: string;
   headers: Record<string, string>;
   bytes: Buffer;
-  /** Bytes per PATCH. */
+  /** Bytes per PATCH; tus-js-client's default (the whole rest in one PATCH) when not given. */
   chunkSize?: number;
   /** Called after each PATCH is answered, with this run (e.g. to abort it). */
   onChunk?: (run: TusRun, bytesAccepted: number) => void;
@@ -40,7 +40,7 @@ export function startTus({ url, headers, bytes, chunkSize, onChunk }: {
   run.upload = new Upload(bytes, {
     uploadUrl: url,
     headers,
-    chunkSize: chunkSize ?? bytes.length,
+    ...(chunkSize ? { chunkSize } : {}),
     retryDelays: null,
     storeFingerprintForResuming: false,
     onBeforeRequest: (req: HttpRequest) => {

@@ -1,8 +1,12 @@
-import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type HttpResponse, Upload as TusUpload } from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Asset, Upload } from '../../src/db/entities/index.js';
+import { PART_SIZE } from '../../src/domain/upload/upload.service.js';
 import { apiClient } from '../support/client.js';
 import { jpeg } from '../support/media.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -51,6 +55,32 @@ describe('tus 1.0 on /uploads/:id', () => {
     // A client that lost that answer starts again at the same URL: HEAD tells it what it became.
     const again = await startTus({ url: t.url, headers: t.headers, bytes: photo }).done;
     expect(again.getHeader('Upload-Asset-Id')).toBe(last.getHeader('Upload-Asset-Id'));
+  });
+
+  it("with tus-js-client's defaults (no chunkSize) a file stream of several storage parts goes up in one PATCH", async () => {
+    // More than two PART_SIZE parts, so the single body crosses part boundaries on the server.
+    const bytes = Buffer.concat([photo, randomBytes(2 * PART_SIZE + 12_345)]);
+    const dir = await mkdtemp(join(tmpdir(), 'tus-default-'));
+    const path = join(dir, 'big.jpg');
+    await writeFile(path, bytes);
+    const t = await ticketFor(bytes, 'big.jpg');
+    const patches: number[] = [];
+    const last = await new Promise<HttpResponse>((resolve, reject) => {
+      new TusUpload(createReadStream(path), {
+        uploadUrl: t.url,
+        headers: t.headers,
+        uploadSize: bytes.length,
+        retryDelays: null,
+        storeFingerprintForResuming: false,
+        onBeforeRequest: (req) => void (req.getMethod() === 'PATCH' && patches.push(Number(req.getHeader('Upload-Offset')))),
+        onSuccess: ({ lastResponse }) => resolve(lastResponse),
+        onError: reject,
+      }).start();
+    });
+    await rm(dir, { recursive: true, force: true });
+    expect(patches).toEqual([0]);
+    expect(last.getHeader('Upload-Offset')).toBe(String(bytes.length));
+    expect(await storedSha(last.getHeader('Upload-Asset-Id')!)).toBe(sha256(bytes));
   });
 
   it('pauses (abort) and resumes from another client instance at the offset the server holds', async () => {
@@ -124,7 +154,6 @@ describe('tus 1.0 on /uploads/:id', () => {
     const tus = { 'Tus-Resumable': '1.0.0' };
     expect((await fetch(t.url, { method: 'DELETE', headers: { ...tus, Authorization: 'Upload not-the-secret' } })).status).toBe(404);
     // tus-js-client's own termination: the same request a client's cancel button sends.
-    const { Upload: TusUpload } = await import('tus-js-client');
     await TusUpload.terminate(t.url, { headers: t.headers, retryDelays: null });
     const row = await server.db.orm.em.fork().findOneOrFail(Upload, { id: t.id });
     expect(row.status).toBe('FAILED');
