@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContributionStatus } from '../src/db/enums.js';
+import { ContributionStatus, StoryStatus } from '../src/db/enums.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAccount, makeAssets, makeChest, makeContribution, makeStory } from './support/factories.js';
 import type { Account } from '../src/db/entities/index.js';
@@ -24,22 +24,36 @@ describe('SQL statements per query', () => {
     await db?.close();
   });
 
-  async function statements(query: string, variables?: Record<string, unknown>): Promise<number> {
+  /** Statements one query runs (as the owner unless `as` says otherwise; null: anonymous). */
+  async function statements(query: string, variables?: Record<string, unknown>, as: string | null = token): Promise<number> {
     db.queries.length = 0;
-    ok(await gql.run(query, variables, { token }));
+    const data = ok(await gql.run(query, variables, { token: as }));
+    expect(data).toBeTruthy();
     return db.queries.length;
   }
 
-  /** A chest with n assets (the first its hero image), two stories and two contributions. */
-  async function chestWith(n: number) {
+  /**
+   * A chest with n assets (the first its hero image; each with tags and two thumbnails), two
+   * stories (one published, one draft) and two contributions.
+   */
+  async function chestWith(n: number, { by = owner, isPublic = false }: { by?: Account; isPublic?: boolean } = {}) {
     const em = db.orm.em.fork();
-    const chest = await makeChest(em, {}, owner);
+    const chest = await makeChest(em, { isPublic }, by);
     const assets = await makeAssets(em, chest, n, (i) => ({
       location: { latitude: i, longitude: i },
+      dateTaken: i % 3 ? new Date(Date.UTC(1990, 0, 1 + i)) : null,
       tags: [{ name: 'garden', source: 'USER' as never, confidence: 1 }],
+      thumbnails: ['256', '1024'].map((name) => ({
+        name,
+        width: Number(name),
+        height: Number(name),
+        mimeType: 'image/webp',
+        storageKey: `chests/${chest.id}/derivatives/${chest.id}/${name}.webp`,
+      })),
     }));
     chest.heroImage = assets[0]!;
-    await makeStory(em, chest);
+    const published = await makeStory(em, chest, { status: StoryStatus.READY, published: true });
+    chest.publishedStory = published;
     await makeStory(em, chest);
     await makeContribution(em, chest, { status: ContributionStatus.APPROVED });
     await makeContribution(em, chest);
@@ -47,15 +61,45 @@ describe('SQL statements per query', () => {
     return chest;
   }
 
+  /** A new owner with `n` chests of `assets` assets each, and their token. */
+  async function ownerOf(n: number, assets = 3): Promise<string> {
+    const { account, token: t } = await makeAccount(db.orm.em.fork());
+    for (let i = 0; i < n; i++) await chestWith(assets, { by: account });
+    return t;
+  }
+
+  const ONE_CHEST = `query($id: ID!) { chest(id: $id) { ${NESTED_CHEST} } }`;
+  const CHEST_LIST = `{ chests(first: 50) { edges { node { ${NESTED_CHEST} } } } }`;
+
   it('does not grow with the number of assets in a chest (1 vs 200)', async () => {
     const small = await chestWith(1);
     const large = await chestWith(200);
-    const q = `query($id: ID!) { chest(id: $id) { ${NESTED_CHEST} } }`;
-    const forSmall = await statements(q, { id: small.id });
-    const forLarge = await statements(q, { id: large.id });
+    const forSmall = await statements(ONE_CHEST, { id: small.id });
+    const forLarge = await statements(ONE_CHEST, { id: large.id });
     expect(forLarge).toBe(forSmall);
-    // session + chest + role + members + hero + 2 asset pages + 2 counts + stories + contributions + 2 summary statements
-    expect(forSmall).toBeLessThanOrEqual(14);
+    // session + chest + role + members + hero + 2 asset pages + 2 counts + stories + contributions
+    // + the published story + 2 summary statements
+    expect(forSmall).toBeLessThanOrEqual(15);
+  });
+
+  it('every nested field of the chest: the same statements for 10 and for 100 assets', async () => {
+    const ten = await statements(ONE_CHEST, { id: (await chestWith(10)).id });
+    const hundred = await statements(ONE_CHEST, { id: (await chestWith(100)).id });
+    expect(hundred).toBe(ten);
+  });
+
+  it('a reader outside the family (public chest, anonymous): the same statements for 10 and for 100 assets', async () => {
+    // Non-members take other branches: neutral file names, thumbnails checked for hidden people
+    // (one batched look-up), published stories only, no contributions, members or links.
+    const READER = `query($id: ID!) { chest(id: $id) {
+      id personName heroImage { id filename }
+      assets(first: 100) { totalCount edges { cursor node { id filename dateTaken status location { latitude } tags { name } thumbnails { name url } } } }
+      stories { edges { node { id title } } }
+      publishedStory { id title }
+      summary { totalAssets images totalBytes recentAssets { id } } } }`;
+    const ten = await statements(READER, { id: (await chestWith(10, { isPublic: true })).id }, null);
+    const hundred = await statements(READER, { id: (await chestWith(100, { isPublic: true })).id }, null);
+    expect(hundred).toBe(ten);
   });
 
   it("people and faces: does not grow with the number of people, their faces or their memories (1 vs 30)", async () => {
@@ -88,10 +132,24 @@ describe('SQL statements per query', () => {
   });
 
   it('does not grow with the number of chests in a list (1 vs 30)', async () => {
-    const q = `{ chests(first: 50) { edges { node { ${NESTED_CHEST} } } } }`;
-    const before = await statements(q);
+    const before = await statements(CHEST_LIST);
     for (let i = 0; i < 28; i++) await chestWith(3);
-    const after = await statements(q);
+    const after = await statements(CHEST_LIST);
     expect(after).toBe(before);
+  });
+
+  it('every nested field of every chest in a list: the same statements for 1 and for 10 chests', async () => {
+    const one = await statements(CHEST_LIST, undefined, await ownerOf(1));
+    const ten = await statements(CHEST_LIST, undefined, await ownerOf(10));
+    expect(ten).toBe(one);
+  });
+
+  it('chests { publishedStory }: the same statements for 1 and for 10 chests (no query per chest)', async () => {
+    const q = `{ chests(first: 50) { edges { node { id publishedStory { id title } } } } }`;
+    const one = await statements(q, undefined, await ownerOf(1));
+    const ten = await statements(q, undefined, await ownerOf(10));
+    expect(ten).toBe(one);
+    // session + chests + roles + the published stories + hidden names (the title is scrubbed)
+    expect(one).toBeLessThanOrEqual(5);
   });
 });

@@ -8,6 +8,7 @@ import { loadChestStats } from '../domain/chest/chest.summary.js';
 import { loadMembers } from '../domain/membership/membership.service.js';
 import { loadHiddenFaces } from '../domain/people/redaction.js';
 import { hiddenNamesOfChests, nameScrubber } from '../domain/story/hidden-names.js';
+import { loadPublishedStories } from '../domain/story/published-stories.js';
 import {
   countFaces,
   loadCovers,
@@ -35,6 +36,8 @@ export function createLoaders(em: EntityManager) {
       (keys: readonly ChildPageKey[]) => loadChildPages<Contribution>(em, ContributionEntity, 'contribution', keys),
       byJson,
     ),
+    /** Published stories by id (Chest.publishedStory); unpublished ids answer null. */
+    publishedStories: new DataLoader((ids: readonly string[]) => loadPublishedStories(em, ids)),
     chestStats: new DataLoader((ids: readonly string[]) => loadChestStats(em, ids)),
     members: new DataLoader((ids: readonly string[]) => loadMembers(em, ids)),
     peoplePages: new DataLoader((keys: readonly PeoplePageKey[]) => loadPeoplePages(em, keys), byJson),

@@ -2,7 +2,7 @@ import { Arg, Ctx, Field, FieldResolver, ID, InputType, Mutation, ObjectType, Qu
 import { Chest, Story } from '../db/entities/index.js';
 import { StoryParagraph, Theme, TimelineEntry } from '../db/entities/story.types.js';
 import { StoryStatus, StoryStyle } from '../db/enums.js';
-import { may } from '../domain/access/access.service.js';
+import { publishedStoryOf } from '../domain/chest/chest.nested.js';
 import { editStory, generateStory, getStory, publishStory, type StoryProgressEvent, storyVersions } from '../domain/story/story.service.js';
 import { watchStory } from '../domain/story/story-watch.js';
 import { hiddenNamesOf, nameScrubber } from '../domain/story/hidden-names.js';
@@ -127,8 +127,7 @@ export class StoryResolver {
 @Resolver(() => Chest)
 export class ChestStoryResolver {
   @FieldResolver(() => Story, { nullable: true, description: 'The story its owners published, for everyone who may read the chest.' })
-  async publishedStory(@Root() chest: Chest, @Ctx() ctx: Context): Promise<Story | null> {
-    if (!chest.publishedStory || !(await may(ctx.actor, chest, 'read'))) return null;
-    return ctx.em.findOne(Story, { id: chest.publishedStory.id, published: true });
+  publishedStory(@Root() chest: Chest, @Ctx() ctx: Context): Promise<Story | null> {
+    return publishedStoryOf(ctx.actor, chest, (id) => ctx.loaders.publishedStories.load(id));
   }
 }

@@ -1,4 +1,4 @@
-import type { Chest } from '../../db/entities/index.js';
+import type { Chest, Story } from '../../db/entities/index.js';
 import { assertMay, may } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 
@@ -17,4 +17,14 @@ export async function assertMaySeeContributions(actor: Actor, chest: Chest): Pro
 /** The caller's own role in the chest, or null. */
 export async function myRole(actor: Actor, chest: Chest) {
   return actor.accountId ? actor.roles.load(chest.id) : null;
+}
+
+/**
+ * The story the owners published, for everyone who may read the chest (members and non-members
+ * alike see only the published version here); null for anyone else, and when none is published.
+ * `load` is the per-request batch loader of published stories by id.
+ */
+export async function publishedStoryOf(actor: Actor, chest: Chest, load: (storyId: string) => Promise<Story | null>): Promise<Story | null> {
+  if (!chest.publishedStory || !(await may(actor, chest, 'read'))) return null;
+  return load(chest.publishedStory.id);
 }
