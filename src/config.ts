@@ -94,6 +94,21 @@ const envSchema = z.object({
   /** Trust X-Forwarded-For from this many proxy hops (0 = use the socket address). */
   TRUST_PROXY_HOPS: int(0, 10).default(0),
   /**
+   * Web apps on other origins that may call the API from a browser (CORS), comma-separated exact
+   * origins such as `https://family.example,http://localhost:5173`. Unset: none (same origin only).
+   */
+  CORS_ORIGINS: z
+    .string()
+    .trim()
+    .transform((v, ctx) => {
+      const origins = v.split(',').map((o) => o.trim()).filter(Boolean);
+      for (const o of origins) {
+        if (!isOrigin(o)) ctx.addIssue({ code: 'custom', message: `"${o}" is not an origin: scheme://host[:port], no path, no "*"` });
+      }
+      return origins;
+    })
+    .optional(),
+  /**
    * Signs download links and keys rate-limit counters. Required in served mode (the same value in
    * every process); the embedded mode keeps its own in DATA_DIR/secret.key (see secret-key.ts).
    */
@@ -248,6 +263,8 @@ export interface Config {
   /** Every rate limit (sign-in, sign-up, token guesses, contributions), by bucket. */
   rateLimits: RateRules;
   trustProxyHops: number;
+  /** CORS_ORIGINS: browser origins allowed to call the API (http/cors.ts); empty: none. */
+  corsOrigins: string[];
   /** SECRET_KEY, or the embedded mode's DATA_DIR/secret.key (resolveSecretKey fills it in). */
   secretKey: string;
   storage: { kind: 'filesystem'; root: string } | S3Config | { kind: 'memory' };
@@ -338,6 +355,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     sessionTtlMs: e.SESSION_TTL_DAYS * 86_400_000,
     rateLimits: rateRules(e),
     trustProxyHops: e.TRUST_PROXY_HOPS,
+    corsOrigins: e.CORS_ORIGINS ?? [],
     secretKey: e.SECRET_KEY ?? null,
     storage: storageConfig(e, dataDir),
     uploads: {
@@ -404,6 +422,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
 }
 
 const MiB = 1024 * 1024;
+
+/** An origin as browsers send it: http(s), a host, maybe a port, nothing after. */
+function isOrigin(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === value;
+  } catch {
+    return false;
+  }
+}
 
 function graphqlSettings(e: Env): GraphQLSettings {
   return {

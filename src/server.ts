@@ -18,6 +18,7 @@ import { rateLimitPlugin } from './graphql/rate-limited.js';
 import { unavailableGraphQLError, unavailablePlugin } from './graphql/unavailable.js';
 import { createSchema } from './graphql/schema.js';
 import { readiness } from './health/readiness.js';
+import { cors } from './http/cors.js';
 import { filesRouter } from './http/files.routes.js';
 import { uploadsRouter } from './http/uploads.routes.js';
 import { sendIfUnavailable } from './http/errors.js';
@@ -100,6 +101,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
     next();
   });
   app.use(httpMetrics());
+  app.use(cors({ origins: config.corsOrigins }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
