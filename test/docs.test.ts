@@ -115,7 +115,8 @@ describe('documentation', () => {
       for (const target of links(markdown)) if (/^[a-z]+:/i.test(target) && !isLoopback(target)) outside.push(`${page}: link ${target}`);
       const proseUrls = prose(markdown).flatMap((line) => [...line.replace(/`[^`]*`/g, '').matchAll(/\b(?:https?|wss?):\/\/[^\s)>\]]+/g)].map((m) => m[0]));
       for (const url of proseUrls) if (!isLoopback(url)) outside.push(`${page}: ${url} outside code`);
-      for (const [url, host] of [...code(markdown).matchAll(/\b(?:https?|wss?):\/\/([^\s`'")<>]+)/g)].map((m) => [m[0], m[1] ?? ''] as const)) {
+      // A comma ends a URL: lists of origins (CORS_ORIGINS) are comma-separated.
+      for (const [url, host] of [...code(markdown).matchAll(/\b(?:https?|wss?):\/\/([^\s`'")<>,]+)/g)].map((m) => [m[0], m[1] ?? ''] as const)) {
         const name = host.split(/[:/]/)[0] ?? '';
         const allowed = isLoopback(url) || !name.includes('.') || /(^|\.)example\.(org|com|net)$/.test(name)
           || DOCUMENTED_ENDPOINTS.some((e) => host.startsWith(e));
