@@ -86,6 +86,16 @@ describe('the API over real HTTP (served mode)', () => {
     expect(shared.body.data!.chestByShareToken).toEqual({ id: chest.id, personName: 'Grace Hopper', birthDate: '1906-12-09', passingDate: '1992-01-01' });
   });
 
+  it('marks every GraphQL answer Cache-Control: no-store (it is for one viewer), POST and GET, data and errors', async () => {
+    const answers = [
+      await request('/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) }),
+      await request('/graphql?query=%7B__typename%7D', { headers: { 'apollo-require-preflight': 'true' } }),
+      await request('/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ nope }' }) }),
+    ];
+    expect(answers.map(({ res }) => res.status)).toEqual([200, 200, 400]);
+    for (const { res } of answers) expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
   it('echoes a valid X-Request-Id and replaces an invalid one with a generated id', async () => {
     const given = await request('/healthz', { headers: { 'x-request-id': 'req_42.abc-DEF' } });
     expect(given.res.headers.get('x-request-id')).toBe('req_42.abc-DEF');
