@@ -15,8 +15,8 @@ export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][]
 }
 
 /**
- * Turns windowed rows (`row_number() ... as rn__`) into entities grouped by chest_id, keeping
- * their order. The rows' columns are the entity's columns plus rn__.
+ * Turns page rows into entities grouped by chest_id, keeping their order. The rows' columns are
+ * the entity's columns.
  */
 export function entitiesByChest<T extends object>(
   em: EntityManager,
@@ -24,7 +24,7 @@ export function entitiesByChest<T extends object>(
   rows: readonly Record<string, unknown>[],
 ): Map<string, T[]> {
   const byChest = new Map<string, T[]>();
-  for (const { rn__: _rn, ...row } of rows) {
+  for (const row of rows) {
     const chestId = row.chest_id as string;
     const list = byChest.get(chestId);
     const node = em.map(entity, row as EntityDictionary<T>);
@@ -33,6 +33,43 @@ export function entitiesByChest<T extends object>(
   }
   return byChest;
 }
+
+/** One statement that reads the first rows of many parents' lists (lateralPagesSql). */
+export interface LateralPages {
+  /** The rows' table and its alias, e.g. `asset a`. */
+  from: string;
+  /** The alias of `from`, also the alias of the result rows. */
+  alias: string;
+  /** What ties a row to its parent's id, `k__.parent`: e.g. `a.chest_id = k__.parent`. */
+  ofParent: string;
+  /** Conditions on the rows besides the parent (alias `alias`), with their ? placeholders. */
+  where: readonly string[];
+  /** The list's order, in terms of `alias`'s columns; an index on (parent, order) makes it cheap. */
+  orderBy: string;
+  /** Extra columns to select beside `alias.*` (aliased, e.g. `k__.parent as person__`). */
+  extra?: string;
+}
+
+/**
+ * Pages of many parents in one statement: for each parent id (the first ?, a uuid array) a
+ * `LATERAL (… where <of parent> … ORDER BY … LIMIT ?)`, so each parent's page comes from an index
+ * on (parent, order) read in order and stops at the limit (the last ?). A window function
+ * (`row_number() over (partition by parent …)`) would sort every row of the parent for one page.
+ * Rows come out parent by parent, in the order given, each parent's in `orderBy`. Parameters, in
+ * order: the parent ids (pgArray of distinct ids), the `where` parameters, the limit.
+ */
+export function lateralPagesSql({ from, alias, ofParent, where, orderBy, extra }: LateralPages): string {
+  return `select ${alias}.*${extra ? `, ${extra}` : ''}
+    from unnest(?::uuid[]) with ordinality as k__(parent, n__)
+    cross join lateral (
+      select ${alias}.* from ${from} where ${[ofParent, ...where].join(' and ')}
+      order by ${orderBy} limit ?
+    ) ${alias}
+    order by k__.n__, ${orderBy}`;
+}
+
+/** The distinct values, first-seen order (a parent asked twice in one batch is read once). */
+export const distinct = (values: readonly string[]): string[] => [...new Set(values)];
 
 /**
  * A Postgres array literal for `= any(?::type[])`. MikroORM expands JS arrays into `?, ?, ?`

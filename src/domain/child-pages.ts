@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { EntityClass } from '@mikro-orm/core';
-import { entitiesByChest, groupBy, pagesFor, pgArray } from './batch.js';
+import { distinct, entitiesByChest, groupBy, lateralPagesSql, pagesFor, pgArray } from './batch.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
 /** One page request of one chest's children (stories, contributions), newest first. */
@@ -16,7 +16,8 @@ export interface ChildPageKey {
 
 /**
  * Pages of rows that belong to chests, ordered (created_at desc, id desc): one statement per
- * distinct (limit, after, status), however many chests asked.
+ * distinct (limit, after, status), however many chests asked, each chest's page read backwards
+ * from its (chest_id, created_at, id) index (with status: (chest_id, status, created_at, id)).
  */
 export async function loadChildPages<T extends { id: string; createdAt: Date }>(
   em: EntityManager,
@@ -27,8 +28,8 @@ export async function loadChildPages<T extends { id: string; createdAt: Date }>(
   const results = new Map<ChildPageKey, Page<T>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.status ?? null, k.publishedOnly ?? false]))) {
     const { limit, after, status, publishedOnly } = group[0]!;
-    const params: unknown[] = [pgArray(group.map((k) => k.chestId))];
-    const where = ['x.chest_id = any(?::uuid[])'];
+    const params: unknown[] = [pgArray(distinct(group.map((k) => k.chestId)))];
+    const where: string[] = [];
     if (status) {
       params.push(status);
       where.push('x.status = ?');
@@ -41,10 +42,7 @@ export async function loadChildPages<T extends { id: string; createdAt: Date }>(
     }
     params.push(limit + 1);
     const rows = await em.execute<Record<string, unknown>[]>(
-      `select * from (
-         select x.*, row_number() over (partition by x.chest_id order by x.created_at desc, x.id desc) as rn__
-         from "${table}" x where ${where.join(' and ')}
-       ) t where t.rn__ <= ? order by t.chest_id, t.rn__`,
+      lateralPagesSql({ from: `"${table}" x`, alias: 'x', ofParent: 'x.chest_id = k__.parent', where, orderBy: 'x.created_at desc, x.id desc' }),
       params,
     );
     const byChest = entitiesByChest(em, entity, rows);

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import type { FileType, ProcessingStatus } from '../../db/enums.js';
 import { type CursorKeys, decodeCursor, encodeCursor, type Page } from '../pagination.js';
-import { entitiesByChest, groupBy, pagesFor, pgArray } from '../batch.js';
+import { distinct, entitiesByChest, groupBy, lateralPagesSql, pagesFor, pgArray } from '../batch.js';
 
 /**
  * A memory is visible in its chest unless it came with a contribution that is not approved yet.
@@ -27,24 +27,25 @@ export interface AssetPageKey {
 export const assetCursor = (a: Asset): string =>
   encodeCursor({ d: a.dateTaken?.toISOString() ?? null, c: a.createdAt.toISOString(), i: a.id });
 
+/** The chest's timeline order; asset_chest_timeline_idx (chest_id, then these) serves it. */
+export const TIMELINE_ORDER = 'a.date_taken desc nulls last, a.created_at desc, a.id desc';
+
 /**
  * Pages of assets for many chests: one statement per distinct (limit, after, filter), whatever
- * the number of chests. Order: date taken (newest first, undated last), then added, then id.
+ * the number of chests, each chest's page read from the timeline index and stopping at the
+ * limit. Order: date taken (newest first, undated last), then added, then id.
  */
 export async function loadAssetPages(em: EntityManager, keys: readonly AssetPageKey[]): Promise<Page<Asset>[]> {
   const results = new Map<AssetPageKey, Page<Asset>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.filter]))) {
     const { limit, after, filter } = group[0]!;
-    const params: unknown[] = [pgArray(group.map((k) => k.chestId))];
-    const where = [`a.chest_id = any(?::uuid[])`, VISIBLE_ASSET_SQL, ...filterSql(filter, params)];
+    const params: unknown[] = [pgArray(distinct(group.map((k) => k.chestId)))];
+    const where = [VISIBLE_ASSET_SQL, ...filterSql(filter, params)];
     const cursor = decodeCursor(after);
     if (cursor) where.push(keysetSql(cursor, params));
     params.push(limit + 1);
     const rows = await em.execute<Record<string, unknown>[]>(
-      `select * from (
-         select a.*, row_number() over (partition by a.chest_id order by a.date_taken desc nulls last, a.created_at desc, a.id desc) as rn__
-         from asset a where ${where.join(' and ')}
-       ) t where t.rn__ <= ? order by t.chest_id, t.rn__`,
+      lateralPagesSql({ from: 'asset a', alias: 'a', ofParent: 'a.chest_id = k__.parent', where, orderBy: TIMELINE_ORDER }),
       params,
     );
     const byChest = entitiesByChest(em, Asset, rows);

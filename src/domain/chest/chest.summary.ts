@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import { VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
-import { entitiesByChest, pgArray } from '../batch.js';
+import { distinct, entitiesByChest, lateralPagesSql, pgArray } from '../batch.js';
 
 export const RECENT_ASSETS = 10;
 
@@ -23,7 +23,7 @@ export interface ChestStats {
   recentAssets: Asset[];
 }
 
-/** Statistics for many chests in two statements: one aggregate, one windowed "recent" list. */
+/** Statistics for many chests in two statements: one aggregate, one "recent" list per chest (LATERAL … LIMIT). */
 export async function loadChestStats(em: EntityManager, chestIds: readonly string[]): Promise<ChestStats[]> {
   const ids = pgArray(chestIds);
   const aggregates = await em.execute<Record<string, string>[]>(
@@ -42,11 +42,8 @@ export async function loadChestStats(em: EntityManager, chestIds: readonly strin
     [ids],
   );
   const recentRows = await em.execute<Record<string, unknown>[]>(
-    `select * from (
-       select a.*, row_number() over (partition by a.chest_id order by a.created_at desc, a.id desc) as rn__
-       from asset a where a.chest_id = any(?::uuid[]) and ${VISIBLE_ASSET_SQL}
-     ) t where t.rn__ <= ? order by t.chest_id, t.rn__`,
-    [ids, RECENT_ASSETS],
+    lateralPagesSql({ from: 'asset a', alias: 'a', ofParent: 'a.chest_id = k__.parent', where: [VISIBLE_ASSET_SQL], orderBy: 'a.created_at desc, a.id desc' }),
+    [pgArray(distinct(chestIds)), RECENT_ASSETS],
   );
   const recent = entitiesByChest(em, Asset, recentRows);
   const byChest = new Map(aggregates.map((r) => [r.chest_id!, r]));

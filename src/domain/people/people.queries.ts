@@ -1,8 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { Asset, Face, Person } from '../../db/entities/index.js';
-import { assetCursor, keysetSql, VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
-import { groupBy, pgArray } from '../batch.js';
+import { assetCursor, keysetSql, TIMELINE_ORDER, VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
+import { distinct, groupBy, lateralPagesSql, pgArray } from '../batch.js';
 import { badInput } from '../errors.js';
 import { decodeCursor, type Page } from '../pagination.js';
 import { storableInstant } from '../validation.js';
@@ -59,8 +59,8 @@ export async function loadPeoplePages(em: EntityManager, keys: readonly PeoplePa
   const results = new Map<PeoplePageKey, Page<Person>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.membersView]))) {
     const { limit, after, membersView } = group[0]!;
-    const params: unknown[] = [pgArray(group.map((k) => k.chestId))];
-    const where = ['p.chest_id = any(?::uuid[])', visiblePersonSql(membersView)];
+    const params: unknown[] = [pgArray(distinct(group.map((k) => k.chestId)))];
+    const where = [visiblePersonSql(membersView)];
     const cursor = decodePersonCursor(after);
     if (cursor) {
       params.push(cursor.u, cursor.n, cursor.c, cursor.i);
@@ -68,14 +68,11 @@ export async function loadPeoplePages(em: EntityManager, keys: readonly PeoplePa
     }
     params.push(limit + 1);
     const rows = await em.execute<Record<string, unknown>[]>(
-      `select * from (
-         select p.*, row_number() over (partition by p.chest_id order by ${PERSON_ORDER}) as rn__
-         from person p where ${where.join(' and ')}
-       ) t where t.rn__ <= ? order by t.chest_id, t.rn__`,
+      lateralPagesSql({ from: 'person p', alias: 'p', ofParent: 'p.chest_id = k__.parent', where, orderBy: PERSON_ORDER }),
       params,
     );
     const byChest = new Map<string, Person[]>();
-    for (const { rn__: _rn, ...row } of rows) {
+    for (const row of rows) {
       const list = byChest.get(row.chest_id as string) ?? [];
       list.push(em.map(Person, row));
       byChest.set(row.chest_id as string, list);
@@ -129,21 +126,24 @@ export async function loadPersonAssetPages(em: EntityManager, keys: readonly Per
   const results = new Map<PersonAssetPageKey, Page<Asset>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null]))) {
     const { limit, after } = group[0]!;
-    const params: unknown[] = [pgArray(group.map((k) => k.personId))];
+    const params: unknown[] = [pgArray(distinct(group.map((k) => k.personId)))];
     const where = [VISIBLE_ASSET_SQL];
     const cursor = decodeCursor(after);
     if (cursor) where.push(keysetSql(cursor, params));
     params.push(limit + 1);
     const rows = await em.execute<Record<string, unknown>[]>(
-      `select * from (
-         select a.*, f.person_id as person__, row_number() over (partition by f.person_id order by a.date_taken desc nulls last, a.created_at desc, a.id desc) as rn__
-         from asset a join (select distinct person_id, asset_id from face where person_id = any(?::uuid[])) f on f.asset_id = a.id
-         where ${where.join(' and ')}
-       ) t where t.rn__ <= ? order by t.person__, t.rn__`,
+      lateralPagesSql({
+        from: 'asset a',
+        alias: 'a',
+        ofParent: 'a.id in (select f.asset_id from face f where f.person_id = k__.parent)',
+        where,
+        orderBy: TIMELINE_ORDER,
+        extra: 'k__.parent as person__',
+      }),
       params,
     );
     const byPerson = new Map<string, Asset[]>();
-    for (const { rn__: _rn, person__: person, ...row } of rows) {
+    for (const { person__: person, ...row } of rows) {
       const list = byPerson.get(person as string) ?? [];
       list.push(em.map(Asset, row));
       byPerson.set(person as string, list);
