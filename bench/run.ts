@@ -4,10 +4,13 @@ import { run as copiesVsBigint } from './copies-vs-bigint.js';
 import { run as eventsVsWs } from './events-vs-ws.js';
 import { run as graphqlVsSql } from './graphql-vs-sql.js';
 import { run as imageVsSharp } from './image-vs-sharp.js';
+import { run as nestedVsPostgraphile } from './nested-vs-postgraphile.js';
 import { run as objectsVsSharp } from './objects-vs-sharp.js';
 import { run as queryLimits } from './query-limits.js';
 import { run as uploadVsPut } from './upload-vs-put.js';
 
+// Issue 14's nested query against PostGraphile V5; `npm run bench -- --quick` shortens it (only it).
+await nestedVsPostgraphile();
 await graphqlVsSql();
 await uploadVsPut();
 await imageVsSharp();
