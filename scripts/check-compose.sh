@@ -8,6 +8,8 @@
 #   - depends_on waits for service_healthy or service_completed_successfully, never just "started"
 #   - every named volume belongs to one service (a volume per data store), and each is used
 #   - the API and the worker agree on the settings they share, and the hosts they reach are services
+#   - an nginx mounted as a front door (its nginx.conf) answers /metrics itself (return 403/404 or
+#     deny all), so the API's metrics are not published on the proxy's port
 # Usage: scripts/check-compose.sh [file]   (default: docker-compose.yml next to this folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +24,9 @@ if grep -Eq '^version:' "$file"; then
   echo "check-compose: $file has a top-level 'version:' key (obsolete in the compose spec)" >&2
   exit 1
 fi
-docker-compose -f "$file" config -q
-docker-compose -f "$file" config | python3 -c '
+# One run of `config` (it exits non-zero, saying why, on a file the schema refuses); the rules read what it resolved.
+resolved="$(docker-compose -f "$file" config)"
+printf '%s\n' "$resolved" | python3 -c '
 import sys, re, yaml
 from urllib.parse import urlparse
 
@@ -67,6 +70,21 @@ for vol in volumes:
     if len(users) != 1:
         who = ", ".join(users) if users else "no service"
         errors.append(f"volume {vol} is used by {who} (one data store each)")
+
+# The proxy publishes a port: the metrics of the API must stay inside the compose network.
+metrics_blocked = re.compile(r"location\s*=\s*/metrics\s*\{[^}]*\b(return\s+40[34]|deny\s+all)\b")
+for name, svc in services.items():
+    for v in svc.get("volumes") or []:
+        src, target = (v.get("source"), v.get("target")) if isinstance(v, dict) else (str(v).split(":") + [""])[:2]
+        if target != "/etc/nginx/nginx.conf":
+            continue
+        try:
+            conf = open(src).read()
+        except OSError as e:
+            errors.append(f"{name}: cannot read its nginx.conf {src}: {e.strerror}")
+            continue
+        if not metrics_blocked.search(re.sub(r"#[^\n]*", "", conf)):
+            errors.append(f"{name}: {src} passes /metrics through (add: location = /metrics {{ return 404; }})")
 
 api, worker = services.get("api"), services.get("worker")
 if not api or not worker:
