@@ -4,7 +4,7 @@ import { TUS_EXPOSED_HEADERS } from './tus.js';
 /** What a browser app may send: GraphQL's, the share link's, and tus's request headers. */
 const ALLOWED_HEADERS = [
   'Authorization', 'Content-Type', 'X-Share-Token', 'X-Request-Id', 'X-Requested-With',
-  'Apollo-Require-Preflight', 'Tus-Resumable', 'Upload-Offset', 'Upload-Length', 'Upload-Checksum', 'Upload-Metadata',
+  'Apollo-Require-Preflight', 'Tus-Resumable', 'Upload-Offset', 'Upload-Length', 'Upload-Checksum', 'Upload-Metadata', 'X-HTTP-Method-Override',
 ].join(', ');
 const ALLOWED_METHODS = 'GET, POST, HEAD, PATCH, DELETE, OPTIONS';
 /** Without these in Access-Control-Expose-Headers a browser client cannot read where to resume. */

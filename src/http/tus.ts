@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode } from '../domain/errors.js';
+import { UploadConflictError } from '../domain/upload/upload-lease.js';
 import { PART_SIZE } from '../domain/upload/upload.service.js';
 
 /** tus 1.0 as the upload route serves it (https://tus.io/protocols/resumable-upload). */
@@ -26,41 +27,95 @@ export class ChecksumMismatchError extends AppError {
 }
 
 /**
- * A tus request carries Tus-Resumable. Requests without it are the route's older clients (the
- * README's curl flow, JSON answers) and are answered as before. Returns false after answering 412.
+ * A tus request carries Tus-Resumable. Requests without it are the route's older clients (the curl
+ * flow in docs/uploads.md, JSON answers) and are answered as before.
  */
-export function tusVersionAccepted(req: Request, res: Response): boolean {
+export function tusVersionAccepted(req: Request): boolean {
   const asked = req.get('tus-resumable');
-  if (asked === undefined || asked === TUS_VERSION) return true;
+  return asked === undefined || asked === TUS_VERSION;
+}
+
+/** The 412 for another tus version: the versions served, and (but to HEAD) the usual error body. */
+export function refuseTusVersion(req: Request, res: Response): void {
   res.set('Tus-Version', TUS_VERSION).status(412);
   if (req.method === 'HEAD') res.end();
   else res.json({ errors: [{ message: `Tus-Resumable: only ${TUS_VERSION} is served`, extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'tusResumable' } }] });
-  return false;
 }
 
 export const isTus = (req: Request) => req.get('tus-resumable') !== undefined;
 
 /**
+ * How many checksummed bodies one process holds in memory at once, for all uploads together
+ * (CHECKSUM_BODY_LIMIT each), and one per upload: a client sending many at one ticket, or at many,
+ * is told to come back (409 with Retry-After) instead of filling the heap.
+ */
+export const CHECKSUM_BODIES_AT_ONCE = 8;
+const heldChecksumBodies = new Set<string>();
+/** How many checksummed bodies this process holds now (for tests and metrics). */
+export const checksumBodiesHeld = (): number => heldChecksumBodies.size;
+
+/** The body is over what a checksummed PATCH may carry, known from Content-Length before a byte is read. */
+export function checksumBodyTooLarge(req: Request): boolean {
+  const length = Number(req.get('content-length'));
+  return req.get('upload-checksum') !== undefined && Number.isFinite(length) && length > CHECKSUM_BODY_LIMIT;
+}
+
+/**
  * When the PATCH names a checksum, reads its body (at most CHECKSUM_BODY_LIMIT) and checks it
  * before a byte reaches storage; returns the body to store. Without one, the request streams.
+ * Call it once the offset is known to be right: reading comes last, after every cheap refusal.
  */
-export async function verifiedBody(req: Request): Promise<Readable> {
+export async function verifiedBody(req: Request, { uploadId, offset }: { uploadId: string; offset: number }): Promise<Readable> {
   const header = req.get('upload-checksum');
   if (header === undefined) return req;
   const [algorithm, expected] = header.trim().split(/\s+/);
   if (algorithm?.toLowerCase() !== 'sha256' || !expected) {
     throw new AppError(ErrorCode.BAD_USER_INPUT, 'Upload-Checksum: only sha256 is supported', 'checksum');
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > CHECKSUM_BODY_LIMIT) {
-      throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `Upload-Checksum: at most ${CHECKSUM_BODY_LIMIT} bytes per checksummed request`, 'checksum');
+  if (checksumBodyTooLarge(req)) throw checksumTooLarge();
+  if (heldChecksumBodies.has(uploadId)) throw new UploadConflictError('Another request is sending to this upload; try again shortly', offset, 1);
+  // 409 with Retry-After, like a busy ticket: tus clients retry a 409 (a 503 or 429 they may not).
+  if (heldChecksumBodies.size >= CHECKSUM_BODIES_AT_ONCE) throw new UploadConflictError('The server is checking many uploads at once; try again shortly', offset, 1);
+  heldChecksumBodies.add(uploadId);
+  try {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > CHECKSUM_BODY_LIMIT) throw checksumTooLarge();
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    if (createHash('sha256').update(body).digest('base64') !== expected) throw new ChecksumMismatchError();
+    return Readable.from(body.length ? [body] : []);
+  } finally {
+    heldChecksumBodies.delete(uploadId);
   }
-  const body = Buffer.concat(chunks);
-  if (createHash('sha256').update(body).digest('base64') !== expected) throw new ChecksumMismatchError();
-  return Readable.from(body.length ? [body] : []);
+}
+
+const checksumTooLarge = () =>
+  new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `Upload-Checksum: at most ${CHECKSUM_BODY_LIMIT} bytes per checksummed request`, 'checksum');
+
+/**
+ * Upload-Offset as tus defines it: a non-negative integer in decimal digits, nothing else
+ * (Number() would read '' as 0 and '1e3' as 1000).
+ */
+export function uploadOffset(req: Request): number {
+  const raw = req.get('upload-offset') ?? '';
+  const offset = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(offset)) throw new AppError(ErrorCode.BAD_USER_INPUT, 'Upload-Offset: a byte offset is required', 'offset');
+  return offset;
+}
+
+/** Methods a client behind a proxy that allows only GET and POST may send as POST (tus core). */
+const OVERRIDABLE = new Set(['PATCH', 'DELETE', 'HEAD']);
+
+/**
+ * tus core: a POST with `X-HTTP-Method-Override` is handled as the method it names (tus-js-client's
+ * overridePatchMethod, for proxies that refuse PATCH). Only on an upload URL; elsewhere it means nothing.
+ */
+export function methodOverride(req: Request, _res: Response, next: () => void): void {
+  const override = req.get('x-http-method-override')?.trim().toUpperCase();
+  if (req.method === 'POST' && override && OVERRIDABLE.has(override)) req.method = override;
+  next();
 }

@@ -14,7 +14,20 @@ import { recordUploadBytes } from '../metrics/http.js';
 import { httpStatusOf, sendError } from './errors.js';
 import { UploadStatus } from '../db/enums.js';
 import { cancelUpload } from '../domain/upload/upload-cancel.js';
-import { ChecksumMismatchError, isTus, TUS_CHECKSUMS, TUS_EXTENSIONS, TUS_VERSION, tusVersionAccepted, verifiedBody } from './tus.js';
+import {
+  CHECKSUM_BODY_LIMIT,
+  ChecksumMismatchError,
+  checksumBodyTooLarge,
+  isTus,
+  methodOverride,
+  TUS_CHECKSUMS,
+  TUS_EXTENSIONS,
+  TUS_VERSION,
+  refuseTusVersion,
+  tusVersionAccepted,
+  uploadOffset,
+  verifiedBody,
+} from './tus.js';
 
 /**
  * The byte side of uploads (the GraphQL mutation createUpload hands out the ticket), tus 1.0 core
@@ -51,10 +64,21 @@ export function uploadsRouter(
     res.set({ 'Tus-Version': TUS_VERSION, 'Tus-Extension': TUS_EXTENSIONS, 'Tus-Max-Size': String(maxSize), 'Tus-Checksum-Algorithm': TUS_CHECKSUMS });
     res.status(204).end();
   });
-  router.use('/uploads/:id', (req, res, next) => {
+  router.use('/uploads/:id', methodOverride);
+  router.use('/uploads/:id', async (req, res, next) => {
     if (!['HEAD', 'PATCH', 'DELETE'].includes(req.method)) return next();
     res.set('Tus-Resumable', TUS_VERSION);
-    if (tusVersionAccepted(req, res)) next();
+    if (tusVersionAccepted(req)) return next();
+    // A 412 to a PATCH: read the body it carries first, or the client sees a reset, not the 412.
+    if (req.method === 'PATCH') await drainBody(req, res);
+    if (res.socket && !res.socket.destroyed) refuseTusVersion(req, res);
+  });
+  // tus has no creation here: a client that POSTs to make an upload is told where uploads begin.
+  router.post('/uploads', (req, res) => {
+    if (isTus(req)) res.set('Tus-Resumable', TUS_VERSION);
+    res.status(405).set('Allow', 'OPTIONS').json({
+      errors: [{ message: 'Uploads begin with the GraphQL mutation createUpload, which returns the upload URL and its secret', extensions: { code: 'BAD_REQUEST' } }],
+    });
   });
 
   router.head('/uploads/:id', async (req, res) => {
@@ -84,11 +108,16 @@ export function uploadsRouter(
       if (tus && req.get('content-type')?.split(';')[0]?.trim().toLowerCase() !== 'application/offset+octet-stream') {
         throw new AppError(ErrorCode.UNSUPPORTED_FILE_TYPE, 'Content-Type: application/offset+octet-stream is required', 'contentType');
       }
+      if (checksumBodyTooLarge(req)) throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `Upload-Checksum: at most ${CHECKSUM_BODY_LIMIT} bytes per checksummed request`, 'checksum');
       upload = await uploadForTicket(em, validId(req.params.id), ticket(req.get('authorization')), guard(req));
       if (tus && upload.status === UploadStatus.FAILED) throw new GoneError();
-      const offset = Number(req.get('upload-offset'));
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new AppError(ErrorCode.BAD_USER_INPUT, 'Upload-Offset: a byte offset is required', 'offset');
-      const body = await verifiedBody(req);
+      const offset = uploadOffset(req);
+      // The cheap refusal first: a body held for its checksum must at least be at the right offset
+      // (receiveBytes checks again under the lease, which is what counts).
+      if (upload.status === UploadStatus.OPEN && offset !== upload.receivedBytes && req.get('upload-checksum') !== undefined) {
+        throw new UploadConflictError(`offset: the server holds ${upload.receivedBytes} bytes; resume from there`, upload.receivedBytes);
+      }
+      const body = await verifiedBody(req, { uploadId: upload.id, offset });
       const progress = progressReporter(intake.events, upload);
       const result = await receiveBytes({ em, storage, policy, intake, faults }, { upload, offset, body, onProgress: (n) => progress.bytes(n) }).finally(() => progress.end());
       recordUploadBytes({ bytes: result.offset - offset });
@@ -111,7 +140,7 @@ export function uploadsRouter(
       if (!res.headersSent && err instanceof UploadConflictError) {
         res.set('Upload-Offset', String(err.offset));
         if (err.retryAfterSeconds !== null) res.set('Retry-After', String(err.retryAfterSeconds));
-      } else if (upload && !res.headersSent) res.set('Upload-Offset', String(upload.receivedBytes));
+      } else if (upload && !res.headersSent && !(err instanceof GoneError)) res.set('Upload-Offset', String(upload.receivedBytes));
       await drainBody(req, res);
       if (!res.socket || res.socket.destroyed) return;
       if (err instanceof ChecksumMismatchError) return void res.status(460).json({ errors: [{ message: err.message, extensions: { code: 'CHECKSUM_MISMATCH', field: err.field } }] });
