@@ -7,6 +7,7 @@ import { type HttpResponse, Upload as TusUpload } from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Asset, Upload } from '../../src/db/entities/index.js';
 import { PART_SIZE } from '../../src/domain/upload/upload.service.js';
+import { checksumBodiesHeld } from '../../src/http/tus.js';
 import { apiClient } from '../support/client.js';
 import { jpeg } from '../support/media.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -34,6 +35,9 @@ describe('tus 1.0 on /uploads/:id', () => {
 
   const ticketFor = (bytes: Buffer, filename = 'photo.jpg') => tusTicket(base, token, { chestId, filename, size: bytes.length, mimeType: 'image/jpeg' });
   const storedSha = async (assetId: string) => (await server.db.orm.em.fork().findOneOrFail(Asset, { id: assetId })).sha256;
+  /** Once an aborted PATCH has been seen through on the server: its lease is released. */
+  const settled = (uploadId: string) =>
+    expect.poll(async () => (await server.db.orm.em.fork().findOneOrFail(Upload, { id: uploadId })).leaseToken, { timeout: 10_000, interval: 20 }).toBeNull();
 
   it('OPTIONS names the version, extensions, size limit and checksum algorithm, without Tus-Resumable', async () => {
     const res = await fetch(`${base}/uploads`, { method: 'OPTIONS' });
@@ -87,9 +91,11 @@ describe('tus 1.0 on /uploads/:id', () => {
     const bytes = await jpeg(1200, 900, '#3a9');
     const chunkSize = Math.ceil(bytes.length / 5);
     const t = await ticketFor(bytes, 'paused.jpg');
-    const first = startTus({ url: t.url, headers: t.headers, bytes, chunkSize, onChunk: (run, accepted) => accepted >= 2 * chunkSize && void run.upload.abort() });
-    await expect.poll(() => first.patchOffsets.length).toBe(2);
-    await new Promise((r) => setTimeout(r, 50)); // let the abort settle
+    let paused = false;
+    const first = startTus({ url: t.url, headers: t.headers, bytes, chunkSize, onChunk: (run, accepted) => accepted >= 2 * chunkSize && ((paused = true), void run.upload.abort()) });
+    await expect.poll(() => paused).toBe(true);
+    await settled(t.id);
+    expect(first.patchOffsets).toHaveLength(2);
     const head = await fetch(t.url, { method: 'HEAD', headers: { ...t.headers, 'Tus-Resumable': '1.0.0' } });
     expect(head.status).toBe(200);
     expect(head.headers.get('cache-control')).toBe('no-store');
@@ -117,6 +123,113 @@ describe('tus 1.0 on /uploads/:id', () => {
     expect(wrong.headers.get('tus-resumable')).toBe('1.0.0');
     const last = await startTus({ url: t.url, headers: t.headers, bytes: photo }).done;
     expect(await storedSha(last.getHeader('Upload-Asset-Id')!)).toBe(sha256(photo));
+  });
+
+  it('tus-js-client whose PATCH meets a 409 (another writer moved the offset) asks HEAD again and resumes there', async () => {
+    const t = await ticketFor(photo, 'raced.jpg');
+    const third = Math.floor(photo.length / 3);
+    const h = { ...t.headers, 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream' };
+    const sent: { method: string; offset: string | undefined }[] = [];
+    const answers: number[] = [];
+    let raced = false;
+    const last = await new Promise<HttpResponse>((resolve, reject) => {
+      new TusUpload(photo, {
+        uploadUrl: t.url,
+        headers: t.headers,
+        retryDelays: [0, 100],
+        storeFingerprintForResuming: false,
+        // Between the client's HEAD and its first PATCH, another writer stores a third of the file.
+        onBeforeRequest: async (req) => {
+          sent.push({ method: req.getMethod(), offset: req.getHeader('Upload-Offset') });
+          if (req.getMethod() !== 'PATCH' || raced) return;
+          raced = true;
+          const other = await fetch(t.url, { method: 'PATCH', headers: { ...h, 'Upload-Offset': '0' }, body: photo.subarray(0, third) });
+          expect(other.status).toBe(204);
+        },
+        onAfterResponse: (_req, res) => void answers.push(res.getStatus()),
+        onSuccess: ({ lastResponse }) => resolve(lastResponse),
+        onError: reject,
+      }).start();
+    });
+    expect(answers).toEqual([200, 409, 200, 204]);
+    expect(sent).toEqual([
+      { method: 'HEAD', offset: undefined },
+      { method: 'PATCH', offset: '0' },
+      { method: 'HEAD', offset: undefined },
+      { method: 'PATCH', offset: String(third) },
+    ]);
+    expect(await storedSha(last.getHeader('Upload-Asset-Id')!)).toBe(sha256(photo));
+  });
+
+  it('takes a PATCH sent as POST with X-HTTP-Method-Override (tus-js-client overridePatchMethod, for proxies without PATCH)', async () => {
+    const t = await ticketFor(photo, 'override.jpg');
+    const methods: string[] = [];
+    const last = await new Promise<HttpResponse>((resolve, reject) => {
+      new TusUpload(photo, {
+        uploadUrl: t.url,
+        headers: t.headers,
+        overridePatchMethod: true,
+        retryDelays: null,
+        storeFingerprintForResuming: false,
+        onBeforeRequest: (req) => void methods.push(`${req.getMethod()} ${req.getHeader('X-HTTP-Method-Override') ?? ''}`.trim()),
+        onSuccess: ({ lastResponse }) => resolve(lastResponse),
+        onError: reject,
+      }).start();
+    });
+    expect(methods).toEqual(['HEAD', 'POST PATCH']);
+    expect(last.getHeader('Upload-Status')).toBe('COMPLETE');
+    expect(await storedSha(last.getHeader('Upload-Asset-Id')!)).toBe(sha256(photo));
+    // Only the tus methods can be named; a POST to /uploads (tus creation) is not served.
+    const post = await fetch(`${base}/uploads`, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10' } });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('tus-resumable')).toBe('1.0.0');
+    expect(((await post.json()) as { errors: { message: string }[] }).errors[0]!.message).toMatch(/createUpload/);
+  });
+
+  it('reads Upload-Offset as digits only: empty, exponent, sign and fraction are refused', async () => {
+    const t = await ticketFor(photo, 'strict.jpg');
+    const h = { ...t.headers, 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream' };
+    for (const bad of ['', '0e0', '1e3', '-0', '+0', '0.0', '0x0', '0 0']) {
+      const res = await fetch(t.url, { method: 'PATCH', headers: { ...h, 'Upload-Offset': bad }, body: photo.subarray(0, 10) });
+      expect(res.status, `Upload-Offset "${bad}"`).toBe(400);
+    }
+    expect((await server.db.orm.em.fork().findOneOrFail(Upload, { id: t.id })).receivedBytes).toBe(0);
+  });
+
+  it('answers a 412 to a PATCH only after reading its body, so the client gets the 412 and not a reset', async () => {
+    const t = await ticketFor(photo, 'version.jpg');
+    const big = randomBytes(4 * 1024 * 1024);
+    const res = await fetch(t.url, { method: 'PATCH', headers: { ...t.headers, 'Tus-Resumable': '0.2.2', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: big });
+    expect(res.status).toBe(412);
+    expect(res.headers.get('tus-version')).toBe('1.0.0');
+    expect(((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('holds one checksummed body per upload at a time: a second, sent meanwhile, gets 409 with Retry-After', async () => {
+    const t = await ticketFor(photo, 'checksum-race.jpg');
+    const h = { ...t.headers, 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0', 'Upload-Checksum': `sha256 ${sha256(photo, 'base64')}` };
+    // The first body comes in two pieces with a pause between: the server holds it meanwhile.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const slow = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(photo.subarray(0, 1000));
+        await held;
+        controller.enqueue(photo.subarray(1000));
+        controller.close();
+      },
+    });
+    const first = fetch(t.url, { method: 'PATCH', headers: h, body: slow, duplex: 'half' } as RequestInit);
+    await expect.poll(checksumBodiesHeld, { timeout: 10_000, interval: 10 }).toBe(1);
+    const second = await fetch(t.url, { method: 'PATCH', headers: h, body: photo });
+    expect(second.status).toBe(409);
+    expect(second.headers.get('retry-after')).toBe('1');
+    expect(second.headers.get('upload-offset')).toBe('0');
+    release();
+    const done = await first;
+    expect(done.status).toBe(204);
+    expect(done.headers.get('upload-status')).toBe('COMPLETE');
+    expect(await storedSha(done.headers.get('upload-asset-id')!)).toBe(sha256(photo));
   });
 
   it('refuses a body whose Upload-Checksum does not match with 460 and appends nothing; a matching one is taken', async () => {
@@ -148,9 +261,11 @@ describe('tus 1.0 on /uploads/:id', () => {
     const bytes = await jpeg(1000, 800, '#77c');
     const chunkSize = Math.ceil(bytes.length / 4);
     const t = await ticketFor(bytes, 'cancel.jpg');
-    const run = startTus({ url: t.url, headers: t.headers, bytes, chunkSize, onChunk: (r) => void r.upload.abort() });
-    await expect.poll(() => run.patchOffsets.length).toBe(1);
-    await new Promise((r) => setTimeout(r, 50));
+    let paused = false;
+    const run = startTus({ url: t.url, headers: t.headers, bytes, chunkSize, onChunk: (r) => ((paused = true), void r.upload.abort()) });
+    await expect.poll(() => paused).toBe(true);
+    await settled(t.id);
+    expect(run.patchOffsets).toHaveLength(1);
     const tus = { 'Tus-Resumable': '1.0.0' };
     expect((await fetch(t.url, { method: 'DELETE', headers: { ...tus, Authorization: 'Upload not-the-secret' } })).status).toBe(404);
     // tus-js-client's own termination: the same request a client's cancel button sends.
@@ -163,5 +278,43 @@ describe('tus 1.0 on /uploads/:id', () => {
     const root = server.config.storage.kind === 'filesystem' ? server.config.storage.root : '';
     const staged = await readdir(join(root, 'staging/uploads', t.id)).catch(() => []);
     expect(staged).toEqual([]);
+  });
+
+  it('DELETE: again on a cancelled upload 204, on a finished one 409, while a PATCH sends 409 with the offset, a wrong secret 404', async () => {
+    const tus = { 'Tus-Resumable': '1.0.0' };
+    const del = (url: string, headers: Record<string, string>) => fetch(url, { method: 'DELETE', headers: { ...headers, ...tus } });
+    // A well-formed secret of another upload: the lookup runs and finds nothing to act on.
+    const mine = await ticketFor(photo, 'delete-mine.jpg');
+    const other = await ticketFor(photo, 'delete-other.jpg');
+    expect((await del(mine.url, other.headers)).status).toBe(404);
+    expect((await server.db.orm.em.fork().findOneOrFail(Upload, { id: mine.id })).status).toBe('OPEN');
+    expect((await del(mine.url, mine.headers)).status).toBe(204);
+    expect((await del(mine.url, mine.headers)).status).toBe(204);
+
+    const finished = await ticketFor(photo, 'delete-finished.jpg');
+    await startTus({ url: finished.url, headers: finished.headers, bytes: photo }).done;
+    const late = await del(finished.url, finished.headers);
+    expect(late.status).toBe(409);
+    expect(((await late.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('CONFLICT');
+
+    const busy = await ticketFor(photo, 'delete-busy.jpg');
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const slow = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(photo.subarray(0, 1000));
+        await held;
+        controller.enqueue(photo.subarray(1000));
+        controller.close();
+      },
+    });
+    const sending = fetch(busy.url, { method: 'PATCH', headers: { ...busy.headers, ...tus, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: slow, duplex: 'half' } as RequestInit);
+    await expect.poll(async () => (await server.db.orm.em.fork().findOneOrFail(Upload, { id: busy.id })).leaseToken, { timeout: 10_000, interval: 10 }).not.toBeNull();
+    const during = await del(busy.url, busy.headers);
+    expect(during.status).toBe(409);
+    expect(during.headers.get('upload-offset')).toBe('0');
+    release();
+    expect((await sending).status).toBe(204);
+    expect((await server.db.orm.em.fork().findOneOrFail(Upload, { id: busy.id })).status).toBe('COMPLETE');
   });
 });

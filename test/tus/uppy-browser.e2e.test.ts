@@ -132,9 +132,15 @@ describe('Uppy in Chromium against the tus route, across origins', () => {
     const patches: { offset: number }[] = [];
     /** Access-Control-Allow-Origin of each answer the page read from the API. */
     const allowedBy = new Set<string>();
+    let inFlight = 0;
     page.on('request', (req) => {
-      if (req.method() === 'PATCH') patches.push({ offset: Number(req.headers()['upload-offset']) });
+      if (req.method() !== 'PATCH') return;
+      patches.push({ offset: Number(req.headers()['upload-offset']) });
+      inFlight += 1;
     });
+    const ended = (req: { method(): string }) => void (req.method() === 'PATCH' && (inFlight -= 1));
+    page.on('requestfinished', ended);
+    page.on('requestfailed', ended);
     page.on('response', (res) => {
       if (new URL(res.url()).origin === server.app.url()) allowedBy.add(res.headers()['access-control-allow-origin'] ?? 'none');
     });
@@ -171,8 +177,10 @@ describe('Uppy in Chromium against the tus route, across origins', () => {
     );
     await page.evaluate(() => (globalThis as unknown as { paused: Promise<void> }).paused);
     // Paused: the server holds whole parts, short of the end.
-    await new Promise((r) => setTimeout(r, 300)); // the aborted PATCH settles on the server
+    // The PATCH the pause cut is over in the browser, and the server has let go of the ticket.
+    await expect.poll(() => inFlight, { timeout: 10_000 }).toBe(0);
     const upload = await server.db.orm.em.fork().findOneOrFail(Upload, { filename: 'grandma-at-the-lake.jpg' });
+    await expect.poll(async () => (await server.db.orm.em.fork().findOneOrFail(Upload, { id: upload.id })).leaseToken, { timeout: 10_000, interval: 20 }).toBeNull();
     const held = (await server.db.orm.em.fork().findOneOrFail(Upload, { id: upload.id })).receivedBytes;
     expect(held).toBeGreaterThanOrEqual(PART_SIZE);
     expect(held % PART_SIZE).toBe(0);
@@ -197,6 +205,35 @@ describe('Uppy in Chromium against the tus route, across origins', () => {
     // Every answer the page read (GraphQL, HEAD, PATCH) was one CORS let it read.
     expect([...allowedBy]).toEqual([allowedOrigin]);
     expect(offLoopback).toEqual([]);
+  });
+
+  it('removing a file during its upload terminates it on the server (tus DELETE): the upload is cancelled', async () => {
+    const bytes = Buffer.concat([await jpeg(640, 480, '#4a7'), randomBytes(2 * PART_SIZE)]);
+    const page = await open(allowedOrigin);
+    const deletes: string[] = [];
+    page.on('requestfinished', (req) => void (req.method() === 'DELETE' && deletes.push(new URL(req.url()).pathname)));
+    await page.evaluate(
+      ({ data, partSize }) => {
+        type Uppy = { addFile(f: object): string; upload(): Promise<unknown>; removeFile(id: string): void; on(event: string, fn: (...args: any[]) => void): void };
+        const g = globalThis as unknown as { uppy: Uppy };
+        const bin = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const id = g.uppy.addFile({ name: 'not-this-one.jpg', type: 'image/jpeg', data: new Blob([bin], { type: 'image/jpeg' }) });
+        let removed = false;
+        g.uppy.on('upload-progress', (_f: unknown, p: { bytesUploaded: number }) => {
+          if (removed || p.bytesUploaded < partSize) return;
+          removed = true;
+          g.uppy.removeFile(id);
+        });
+        void g.uppy.upload();
+      },
+      { data: bytes.toString('base64'), partSize: PART_SIZE },
+    );
+    await expect.poll(() => deletes.length, { timeout: 15_000 }).toBe(1);
+    await page.close();
+    const upload = await server.db.orm.em.fork().findOneOrFail(Upload, { filename: 'not-this-one.jpg' });
+    expect(deletes).toEqual([`/uploads/${upload.id}`]);
+    expect(upload.status).toBe('FAILED');
+    expect(await server.db.orm.em.fork().count(Asset, { filename: 'not-this-one.jpg' })).toBe(0);
   });
 
   it('a page on an origin CORS_ORIGINS does not list cannot read the API', async () => {
