@@ -32,7 +32,8 @@ export const UNIT_TESTS = [
   'test/storage/memory.storage.test.ts',
   'test/storage/filesystem.storage.test.ts',
   'test/events/in-process.events.test.ts',
-  // The memory job queue on an in-memory PGlite (its transactions; migrating it takes a few seconds).
+  // The memory job queue on an in-memory, unmigrated PGlite: the one database here, in-process, for
+  // the transactions jobs join (starting it takes a few seconds).
   'test/jobs/memory.queue.test.ts',
 
 ];
