@@ -15,7 +15,7 @@ import type { TracingSettings } from './tracing/tracing.js';
 
 /**
  * The one configuration of API and worker, read from the environment once at start.
- * Every variable is documented in README.md ("Configuration"); a bad value stops startup
+ * Every variable is documented in docs/configuration.md ("Variables"); a bad value stops startup
  * with a message naming the variable.
  */
 /** A whole number written in plain digits: "", " ", "0x10" and "1e3" are mistakes, not numbers. */
@@ -57,7 +57,7 @@ const envSchema = z.object({
   /** Upper bound on `first` in any connection. */
   MAX_PAGE_SIZE: int(1, 1000).default(100),
   /**
-   * Query limits, checked before validation (README "Query limits"); each refusal is QUERY_TOO_COMPLEX.
+   * Query limits, checked before validation (docs/api.md "Query limits"); each refusal is QUERY_TOO_COMPLEX.
    * Length and tokens are capped so that reading the largest document allowed stays well under
    * 100 ms of blocked event loop (graphql-js needs ~5 µs a token, and long block strings are slow).
    */
@@ -183,7 +183,7 @@ const envSchema = z.object({
    * cap). A file whose decoding needs more fails with a reason, never retried.
    */
   MEDIA_TOOL_MEMORY_MB: int(0, 65_536).default(3072),
-  /** Checked in a DOCX's ZIP directory before anything is inflated (README "Hostile files"). */
+  /** Checked in a DOCX's ZIP directory before anything is inflated (docs/processing.md "Hostile files"). */
   ARCHIVE_MAX_ENTRIES: int(1, 1_000_000).default(10_000),
   /** Sum of the sizes the entries declare, unpacked, MiB. */
   ARCHIVE_MAX_UNPACKED_MB: int(1, 1_048_576).default(1024),
@@ -198,7 +198,7 @@ const envSchema = z.object({
   WORKER_HEALTH_PORT: int(0, 65535).optional(),
   /** "off": no /metrics on the API port nor the worker's health port. */
   METRICS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
-  /** When set, /metrics wants `Authorization: Bearer <this>` (README "Operations / Metrics"). */
+  /** When set, /metrics wants `Authorization: Bearer <this>` (docs/operations.md "Metrics"). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** OpenTelemetry tracing (tracing/tracing.ts): unset, none. The base URL of an OTLP/HTTP collector; spans go to <this>/v1/traces. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),

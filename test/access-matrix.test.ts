@@ -15,7 +15,7 @@ import { createGraphQLRunner, type GqlResult, ok } from './support/graphql.js';
  * token hash, a stored secret or a stack. An allowed cell checks what it returned (`verify`):
  * places only for members, drafts only for members, the change a mutation made.
  *
- * To add a field or an operation: one entry in OPS (its `expected` from the README role table).
+ * To add a field or an operation: one entry in OPS (its `expected` from the role table in docs/access-and-sharing.md "Roles").
  * To add a caller: one entry in ACTORS, how it sends requests (`requestOptions`, `onChest`), and
  * how the rules treat it (`canRead`).
  */
@@ -26,7 +26,7 @@ type Outcome = 'ALLOWED' | 'NOT_FOUND' | 'FORBIDDEN' | 'UNAUTHENTICATED' | 'CONF
 
 /**
  * - shareHolder: sends the view link's token with every request (`X-Share-Token`), reaching
- *   everything by id, as README tells clients to.
+ *   everything by id, as docs/access-and-sharing.md "Share links" tells clients to.
  * - shareLinkOpener: presents the token only as `chestByShareToken`'s argument; anything by id
  *   comes in a later request that presents nothing (the grant must not outlive its request).
  * - guest: holds the contribution link and the guest token of a pending contribution; presents
@@ -732,7 +732,7 @@ const MUTATION_OPS: Op[] = [
     },
   },
   {
-    // Saying what a memory is: an edit (README role table), on a memory the caller must be able to see.
+    // Saying what a memory is: an edit (docs/access-and-sharing.md "Roles"), on a memory the caller must be able to see.
     name: 'updateMemory',
     mutates: true,
     reach: 'direct',
@@ -749,7 +749,7 @@ const MUTATION_OPS: Op[] = [
     },
   },
   {
-    // Running the AI step again on a processed memory: an edit (README role table); it queues a job and changes no row yet.
+    // Running the AI step again on a processed memory: an edit (docs/access-and-sharing.md "Roles"); it queues a job and changes no row yet.
     name: 'analyseAgain',
     mutates: true,
     reach: 'direct',

@@ -16,7 +16,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 /**
- * Outage drills on the served mode (README "Outages", RELIABILITY.md): the app reaches PostgreSQL
+ * Outage drills on the served mode (docs/operations.md "Outages", RELIABILITY.md): the app reaches PostgreSQL
  * through a TCP proxy the test cuts and hangs. Every request must answer 503 SERVICE_UNAVAILABLE
  * with Retry-After (GraphQL, upload HEAD and PATCH, downloads), a websocket must be closed with
  * 1013 (try again), a hung database must not hold requests past the configured timeouts, and once

@@ -13,7 +13,7 @@ import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 /**
- * Storage outages on the served mode (README "Outages", RELIABILITY.md): the app and its worker
+ * Storage outages on the served mode (docs/operations.md "Outages", RELIABILITY.md): the app and its worker
  * reach s3rver through a TCP proxy the test cuts (unreachable server) and hangs (a frozen server
  * that accepts connections and never answers). Downloads of an original and of a thumbnail, and
  * upload HEAD and PATCH, answer 503 SERVICE_UNAVAILABLE with Retry-After: when hung, because the

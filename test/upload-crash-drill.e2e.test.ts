@@ -17,7 +17,7 @@ import { type StorageEnv, STORAGE_ENVS, startStorageEnv } from './support/storag
  * commit"). An API process is SIGKILLed at each of the four upload steps between a storage write
  * and its record (UPLOAD_DRILL_KILL_AT, see upload-faults.ts), RUNS times per step, after 0 or 1
  * passes of that step. A second API that is never killed resumes the interrupted upload the way
- * the README tells clients to (HEAD, then PATCH from Upload-Offset, waiting out 409s). In the end,
+ * docs/uploads.md ("Uploading memories") tells clients to (HEAD, then PATCH from Upload-Offset, waiting out 409s). In the end,
  * after one sweep: every acknowledged upload and every resumed one is a memory whose stored bytes
  * have its SHA-256, no row lacks its object, no original lacks its row.
  *

@@ -3,7 +3,7 @@ import type { SandboxLimits } from '../media/sandbox/sandbox.js';
 import type { PocketsphinxSettings } from './local/pocketsphinx.js';
 import type { WhisperSettings } from './local/whisper.js';
 
-/** AI configuration, from the environment (see config.ts and README "AI providers"). */
+/** AI configuration, from the environment (see config.ts and docs/ai.md "Providers"). */
 export interface AiSettings {
   /** Provider names in the order to try them for every task. */
   providers: string[];

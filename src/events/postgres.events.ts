@@ -14,7 +14,7 @@ interface Envelope {
   p: unknown;
 }
 
-/** Bounds on waiting for Postgres, so a hung database is noticed (served mode; README "Outages"). */
+/** Bounds on waiting for Postgres, so a hung database is noticed (served mode; docs/operations.md "Outages"). */
 export interface EventBusTimeouts {
   /** Connecting the listener, or a publish waiting for a pooled connection (DB_ACQUIRE_TIMEOUT_SECONDS). */
   connectMs: number;

@@ -15,10 +15,10 @@ import { pictureStream, posterSeconds } from './video.pipeline.js';
 /**
  * At most this many frames besides the poster. Each costs a seek (about 0.3 s for 1080p here) and
  * a look by the face engine (0.3 to 0.8 s a 1024 px frame on a loaded core): 7 to 9 s more per film
- * on two busy cores (README, Faces and people), whatever its length. For the family clips this is
+ * on two busy cores (docs/people-and-privacy.md "Faces and people"), whatever its length. For the family clips this is
  * for (seconds to a few minutes) 12 frames are one every few seconds: someone on camera for a
  * twelfth of the film is always seen. Someone on camera for less in a long film can be missed
- * (README, Consent); more frames would cost every film, for every AI step run.
+ * (docs/people-and-privacy.md "Consent"); more frames would cost every film, for every AI step run.
  */
 export const MAX_FILM_FRAMES = 12;
 /** Frames are at least this far apart: a 5 s clip gets 5, not 12 nearly identical ones. */

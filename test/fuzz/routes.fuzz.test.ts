@@ -26,7 +26,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
 const RUNS = Number(process.env.ROUTE_FUZZ_RUNS ?? 300);
 const SEED = process.env.ROUTE_FUZZ_SEED ? Number(process.env.ROUTE_FUZZ_SEED) : (Date.now() ^ (process.pid << 8)) | 0;
 
-/** The catalogue, and BAD_REQUEST for a request HTTP itself cannot take (README "Errors"). */
+/** The catalogue, and BAD_REQUEST for a request HTTP itself cannot take (docs/errors.md "The catalogue"). */
 const CODES = new Set<string>([...Object.values(ErrorCode).filter((c) => c !== ErrorCode.INTERNAL_SERVER_ERROR), 'BAD_REQUEST']);
 const UNMASKED = /\bselect\b[\s\S]*\bfrom\b|\binsert into\b|\bviolates\b|node_modules|\n\s+at |\.[cm]?[jt]s:\d+|cannot read propert|is not a function|TypeError|RangeError|MikroORM|ENOENT|EACCES/i;
 

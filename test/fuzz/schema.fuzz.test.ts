@@ -212,7 +212,7 @@ function viaSocket(client: ReturnType<ReturnType<typeof apiClient>['ws']>, op: O
 
 /**
  * A socket closed by the server, as a code: 4403 (bad token), 4429 (rate limit), 1013 (outage) and
- * 4500 with a catalogue message (a session revoked mid-connection: README "Errors") are catalogue
+ * 4500 with a catalogue message (a session revoked mid-connection: docs/errors.md "The catalogue") are catalogue
  * answers; 4500 "Internal server error" and anything else are not.
  */
 function closeCode(e: unknown): string {

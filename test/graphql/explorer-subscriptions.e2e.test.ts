@@ -52,7 +52,7 @@ describe('the offline explorer: subscriptions over the API websocket, in Chromiu
     if (!existsSync(CHROMIUM)) {
       throw new Error(`Chromium is not installed at ${CHROMIUM}: the explorer test drives it through playwright-core (which downloads no browser). Install Debian's package: apt-get install -y chromium`);
     }
-    // Introspection on, as the README tells explorer users to run it.
+    // Introspection on, as docs/api.md "Query limits" tells explorer users to run it.
     server = await startTestServer({ GRAPHQL_INTROSPECTION: 'true' });
     api = apiClient(server.app.url());
     const bus = server.app.services.events;

@@ -31,7 +31,7 @@ const OBJECTS_CHILD = workerEntry(import.meta.url, './objects.child');
  * pictures in all, labels checked by eye: at 0.35, 30 tags right and 3 wrong (one phone on a sofa
  * taken for a remote control, at 0.44-0.47 in all three renderings); the best other wrong label
  * scored 0.30 (a white sleeve taken for a cup). 0.3 adds 3 right tags and that cup; 0.5 keeps 19
- * right and none wrong but loses most wine glasses, cups and phones. See README "AI".
+ * right and none wrong but loses most wine glasses, cups and phones. See docs/ai.md "Pictures".
  */
 export const TAG_THRESHOLD = 0.35;
 /** What the engine reports at all (tests and the bench see below the tag threshold). */

@@ -7,7 +7,7 @@ import { runSpeechTool, toSpeechWav, usable } from './speech-tool.js';
 /**
  * Rough offline transcription with CMU pocketsphinx (`pocketsphinx_continuous`, Debian's
  * `pocketsphinx` and `pocketsphinx-en-us`), for machines without whisper.cpp. Its words are often
- * wrong (about a third on a clean reading, see README "AI"), so its transcripts are marked rough:
+ * wrong (about a third on a clean reading, see docs/ai.md "Speech"), so its transcripts are marked rough:
  * kept and searchable, never quoted as what someone said. With `-time yes` it prints, per
  * utterance it finds between pauses, each word with its start, end and posterior probability;
  * those give the timed segments and the confidence.

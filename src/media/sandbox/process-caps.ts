@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 /**
  * util-linux's prlimit sets the limit and execs the program (same pid: kill and exit codes are
  * the program's). Where it is missing (macOS, a slim image) children run without a kernel cap,
- * bounded by their heap and time limits only; README "Hostile files" says so.
+ * bounded by their heap and time limits only; docs/processing.md "Hostile files" says so.
  */
 const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p)) ?? null;
 export const kernelCapsAvailable = (): boolean => PRLIMIT !== null;

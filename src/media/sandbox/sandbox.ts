@@ -15,7 +15,7 @@ import { cappedNode, killFirstUnderMemoryPressure } from './process-caps.js';
  * turns into a message for people); `progress(percent)` may be called any number of times.
  */
 
-/** Limits of one sandboxed parse (SANDBOX_* in config.ts, README "Configuration"). */
+/** Limits of one sandboxed parse (SANDBOX_* in config.ts, docs/configuration.md "Variables"). */
 export interface SandboxLimits {
   /** V8 old-generation heap of the process, MiB: where parsers keep their trees. */
   memoryMb: number;

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
  * a reason here; one that lies in its directory still meets the sandbox's heap limit.
  */
 
-/** Limits on an archive (ARCHIVE_* in config.ts, README "Configuration"). */
+/** Limits on an archive (ARCHIVE_* in config.ts, docs/configuration.md "Variables"). */
 export interface ArchiveLimits {
   maxEntries: number;
   /** Sum of the declared uncompressed sizes of all entries, bytes. */

@@ -27,7 +27,7 @@ interface Row {
   letter: Letter;
   ours: number;
   cli: number | null;
-  /** Wall time of each reading, ms: printed for the README's speed figures, never asserted. */
+  /** Wall time of each reading, ms: printed for the speed figures in docs/ai.md "Letters", never asserted. */
   oursMs: number;
   cliMs: number | null;
 }
