@@ -10,12 +10,16 @@ export const MAX_OPERATION_NAMES = 100;
 const NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
 const seen = new Set<string>();
 
-/** The label for an operation name: "anonymous" without one, "unknown" when it is not a GraphQL name, "other" past the cap. */
-export function operationLabel(name: string | null | undefined): string {
+/**
+ * The label for an operation name: "anonymous" without one, "unknown" when it is not a GraphQL
+ * name, "other" past the cap. Only an operation that passed validation and ran (`admit`) takes
+ * one of the capped places: a stream of garbage or invalid documents cannot use them up.
+ */
+export function operationLabel(name: string | null | undefined, { admit }: { admit: boolean }): string {
   if (name === null || name === undefined || name === '') return 'anonymous';
   if (!NAME.test(name)) return 'unknown';
   if (seen.has(name)) return name;
-  if (seen.size >= MAX_OPERATION_NAMES) return 'other';
+  if (!admit || seen.size >= MAX_OPERATION_NAMES) return 'other';
   seen.add(name);
   return name;
 }
@@ -45,7 +49,7 @@ export function graphqlMetricsPlugin(): ApolloServerPlugin {
           const outcome = !executed ? 'invalid' : errors?.length ? 'error' : 'success';
           const type = operation && TYPES.has(operation.operation) ? operation.operation : 'unknown';
           // The resolved name when Apollo got that far; else the requested one, or the document's only one.
-          const labels = { operation: operationLabel(operationName ?? request.operationName ?? soleOperationName(document)), type, outcome };
+          const labels = { operation: operationLabel(operationName ?? request.operationName ?? soleOperationName(document), { admit: executed }), type, outcome };
           end({ ...labels, transport: 'http' });
           graphqlOperations.inc({ ...labels, transport: 'http' });
           if (span) endOperationSpan(span, { ...labels, errors });

@@ -44,7 +44,7 @@ export function socketOperationInvalid({ started, payload, errors }: SocketOpera
     // unparsable: the precheck's, never here
   }
   const op = document ? getOperationAST(document, payload.operationName) : null;
-  finish(started, { operation: operationLabel(payload.operationName ?? op?.name?.value), type: op?.operation ?? 'unknown', outcome: 'invalid' }, errors);
+  finish(started, { operation: operationLabel(payload.operationName ?? op?.name?.value, { admit: false }), type: op?.operation ?? 'unknown', outcome: 'invalid' }, errors);
 }
 
 /**
@@ -58,5 +58,5 @@ export function socketOperationRan({ args, result }: { args: ExecutionArgs; resu
   running.delete(args);
   const op = getOperationAST(args.document, args.operationName);
   const errors = result && typeof result === 'object' && !(Symbol.asyncIterator in result) ? (result as ExecutionResult).errors : undefined;
-  finish(started, { operation: operationLabel(args.operationName ?? op?.name?.value), type: op?.operation ?? 'unknown', outcome: errors?.length ? 'error' : 'success' }, errors);
+  finish(started, { operation: operationLabel(args.operationName ?? op?.name?.value, { admit: true }), type: op?.operation ?? 'unknown', outcome: errors?.length ? 'error' : 'success' }, errors);
 }
