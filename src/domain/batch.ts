@@ -34,38 +34,70 @@ export function entitiesByChest<T extends object>(
   return byChest;
 }
 
-/** One statement that reads the first rows of many parents' lists (lateralPagesSql). */
+/** A condition with its ? placeholders and their parameters, in order. */
+export interface Condition {
+  sql: string;
+  params: readonly unknown[];
+}
+
+/** One statement that reads the first rows of many parents' lists (lateralPages). */
 export interface LateralPages {
+  /** The parents' ids (repeated ids are read once). */
+  parents: readonly string[];
   /** The rows' table and its alias, e.g. `asset a`. */
   from: string;
   /** The alias of `from`, also the alias of the result rows. */
   alias: string;
   /** What ties a row to its parent's id, `k__.parent`: e.g. `a.chest_id = k__.parent`. */
   ofParent: string;
-  /** Conditions on the rows besides the parent (alias `alias`), with their ? placeholders. */
+  /** Conditions on the rows besides the parent (alias `alias`), without placeholders. */
   where: readonly string[];
+  /** Conditions with parameters, after `where`. */
+  conditions?: readonly Condition[];
+  /**
+   * Alternatives, of which a row must meet one: each is read as its own range of the index,
+   * in order and up to the limit, and the ranges are merged in order (a Merge Append). For a
+   * keyset cursor over a nullable sort key, which no single condition on the index expresses.
+   */
+  anyOf?: readonly Condition[];
   /** The list's order, in terms of `alias`'s columns; an index on (parent, order) makes it cheap. */
   orderBy: string;
+  /** Most rows per parent. */
+  limit: number;
   /** Extra columns to select beside `alias.*` (aliased, e.g. `k__.parent as person__`). */
   extra?: string;
 }
 
 /**
- * Pages of many parents in one statement: for each parent id (the first ?, a uuid array) a
- * `LATERAL (… where <of parent> … ORDER BY … LIMIT ?)`, so each parent's page comes from an index
- * on (parent, order) read in order and stops at the limit (the last ?). A window function
- * (`row_number() over (partition by parent …)`) would sort every row of the parent for one page.
- * Rows come out parent by parent, in the order given, each parent's in `orderBy`. Parameters, in
- * order: the parent ids (pgArray of distinct ids), the `where` parameters, the limit.
+ * Pages of many parents in one statement: for each parent id a `LATERAL (… where <of parent> …
+ * ORDER BY … LIMIT n)`, so each parent's page comes from an index on (parent, order) read in
+ * order and stops at the limit. A window function (`row_number() over (partition by parent …)`)
+ * would read and sort every row of the parent for one page. Rows come out parent by parent, in
+ * the order given, each parent's in `orderBy`.
  */
-export function lateralPagesSql({ from, alias, ofParent, where, orderBy, extra }: LateralPages): string {
-  return `select ${alias}.*${extra ? `, ${extra}` : ''}
+export function lateralPages(q: LateralPages): { sql: string; params: unknown[] } {
+  const params: unknown[] = [pgArray(distinct(q.parents))];
+  const conditions = q.conditions ?? [];
+  const branch = (alternative?: Condition): string => {
+    const all = [...conditions, ...(alternative ? [alternative] : [])];
+    for (const c of all) params.push(...c.params);
+    params.push(q.limit);
+    const where = [q.ofParent, ...q.where, ...all.map((c) => c.sql)].join(' and ');
+    return `select ${q.alias}.* from ${q.from} where ${where} order by ${q.orderBy} limit ?`;
+  };
+  let page: string;
+  if (q.anyOf && q.anyOf.length > 1) {
+    const branches = q.anyOf.map((alternative) => `(${branch(alternative)})`).join(' union all ');
+    params.push(q.limit);
+    page = `select ${q.alias}.* from (${branches}) ${q.alias} order by ${q.orderBy} limit ?`;
+  } else {
+    page = branch(q.anyOf?.[0]);
+  }
+  const sql = `select ${q.alias}.*${q.extra ? `, ${q.extra}` : ''}
     from unnest(?::uuid[]) with ordinality as k__(parent, n__)
-    cross join lateral (
-      select ${alias}.* from ${from} where ${[ofParent, ...where].join(' and ')}
-      order by ${orderBy} limit ?
-    ) ${alias}
-    order by k__.n__, ${orderBy}`;
+    cross join lateral (${page}) ${q.alias}
+    order by k__.n__, ${q.orderBy}`;
+  return { sql, params };
 }
 
 /** The distinct values, first-seen order (a parent asked twice in one batch is read once). */

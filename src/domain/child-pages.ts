@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { EntityClass } from '@mikro-orm/core';
-import { distinct, entitiesByChest, groupBy, lateralPagesSql, pagesFor, pgArray } from './batch.js';
+import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor } from './batch.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
 /** One page request of one chest's children (stories, contributions), newest first. */
@@ -28,23 +28,21 @@ export async function loadChildPages<T extends { id: string; createdAt: Date }>(
   const results = new Map<ChildPageKey, Page<T>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.status ?? null, k.publishedOnly ?? false]))) {
     const { limit, after, status, publishedOnly } = group[0]!;
-    const params: unknown[] = [pgArray(distinct(group.map((k) => k.chestId)))];
-    const where: string[] = [];
-    if (status) {
-      params.push(status);
-      where.push('x.status = ?');
-    }
-    if (publishedOnly) where.push('x.published');
+    const conditions: Condition[] = [];
+    if (status) conditions.push({ sql: 'x.status = ?', params: [status] });
     const cursor = decodeCursor(after);
-    if (cursor) {
-      params.push(cursor.c, cursor.i);
-      where.push('(x.created_at, x.id) < (?::timestamptz, ?::uuid)');
-    }
-    params.push(limit + 1);
-    const rows = await em.execute<Record<string, unknown>[]>(
-      lateralPagesSql({ from: `"${table}" x`, alias: 'x', ofParent: 'x.chest_id = k__.parent', where, orderBy: 'x.created_at desc, x.id desc' }),
-      params,
-    );
+    if (cursor) conditions.push({ sql: '(x.created_at, x.id) < (?::timestamptz, ?::uuid)', params: [cursor.c, cursor.i] });
+    const { sql, params } = lateralPages({
+      parents: group.map((k) => k.chestId),
+      from: `"${table}" x`,
+      alias: 'x',
+      ofParent: 'x.chest_id = k__.parent',
+      where: publishedOnly ? ['x.published'] : [],
+      conditions,
+      orderBy: 'x.created_at desc, x.id desc',
+      limit: limit + 1,
+    });
+    const rows = await em.execute<Record<string, unknown>[]>(sql, params);
     const byChest = entitiesByChest(em, entity, rows);
     const cursorOf = (node: T) => encodeCursor({ c: node.createdAt.toISOString(), i: node.id });
     for (const [key, page] of pagesFor(group, byChest, limit, cursorOf)) results.set(key, page);

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import type { FileType, ProcessingStatus } from '../../db/enums.js';
 import { type CursorKeys, decodeCursor, encodeCursor, type Page } from '../pagination.js';
-import { distinct, entitiesByChest, groupBy, lateralPagesSql, pagesFor, pgArray } from '../batch.js';
+import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor, pgArray } from '../batch.js';
 
 /**
  * A memory is visible in its chest unless it came with a contribution that is not approved yet.
@@ -39,15 +39,19 @@ export async function loadAssetPages(em: EntityManager, keys: readonly AssetPage
   const results = new Map<AssetPageKey, Page<Asset>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.filter]))) {
     const { limit, after, filter } = group[0]!;
-    const params: unknown[] = [pgArray(distinct(group.map((k) => k.chestId)))];
-    const where = [VISIBLE_ASSET_SQL, ...filterSql(filter, params)];
     const cursor = decodeCursor(after);
-    if (cursor) where.push(keysetSql(cursor, params));
-    params.push(limit + 1);
-    const rows = await em.execute<Record<string, unknown>[]>(
-      lateralPagesSql({ from: 'asset a', alias: 'a', ofParent: 'a.chest_id = k__.parent', where, orderBy: TIMELINE_ORDER }),
-      params,
-    );
+    const { sql, params } = lateralPages({
+      parents: group.map((k) => k.chestId),
+      from: 'asset a',
+      alias: 'a',
+      ofParent: 'a.chest_id = k__.parent',
+      where: [VISIBLE_ASSET_SQL],
+      conditions: filterConditions(filter),
+      anyOf: cursor ? keysetRanges(cursor) : undefined,
+      orderBy: TIMELINE_ORDER,
+      limit: limit + 1,
+    });
+    const rows = await em.execute<Record<string, unknown>[]>(sql, params);
     const byChest = entitiesByChest(em, Asset, rows);
     for (const [key, page] of pagesFor(group, byChest, limit, assetCursor)) results.set(key, page);
   }
@@ -58,8 +62,9 @@ export async function loadAssetPages(em: EntityManager, keys: readonly AssetPage
 export async function countAssets(em: EntityManager, keys: readonly { chestId: string; filter: AssetFilter }[]): Promise<number[]> {
   const counts = new Map<string, number>();
   for (const group of groupBy(keys, (k) => JSON.stringify(k.filter))) {
-    const params: unknown[] = [pgArray(group.map((k) => k.chestId))];
-    const where = [`a.chest_id = any(?::uuid[])`, VISIBLE_ASSET_SQL, ...filterSql(group[0]!.filter, params)];
+    const filter = filterConditions(group[0]!.filter);
+    const params: unknown[] = [pgArray(group.map((k) => k.chestId)), ...filter.flatMap((c) => c.params)];
+    const where = [`a.chest_id = any(?::uuid[])`, VISIBLE_ASSET_SQL, ...filter.map((c) => c.sql)];
     const rows = await em.execute<{ chest_id: string; n: string }[]>(
       `select a.chest_id, count(*) as n from asset a where ${where.join(' and ')} group by a.chest_id`,
       params,
@@ -90,26 +95,30 @@ export async function findVisibleAssetWithBytes(em: EntityManager, chestId: stri
   return rows[0]?.id ?? null;
 }
 
-function filterSql(filter: AssetFilter, params: unknown[]): string[] {
-  const sql: string[] = [];
-  if (filter.fileTypes?.length) {
-    params.push(pgArray(filter.fileTypes));
-    sql.push('a.file_type = any(?::text[])');
-  }
-  if (filter.statuses?.length) {
-    params.push(pgArray(filter.statuses));
-    sql.push('a.status = any(?::text[])');
-  }
-  return sql;
+function filterConditions(filter: AssetFilter): Condition[] {
+  const conditions: Condition[] = [];
+  if (filter.fileTypes?.length) conditions.push({ sql: 'a.file_type = any(?::text[])', params: [pgArray(filter.fileTypes)] });
+  if (filter.statuses?.length) conditions.push({ sql: 'a.status = any(?::text[])', params: [pgArray(filter.statuses)] });
+  return conditions;
 }
 
-/** Rows strictly after the cursor in (date_taken desc nulls last, created_at desc, id desc). */
+/**
+ * Rows strictly after the cursor in (date_taken desc nulls last, created_at desc, id desc), as
+ * ranges of asset_chest_timeline_idx that a row meets one of: after an undated cursor, the undated
+ * rows after it; after a dated one, the dated rows after it (a row comparison, which the index
+ * reads as one range; it is null for undated rows) and every undated row.
+ */
+export function keysetRanges(c: CursorKeys): Condition[] {
+  if (c.d == null) return [{ sql: '(a.date_taken is null and (a.created_at, a.id) < (?::timestamptz, ?::uuid))', params: [c.c, c.i] }];
+  return [
+    { sql: '(a.date_taken, a.created_at, a.id) < (?::timestamptz, ?::timestamptz, ?::uuid)', params: [c.d, c.c, c.i] },
+    { sql: 'a.date_taken is null', params: [] },
+  ];
+}
+
+/** keysetRanges as one condition (for lists no index reads in this order). */
 export function keysetSql(c: CursorKeys, params: unknown[]): string {
-  if (c.d == null) {
-    params.push(c.c, c.i);
-    return '(a.date_taken is null and (a.created_at, a.id) < (?::timestamptz, ?::uuid))';
-  }
-  params.push(c.d, c.d, c.c, c.i);
-  return `(a.date_taken < ?::timestamptz or a.date_taken is null
-    or (a.date_taken = ?::timestamptz and (a.created_at, a.id) < (?::timestamptz, ?::uuid)))`;
+  const ranges = keysetRanges(c);
+  for (const r of ranges) params.push(...r.params);
+  return `(${ranges.map((r) => r.sql).join(' or ')})`;
 }

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import { VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
-import { distinct, entitiesByChest, lateralPagesSql, pgArray } from '../batch.js';
+import { entitiesByChest, lateralPages, pgArray } from '../batch.js';
 
 export const RECENT_ASSETS = 10;
 
@@ -41,11 +41,17 @@ export async function loadChestStats(em: EntityManager, chestIds: readonly strin
      group by a.chest_id`,
     [ids],
   );
-  const recentRows = await em.execute<Record<string, unknown>[]>(
-    lateralPagesSql({ from: 'asset a', alias: 'a', ofParent: 'a.chest_id = k__.parent', where: [VISIBLE_ASSET_SQL], orderBy: 'a.created_at desc, a.id desc' }),
-    [pgArray(distinct(chestIds)), RECENT_ASSETS],
-  );
-  const recent = entitiesByChest(em, Asset, recentRows);
+  const recent = lateralPages({
+    parents: chestIds,
+    from: 'asset a',
+    alias: 'a',
+    ofParent: 'a.chest_id = k__.parent',
+    where: [VISIBLE_ASSET_SQL],
+    orderBy: 'a.created_at desc, a.id desc',
+    limit: RECENT_ASSETS,
+  });
+  const recentRows = await em.execute<Record<string, unknown>[]>(recent.sql, recent.params);
+  const recentByChest = entitiesByChest(em, Asset, recentRows);
   const byChest = new Map(aggregates.map((r) => [r.chest_id!, r]));
   return chestIds.map((id) => {
     const r = byChest.get(id);
@@ -60,7 +66,7 @@ export async function loadChestStats(em: EntityManager, chestIds: readonly strin
       pending: n('pending'),
       failed: n('failed'),
       totalBytes: n('bytes'),
-      recentAssets: recent.get(id) ?? [],
+      recentAssets: recentByChest.get(id) ?? [],
     };
   });
 }

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { Asset, Face, Person } from '../../db/entities/index.js';
 import { assetCursor, keysetSql, TIMELINE_ORDER, VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
-import { distinct, groupBy, lateralPagesSql, pgArray } from '../batch.js';
+import { type Condition, groupBy, lateralPages, pgArray } from '../batch.js';
 import { badInput } from '../errors.js';
 import { decodeCursor, type Page } from '../pagination.js';
 import { storableInstant } from '../validation.js';
@@ -59,18 +59,21 @@ export async function loadPeoplePages(em: EntityManager, keys: readonly PeoplePa
   const results = new Map<PeoplePageKey, Page<Person>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.membersView]))) {
     const { limit, after, membersView } = group[0]!;
-    const params: unknown[] = [pgArray(distinct(group.map((k) => k.chestId)))];
-    const where = [visiblePersonSql(membersView)];
     const cursor = decodePersonCursor(after);
-    if (cursor) {
-      params.push(cursor.u, cursor.n, cursor.c, cursor.i);
-      where.push(`(${PERSON_ORDER}) > (?::boolean, ?::text, ?::timestamptz, ?::uuid)`);
-    }
-    params.push(limit + 1);
-    const rows = await em.execute<Record<string, unknown>[]>(
-      lateralPagesSql({ from: 'person p', alias: 'p', ofParent: 'p.chest_id = k__.parent', where, orderBy: PERSON_ORDER }),
-      params,
-    );
+    const conditions: Condition[] = cursor
+      ? [{ sql: `(${PERSON_ORDER}) > (?::boolean, ?::text, ?::timestamptz, ?::uuid)`, params: [cursor.u, cursor.n, cursor.c, cursor.i] }]
+      : [];
+    const { sql, params } = lateralPages({
+      parents: group.map((k) => k.chestId),
+      from: 'person p',
+      alias: 'p',
+      ofParent: 'p.chest_id = k__.parent',
+      where: [visiblePersonSql(membersView)],
+      conditions,
+      orderBy: PERSON_ORDER,
+      limit: limit + 1,
+    });
+    const rows = await em.execute<Record<string, unknown>[]>(sql, params);
     const byChest = new Map<string, Person[]>();
     for (const row of rows) {
       const list = byChest.get(row.chest_id as string) ?? [];
@@ -126,22 +129,21 @@ export async function loadPersonAssetPages(em: EntityManager, keys: readonly Per
   const results = new Map<PersonAssetPageKey, Page<Asset>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null]))) {
     const { limit, after } = group[0]!;
-    const params: unknown[] = [pgArray(distinct(group.map((k) => k.personId)))];
-    const where = [VISIBLE_ASSET_SQL];
     const cursor = decodeCursor(after);
-    if (cursor) where.push(keysetSql(cursor, params));
-    params.push(limit + 1);
-    const rows = await em.execute<Record<string, unknown>[]>(
-      lateralPagesSql({
-        from: 'asset a',
-        alias: 'a',
-        ofParent: 'a.id in (select f.asset_id from face f where f.person_id = k__.parent)',
-        where,
-        orderBy: TIMELINE_ORDER,
-        extra: 'k__.parent as person__',
-      }),
-      params,
-    );
+    const keyset: unknown[] = [];
+    const conditions: Condition[] = cursor ? [{ sql: keysetSql(cursor, keyset), params: keyset }] : [];
+    const { sql, params } = lateralPages({
+      parents: group.map((k) => k.personId),
+      from: 'asset a',
+      alias: 'a',
+      ofParent: 'a.id in (select f.asset_id from face f where f.person_id = k__.parent)',
+      where: [VISIBLE_ASSET_SQL],
+      conditions,
+      orderBy: TIMELINE_ORDER,
+      limit: limit + 1,
+      extra: 'k__.parent as person__',
+    });
+    const rows = await em.execute<Record<string, unknown>[]>(sql, params);
     const byPerson = new Map<string, Asset[]>();
     for (const { person__: person, ...row } of rows) {
       const list = byPerson.get(person as string) ?? [];
