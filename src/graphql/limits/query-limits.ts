@@ -21,7 +21,7 @@ export interface QueryLimits {
 
 export type QueryLimit = keyof QueryLimits;
 
-/** GraphQL settings of the API (see README "Query limits"). */
+/** GraphQL settings of the API (see docs/api.md "Query limits"). */
 export interface GraphQLSettings {
   limits: QueryLimits;
   /** Whether `__schema` / `__type` are answered (the offline explorer needs them). */
