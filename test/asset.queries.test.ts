@@ -139,3 +139,83 @@ describe.each(BACKENDS)('asset reads on %s', (backend) => {
     expect(none).toMatchObject({ totalAssets: 0, totalBytes: 0, recentAssets: [] });
   });
 });
+
+/** A plan node of EXPLAIN (FORMAT JSON), with what it read. */
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
+
+describe('asset pages read the timeline index and stop at the limit (postgres)', () => {
+  let db: TestDatabase;
+  let chest: Chest;
+  let others: Chest[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    const em = db.orm.em.fork();
+    chest = await makeChest(em);
+    others = [await makeChest(em), await makeChest(em)];
+    // 600 memories, a sixth undated, so pages after a dated cursor reach the undated ones.
+    const dated = (i: number) => (i % 6 ? new Date(Date.UTC(1950, 0, 1 + i)) : null);
+    await makeAssets(em, chest, 600, (i) => ({ dateTaken: dated(i) }));
+    for (const c of others) await makeAssets(em, c, 300, (i) => ({ dateTaken: dated(i) }));
+    await em.execute('analyze asset');
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  /** Runs one page request, then EXPLAIN ANALYZEs the statement it ran: the rows each index scan read, and whether anything sorted them. */
+  async function readsOf(keys: Parameters<typeof loadAssetPages>[1]) {
+    const base = db.orm.em.fork();
+    const seen: [string, unknown[]][] = [];
+    const em = new Proxy(base, {
+      get(target, prop, receiver) {
+        if (prop === 'execute') return (sql: string, params: unknown[]) => (seen.push([sql, params]), target.execute(sql, params));
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const pages = await loadAssetPages(em, keys);
+    expect(seen).toHaveLength(1);
+    const [sql, params] = seen[0]!;
+    const explained = await base.execute<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>(`explain (analyze, format json) ${sql}`, params);
+    const all = nodes(explained[0]!['QUERY PLAN'][0]!.Plan);
+    // The reads of asset (not the visibility check's look-ups of contributions).
+    const scans = all.filter((n) => n['Node Type'].includes('Scan') && n['Relation Name'] === 'asset');
+    return {
+      pages,
+      indexes: [...new Set(scans.map((n) => n['Index Name'] ?? n['Node Type']))],
+      /** Rows read per loop (parent) by each scan of asset (kept plus filtered out). */
+      rowsRead: scans.map((n) => n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0)),
+      /** Rows any Sort node below the top one sorted. */
+      sortedBelowTop: all.slice(1).filter((n) => n['Node Type'].includes('Sort')).map((n) => n['Actual Rows']),
+    };
+  }
+
+  it('a first page reads limit + 1 rows per chest from asset_chest_timeline_idx, sorting nothing', async () => {
+    const r = await readsOf([chest, ...others].map((c) => ({ chestId: c.id, limit: 20, after: null, filter: noFilter })));
+    expect(r.pages.map((p) => [p.items.length, p.hasNextPage])).toEqual([[20, true], [20, true], [20, true]]);
+    expect(r.indexes).toEqual(['asset_chest_timeline_idx']);
+    expect(r.rowsRead).toEqual([21]); // per loop (chest): 21 of 600 and of 300
+    expect(r.sortedBelowTop).toEqual([]);
+  });
+
+  it('a page after a dated cursor reads index ranges from the cursor on, not the chest from its start', async () => {
+    const [first] = await loadAssetPages(db.orm.em.fork(), [{ chestId: chest.id, limit: 400, after: null, filter: noFilter }]);
+    const after = first!.items.at(-1)!.cursor;
+    const r = await readsOf([{ chestId: chest.id, limit: 50, after, filter: noFilter }]);
+    expect(r.pages[0]!.items).toHaveLength(50);
+    expect(r.indexes).toEqual(['asset_chest_timeline_idx']);
+    // The dated range after the cursor and the undated range: each at most limit + 1 rows.
+    expect(r.rowsRead.every((n) => n <= 51)).toBe(true);
+    expect(r.sortedBelowTop).toEqual([]);
+  });
+});
