@@ -5,7 +5,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { migrate, openOrm } from '../../src/db/orm.js';
 
 /** The server the tests use; the bench creates its own database there. */
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -29,20 +28,18 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
-/** A fresh database with the project's migrations applied and the chests seeded. */
-export async function seedDatabase(sizes: readonly number[]): Promise<Seeded> {
+/**
+ * A fresh database with the project's migrations applied (by `migrate`: the measured build's own,
+ * so a commit given with --ref gets its migrations, not the working tree's) and the chests seeded.
+ */
+export async function seedDatabase(sizes: readonly number[], migrate: (url: string) => Promise<void>): Promise<Seeded> {
   const name = `dmc_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
   await admin(`create database "${name}"`);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   const drop = () => admin(`drop database if exists "${name}" with (force)`);
   try {
-    const orm = await openOrm({ clientUrl: url.toString(), poolMax: 1 });
-    try {
-      await migrate(orm);
-    } finally {
-      await orm.close(true);
-    }
+    await migrate(url.toString());
     const client = new pg.Client({ connectionString: url.toString() });
     await client.connect();
     try {
