@@ -15,6 +15,7 @@ import { Migration20261202041704_people } from './Migration20261202041704_people
 import { Migration20261202065700_pixel_captions } from './Migration20261202065700_pixel_captions.js';
 import { Migration20261202070641_analysis_requests } from './Migration20261202070641_analysis_requests.js';
 import { Migration20261202071008_face_frame } from './Migration20261202071008_face_frame.js';
+import { Migration20261203151730_upload_staging_run } from './Migration20261203151730_upload_staging_run.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -32,4 +33,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202065700_pixel_captions', class: Migration20261202065700_pixel_captions },
   { name: 'Migration20261202070641_analysis_requests', class: Migration20261202070641_analysis_requests },
   { name: 'Migration20261202071008_face_frame', class: Migration20261202071008_face_frame },
+  { name: 'Migration20261203151730_upload_staging_run', class: Migration20261203151730_upload_staging_run },
 ];

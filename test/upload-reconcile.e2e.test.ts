@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Asset, Upload } from '../src/db/entities/index.js';
 import type { UploadFaults, UploadStep } from '../src/domain/upload/upload-faults.js';
-import { partKey } from '../src/domain/upload/upload-parts.js';
+import { stagingPrefix } from '../src/domain/upload/upload-parts.js';
 import { PART_SIZE } from '../src/domain/upload/upload.service.js';
 import { ADMIN_URL } from './support/db.js';
 import { makeAccount, makeChest } from './support/factories.js';
@@ -129,7 +129,7 @@ describe.each(STORAGE_ENVS)('uploads reconcile storage and database, on %s', (st
     expect(failed.status).toBeGreaterThanOrEqual(500);
     expect(failed.offset).toBe(String(PART_SIZE));
     // Storage holds part 2, the row counts part 1 only: the very state of the issue.
-    expect(await server.app.storage.stat(partKey(t.id, PART_SIZE))).toMatchObject({ size: PART_SIZE });
+    expect(await server.app.storage.statPart(stagingPrefix(t.id), PART_SIZE)).toMatchObject({ at: PART_SIZE, size: PART_SIZE });
     expect(await server.db.orm.em.fork().findOneOrFail(Upload, t.id)).toMatchObject({ receivedBytes: PART_SIZE, parts: 1 });
 
     expect(await headUntil(t, 2 * PART_SIZE)).toBe(2 * PART_SIZE);

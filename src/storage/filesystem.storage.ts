@@ -2,10 +2,18 @@ import { randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { link, mkdir, open, opendir, stat as fsStat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { asReadable, chunkToBuffer } from './body.js';
+import { concatParts } from './part-objects.js';
 import {
+  assertContiguousParts,
   assertValidKey,
+  assertValidStaging,
+  cappedPart,
+  PART_NAME,
+  partName,
+  type PutPartOptions,
+  type StagedPart,
   assertValidPrefix,
   assertValidRange,
   assertValidSize,
@@ -153,6 +161,131 @@ export class FilesystemStorage implements StorageBackend {
     return null;
   }
 
+  /*
+   * Staged parts, written once. The bytes go straight into a run file (<staging>run-…), appended
+   * part after part while one writer follows another; each part, once its bytes are fsynced, gets
+   * a marker (<staging>at-<offset>, a tiny JSON object written with put, so create-only and atomic)
+   * saying which run holds it. Bytes past a run's last marker are a failed append's tail: never
+   * read, cut off by the next append. composeParts hard-links a run that holds the whole object from
+   * its first byte, so the original is the very file the bytes were written to.
+   */
+
+  async putPart(staging: string, at: number, body: NodeJS.ReadableStream | Readable, opts: PutPartOptions): Promise<StagedPart> {
+    assertValidStaging(staging);
+    assertValidSize(at);
+    const marker = `${staging}${partName(at)}`;
+    if (await this.stat(marker)) throw new ObjectExistsError(marker);
+    const run = opts.run ?? newRunName(at);
+    const start = runStart(run);
+    const path = this.pathOf(`${staging}${run}`);
+    let handle: FileHandle;
+    if (opts.run) {
+      handle = await open(path, 'r+').catch((err: unknown) => {
+        if (isMissing(err)) throw new ObjectNotFoundError(`${staging}${run}`);
+        throw err;
+      });
+    } else {
+      await mkdir(dirname(path), { recursive: true });
+      handle = await open(path, 'wx', 0o640);
+    }
+    let size = 0;
+    try {
+      const offset = at - start;
+      const held = (await handle.stat()).size;
+      // The run must hold every byte before `at`: anything else is a caller bug, never guessed around.
+      if (offset < 0 || held < offset) throw new RangeError(`Run ${run} holds ${held} bytes, not the ${offset} before ${at}`);
+      if (held > offset) await handle.truncate(offset);
+      for await (const bytes of cappedPart(asReadable(body), opts.maxSize, chunkToBuffer)) {
+        // One chunk at a time at its place: awaiting the write is the backpressure.
+        for (let done = 0; done < bytes.length; ) {
+          done += (await handle.write(bytes, done, bytes.length - done, offset + size + done)).bytesWritten;
+        }
+        size += bytes.length;
+      }
+      await handle.sync();
+    } finally {
+      // Closed before the promise settles: a caller that gives the run to the next writer knows this one is done.
+      await handle.close().catch(() => undefined);
+    }
+    const part: StagedPart = { at, size, run };
+    await this.put(marker, Readable.from([Buffer.from(JSON.stringify(part))]));
+    return part;
+  }
+
+  async statPart(staging: string, at: number): Promise<StagedPart | null> {
+    assertValidStaging(staging);
+    return this.readMarker(`${staging}${partName(at)}`, at);
+  }
+
+  async listParts(staging: string): Promise<StagedPart[]> {
+    assertValidStaging(staging);
+    const parts: StagedPart[] = [];
+    for await (const obj of this.list(staging)) {
+      const m = PART_NAME.exec(obj.key.slice(staging.length));
+      const part = m ? await this.readMarker(obj.key, Number(m[1])) : null;
+      if (part) parts.push(part);
+    }
+    return parts;
+  }
+
+  async getPart(staging: string, part: StagedPart, range?: ByteRange): Promise<Readable> {
+    assertValidStaging(staging);
+    if (range) assertValidRange(range);
+    const base = part.at - runStart(part.run);
+    const from = range?.start ?? 0;
+    if (from >= part.size) throw new RangeError(`Range starts at ${from}, past the end of the part at ${part.at} (${part.size} bytes)`);
+    const to = Math.min(range?.end ?? Infinity, part.size - 1);
+    return this.get(`${staging}${part.run}`, { start: base + from, end: base + to });
+  }
+
+  async deletePart(staging: string, at: number): Promise<void> {
+    assertValidStaging(staging);
+    await this.delete(`${staging}${partName(at)}`);
+  }
+
+  async composeParts(staging: string, parts: StagedPart[], key: string, opts: { size: number; contentType?: string }): Promise<{ size: number; copied: number }> {
+    assertValidStaging(staging);
+    assertValidKey(key);
+    const sorted = assertContiguousParts(parts, opts.size);
+    const run = sorted[0]!.run;
+    if (!(sorted.every((p) => p.run === run) && runStart(run) === 0)) {
+      // Parts in several runs (a writer's lease lapsed, or a part was adopted): copied once, the rare way.
+      const { size } = await this.put(key, concatParts(sorted, (p) => this.getPart(staging, p)), opts);
+      return { size, copied: size };
+    }
+    if (await this.stat(key)) throw new ObjectExistsError(key);
+    const source = this.pathOf(`${staging}${run}`);
+    const handle = await open(source, 'r+');
+    try {
+      // A failed append's tail past the last part is not part of the object.
+      if ((await handle.stat()).size !== opts.size) await handle.truncate(opts.size);
+      await handle.sync();
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    const target = this.pathOf(key);
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await link(source, target);
+    } catch (err) {
+      if (errorCode(err) === 'EEXIST') throw new ObjectExistsError(key);
+      throw err;
+    }
+    await syncDirectory(dirname(target));
+    return { size: opts.size, copied: 0 };
+  }
+
+  private async readMarker(key: string, at: number): Promise<StagedPart | null> {
+    let text = '';
+    try {
+      for await (const c of await this.get(key)) text += (c as Buffer).toString();
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) return null;
+      throw err;
+    }
+    return parseMarker(text, at);
+  }
+
   /**
    * Removes staging files older than `olderThanMs` (left by crashes or killed processes).
    * Use an age well above the longest upload, since a running put's temp file lives there too.
@@ -210,6 +343,27 @@ export class FilesystemStorage implements StorageBackend {
     const path = resolve(this.root, ...key.split('/'));
     if (!path.startsWith(this.root + sep)) throw new Error(`BUG: key "${key}" escaped the storage root`);
     return path;
+  }
+}
+
+/** A run file: `run-<offset of its first byte>-<random>`; its parts are back to back from there. */
+const RUN_NAME = /^run-(\d{15})-[0-9a-f]{8}$/;
+const newRunName = (at: number) => `run-${String(at).padStart(15, '0')}-${randomUUID().slice(0, 8)}`;
+
+function runStart(run: string): number {
+  const m = RUN_NAME.exec(run);
+  if (!m) throw new RangeError(`Not a run of this backend: ${JSON.stringify(run.slice(0, 80))}`);
+  return Number(m[1]);
+}
+
+/** What a part's marker records: where its bytes are. */
+function parseMarker(text: string, at: number): StagedPart | null {
+  try {
+    const m = JSON.parse(text) as Partial<StagedPart>;
+    if (m.at !== at || !Number.isSafeInteger(m.size) || m.size! <= 0 || typeof m.run !== 'string' || !RUN_NAME.test(m.run)) return null;
+    return { at, size: m.size!, run: m.run };
+  } catch {
+    return null;
   }
 }
 

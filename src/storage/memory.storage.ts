@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { asReadable, chunkToBuffer } from './body.js';
+import { PartObjects } from './part-objects.js';
 import {
   assertValidKey,
   assertValidPrefix,
@@ -31,6 +32,15 @@ interface StoredObject {
 export class MemoryStorage implements StorageBackend {
   readonly kind = 'memory' as const;
   private readonly objects = new Map<string, StoredObject>();
+
+  // Staged parts as objects of their own, composed by copying (part-objects.ts).
+  private readonly staged = new PartObjects(this);
+  putPart: StorageBackend['putPart'] = (...args) => this.staged.putPart(...args);
+  statPart: StorageBackend['statPart'] = (...args) => this.staged.statPart(...args);
+  listParts: StorageBackend['listParts'] = (...args) => this.staged.listParts(...args);
+  getPart: StorageBackend['getPart'] = (...args) => this.staged.getPart(...args);
+  deletePart: StorageBackend['deletePart'] = (...args) => this.staged.deletePart(...args);
+  composeParts: StorageBackend['composeParts'] = (...args) => this.staged.composeParts(...args);
 
   async put(key: string, body: NodeJS.ReadableStream | Readable, opts: PutOptions = {}): Promise<{ size: number }> {
     assertValidKey(key);

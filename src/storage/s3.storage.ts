@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { BucketItem, Client } from 'minio';
 import { asReadable, chunkToBuffer } from './body.js';
+import { PartObjects } from './part-objects.js';
 import { contentDisposition } from './content-disposition.js';
 import {
   assertValidKey,
@@ -53,6 +54,15 @@ export class S3Storage implements StorageBackend {
     readonly client: Client,
     readonly bucket: string,
   ) {}
+
+  // Staged parts as objects of their own, composed by copying (part-objects.ts).
+  private readonly staged = new PartObjects(this);
+  putPart: StorageBackend['putPart'] = (...args) => this.staged.putPart(...args);
+  statPart: StorageBackend['statPart'] = (...args) => this.staged.statPart(...args);
+  listParts: StorageBackend['listParts'] = (...args) => this.staged.listParts(...args);
+  getPart: StorageBackend['getPart'] = (...args) => this.staged.getPart(...args);
+  deletePart: StorageBackend['deletePart'] = (...args) => this.staged.deletePart(...args);
+  composeParts: StorageBackend['composeParts'] = (...args) => this.staged.composeParts(...args);
 
   async put(key: string, body: NodeJS.ReadableStream | Readable, opts: PutOptions = {}): Promise<{ size: number }> {
     assertValidKey(key);

@@ -30,6 +30,28 @@ export interface PutOptions {
   size?: number;
 }
 
+/**
+ * One part of a staged object (an upload on its way in): the bytes from `at` of the object being
+ * assembled, `size` of them. `run` names where the backend keeps the part: parts written one after
+ * the other into one run sit back to back (the filesystem appends them to one file), so an object
+ * made of one run from its start needs no copy.
+ */
+export interface StagedPart {
+  at: number;
+  size: number;
+  run: string;
+}
+
+export interface PutPartOptions {
+  /**
+   * The run of the part just before `at`, to append to; null starts a new run. Only pass a run when
+   * no earlier writer can still be writing into it (one whose lease lapsed may be: pass null then).
+   */
+  run: string | null;
+  /** The most bytes the part may hold: a longer body rejects with SizeMismatchError and stores no part. */
+  maxSize: number;
+}
+
 export interface StorageBackend {
   /** 'memory' is for tests and throwaway dev runs only (memory.storage.ts). */
   readonly kind: 'filesystem' | 's3' | 'memory';
@@ -67,6 +89,78 @@ export interface StorageBackend {
    * computation: it does not check that the object exists.
    */
   presignedGetUrl(key: string, ttlSeconds: number, opts?: { filename?: string; contentType?: string }): Promise<string | null>;
+
+  /*
+   * Staged objects (uploads): bytes that arrive over time, through any process, stored once as parts
+   * under `staging` (a prefix ending in "/" that holds nothing else), then made into an ordinary
+   * object by composeParts. What the parts are stored as is the backend's business; list and delete
+   * of the prefix see those objects, so removing an upload's staging is deleting its prefix.
+   */
+
+  /**
+   * Stores body as the part at `at`. All or nothing: once it resolves the part is durable and
+   * listParts/statPart report it; if it rejects, no part is at `at` (bytes a run holds past its last
+   * part are never read and are cut off by the next append). ObjectExistsError if a part is at `at`.
+   */
+  putPart(staging: string, at: number, body: NodeJS.ReadableStream | Readable, opts: PutPartOptions): Promise<StagedPart>;
+
+  /** The part at `at`, or null. */
+  statPart(staging: string, at: number): Promise<StagedPart | null>;
+
+  /** Every part under staging, in no particular order. */
+  listParts(staging: string): Promise<StagedPart[]>;
+
+  /** The bytes of one part, or a range of them (offsets within the part, inclusive as in get). */
+  getPart(staging: string, part: StagedPart, range?: ByteRange): Promise<Readable>;
+
+  /** Forgets the part at `at` (its bytes are overwritten or deleted later). Idempotent. */
+  deletePart(staging: string, at: number): Promise<void>;
+
+  /**
+   * Makes `key` an object of the parts' bytes, in order: they must run from 0 without gaps to
+   * `opts.size`. Create-only like put. When the parts are one run from its start, the object is
+   * made without copying a byte (filesystem: a hard link to the run); otherwise the bytes are
+   * copied (`copied` says how many). The parts stay until the prefix is deleted, so a failure after
+   * this can compose again.
+   */
+  composeParts(staging: string, parts: StagedPart[], key: string, opts: { size: number; contentType?: string }): Promise<{ size: number; copied: number }>;
+}
+
+/** Checks what composeParts needs of its parts: contiguous from 0 to size, none empty. Returns them in order. */
+export function assertContiguousParts(parts: StagedPart[], size: number): StagedPart[] {
+  const sorted = [...parts].sort((a, b) => a.at - b.at);
+  let at = 0;
+  for (const part of sorted) {
+    if (part.at !== at || part.size <= 0) throw new RangeError(`Parts must run from 0 without gaps: expected one at ${at}, got ${part.at} (${part.size} bytes)`);
+    at += part.size;
+  }
+  if (at !== size) throw new SizeMismatchError(size, at);
+  return sorted;
+}
+
+/** A staging prefix: a valid non-empty prefix ending in "/". */
+export function assertValidStaging(staging: string): void {
+  assertValidPrefix(staging);
+  if (!staging.endsWith('/') || staging === '/') throw new InvalidKeyError(staging, 'a staging prefix must be non-empty and end with "/"');
+}
+
+/** Part names: the start offset, 15 digits so that offsets up to 999 TB sort as strings. */
+export const partName = (at: number) => `at-${String(at).padStart(15, '0')}`;
+export const PART_NAME = /^at-(\d{15})$/;
+
+/**
+ * Caps a part's body at maxSize bytes (SizeMismatchError past it) and refuses an empty one, as
+ * every backend's putPart must.
+ */
+export async function* cappedPart(body: AsyncIterable<unknown>, maxSize: number, toBuffer: (c: unknown) => Buffer): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of body) {
+    const bytes = toBuffer(chunk);
+    size += bytes.length;
+    if (size > maxSize) throw new SizeMismatchError(maxSize, size);
+    if (bytes.length) yield bytes;
+  }
+  if (size === 0) throw new SizeMismatchError(maxSize, 0);
 }
 
 export class ObjectExistsError extends Error {

@@ -72,6 +72,12 @@ describe('a stale processing attempt', () => {
       delete: (key) => storage.delete(key),
       list: (prefix) => storage.list(prefix),
       presignedGetUrl: (...args) => storage.presignedGetUrl(...args),
+      putPart: (...args) => storage.putPart(...args),
+      statPart: (...args) => storage.statPart(...args),
+      listParts: (...args) => storage.listParts(...args),
+      getPart: (...args) => storage.getPart(...args),
+      deletePart: (...args) => storage.deletePart(...args),
+      composeParts: (...args) => storage.composeParts(...args),
       async get(key, range) {
         reached();
         await released;

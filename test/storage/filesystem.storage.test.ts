@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -17,6 +17,25 @@ async function makeFilesystem() {
 storageContract('filesystem', makeFilesystem);
 
 describe('filesystem storage specifics', () => {
+  it('composes one run into the original by a hard link: the original is the very file the parts were written to', async () => {
+    const { storage, root, cleanup } = await makeFilesystem();
+    try {
+      const staging = 'staging/uploads/u1/';
+      const first = await storage.putPart(staging, 0, Readable.from([Buffer.from('hello ')]), { run: null, maxSize: 100 });
+      const second = await storage.putPart(staging, 6, Readable.from([Buffer.from('world')]), { run: first.run, maxSize: 100 });
+      expect(second.run).toBe(first.run);
+      await expect(storage.composeParts(staging, [first, second], 'chests/c/originals/o', { size: 11 })).resolves.toEqual({ size: 11, copied: 0 });
+      const run = await stat(join(root, 'staging', 'uploads', 'u1', first.run));
+      const original = await stat(join(root, 'chests', 'c', 'originals', 'o'));
+      expect(original.ino).toBe(run.ino);
+      expect(await readFile(join(root, 'chests', 'c', 'originals', 'o'), 'utf8')).toBe('hello world');
+      // Nothing went through the temp folder: no second copy was written.
+      expect(await readdir(join(root, STAGING_DIR))).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('stores key a/b/c as the file <root>/a/b/c and nothing is left in staging', async () => {
     const { storage, root, cleanup } = await makeFilesystem();
     try {

@@ -11,9 +11,10 @@ import { Chest } from './chest.entity.js';
 import { Contribution } from './contribution.entity.js';
 
 /**
- * One file on its way in. Bytes arrive in resumable PATCH requests and are kept as numbered
- * staging parts until the last byte; then they are verified, stored as the original and the
- * asset is created. receivedBytes only counts parts already safe in storage.
+ * One file on its way in. Bytes arrive in resumable PATCH requests and are stored once, as staging
+ * parts named by their offset; after the last byte the parts become the original (without a copy
+ * where the storage can), its SHA-256 is checked and the asset is created. receivedBytes only
+ * counts parts already safe in storage.
  */
 @ObjectType({ description: 'A file being uploaded.' })
 @Entity({ tableName: 'upload' })
@@ -58,6 +59,14 @@ export class Upload extends BaseEntity {
   /** Staging parts recorded so far (each a separate object keyed by its start offset). */
   @Property({ type: 'integer', default: 0 })
   parts: Opt<number> = 0;
+
+  /**
+   * The staging run the last recorded part went into (storage.putPart): the next part appends to
+   * it, so the original can be made of the parts without copying. Cleared when a lease lapses
+   * instead of being given back, since the request that held it may still be writing there.
+   */
+  @Property({ type: 'varchar', length: 64, nullable: true })
+  stagingRun: string | null = null;
 
   /**
    * The PATCH that holds the ticket right now: one request at a time may send bytes. The holder

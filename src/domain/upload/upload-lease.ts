@@ -43,7 +43,7 @@ const LOCK_WAIT = '2s';
  * Claims the ticket for one request: an atomic conditional update, so of two PATCHes at once
  * exactly one wins and the other is told the current offset at once. The lease lapses after
  * `leaseMs` unless renewed: a holder that crashed, or a client that stopped sending, frees the
- * ticket within one lease. Refreshes upload's offset and parts from the row, which is the truth.
+ * ticket within one lease. Refreshes upload's offset, parts and staging run from the row, which is the truth.
  */
 export async function claimUpload(
   em: EntityManager,
@@ -52,10 +52,13 @@ export async function claimUpload(
 ): Promise<UploadLease> {
   const token = randomUUID();
   const claimed = await withLockWait(em, (tx) =>
-    tx.execute<{ received_bytes: string | number; parts: number }[]>(
-      `update upload set lease_token = ?, lease_until = now() + ? * interval '1 millisecond'
+    // A lapsed lease (a token that was never given back) may still have a writer appending to the
+    // staging run: the next part starts a run of its own (staging_run null).
+    tx.execute<{ received_bytes: string | number; parts: number; staging_run: string | null }[]>(
+      `update upload set lease_token = ?, lease_until = now() + ? * interval '1 millisecond',
+          staging_run = case when lease_token is null then staging_run end
         where id = ? and status = ? and (lease_until is null or lease_until <= now())
-        returning received_bytes, parts`,
+        returning received_bytes, parts, staging_run`,
       [token, leaseMs, upload.id, UploadStatus.OPEN],
     ),
   ).catch((err: unknown) => {
@@ -65,6 +68,7 @@ export async function claimUpload(
   if (!claimed?.[0]) throw await busy(em, upload);
   upload.receivedBytes = Number(claimed[0].received_bytes);
   upload.parts = claimed[0].parts;
+  upload.stagingRun = claimed[0].staging_run;
 
   let touched = false;
   let always = false;

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, type Hash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -7,7 +7,7 @@ import { ChestEventKind, ContributionStatus, FileType, UploadStatus } from '../.
 import type { EventBus } from '../../events/events.port.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../../media/file-policy.js';
-import { ObjectExistsError, type StorageBackend } from '../../storage/storage.port.js';
+import { ObjectExistsError, type StagedPart, type StorageBackend } from '../../storage/storage.port.js';
 import { authorizeChest } from '../access/access.service.js';
 import { findVisibleAssetWithBytes } from '../asset/asset.queries.js';
 import type { Actor } from '../actor.js';
@@ -20,7 +20,8 @@ import { parseInput } from '../validation.js';
 import { type CreateUploadInput, createUploadInput } from './upload.input.js';
 import { noFaults, type UploadFaults } from './upload-faults.js';
 import { claimUpload, UploadConflictError, type UploadLease } from './upload-lease.js';
-import { deleteStaging, partKey, recordedParts, unrecordedPart } from './upload-parts.js';
+import { forgetHash, hashAt, recordHash } from './upload-hash.js';
+import { deleteStaging, recordedParts, stagingPrefix, unrecordedPart } from './upload-parts.js';
 
 export interface UploadPolicy {
   /** Largest original per kind, in bytes. */
@@ -133,7 +134,8 @@ export interface ReceiveInput {
 
 /**
  * Takes the bytes of one PATCH starting at `offset` and stores them as staging parts, committing
- * each part's length only once the part is safe in storage. One request at a time holds the
+ * each part's length only once the part is safe in storage. Every byte is written once (the parts
+ * become the original) and hashed as it arrives (upload-hash.ts). One request at a time holds the
  * ticket (see claimUpload): a second one is told the current offset at once. When the last byte
  * is in, the upload is finished (see finishUpload). Memory stays flat: bytes stream straight into
  * storage. A PATCH at the full length of a finished upload answers again what the one that
@@ -155,7 +157,7 @@ export async function receiveBytes(ctx: UploadContext, input: ReceiveInput): Pro
       throw new UploadConflictError(`offset: the server holds ${upload.receivedBytes} bytes; resume from there`, upload.receivedBytes);
     }
     // A part stored but never recorded sits where these bytes go: the client sends them again.
-    if (await storage.stat(partKey(upload.id, upload.receivedBytes))) await storage.delete(partKey(upload.id, upload.receivedBytes));
+    await storage.deletePart(stagingPrefix(upload.id), upload.receivedBytes);
     await receiveParts(ctx, { upload, body, onProgress, lease, faults });
     if (upload.receivedBytes === upload.size) {
       lease.keepAlive();
@@ -168,22 +170,47 @@ export async function receiveBytes(ctx: UploadContext, input: ReceiveInput): Pro
   return { upload, offset: upload.receivedBytes };
 }
 
-/** Streams the body into parts of PART_SIZE, each recorded once it is in storage. */
+/** A part being written: the stream into storage, and the hash of the bytes up to its end. */
+interface PartInFlight {
+  stream: PassThrough;
+  written: number;
+  half: number;
+  done: Promise<StagedPart>;
+  /** The running SHA-256 with this part's bytes so far; null when this process holds no hash at the part's start. */
+  hash: Hash | null;
+}
+
+/**
+ * Streams the body into parts of PART_SIZE, each recorded once it is in storage. The bytes go
+ * through SHA-256 on their way (the state moves on only when a part is recorded), and the first
+ * SNIFF_BYTES are kept for sniffing, so nothing is read back from storage.
+ */
 async function receiveParts(
   ctx: UploadContext,
   { upload, body, onProgress, lease, faults }: Required<Omit<ReceiveInput, 'offset'>> & { lease: UploadLease; faults: UploadFaults },
 ): Promise<void> {
   const { em, storage, policy } = ctx;
-  let part: { stream: PassThrough; written: number; half: number; done: Promise<unknown> } | null = null;
+  const staging = stagingPrefix(upload.id);
+  // The hash of the bytes the row counts, when this process has it (always from offset 0).
+  let hash = hashAt(upload.id, upload.receivedBytes);
+  const head: Buffer[] = [];
+  let headBytes = upload.receivedBytes === 0 ? 0 : -1; // -1: this request did not see the file's first bytes
+  let part: PartInFlight | null = null;
   const flushPart = async () => {
     if (!part) return;
-    const { stream, written, done } = part;
+    const { stream, done } = part;
+    const partHash = part.hash;
     part = null;
     stream.end();
-    await done;
+    const stored = await done;
     await faults('part-stored');
-    await commitPart(em, upload, written, lease.token);
-    if (!upload.sniffedMime && upload.receivedBytes >= Math.min(upload.size, SNIFF_BYTES)) await sniffUpload(em, storage, upload, policy);
+    await commitPart(em, upload, stored, lease.token);
+    hash = partHash;
+    if (hash) recordHash(upload.id, upload.receivedBytes, hash);
+    else forgetHash(upload.id);
+    if (!upload.sniffedMime && upload.receivedBytes >= Math.min(upload.size, SNIFF_BYTES)) {
+      await sniffUpload(em, storage, upload, policy, headBytes >= 0 ? Buffer.concat(head) : undefined);
+    }
   };
   try {
     // destroyOnReturn false: an error here must not destroy the request (and its socket), or the
@@ -192,23 +219,30 @@ async function receiveParts(
       lease.touch();
       let rest = chunk;
       while (rest.length > 0) {
-        const inFlight = part ? (part as { written: number }).written : 0;
+        const inFlight = part ? (part as PartInFlight).written : 0;
         if (upload.receivedBytes + inFlight + rest.length > upload.size) {
           throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `More bytes than the ${upload.size} declared`, 'size');
         }
         if (!part) {
           const stream = new PassThrough();
-          const half = Math.ceil(Math.min(PART_SIZE, upload.size - upload.receivedBytes) / 2);
-          part = { stream, written: 0, half, done: storage.put(partKey(upload.id, upload.receivedBytes), stream) };
+          const maxSize = Math.min(PART_SIZE, upload.size - upload.receivedBytes);
+          const done = storage.putPart(staging, upload.receivedBytes, stream, { run: upload.stagingRun, maxSize });
+          part = { stream, written: 0, half: Math.ceil(maxSize / 2), done, hash: hash?.copy() ?? null };
           // A rejected put is awaited below; keep it from being reported as unhandled meanwhile.
           part.done.catch(() => undefined);
         }
-        const current: { stream: PassThrough; written: number; half: number; done: Promise<unknown> } = part;
+        const current: PartInFlight = part;
         const room = PART_SIZE - current.written;
         const slice = rest.subarray(0, room);
         rest = rest.subarray(slice.length);
         const before = current.written;
         current.written += slice.length;
+        current.hash?.update(slice);
+        if (headBytes >= 0 && headBytes < SNIFF_BYTES) {
+          const kept = Buffer.from(slice.subarray(0, SNIFF_BYTES - headBytes));
+          head.push(kept);
+          headBytes += kept.length;
+        }
         onProgress(upload.receivedBytes + current.written);
         // Wait for room, unless the put has given up: then nothing will ever drain the stream
         // (this wait is what once held every resuming PATCH until its connection timed out).
@@ -219,24 +253,36 @@ async function receiveParts(
     }
     await flushPart();
   } catch (err) {
-    // The part being written never becomes an object; the committed ones stay for a resume.
-    (part as { stream: PassThrough } | null)?.stream.destroy(err instanceof Error ? err : new Error(String(err)));
+    // The part being written never becomes a part; the committed ones stay for a resume.
+    const failed = part as PartInFlight | null;
+    if (failed) {
+      failed.stream.destroy(err instanceof Error ? err : new Error(String(err)));
+      // Settled before the lease is given back: the next writer may append to the same run.
+      await failed.done.catch(() => undefined);
+    }
     if (err instanceof ObjectExistsError) throw new UploadConflictError('Another request stored these bytes first', upload.receivedBytes);
     if (err instanceof AppError && err.code === ErrorCode.PAYLOAD_TOO_LARGE) await failUpload(em, upload, err.message);
     throw err;
   }
 }
 
-/** Records a stored part; only the request holding the lease can, and only at the offset it read. */
-async function commitPart(em: EntityManager, upload: Upload, bytes: number, leaseToken: string): Promise<void> {
+/**
+ * Records a stored part; only the request holding the lease can, and only at the offset it read.
+ * The next part appends to the run this one went into.
+ */
+async function commitPart(em: EntityManager, upload: Upload, part: StagedPart, leaseToken: string, { adopted = false } = {}): Promise<void> {
+  // An adopted part was stored by a request that may not be done with its run: appended to only
+  // when it is the run the row already continues (whose writer gave its lease back).
+  const stagingRun = !adopted || part.run === upload.stagingRun ? part.run : null;
   const updated = await em.nativeUpdate(
     Upload,
     { id: upload.id, receivedBytes: upload.receivedBytes, parts: upload.parts, status: UploadStatus.OPEN, leaseToken },
-    { receivedBytes: upload.receivedBytes + bytes, parts: upload.parts + 1 },
+    { receivedBytes: upload.receivedBytes + part.size, parts: upload.parts + 1, stagingRun },
   );
   if (updated !== 1) throw new UploadConflictError('Another request took over this upload', upload.receivedBytes);
-  upload.receivedBytes += bytes;
+  upload.receivedBytes += part.size;
   upload.parts += 1;
+  upload.stagingRun = stagingRun;
 }
 
 /**
@@ -257,17 +303,26 @@ export async function reconcileUpload(ctx: Pick<UploadContext, 'em' | 'storage' 
   }
   try {
     const found = await unrecordedPart(ctx.storage, upload, PART_SIZE);
-    if (found === 'unusable') await ctx.storage.delete(partKey(upload.id, upload.receivedBytes));
-    else if (found) await commitPart(ctx.em, upload, found.size, lease.token);
+    if (found === 'unusable') await ctx.storage.deletePart(stagingPrefix(upload.id), upload.receivedBytes);
+    // Adopted, but not appended to: the request that stored it may not be done with its run.
+    // Nor is its hash known here: the upload is hashed from storage at completion.
+    else if (found) {
+      await commitPart(ctx.em, upload, found, lease.token, { adopted: true });
+      forgetHash(upload.id);
+    }
   } finally {
     await lease.release().catch(() => undefined);
   }
   return upload;
 }
 
-/** Decides the file's kind from its first stored bytes; refuses it at once if not allowed. */
-async function sniffUpload(em: EntityManager, storage: StorageBackend, upload: Upload, policy: UploadPolicy): Promise<void> {
-  const head = await readHead(storage, upload, Math.min(upload.size, SNIFF_BYTES));
+/**
+ * Decides the file's kind from its first stored bytes (`seen`: as they arrived, when this request
+ * received them; otherwise read from staging); refuses it at once if not allowed.
+ */
+async function sniffUpload(em: EntityManager, storage: StorageBackend, upload: Upload, policy: UploadPolicy, seen?: Buffer): Promise<void> {
+  const n = Math.min(upload.size, SNIFF_BYTES);
+  const head = seen && seen.length >= n ? seen.subarray(0, n) : await readHead(storage, upload, n);
   try {
     const sniffed = await sniffFile(head, upload.declaredMime);
     if (upload.size > policy.maxBytes[sniffed.fileType]) {
@@ -283,8 +338,10 @@ async function sniffUpload(em: EntityManager, storage: StorageBackend, upload: U
 }
 
 /**
- * Streams the parts, in order, through SHA-256 into the original's key, checks the hash, and
- * creates the asset — or, when the uploader can already see a memory with the same bytes (see
+ * Makes the original of the parts (storage.composeParts: on the filesystem, when one run holds
+ * them all, the very file they were written to), checks the size and the SHA-256 computed as the
+ * bytes arrived (or, when this process does not hold it, read once from the original), and creates
+ * the asset — or, when the uploader can already see a memory with the same bytes (see
  * sameBytesAs), reports that one and keeps nothing new. The original is written before the row:
  * a crash in between leaves an object without a row, which the sweeper removes; never a row
  * without its object. Only the request holding the lease (`leaseToken`) can mark it COMPLETE.
@@ -296,19 +353,9 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
   const parts = await recordedParts(storage, upload);
   const assetId = randomUUID();
   const key = `chests/${upload.chest.id}/originals/${assetId}`;
-  const hash = createHash('sha256');
-  const hashed = Readable.from(
-    (async function* () {
-      for (const part of parts) {
-        for await (const chunk of await storage.get(part.key)) {
-          hash.update(chunk as Buffer);
-          yield chunk as Buffer;
-        }
-      }
-    })(),
-  );
-  const { size } = await storage.put(key, hashed, { contentType: upload.sniffedMime!, size: upload.size });
-  const sha256 = hash.digest('hex');
+  const running = hashAt(upload.id, upload.size);
+  const { size } = await storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: upload.sniffedMime!, size: upload.size });
+  const sha256 = running ? running.digest('hex') : await hashObject(storage, key);
   if (size !== upload.size || (upload.expectedSha256 && upload.expectedSha256 !== sha256)) {
     await storage.delete(key);
     const why = size !== upload.size ? 'The stored size differs from the declared size' : 'The bytes do not match the SHA-256 given';
@@ -359,7 +406,15 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
     Object.assign(upload, { status: UploadStatus.COMPLETE, asset: outcome.asset });
     publishChestEvents(intake.events, outcome.events);
   }
+  forgetHash(upload.id);
   await deleteStaging(storage, upload.id);
+}
+
+/** The SHA-256 of a stored object: only for an upload whose running hash is in another process. */
+async function hashObject(storage: StorageBackend, key: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of await storage.get(key)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** COMPLETE, only from OPEN and only by the lease holder: two finishes of one upload cannot both commit. */
@@ -402,6 +457,7 @@ async function sameBytesAs(tx: EntityManager, upload: Upload, sha256: string): P
 }
 
 async function failUpload(em: EntityManager, upload: Upload, error: string): Promise<void> {
+  forgetHash(upload.id);
   upload.status = UploadStatus.FAILED;
   upload.error = error;
   await em.nativeUpdate(Upload, { id: upload.id }, { status: UploadStatus.FAILED, error });
@@ -412,7 +468,7 @@ async function readHead(storage: StorageBackend, upload: Upload, n: number): Pro
   let have = 0;
   for (const part of await recordedParts(storage, upload)) {
     if (have >= n) break;
-    const stream = await storage.get(part.key, { start: 0, end: n - have - 1 });
+    const stream = await storage.getPart(stagingPrefix(upload.id), part, { start: 0, end: n - have - 1 });
     for await (const c of stream as AsyncIterable<Buffer>) {
       chunks.push(c);
       have += c.length;
