@@ -70,7 +70,10 @@ function main(force: boolean, check: boolean): number {
   const shown = spawnSync(process.execPath, [tsc, '--project', PROJECT, '--showConfig'], { cwd: root, encoding: 'utf8' });
   if (shown.status !== 0) {
     // tsc says what is wrong with the config when it builds.
-    if (check) return 1;
+    if (check) {
+      console.error(`build: dist is not current (tsc could not read the config: ${shown.stdout}${shown.stderr})`.trim());
+      return 1;
+    }
     return compile(tsc, { full: true, reason: 'tsc could not read the config' }) ?? 1;
   }
   const config = JSON.parse(shown.stdout) as ShownConfig;
