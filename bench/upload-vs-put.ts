@@ -1,31 +1,101 @@
 /**
- * The whole upload path (ticket, HTTP PATCH, 8 MiB staging parts, sniffing, SHA-256, the final
- * original, the asset row) against writing the same bytes straight into storage with one put —
- * the floor any upload path sits on. Same process, same disk; reports the ratio.
+ * The whole upload path (ticket, HTTP PATCH, staging parts, sniffing, SHA-256, the original, the
+ * asset row) against the floor it sits on, on each storage backend, in one run:
+ *   filesystem: a plain file write of the same bytes with fsync, in the same folder;
+ *   S3:         the backend's own put of the same bytes to the same s3rver (S3Storage.put, which
+ *               drives the multipart calls itself: minio's putObject needs ListMultipartUploads,
+ *               which s3rver lacks).
+ * Rounds are interleaved (baseline and upload alternate, order flipped every round); every round
+ * uploads different bytes (no dedup). Reports the median with min–max, the ratio of medians, and
+ * the peak RSS growth during the uploads (the server runs in this process).
+ * BENCH_UPLOAD_MIB (default 256), BENCH_UPLOAD_ROUNDS (default 5) and BENCH_UPLOAD_BACKENDS
+ * (default "filesystem,s3") change the size, the rounds and the backends.
  */
+import { spawn } from 'node:child_process';
+import { open, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { startTestServer } from '../test/support/server.js';
+import { Asset } from '../src/db/entities/index.js';
+import { startTestServer, type TestServer } from '../test/support/server.js';
 import { makeAccount, makeChest } from '../test/support/factories.js';
 import { wav } from '../test/support/media.js';
+import { startStorageEnv, STORAGE_ENVS, type StorageName } from '../test/support/storage.js';
 
-const SIZE_MIB = 64;
-const RUNS = 5;
+const SIZE_MIB = Number(process.env.BENCH_UPLOAD_MIB ?? 256);
+const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 5);
+const BACKENDS = (process.env.BENCH_UPLOAD_BACKENDS ?? STORAGE_ENVS.join(',')).split(',') as StorageName[];
+const CHUNK = 1024 * 1024;
+/**
+ * s3rver's koa needs generator-function's CommonJS build, which Node 24 under tsx replaces with
+ * its ESM one (the module-sync condition) unless require(esm) is off: the run happens in a child.
+ */
+const REQUIRE_ESM_OFF = '--no-experimental-require-module';
+
+/** The bytes as a stream of 1 MiB chunks (views, no copies), as a socket would deliver them. */
+const chunks = (bytes: Buffer) => Readable.from((function* () {
+  for (let i = 0; i < bytes.length; i += CHUNK) yield bytes.subarray(i, i + CHUNK);
+})());
+
+interface Row {
+  ms: number[];
+  peakRssMiB: number[];
+}
 
 export async function run(): Promise<void> {
-  const server = await startTestServer({ MAX_AUDIO_MB: String(SIZE_MIB * 2) });
+  if (!process.execArgv.includes(REQUIRE_ESM_OFF) && !process.env.NODE_OPTIONS?.includes(REQUIRE_ESM_OFF)) {
+    const child = spawn(process.execPath, [REQUIRE_ESM_OFF, '--import', 'tsx', '--import', 'reflect-metadata', new URL(import.meta.url).pathname], { stdio: 'inherit' });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) throw new Error(`upload-vs-put exited with ${code}`);
+    return;
+  }
+  const results: Record<string, { baseline: Row; upload: Row; baselineName: string }> = {};
+  const bytes = wav((SIZE_MIB * 1024 * 1024) / 2, (j) => (j * 7919) & 0x7fff);
+  for (const name of BACKENDS) results[name] = await benchBackend(name, bytes);
+
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const mibps = (ms: number) => (SIZE_MIB * 1000) / ms;
+  console.log(`\nupload-vs-put: ${SIZE_MIB} MiB, ${ROUNDS} interleaved rounds, median (min–max)`);
+  const table: Record<string, Record<string, string>> = {};
+  for (const [name, r] of Object.entries(results)) {
+    const fmt = (row: Row) => `${mibps(median(row.ms)).toFixed(0)} (${mibps(Math.max(...row.ms)).toFixed(0)}–${mibps(Math.min(...row.ms)).toFixed(0)})`;
+    table[`${name}: ${r.baselineName}`] = { 'MiB/s': fmt(r.baseline), ratio: '1.00', 'peak RSS +MiB': median(r.baseline.peakRssMiB).toFixed(0) };
+    table[`${name}: HTTP upload (ticket → PATCH → asset)`] = {
+      'MiB/s': fmt(r.upload),
+      ratio: (median(r.baseline.ms) / median(r.upload.ms)).toFixed(2),
+      'peak RSS +MiB': median(r.upload.peakRssMiB).toFixed(0),
+    };
+  }
+  console.table(table);
+}
+
+async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baseline: Row; upload: Row; baselineName: string }> {
+  const env = await startStorageEnv(name);
+  let server: TestServer | undefined;
   try {
+    server = await startTestServer({ ...env.env, MAX_AUDIO_MB: String(SIZE_MIB * 2) });
+    const app = server.app;
     const em = server.db.orm.em.fork();
     const owner = await makeAccount(em);
     const chestId = (await makeChest(em, {}, owner.account)).id;
-    const files = Array.from({ length: RUNS + 1 }, (_, i) => wav((SIZE_MIB * 1024 * 1024) / 2, (j) => (j * (i + 7)) & 0x7fff));
+    const dataDir = env.env.DATA_DIR;
 
-    let t0 = performance.now();
-    for (let i = 0; i < RUNS; i++) await server.app.storage.put(`bench/raw/${Date.now()}-${i}`, Readable.from([files[i]!]));
-    const rawMs = (performance.now() - t0) / RUNS;
-
-    const uploadOnce = async (bytes: Buffer) => {
-      const res = await fetch(`${server.app.url()}/graphql`, {
+    const baselineOnce = async (round: number) => {
+      if (name === 'filesystem') {
+        const path = join(dataDir!, `raw-${round}`);
+        const handle = await open(path, 'wx');
+        for await (const c of chunks(bytes)) await handle.write(c as Buffer);
+        await handle.sync();
+        await handle.close();
+        return () => rm(path);
+      }
+      const key = `bench/raw/${Date.now()}-${round}`;
+      await app.storage.put(key, chunks(bytes));
+      return () => app.storage.delete(key);
+    };
+    const uploadOnce = async () => {
+      const res = await fetch(`${app.url()}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${owner.token}` },
         body: JSON.stringify({
@@ -35,22 +105,59 @@ export async function run(): Promise<void> {
       });
       const t = ((await res.json()) as any).data.createUpload;
       const headers = Object.fromEntries(t.headers.map((h: any) => [h.name, h.value]));
-      const done = await fetch(`${server.app.url()}${t.url}`, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0' }, body: bytes });
-      if (done.status !== 200) throw new Error(`upload failed: ${await done.text()}`);
+      // node:http, not fetch: fetch copies every chunk of a streamed body (web streams), which the
+      // client would pay for in this same process.
+      const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(`${app.url()}${t.url}`, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0', 'Content-Length': String(bytes.length) } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, text: body }));
+        });
+        req.on('error', reject);
+        chunks(bytes).pipe(req);
+      });
+      const answer = JSON.parse(text) as any;
+      if (status !== 200 || answer.duplicate) throw new Error(`upload failed: ${text}`);
+      return async () => {
+        const asset = await server!.db.orm.em.fork().findOneOrFail(Asset, answer.assetId);
+        await app.storage.delete(asset.storageKey);
+      };
     };
-    await uploadOnce(files[RUNS]!); // warm-up
-    t0 = performance.now();
-    for (let i = 0; i < RUNS; i++) await uploadOnce(files[i]!);
-    const uploadMs = (performance.now() - t0) / RUNS;
+    const timed = async (fn: () => Promise<() => Promise<unknown>>, row: Row) => {
+      globalThis.gc?.();
+      const base = process.memoryUsage().rss;
+      let peak = base;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+      const t0 = performance.now();
+      const cleanup = await fn();
+      row.ms.push(performance.now() - t0);
+      console.error(`  ${name} ${row === upload ? 'upload' : 'baseline'}: ${(performance.now() - t0).toFixed(0)} ms`);
+      clearInterval(sampler);
+      row.peakRssMiB.push((peak - base) / 1024 / 1024);
+      await cleanup();
+    };
 
-    const mibps = (ms: number) => ((SIZE_MIB * 1000) / ms).toFixed(0);
-    console.log(`\nupload-vs-put: ${SIZE_MIB} MiB files, ${RUNS} runs, filesystem storage`);
-    console.table({
-      'storage.put (baseline)': { 'ms/file': rawMs.toFixed(0), 'MiB/s': mibps(rawMs), ratio: '1.00' },
-      'HTTP upload (ticket → PATCH → asset)': { 'ms/file': uploadMs.toFixed(0), 'MiB/s': mibps(uploadMs), ratio: (uploadMs / rawMs).toFixed(2) },
-    });
-    console.log('The upload writes every byte twice (staging part, then original) and reads it once more to hash it.');
+    const baseline: Row = { ms: [], peakRssMiB: [] };
+    const upload: Row = { ms: [], peakRssMiB: [] };
+    let round = 0;
+    const mark = () => bytes.writeUInt32LE(round++, 60); // inside the WAV data: new bytes, same file
+    mark();
+    await (await uploadOnce())(); // warm-up
+    for (let i = 0; i < ROUNDS; i++) {
+      mark();
+      const steps = [() => timed(() => baselineOnce(i), baseline), () => timed(uploadOnce, upload)];
+      if (i % 2) steps.reverse();
+      for (const step of steps) await step();
+    }
+    return { baseline, upload, baselineName: name === 'filesystem' ? 'file write + fsync (baseline)' : 'storage.put to s3rver (baseline)' };
   } finally {
-    await server.stop();
+    await server?.stop();
+    await env.stop();
   }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await import('reflect-metadata');
+  await run();
+  process.exit(0);
 }
