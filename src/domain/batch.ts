@@ -1,6 +1,7 @@
-import type { EntityClass, EntityDictionary } from '@mikro-orm/core';
+import type { EntityClass } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Page } from './pagination.js';
+import { readModel } from './read-model.js';
 
 /** Groups items by a key, keeping first-seen order; batch loaders run one statement per group. */
 export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
@@ -15,8 +16,8 @@ export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][]
 }
 
 /**
- * Turns page rows into entities grouped by chest_id, keeping their order. The rows' columns are
- * the entity's columns.
+ * Turns page rows into read models (plain objects shaped like the entity, read-model.ts) grouped
+ * by chest_id, keeping their order. The rows' columns are the entity's columns.
  */
 export function entitiesByChest<T extends object>(
   em: EntityManager,
@@ -27,7 +28,7 @@ export function entitiesByChest<T extends object>(
   for (const row of rows) {
     const chestId = row.chest_id as string;
     const list = byChest.get(chestId);
-    const node = em.map(entity, row as EntityDictionary<T>);
+    const node = readModel(em, entity, row);
     if (list) list.push(node);
     else byChest.set(chestId, [node]);
   }
