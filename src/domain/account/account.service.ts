@@ -106,17 +106,15 @@ export async function signOut(em: EntityManager, actor: Actor, sessionToken: str
 export async function authenticate(em: EntityManager, token: string): Promise<string> {
   // Every request asks, so a revoked session stops at once on every process; it asks for the
   // three columns it decides on, as a plain row (no entity, no identity map: issue 14).
-  const session = looksLikeToken(token)
-    ? await em
-        .createQueryBuilder(Session, 's')
-        .select(['s.account', 's.expiresAt', 's.revokedAt'])
-        .where({ tokenHash: hashToken(token) })
-        .execute<{ account: string; expiresAt: Date | string; revokedAt: Date | string | null } | undefined>('get')
-    : undefined;
-  if (!session || session.revokedAt !== null || new Date(session.expiresAt).getTime() <= Date.now()) {
-    throw new AppError(ErrorCode.UNAUTHENTICATED, 'Session is invalid or has expired; sign in again');
-  }
-  return session.account;
+  // The same text every time (one plan on the server), and no query builder on the way.
+  const [session] = looksLikeToken(token)
+    ? await em.execute<{ account_id: string; live: boolean }[]>(
+        'select account_id, (revoked_at is null and expires_at > now()) as live from session where token_hash = ?',
+        [hashToken(token)],
+      )
+    : [];
+  if (!session?.live) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Session is invalid or has expired; sign in again');
+  return session.account_id;
 }
 
 export async function getViewer(em: EntityManager, actor: Actor): Promise<Account | null> {
