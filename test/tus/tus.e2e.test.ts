@@ -16,6 +16,21 @@ import { startTus, tusTicket } from './tus-client.js';
 
 const sha256 = (b: Buffer, enc: 'hex' | 'base64' = 'hex') => createHash('sha256').update(b).digest(enc);
 
+/** A request body that sends its first `at` bytes, then waits for release() before the rest. */
+function pausedBody(bytes: Buffer, at: number): { body: ReadableStream<Uint8Array>; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      controller.enqueue(bytes.subarray(0, at));
+      await held;
+      controller.enqueue(bytes.subarray(at));
+      controller.close();
+    },
+  });
+  return { body, release };
+}
+
 /** The upload route as tus 1.0, driven by the real tus-js-client and by raw requests for the edges, on each storage backend. */
 describe.each(STORAGE_ENVS)('tus 1.0 on /uploads/:id on %s storage', (storageName) => {
   let storageEnv: StorageEnv;
@@ -215,16 +230,7 @@ describe.each(STORAGE_ENVS)('tus 1.0 on /uploads/:id on %s storage', (storageNam
     const t = await ticketFor(photo, 'checksum-race.jpg');
     const h = { ...t.headers, 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0', 'Upload-Checksum': `sha256 ${sha256(photo, 'base64')}` };
     // The first body comes in two pieces with a pause between: the server holds it meanwhile.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const slow = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(photo.subarray(0, 1000));
-        await held;
-        controller.enqueue(photo.subarray(1000));
-        controller.close();
-      },
-    });
+    const { body: slow, release } = pausedBody(photo, 1000);
     const first = fetch(t.url, { method: 'PATCH', headers: h, body: slow, duplex: 'half' } as RequestInit);
     await expect.poll(checksumBodiesHeld, { timeout: 10_000, interval: 10 }).toBe(1);
     const second = await fetch(t.url, { method: 'PATCH', headers: h, body: photo });
@@ -305,16 +311,7 @@ describe.each(STORAGE_ENVS)('tus 1.0 on /uploads/:id on %s storage', (storageNam
     expect(((await late.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('CONFLICT');
 
     const busy = await ticketFor(photo, 'delete-busy.jpg');
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const slow = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(photo.subarray(0, 1000));
-        await held;
-        controller.enqueue(photo.subarray(1000));
-        controller.close();
-      },
-    });
+    const { body: slow, release } = pausedBody(photo, 1000);
     const sending = fetch(busy.url, { method: 'PATCH', headers: { ...busy.headers, ...tus, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: slow, duplex: 'half' } as RequestInit);
     await expect.poll(async () => (await server.db.orm.em.fork().findOneOrFail(Upload, { id: busy.id })).leaseToken, { timeout: 10_000, interval: 10 }).not.toBeNull();
     const during = await del(busy.url, busy.headers);
