@@ -102,6 +102,16 @@ describe('SQL statements per query', () => {
     expect(hundred).toBe(ten);
   });
 
+  it('summary.recentAssets: no statement unless selected, one when it is', async () => {
+    const chest = await chestWith(12);
+    const counts = await statements(`query($id: ID!) { chest(id: $id) { summary { totalAssets images totalBytes } } }`, { id: chest.id });
+    const withRecent = await statements(`query($id: ID!) { chest(id: $id) { summary { totalAssets images totalBytes recentAssets { id } } } }`, { id: chest.id });
+    // session + chest + role + the summary's aggregate; the recent list is its own statement.
+    expect(counts).toBe(4);
+    expect(withRecent).toBe(counts + 1);
+    expect(await statements(`query($id: ID!) { chest(id: $id) { summary { recentAssets { id } } } }`, { id: chest.id })).toBe(counts + 1);
+  });
+
   it("people and faces: does not grow with the number of people, their faces or their memories (1 vs 30)", async () => {
     /** A chest where each of n people appears in two of n photos, next to the person before them. */
     async function peopleChest(n: number) {

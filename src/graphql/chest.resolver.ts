@@ -165,6 +165,15 @@ export class ChestResolver {
   }
 }
 
+@Resolver(() => ChestSummary)
+export class ChestSummaryResolver {
+  // Its own field resolver and loader: the summary's counts do not read these rows.
+  @FieldResolver(() => [Asset], { description: 'The 10 memories added last, newest first.' })
+  recentAssets(@Root() summary: ChestSummary, @Ctx() ctx: Context): Promise<Asset[]> {
+    return ctx.loaders.recentAssets.load(summary.chestId);
+  }
+}
+
 @Resolver(() => AssetConnection)
 export class AssetConnectionResolver {
   @FieldResolver(() => Int, { description: 'All memories matching the filter, across pages.' })

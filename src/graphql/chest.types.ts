@@ -143,6 +143,6 @@ export class ChestSummary {
   @Field(() => GraphQLSafeInt, { description: 'Bytes of originals stored.' })
   totalBytes!: number;
 
-  @Field(() => [Asset], { description: 'The 10 memories added last, newest first.' })
-  recentAssets!: Asset[];
+  /** Whose summary this is; not a field (recentAssets, a field resolver, loads from it). */
+  chestId!: string;
 }

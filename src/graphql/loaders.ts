@@ -4,7 +4,7 @@ import type { Contribution, Story } from '../db/entities/index.js';
 import { Contribution as ContributionEntity, Story as StoryEntity } from '../db/entities/index.js';
 import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadVisibleAssetsById } from '../domain/asset/asset.queries.js';
 import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
-import { loadChestStats } from '../domain/chest/chest.summary.js';
+import { loadChestStats, loadRecentAssets } from '../domain/chest/chest.summary.js';
 import { loadMembers } from '../domain/membership/membership.service.js';
 import { loadHiddenFaces } from '../domain/people/redaction.js';
 import { hiddenNamesOfChests, nameScrubber } from '../domain/story/hidden-names.js';
@@ -39,6 +39,8 @@ export function createLoaders(em: EntityManager) {
     /** Published stories by id (Chest.publishedStory); unpublished ids answer null. */
     publishedStories: new DataLoader((ids: readonly string[]) => loadPublishedStories(em, ids)),
     chestStats: new DataLoader((ids: readonly string[]) => loadChestStats(em, ids)),
+    /** ChestSummary.recentAssets, by chest id: read only when the field is selected. */
+    recentAssets: new DataLoader((ids: readonly string[]) => loadRecentAssets(em, ids)),
     members: new DataLoader((ids: readonly string[]) => loadMembers(em, ids)),
     peoplePages: new DataLoader((keys: readonly PeoplePageKey[]) => loadPeoplePages(em, keys), byJson),
     peopleById: new DataLoader((ids: readonly string[]) => loadPeopleById(em, ids)),

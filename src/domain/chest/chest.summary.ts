@@ -7,6 +7,8 @@ export const RECENT_ASSETS = 10;
 
 /** What a chest holds at a glance. */
 export interface ChestStats {
+  /** Whose figures these are (the recent list is loaded for it only when asked: loadRecentAssets). */
+  chestId: string;
   totalAssets: number;
   images: number;
   videos: number;
@@ -19,11 +21,9 @@ export interface ChestStats {
   failed: number;
   /** Bytes of originals stored. */
   totalBytes: number;
-  /** The newest memories added, newest first. */
-  recentAssets: Asset[];
 }
 
-/** Statistics for many chests in two statements: one aggregate, one "recent" list per chest (LATERAL … LIMIT). */
+/** Statistics for many chests in one aggregate statement. */
 export async function loadChestStats(em: EntityManager, chestIds: readonly string[]): Promise<ChestStats[]> {
   const ids = pgArray(chestIds);
   const aggregates = await em.execute<Record<string, string>[]>(
@@ -41,22 +41,12 @@ export async function loadChestStats(em: EntityManager, chestIds: readonly strin
      group by a.chest_id`,
     [ids],
   );
-  const recent = lateralPages({
-    parents: chestIds,
-    from: 'asset a',
-    alias: 'a',
-    ofParent: 'a.chest_id = k__.parent',
-    where: [VISIBLE_ASSET_SQL],
-    orderBy: 'a.created_at desc, a.id desc',
-    limit: RECENT_ASSETS,
-  });
-  const recentRows = await em.execute<Record<string, unknown>[]>(recent.sql, recent.params);
-  const recentByChest = entitiesByChest(em, Asset, recentRows);
   const byChest = new Map(aggregates.map((r) => [r.chest_id!, r]));
   return chestIds.map((id) => {
     const r = byChest.get(id);
     const n = (k: string) => Number(r?.[k] ?? 0);
     return {
+      chestId: id,
       totalAssets: n('total'),
       images: n('images'),
       videos: n('videos'),
@@ -66,7 +56,25 @@ export async function loadChestStats(em: EntityManager, chestIds: readonly strin
       pending: n('pending'),
       failed: n('failed'),
       totalBytes: n('bytes'),
-      recentAssets: recentByChest.get(id) ?? [],
     };
   });
+}
+
+/**
+ * The newest visible memories of many chests, newest first, in one statement (LATERAL … LIMIT
+ * per chest). Its own loader: a summary that does not ask for them does not read them.
+ */
+export async function loadRecentAssets(em: EntityManager, chestIds: readonly string[]): Promise<Asset[][]> {
+  const recent = lateralPages({
+    parents: chestIds,
+    from: 'asset a',
+    alias: 'a',
+    ofParent: 'a.chest_id = k__.parent',
+    where: [VISIBLE_ASSET_SQL],
+    orderBy: 'a.created_at desc, a.id desc',
+    limit: RECENT_ASSETS,
+  });
+  const rows = await em.execute<Record<string, unknown>[]>(recent.sql, recent.params);
+  const byChest = entitiesByChest(em, Asset, rows);
+  return chestIds.map((id) => byChest.get(id) ?? []);
 }
