@@ -10,11 +10,12 @@
  * (dependency types decide whether the build passes), outputs deleted from dist/, and a build
  * killed half-way. So this script decides, from content hashes, and tsc only compiles:
  * - dist/.build-stamp.json holds the hashes of the inputs the last build started from: the
- *   effective config (`tsc --showConfig`: merged options and the file list, as tsc reads them),
- *   every file under what the config includes, package.json, package-lock.json, the TypeScript
- *   version and this script;
+ *   tsconfigs tsc read (the project and what it extends), every file under the folders it
+ *   includes and the files it names, package.json, package-lock.json, the TypeScript version and
+ *   this script; and what TypeScript's own reading of the config said those are, so a start
+ *   checks them without loading TypeScript;
  * - when they match, the last build ran to the end and passed, and every source's .js exists,
- *   nothing compiles (~0.3 s, most of it tsc printing its config);
+ *   nothing compiles and nothing is loaded but this script (~0.1 s);
  * - the stamp is removed before tsc starts and written after tsc exits, with the hashes taken
  *   before it started: a killed build leaves no stamp, and an edit during a build is seen next time;
  * - no stamp, a changed package.json, lock file, TypeScript or this script, or a missing output: a
@@ -34,24 +35,32 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 
 const root = dirname(import.meta.dirname);
 const PROJECT = 'tsconfig.build.json';
+/** tsconfig.json's outDir: where the stamp is looked for before any config is read. */
+const OUT_DIR = join(root, 'dist');
+const STAMP = join(OUT_DIR, '.build-stamp.json');
 /** Inputs that change what every file compiles to (or whether the build passes). */
 const ENV_FILES = ['package.json', 'package-lock.json', 'scripts/build.ts'];
 
-/** What `tsc --showConfig` prints: the merged options and the files tsc would compile. */
-interface ShownConfig {
-  compilerOptions?: { outDir?: string; rootDir?: string; tsBuildInfoFile?: string };
-  files?: string[];
-  include?: string[];
+/** What the build reads, as TypeScript resolved it from the config (paths relative to the root). */
+interface Inputs {
+  /** The project's tsconfig and every tsconfig it extends. */
+  configs: string[];
+  /** Folders the config includes, walked whole (recursive) or only their own files. */
+  folders: { path: string; recursive: boolean }[];
+  /** The files tsc compiles (some may lie outside the folders: named in "include" or "files"). */
+  files: string[];
+  /** The .js each compiled file becomes. */
+  outputs: string[];
+  /** tsc --build's state file. */
+  buildInfo: string;
 }
 
-interface Fingerprint {
+interface Stamp {
   /** package.json, the lock file, the TypeScript version and this script. */
   env: string;
-  /** The effective config and every file under what it includes. */
+  /** The contents of everything `inputs` names. */
   sources: string;
-}
-
-interface Stamp extends Fingerprint {
+  inputs: Inputs;
   /** Whether tsc exited 0. */
   ok: boolean;
 }
@@ -65,32 +74,10 @@ if (unknown.length) {
 process.exit(main(args.includes('--force'), args.includes('--check')));
 
 function main(force: boolean, check: boolean): number {
-  const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
-  const tsVersion = (JSON.parse(readFileSync(join(dirname(dirname(tsc)), 'package.json'), 'utf8')) as { version: string }).version;
-  const shown = spawnSync(process.execPath, [tsc, '--project', PROJECT, '--showConfig'], { cwd: root, encoding: 'utf8' });
-  if (shown.status !== 0) {
-    // tsc says what is wrong with the config when it builds.
-    if (check) {
-      console.error(`build: dist is not current (tsc could not read the config: ${shown.stdout}${shown.stderr})`.trim());
-      return 1;
-    }
-    return compile(tsc, { full: true, reason: 'tsc could not read the config' }) ?? 1;
-  }
-  const config = JSON.parse(shown.stdout) as ShownConfig;
-  const outDir = resolve(root, config.compilerOptions?.outDir ?? '.');
-  const rootDir = resolve(root, config.compilerOptions?.rootDir ?? '.');
-  const stampFile = join(outDir, '.build-stamp.json');
-  // tsc's default place for it when outDir is set and rootDir is the config's folder.
-  const buildInfo = join(outDir, relative(rootDir, root), `${PROJECT.replace(/\.json$/, '')}.tsbuildinfo`);
-
-  const sources = (config.files ?? []).map((f) => resolve(root, f));
-  const now: Fingerprint = {
-    env: hashFiles(ENV_FILES.map((f) => join(root, f)), `typescript ${tsVersion}`),
-    sources: hashFiles(includedFiles(config, sources), shown.stdout),
-  };
-  const stamp = readStamp(stampFile);
-  const missing = sources.find((file) => isCompiled(file) && !existsSync(join(outDir, relative(rootDir, file)).replace(/\.(m|c)?ts$/, '.$1js')));
-  const reason = force ? '--force' : staleReason(stamp, now, missing && relative(root, missing));
+  const typescript = dirname(createRequire(join(root, 'package.json')).resolve('typescript/package.json'));
+  const env = hashFiles(ENV_FILES, `typescript ${(JSON.parse(readFileSync(join(typescript, 'package.json'), 'utf8')) as { version: string }).version}`);
+  const stamp = readStamp();
+  const reason = force ? '--force' : staleReason(stamp, env);
   if (check) {
     console.error(reason ? `build: dist is not current (${reason})` : 'build: dist is current');
     return reason ? 1 : 0;
@@ -99,15 +86,30 @@ function main(force: boolean, check: boolean): number {
     console.error('build: dist is current (nothing it is built from changed); not compiling');
     return 0;
   }
-  // What tsc --build does not notice itself (a deleted output, what env covers) takes a full build,
-  // and so does a tsbuildinfo somewhere this script does not look.
-  const full = force || !stamp || stamp.env !== now.env || missing !== undefined || config.compilerOptions?.tsBuildInfoFile !== undefined || !existsSync(buildInfo);
-  rmSync(stampFile, { force: true });
+  // Read (and hashed) before tsc starts: an edit made during the build is seen at the next start.
+  const inputs = readInputs(typescript);
+  const sources = inputs && hashInputs(inputs);
+  // What tsc --build does not notice itself (a deleted output, what env covers) takes a full
+  // build, and so does a config TypeScript could not read (tsc will say why).
+  const full = force || !stamp || !inputs || stamp.env !== env || reason.startsWith('the output') || !existsSync(join(root, inputs.buildInfo));
+  rmSync(STAMP, { force: true });
   // An old tsbuildinfo makes tsc compare each source with the hash it recorded for it.
-  if (!full) utimesSync(buildInfo, 0, 0);
-  const status = compile(tsc, { full, reason });
-  if (status !== null) writeStamp(stampFile, { ...now, ok: status === 0 });
+  if (!full) utimesSync(join(root, inputs.buildInfo), 0, 0);
+  const status = compile(join(typescript, 'bin/tsc'), { full, reason });
+  if (status !== null && inputs && sources) writeStamp({ env, sources, inputs, ok: status === 0 });
   return status ?? 1;
+}
+
+/** Why dist/ is not current, or undefined when it is. */
+function staleReason(stamp: Stamp | undefined, env: string): string | undefined {
+  if (!stamp) return 'no finished build in dist/';
+  if (stamp.env !== env) return 'package.json, package-lock.json, TypeScript or scripts/build.ts changed';
+  const missing = stamp.inputs.outputs.find((file) => !existsSync(join(root, file)));
+  if (missing) return `the output ${missing} is missing`;
+  // Unchanged configs and folders mean unchanged lists of inputs, so the stamp's lists still hold.
+  if (stamp.sources !== hashInputs(stamp.inputs)) return 'sources or tsconfig changed';
+  if (!stamp.ok) return 'the last build failed';
+  return undefined;
 }
 
 /** Runs tsc --build; its exit status, or null when it did not run to the end. */
@@ -124,66 +126,67 @@ function compile(tsc: string, { full, reason }: { full: boolean; reason: string 
   return run.status;
 }
 
-/** Why dist/ is not current, or undefined when it is. */
-function staleReason(stamp: Stamp | undefined, now: Fingerprint, missing: string | undefined): string | undefined {
-  if (!stamp) return 'no finished build in dist/';
-  if (stamp.env !== now.env) return 'package.json, package-lock.json, TypeScript or scripts/build.ts changed';
-  if (missing) return `the output of ${missing} is missing`;
-  if (stamp.sources !== now.sources) return 'sources or tsconfig changed';
-  if (!stamp.ok) return 'the last build failed';
-  return undefined;
-}
-
-function isCompiled(file: string): boolean {
-  return /\.(m|c)?ts$/.test(file) && !/\.d\.(m|c)?ts$/.test(file);
+/** TypeScript's own reading of the config (only when building); undefined when it has errors. */
+function readInputs(typescript: string): Inputs | undefined {
+  const ts = createRequire(join(root, 'package.json'))(typescript) as typeof import('typescript');
+  const parsed = ts.getParsedCommandLineOfConfigFile(join(root, PROJECT), undefined, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined });
+  if (!parsed || parsed.errors.length) return undefined;
+  const { outDir, rootDir } = parsed.options;
+  const buildInfo = ts.getTsBuildInfoEmitOutputFilePath({ ...parsed.options, incremental: true });
+  if (!outDir || !rootDir || !buildInfo) return undefined;
+  const rel = (path: string): string => relative(root, path).split(sep).join('/');
+  return {
+    configs: [join(root, PROJECT), ...((parsed.options.configFile as import('typescript').TsConfigSourceFile | undefined)?.extendedSourceFiles ?? [])].map(rel),
+    folders: Object.entries(parsed.wildcardDirectories ?? {}).map(([path, flags]) => ({ path: rel(path), recursive: (flags & ts.WatchDirectoryFlags.Recursive) !== 0 })),
+    files: parsed.fileNames.map(rel),
+    outputs: parsed.fileNames.filter((f) => !/\.d\.[mc]?ts$/.test(f) && /\.[mc]?ts$/.test(f)).map((f) => rel(join(outDir, relative(rootDir, f)).replace(/\.(m|c)?ts$/, '.$1js'))),
+    buildInfo: rel(buildInfo),
+  };
 }
 
 /**
- * The files tsc compiles and every other file under what the config includes (a JSON file a
- * source imports, say), sorted. Hashing more than tsc reads only costs a rebuild now and then.
+ * The hash of the configs, every file under the folders (a JSON file a source imports, say: more
+ * than tsc reads only costs a rebuild now and then) and the named files.
  */
-function includedFiles(config: ShownConfig, sources: string[]): string[] {
-  const files = new Set(sources);
-  for (const entry of config.include ?? []) {
-    // A glob's folder is walked whole.
-    const path = resolve(root, entry.split(/[*?{]/)[0] ?? '.');
+function hashInputs(inputs: Inputs): string {
+  const files = new Set([...inputs.configs, ...inputs.files]);
+  for (const folder of inputs.folders) {
+    const path = join(root, folder.path);
     if (!existsSync(path)) continue;
-    if (!statSync(path).isDirectory()) {
-      files.add(path);
-      continue;
-    }
-    for (const name of readdirSync(path, { recursive: true, encoding: 'utf8' })) {
-      const file = join(path, name);
-      if (statSync(file).isFile()) files.add(file);
+    for (const name of readdirSync(path, { recursive: folder.recursive, encoding: 'utf8' })) {
+      if (statSync(join(path, name)).isFile()) files.add(`${folder.path}/${name.split(sep).join('/')}`);
     }
   }
-  return [...files].sort();
+  return hashFiles([...files].sort(), JSON.stringify({ ...inputs, files: undefined }));
 }
 
 function hashFiles(files: string[], extra: string): string {
   const hash = createHash('sha256').update(extra);
   for (const file of files) {
-    const exists = existsSync(file);
+    const path = join(root, file);
+    const exists = existsSync(path);
     // A missing file (no lock file yet) hashes differently from an empty one.
-    hash.update(`\0${relative(root, file).split(sep).join('/')}\0${exists ? statSync(file).size : -1}\0`);
-    if (exists) hash.update(readFileSync(file));
+    hash.update(`\0${file}\0${exists ? statSync(path).size : -1}\0`);
+    if (exists) hash.update(readFileSync(path));
   }
   return hash.digest('hex');
 }
 
-function readStamp(stampFile: string): Stamp | undefined {
+function readStamp(): Stamp | undefined {
   try {
-    const stamp = JSON.parse(readFileSync(stampFile, 'utf8')) as Partial<Stamp>;
-    return typeof stamp.env === 'string' && typeof stamp.sources === 'string' && typeof stamp.ok === 'boolean' ? (stamp as Stamp) : undefined;
+    const stamp = JSON.parse(readFileSync(STAMP, 'utf8')) as Partial<Stamp>;
+    const inputs = stamp.inputs;
+    const valid = typeof stamp.env === 'string' && typeof stamp.sources === 'string' && typeof stamp.ok === 'boolean' && Array.isArray(inputs?.configs) && Array.isArray(inputs.folders) && Array.isArray(inputs.files) && Array.isArray(inputs.outputs) && typeof inputs.buildInfo === 'string';
+    return valid ? (stamp as Stamp) : undefined;
   } catch {
     return undefined;
   }
 }
 
 /** Written whole and renamed into place: a reader sees the old stamp, none, or the new one. */
-function writeStamp(stampFile: string, stamp: Stamp): void {
-  mkdirSync(dirname(stampFile), { recursive: true });
-  const temporary = `${stampFile}.${process.pid}.tmp`;
+function writeStamp(stamp: Stamp): void {
+  mkdirSync(OUT_DIR, { recursive: true });
+  const temporary = `${STAMP}.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(stamp, null, 2)}\n`);
-  renameSync(temporary, stampFile);
+  renameSync(temporary, STAMP);
 }

@@ -163,7 +163,7 @@ describe('the build before npm start', { timeout: 300_000 }, () => {
     rmSync(join(project, 'dist/src/other.js'));
     const run = build();
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toContain('the output of src/other.ts is missing');
+    expect(run.stderr).toContain('the output dist/src/other.js is missing');
     expect(existsSync(join(project, 'dist/src/other.js'))).toBe(true);
   });
 
