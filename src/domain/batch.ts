@@ -1,6 +1,6 @@
 import type { EntityClass } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Page } from './pagination.js';
+import { lazyEdges, type Page } from './pagination.js';
 import { readModel } from './read-model.js';
 
 /** Groups items by a key, keeping first-seen order; batch loaders run one statement per group. */
@@ -114,7 +114,7 @@ export function pgArray(values: readonly string[]): string {
 
 /**
  * Cuts each requester's rows (fetched limit + 1 deep) into a page: `limit` items with their
- * cursors, and whether more exist.
+ * cursors (computed when read), and whether more exist.
  */
 export function pagesFor<K extends { chestId: string }, T>(
   keys: readonly K[],
@@ -125,7 +125,7 @@ export function pagesFor<K extends { chestId: string }, T>(
   const pages = new Map<K, Page<T>>();
   for (const key of keys) {
     const list = byChest.get(key.chestId) ?? [];
-    pages.set(key, { items: list.slice(0, limit).map((node) => ({ node, cursor: cursorOf(node) })), hasNextPage: list.length > limit });
+    pages.set(key, { items: lazyEdges(list, limit, cursorOf), hasNextPage: list.length > limit });
   }
   return pages;
 }

@@ -11,8 +11,37 @@ export interface PageArgs {
 }
 
 export interface Page<T> {
-  items: { node: T; cursor: string }[];
+  items: Edge<T>[];
   hasNextPage: boolean;
+}
+
+/** One item of a page; its cursor may be computed only when read. */
+export interface Edge<T> {
+  readonly node: T;
+  readonly cursor: string;
+}
+
+/**
+ * An edge whose cursor is encoded when it is read (the `cursor` field resolves, or
+ * `pageInfo.endCursor` takes the last one), not for every node of every page: most queries
+ * never select it, and encoding is dates to ISO strings, JSON and base64 per node.
+ */
+class LazyEdge<T> implements Edge<T> {
+  constructor(
+    readonly node: T,
+    private readonly cursorOf: (node: T) => string,
+  ) {}
+
+  get cursor(): string {
+    return this.cursorOf(this.node);
+  }
+}
+
+/** The first `limit` nodes as edges with lazy cursors. */
+export function lazyEdges<T>(nodes: readonly T[], limit: number, cursorOf: (node: T) => string): Edge<T>[] {
+  const edges: Edge<T>[] = [];
+  for (let i = 0; i < nodes.length && i < limit; i++) edges.push(new LazyEdge(nodes[i]!, cursorOf));
+  return edges;
 }
 
 export const DEFAULT_PAGE_SIZE = 20;

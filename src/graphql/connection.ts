@@ -1,5 +1,5 @@
 import { type ClassType, Field, ObjectType } from 'type-graphql';
-import type { Page } from '../domain/pagination.js';
+import type { Edge, Page } from '../domain/pagination.js';
 
 @ObjectType({ description: 'Where a page ends, for fetching the next one with `after`.' })
 export class PageInfo {
@@ -11,7 +11,8 @@ export class PageInfo {
 }
 
 export interface ConnectionShape<T> {
-  edges: { cursor: string; node: T }[];
+  /** Each edge's cursor is computed when the field resolves (domain/pagination.ts lazyEdges). */
+  edges: Edge<T>[];
   pageInfo: PageInfo;
   /** What a `totalCount` field resolver needs to count the whole connection; never sent. */
   countKey?: unknown;
@@ -39,6 +40,7 @@ export function connectionType<T extends object>(name: string, node: ClassType<T
   return Connection;
 }
 
+/** endCursor is the last edge's cursor: the only one computed unless `cursor` is selected. */
 export function toConnection<T>(page: Page<T>, countKey?: unknown): ConnectionShape<T> {
   return {
     countKey,

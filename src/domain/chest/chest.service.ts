@@ -4,7 +4,7 @@ import { ChestRole } from '../../db/enums.js';
 import { assertMay, authorizeChest, requireAccount } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { badInput, conflict, notFound } from '../errors.js';
-import { decodeCursor, encodeCursor, type Page, type PageArgs, pageSize } from '../pagination.js';
+import { decodeCursor, encodeCursor, lazyEdges, type Page, type PageArgs, pageSize } from '../pagination.js';
 import { isUuid, parseInput } from '../validation.js';
 import { type CreateChestInput, createChestInput, type UpdateChestInput, updateChestInput } from './chest.input.js';
 
@@ -99,7 +99,7 @@ export async function listChests(em: EntityManager, actor: Actor, args: ListChes
   );
   const rows = found.map((m) => m.chest);
   return {
-    items: rows.slice(0, limit).map((node) => ({ node, cursor: encodeCursor({ c: node.createdAt.toISOString(), i: node.id }) })),
+    items: lazyEdges(rows, limit, chestCursor),
     hasNextPage: rows.length > limit,
   };
 }
@@ -117,3 +117,5 @@ async function heroImageOf(em: EntityManager, chest: Chest, assetId: string): Pr
   if (asset.fileType !== 'IMAGE') throw badInput('heroImageId', 'heroImageId: must be an image');
   return asset;
 }
+
+const chestCursor = (chest: Chest): string => encodeCursor({ c: chest.createdAt.toISOString(), i: chest.id });

@@ -4,7 +4,7 @@ import { Asset, Face, Person } from '../../db/entities/index.js';
 import { assetCursor, keysetSql, TIMELINE_ORDER, VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
 import { type Condition, groupBy, lateralPages, pgArray } from '../batch.js';
 import { badInput } from '../errors.js';
-import { decodeCursor, type Page } from '../pagination.js';
+import { decodeCursor, lazyEdges, type Page } from '../pagination.js';
 import { storableInstant } from '../validation.js';
 
 /**
@@ -82,7 +82,7 @@ export async function loadPeoplePages(em: EntityManager, keys: readonly PeoplePa
     }
     for (const key of group) {
       const list = byChest.get(key.chestId) ?? [];
-      results.set(key, { items: list.slice(0, limit).map((node) => ({ node, cursor: encodePersonCursor(node) })), hasNextPage: list.length > limit });
+      results.set(key, { items: lazyEdges(list, limit, encodePersonCursor), hasNextPage: list.length > limit });
     }
   }
   return keys.map((k) => results.get(k)!);
@@ -152,7 +152,7 @@ export async function loadPersonAssetPages(em: EntityManager, keys: readonly Per
     }
     for (const key of group) {
       const list = byPerson.get(key.personId) ?? [];
-      results.set(key, { items: list.slice(0, limit).map((node) => ({ node, cursor: assetCursor(node) })), hasNextPage: list.length > limit });
+      results.set(key, { items: lazyEdges(list, limit, assetCursor), hasNextPage: list.length > limit });
     }
   }
   return keys.map((k) => results.get(k)!);
