@@ -175,11 +175,11 @@ export class FilesystemStorage implements StorageBackend {
     assertValidSize(at);
     const marker = `${staging}${partName(at)}`;
     if (await this.stat(marker)) throw new ObjectExistsError(marker);
-    const run = opts.run ?? newRunName(at);
+    const run = opts.run && opts.run !== OWN_OBJECT ? opts.run : newRunName(at);
     const start = runStart(run);
     const path = this.pathOf(`${staging}${run}`);
     let handle: FileHandle;
-    if (opts.run) {
+    if (run === opts.run) {
       handle = await open(path, 'r+').catch((err: unknown) => {
         if (isMissing(err)) throw new ObjectNotFoundError(`${staging}${run}`);
         throw err;
@@ -231,6 +231,7 @@ export class FilesystemStorage implements StorageBackend {
   async getPart(staging: string, part: StagedPart, range?: ByteRange): Promise<Readable> {
     assertValidStaging(staging);
     if (range) assertValidRange(range);
+    if (part.run === OWN_OBJECT) return this.get(`${staging}${partName(part.at)}`, range);
     const base = part.at - runStart(part.run);
     const from = range?.start ?? 0;
     if (from >= part.size) throw new RangeError(`Range starts at ${from}, past the end of the part at ${part.at} (${part.size} bytes)`);
@@ -248,7 +249,7 @@ export class FilesystemStorage implements StorageBackend {
     assertValidKey(key);
     const sorted = assertContiguousParts(parts, opts.size);
     const run = sorted[0]!.run;
-    if (!(sorted.every((p) => p.run === run) && runStart(run) === 0)) {
+    if (!(run !== OWN_OBJECT && sorted.every((p) => p.run === run) && runStart(run) === 0)) {
       // Parts in several runs (a writer's lease lapsed, or a part was adopted): copied once, the rare way.
       const { size } = await this.put(key, concatParts(sorted, (p) => this.getPart(staging, p)), opts);
       return { size, copied: size };
@@ -276,6 +277,12 @@ export class FilesystemStorage implements StorageBackend {
   }
 
   private async readMarker(key: string, at: number): Promise<StagedPart | null> {
+    const info = await this.stat(key);
+    if (!info || info.size === 0) return null;
+    // A part object of the release before runs (its bytes under the part's own name): still
+    // readable and composable (copied), so uploads in flight across an upgrade finish.
+    const legacy: StagedPart = { at, size: info.size, run: OWN_OBJECT };
+    if (info.size > MAX_MARKER_BYTES) return legacy;
     let text = '';
     try {
       for await (const c of await this.get(key)) text += (c as Buffer).toString();
@@ -283,7 +290,7 @@ export class FilesystemStorage implements StorageBackend {
       if (err instanceof ObjectNotFoundError) return null;
       throw err;
     }
-    return parseMarker(text, at);
+    return parseMarker(text, at) ?? legacy;
   }
 
   /**
@@ -345,6 +352,11 @@ export class FilesystemStorage implements StorageBackend {
     return path;
   }
 }
+
+/** The run of a part kept as an object of its own (written by the release before runs). */
+const OWN_OBJECT = '';
+/** Markers are small JSON; anything larger under a part's name is a part object of its own. */
+const MAX_MARKER_BYTES = 512;
 
 /** A run file: `run-<offset of its first byte>-<random>`; its parts are back to back from there. */
 const RUN_NAME = /^run-(\d{15})-[0-9a-f]{8}$/;

@@ -17,6 +17,27 @@ async function makeFilesystem() {
 storageContract('filesystem', makeFilesystem);
 
 describe('filesystem storage specifics', () => {
+  it('reads and composes a part object left by the release before runs (an upload in flight across the upgrade)', async () => {
+    const { storage, cleanup } = await makeFilesystem();
+    try {
+      const staging = 'staging/uploads/u2/';
+      // What the previous release stored: the part's bytes under its own name.
+      const old = Buffer.from('{"at":0, but really the first bytes of a JSON file the old release stored');
+      await storage.put(`${staging}at-000000000000000`, Readable.from([old]));
+      const legacy = await storage.statPart(staging, 0);
+      expect(legacy).toEqual({ at: 0, size: old.length, run: '' });
+      expect(await storage.listParts(staging)).toEqual([legacy]);
+      // The next part cannot append to it: it starts a run of its own.
+      const next = await storage.putPart(staging, old.length, Readable.from([Buffer.from('!')]), { run: legacy!.run, maxSize: 10 });
+      expect(next.run).toMatch(/^run-/);
+      expect(await readAll(await storage.getPart(staging, legacy!, { start: 1, end: 4 }))).toEqual(old.subarray(1, 5));
+      await expect(storage.composeParts(staging, [legacy!, next], 'chests/c/originals/o2', { size: old.length + 1 })).resolves.toEqual({ size: old.length + 1, copied: old.length + 1 });
+      expect(await readAll(await storage.get('chests/c/originals/o2'))).toEqual(Buffer.concat([old, Buffer.from('!')]));
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('composes one run into the original by a hard link: the original is the very file the parts were written to', async () => {
     const { storage, root, cleanup } = await makeFilesystem();
     try {
