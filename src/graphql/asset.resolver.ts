@@ -2,7 +2,7 @@ import { GraphQLJSONObject } from 'graphql-scalars';
 import { Arg, Ctx, Field, FieldResolver, ID, InputType, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Asset } from '../db/entities/index.js';
 import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
-import { maySeeLocation } from '../domain/access/access.service.js';
+import { decide, type Maybe, maySeeLocation, maySeeLocationNow } from '../domain/access/access.service.js';
 import { getAsset, updateMemory } from '../domain/asset/asset.service.js';
 import { derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename, visibleMediaInfo } from '../domain/asset/download.js';
 import { originalWithheld, placeholderFor, previewWithheld, thumbnailsFor } from '../domain/people/redaction.js';
@@ -59,7 +59,7 @@ export class AssetResolver {
     description:
       "WebP copies without metadata (a video's: its poster frame). People outside the family get them with the faces of hidden people blurred, and none of a photo or video whose blurred copies are still being made.",
   })
-  thumbnails(@Root() asset: Asset, @Ctx() ctx: Context): Promise<Thumbnail[]> {
+  thumbnails(@Root() asset: Asset, @Ctx() ctx: Context): Maybe<Thumbnail[]> {
     return thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx));
   }
 
@@ -81,7 +81,7 @@ export class AssetResolver {
 
   /** The field and its description are the entity's (Asset.placeholder); this decides, like thumbnails, what each caller gets. */
   @FieldResolver(() => String, { nullable: true })
-  placeholder(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+  placeholder(@Root() asset: Asset, @Ctx() ctx: Context): Maybe<string | null> {
     return placeholderFor(ctx.actor, asset, this.hiddenFaces(ctx));
   }
 
@@ -89,13 +89,13 @@ export class AssetResolver {
     description:
       'The original file name, sanitised, for those who may have the original; others get a neutral name ("recording.m4a"), since names often hold a street or a person.',
   })
-  filename(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string> {
+  filename(@Root() asset: Asset, @Ctx() ctx: Context): Maybe<string> {
     return visibleFilename(ctx.actor, asset);
   }
 
   /** The field and its description are the entity's (Asset.mediaInfo); this decides what each caller sees of it. */
   @FieldResolver(() => GraphQLJSONObject, { nullable: true })
-  mediaInfo(@Root() asset: Asset, @Ctx() ctx: Context): Promise<Asset['mediaInfo']> {
+  mediaInfo(@Root() asset: Asset, @Ctx() ctx: Context): Maybe<Asset['mediaInfo']> {
     return visibleMediaInfo(ctx.actor, asset);
   }
 
@@ -103,10 +103,14 @@ export class AssetResolver {
     return (id: string) => ctx.loaders.hiddenFaces.load(id);
   }
 
-  /** The only way coordinates leave the server: the access service decides per caller and chest. */
+  /**
+   * The only way coordinates leave the server: the access service decides per caller and chest
+   * (at once when the caller's role in the chest is already known, so a page needs no promise per memory).
+   */
   @FieldResolver(() => GeoLocation, { nullable: true, description: "Where it was made; only the chest's members see it." })
-  async location(@Root() asset: Asset, @Ctx() ctx: Context): Promise<GeoLocation | null> {
-    return (await maySeeLocation(ctx.actor, asset.chest.id)) ? asset.location : null;
+  location(@Root() asset: Asset, @Ctx() ctx: Context): Maybe<GeoLocation | null> {
+    const chestId = asset.chest.id;
+    return decide(maySeeLocationNow(ctx.actor, chestId), () => maySeeLocation(ctx.actor, chestId), (member) => (member ? asset.location : null));
   }
 }
 

@@ -75,6 +75,16 @@ export async function maySeeLocation(actor: Actor, chestId: string): Promise<boo
 }
 
 /**
+ * maySeeLocation without a promise, when the caller's role in the chest is already known in this
+ * request (it is once the chest itself was authorised, so every memory below it is decided at
+ * once); undefined when it is not, and then the caller must ask maySeeLocation. The same rule.
+ */
+export function maySeeLocationNow(actor: Actor, chestId: string): boolean | undefined {
+  const role = actor.knownRole(chestId);
+  return role === undefined ? undefined : role !== null;
+}
+
+/**
  * Originals (and their real file names) carry what the bytes and names say: GPS in a photo, a
  * video or a voice memo, an author in a PDF, a street in "12 Rue X.m4a". The chest's own people
  * get them; others only through a view link whose owner allowed it (allowOriginals). Everyone
@@ -82,6 +92,22 @@ export async function maySeeLocation(actor: Actor, chestId: string): Promise<boo
  */
 export async function mayHaveOriginal(actor: Actor, chestId: string): Promise<boolean> {
   return actor.originalGrants.has(chestId) || (await maySeeLocation(actor, chestId));
+}
+
+/** mayHaveOriginal without a promise when already known (as maySeeLocationNow); undefined when not. */
+export function mayHaveOriginalNow(actor: Actor, chestId: string): boolean | undefined {
+  return actor.originalGrants.has(chestId) || maySeeLocationNow(actor, chestId);
+}
+
+/** A value now, or its promise: what a field resolver may return (graphql-js completes plain values without a promise). */
+export type Maybe<T> = T | Promise<T>;
+
+/**
+ * Applies `then` to a yes/no decision: at once when `now` already holds it, else once `ask`
+ * (the same rule, asynchronously) answers. For the per-memory fields, which are decided per chest.
+ */
+export function decide<T>(now: boolean | undefined, ask: () => Promise<boolean>, then: (allowed: boolean) => Maybe<T>): Maybe<T> {
+  return now === undefined ? ask().then(then) : then(now);
 }
 
 /** Operations that need an account (creating chests, listing "my chests"). */

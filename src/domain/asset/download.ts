@@ -3,7 +3,7 @@ import type { Asset } from '../../db/entities/index.js';
 import type { Thumbnail } from '../../db/entities/asset.types.js';
 import { FileType } from '../../db/enums.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
-import { mayHaveOriginal } from '../access/access.service.js';
+import { decide, type Maybe, mayHaveOriginal, mayHaveOriginalNow } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 
 /** Download links live five minutes: long enough to start, too short to pass around. */
@@ -69,18 +69,24 @@ export function findDerivative(asset: Asset, name: string): ServedDerivative | n
 }
 
 /** The file name the caller sees: the real one for those who may have originals, else a neutral one ("recording.m4a"). */
-export async function visibleFilename(actor: Actor, asset: Asset): Promise<string> {
-  return (await mayHaveOriginal(actor, asset.chest.id)) ? asset.filename : neutralFilename(asset);
+export function visibleFilename(actor: Actor, asset: Asset): Maybe<string> {
+  const chestId = asset.chest.id;
+  return decide(mayHaveOriginalNow(actor, chestId), () => mayHaveOriginal(actor, chestId), (original) => (original ? asset.filename : neutralFilename(asset)));
 }
 
 /**
  * The technical facts the caller sees: all of them for those who may have the original; others
  * not the camera (EXIF Make and Model), which says what made the original as its metadata does.
  */
-export async function visibleMediaInfo(actor: Actor, asset: Asset): Promise<Asset['mediaInfo']> {
-  if (!asset.mediaInfo || (await mayHaveOriginal(actor, asset.chest.id))) return asset.mediaInfo;
-  const { camera: _camera, ...facts } = asset.mediaInfo;
-  return facts;
+export function visibleMediaInfo(actor: Actor, asset: Asset): Maybe<Asset['mediaInfo']> {
+  const info = asset.mediaInfo;
+  if (!info) return info;
+  const chestId = asset.chest.id;
+  return decide(mayHaveOriginalNow(actor, chestId), () => mayHaveOriginal(actor, chestId), (original) => {
+    if (original) return info;
+    const { camera: _camera, ...facts } = info;
+    return facts;
+  });
 }
 
 /** A name that says only what the memory is: "photo.jpg", "video.mp4", "recording.m4a", "document.pdf". */

@@ -1,6 +1,6 @@
 import type { Asset, Chest, Face, Person } from '../../db/entities/index.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
-import { maySeeLocation } from '../access/access.service.js';
+import { maySeeLocation, maySeeLocationNow } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { derivativeUrl } from '../asset/download.js';
 import { type Page, pageSize, type PageArgs } from '../pagination.js';
@@ -17,6 +17,9 @@ import { shownToEveryone } from './people.queries.js';
 
 /** The chest's own people see everyone. */
 export const seesEveryone = (actor: Actor, chestId: string): Promise<boolean> => maySeeLocation(actor, chestId);
+
+/** seesEveryone without a promise when the caller's role in the chest is already known; undefined when not. */
+export const seesEveryoneNow = (actor: Actor, chestId: string): boolean | undefined => maySeeLocationNow(actor, chestId);
 
 /** One page of a chest's people, as this reader may see them. */
 export async function listPeople(actor: Actor, chest: Chest, args: PageArgs, maxPageSize: number, load: (key: PeoplePageKey) => Promise<Page<Person>>): Promise<Page<Person>> {

@@ -20,7 +20,8 @@ import type { StorageBackend } from '../../storage/storage.port.js';
 import type { Actor } from '../actor.js';
 import { pgArray } from '../batch.js';
 import { derivativePrefix, derivativeSink } from '../processing/derivatives.js';
-import { seesEveryone } from './people.nested.js';
+import type { Maybe } from '../access/access.service.js';
+import { seesEveryone, seesEveryoneNow } from './people.nested.js';
 
 /**
  * Consent in pictures: in the thumbnails people outside the family receive, the faces of hidden
@@ -79,8 +80,14 @@ export function redactionSignature(asset: Pick<Asset, 'processedAt'>, all: reado
  * for photos with no hidden person; for everyone else the blurred copies, or none while they are
  * not made for the photo's hidden faces as they are now.
  */
-export async function thumbnailsFor(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<Thumbnail[]> {
-  if (asset.thumbnails.length === 0 || (await seesEveryone(actor, asset.chest.id))) return asset.thumbnails;
+export function thumbnailsFor(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Maybe<Thumbnail[]> {
+  // Members' answer needs no look-up: given at once when their role is known (the chest was authorised).
+  if (asset.thumbnails.length === 0 || seesEveryoneNow(actor, asset.chest.id) === true) return asset.thumbnails;
+  return redactedThumbnails(actor, asset, hiddenFaces);
+}
+
+async function redactedThumbnails(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<Thumbnail[]> {
+  if (await seesEveryone(actor, asset.chest.id)) return asset.thumbnails;
   const signature = redactionSignature(asset, await hiddenFaces(asset.id));
   if (signature === null) return asset.thumbnails;
   return asset.redaction?.signature === signature ? asset.redaction.thumbnails : [];
@@ -91,8 +98,13 @@ export async function thumbnailsFor(actor: Actor, asset: Asset, hiddenFaces: (as
  * memories with no hidden person; for everyone else the one made from the blurred copy, or none
  * while the copies do not match (and for records made before they carried one).
  */
-export async function placeholderFor(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<string | null> {
-  if (asset.placeholder === null || (await seesEveryone(actor, asset.chest.id))) return asset.placeholder;
+export function placeholderFor(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Maybe<string | null> {
+  if (asset.placeholder === null || seesEveryoneNow(actor, asset.chest.id) === true) return asset.placeholder;
+  return redactedPlaceholder(actor, asset, hiddenFaces);
+}
+
+async function redactedPlaceholder(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<string | null> {
+  if (await seesEveryone(actor, asset.chest.id)) return asset.placeholder;
   const signature = redactionSignature(asset, await hiddenFaces(asset.id));
   if (signature === null) return asset.placeholder;
   return asset.redaction?.signature === signature ? (asset.redaction.placeholder ?? null) : null;
@@ -103,9 +115,9 @@ export async function placeholderFor(actor: Actor, asset: Asset, hiddenFaces: (a
  * leaves the family unblurred, even through a view link whose owner allowed originals. In a film,
  * a hidden face found in any of its searched frames counts, not only the poster's.
  */
-export async function originalWithheld(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<boolean> {
-  if (await seesEveryone(actor, asset.chest.id)) return false;
-  return (await hiddenFaces(asset.id)).length > 0;
+export function originalWithheld(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Maybe<boolean> {
+  if (seesEveryoneNow(actor, asset.chest.id) === true) return false;
+  return seesEveryone(actor, asset.chest.id).then(async (all) => !all && (await hiddenFaces(asset.id)).length > 0);
 }
 
 /**
@@ -113,8 +125,8 @@ export async function originalWithheld(actor: Actor, asset: Asset, hiddenFaces: 
  * by frame, so outside the family a video showing a hidden person has none (only its blurred
  * posters). Photos' previews are their thumbnails (thumbnailsFor); recordings show no faces.
  */
-export async function previewWithheld(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Promise<boolean> {
-  return asset.fileType === FileType.VIDEO && (await originalWithheld(actor, asset, hiddenFaces));
+export function previewWithheld(actor: Actor, asset: Asset, hiddenFaces: (assetId: string) => Promise<HiddenFace[]>): Maybe<boolean> {
+  return asset.fileType === FileType.VIDEO && originalWithheld(actor, asset, hiddenFaces);
 }
 
 /** Queues the blurring of these photos (in the caller's transaction): a hidden person's faces changed in them. */
