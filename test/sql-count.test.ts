@@ -112,6 +112,17 @@ describe('SQL statements per query', () => {
     expect(await statements(`query($id: ID!) { chest(id: $id) { summary { recentAssets { id } } } }`, { id: chest.id })).toBe(counts + 1);
   });
 
+  it('stories: the hidden-names statement runs only when their text is selected, once per request', async () => {
+    const chest = await chestWith(3);
+    const q = (fields: string) => `query($id: ID!) { chest(id: $id) { stories { edges { node { ${fields} } } } } }`;
+    const plain = await statements(q('id status'), { id: chest.id });
+    // session + chest + role + the stories' page
+    expect(plain).toBe(4);
+    expect(await statements(q('id title'), { id: chest.id })).toBe(plain + 1);
+    const viaFragment = `query($id: ID!) { chest(id: $id) { stories { edges { node { id ...T } } } } } fragment T on Story { title timeline { date } }`;
+    expect(await statements(viaFragment, { id: chest.id })).toBe(plain + 1);
+  });
+
   it("people and faces: does not grow with the number of people, their faces or their memories (1 vs 30)", async () => {
     /** A chest where each of n people appears in two of n photos, next to the person before them. */
     async function peopleChest(n: number) {

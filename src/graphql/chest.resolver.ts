@@ -1,4 +1,5 @@
-import { Arg, Args, Ctx, FieldResolver, GraphQLISODateTime, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, FieldResolver, GraphQLISODateTime, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Asset, Chest, Membership } from '../db/entities/index.js';
 import { ChestRole } from '../db/enums.js';
 import type { AssetFilter } from '../domain/asset/asset.queries.js';
@@ -31,6 +32,10 @@ import {
 } from './chest.types.js';
 import { type ConnectionShape, toConnection } from './connection.js';
 import type { Context } from './context.js';
+import { selects } from './selection.js';
+
+/** Story fields read through the chest's name scrubber (story.resolver.ts). */
+const SCRUBBED_STORY_FIELDS: ReadonlySet<string> = new Set(['title', 'content', 'paragraphs', 'timeline', 'themes']);
 
 /** Transport only: read arguments, call one domain function, shape the result. */
 @Resolver(() => Chest)
@@ -145,10 +150,13 @@ export class ChestResolver {
   }
 
   @FieldResolver(() => StoryConnection, { description: 'Stories, newest first. Non-members see published ones only.' })
-  async stories(@Root() chest: Chest, @Args(() => PageArgsGql) args: PageArgsGql, @Ctx() ctx: Context) {
+  async stories(@Root() chest: Chest, @Args(() => PageArgsGql) args: PageArgsGql, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const limit = pageSize(args.first, ctx.config.maxPageSize);
     const publishedOnly = await storiesPublishedOnly(ctx.actor, chest);
-    return toConnection(await ctx.loaders.storyPages.load({ chestId: chest.id, limit, after: args.after ?? null, publishedOnly }));
+    const page = ctx.loaders.storyPages.load({ chestId: chest.id, limit, after: args.after ?? null, publishedOnly });
+    // The chest's name scrubber with the page, when its stories' text is asked: then each title is a plain value, not a promise per story.
+    if (selects(info, ['edges', 'node'], SCRUBBED_STORY_FIELDS)) await ctx.loaders.nameScrubbers.load(chest.id);
+    return toConnection(await page);
   }
 
   @FieldResolver(() => ContributionConnection, { description: 'Guest contributions, newest first (owners and editors).' })

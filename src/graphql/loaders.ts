@@ -5,6 +5,7 @@ import { Contribution as ContributionEntity, Story as StoryEntity } from '../db/
 import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadVisibleAssetsById } from '../domain/asset/asset.queries.js';
 import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
 import { loadChestStats, loadRecentAssets } from '../domain/chest/chest.summary.js';
+import { SettledCache } from '../domain/actor.js';
 import { loadMembers } from '../domain/membership/membership.service.js';
 import { loadHiddenFaces } from '../domain/people/redaction.js';
 import { hiddenNamesOfChests, nameScrubber } from '../domain/story/hidden-names.js';
@@ -27,6 +28,7 @@ import {
  */
 export function createLoaders(em: EntityManager) {
   const byJson = { cacheKeyFn: (k: unknown) => JSON.stringify(k) };
+  const scrubbers = new SettledCache<string, (text: string) => string>();
   return {
     assetPages: new DataLoader((keys: readonly AssetPageKey[]) => loadAssetPages(em, keys), byJson),
     assetCounts: new DataLoader((keys: readonly { chestId: string; filter: AssetFilter }[]) => countAssets(em, keys), byJson),
@@ -50,7 +52,9 @@ export function createLoaders(em: EntityManager) {
     facesByAsset: new DataLoader((ids: readonly string[]) => loadFacesByAsset(em, ids)),
     hiddenFaces: new DataLoader((ids: readonly string[]) => loadHiddenFaces(em, ids)),
     /** Per chest: rewrites the names of its hidden people (stories are scrubbed as they are read). */
-    nameScrubbers: new DataLoader(async (ids: readonly string[]) => (await hiddenNamesOfChests(em, ids)).map(nameScrubber)),
+    nameScrubbers: new DataLoader(async (ids: readonly string[]) => (await hiddenNamesOfChests(em, ids)).map(nameScrubber), { cacheMap: scrubbers }),
+    /** The scrubber nameScrubbers has already answered for this chest, without a promise; undefined while it has not. */
+    knownScrubber: (chestId: string) => scrubbers.settled(chestId),
   };
 }
 
