@@ -1,5 +1,5 @@
 import { type ClassType, Field, ObjectType } from 'type-graphql';
-import type { Edge, Page } from '../domain/pagination.js';
+import type { Edge as PageEdge, Page } from '../domain/pagination.js';
 
 @ObjectType({ description: 'Where a page ends, for fetching the next one with `after`.' })
 export class PageInfo {
@@ -12,7 +12,7 @@ export class PageInfo {
 
 export interface ConnectionShape<T> {
   /** Each edge's cursor is computed when the field resolves (domain/pagination.ts lazyEdges). */
-  edges: Edge<T>[];
+  edges: PageEdge<T>[];
   pageInfo: PageInfo;
   /** What a `totalCount` field resolver needs to count the whole connection; never sent. */
   countKey?: unknown;
