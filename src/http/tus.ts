@@ -63,7 +63,8 @@ export function checksumBodyTooLarge(req: Request): boolean {
 /**
  * When the PATCH names a checksum, reads its body (at most CHECKSUM_BODY_LIMIT) and checks it
  * before a byte reaches storage; returns the body to store. Without one, the request streams.
- * Call it once the offset is known to be right: reading comes last, after every cheap refusal.
+ * Call it once the offset is known to be right and a declared Content-Length is within the limit
+ * (checksumBodyTooLarge): reading comes last, after every cheap refusal.
  */
 export async function verifiedBody(req: Request, { uploadId, offset }: { uploadId: string; offset: number }): Promise<Readable> {
   const header = req.get('upload-checksum');
@@ -72,7 +73,6 @@ export async function verifiedBody(req: Request, { uploadId, offset }: { uploadI
   if (algorithm?.toLowerCase() !== 'sha256' || !expected) {
     throw new AppError(ErrorCode.BAD_USER_INPUT, 'Upload-Checksum: only sha256 is supported', 'checksum');
   }
-  if (checksumBodyTooLarge(req)) throw checksumTooLarge();
   if (heldChecksumBodies.has(uploadId)) throw new UploadConflictError('Another request is sending to this upload; try again shortly', offset, 1);
   // 409 with Retry-After, like a busy ticket: tus clients retry a 409 (a 503 or 429 they may not).
   if (heldChecksumBodies.size >= CHECKSUM_BODIES_AT_ONCE) throw new UploadConflictError('The server is checking many uploads at once; try again shortly', offset, 1);
@@ -93,7 +93,7 @@ export async function verifiedBody(req: Request, { uploadId, offset }: { uploadI
   }
 }
 
-const checksumTooLarge = () =>
+export const checksumTooLarge = () =>
   new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `Upload-Checksum: at most ${CHECKSUM_BODY_LIMIT} bytes per checksummed request`, 'checksum');
 
 /**

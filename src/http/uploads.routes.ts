@@ -5,7 +5,7 @@ import { AppError, ErrorCode } from '../domain/errors.js';
 import type { RateLimiter } from '../domain/rate-limit/rate-limiter.js';
 import { progressReporter } from '../domain/upload/upload-progress.js';
 import { killProcessAt, type UploadFaults } from '../domain/upload/upload-faults.js';
-import { UploadConflictError } from '../domain/upload/upload-lease.js';
+import { UploadConflictError, wrongOffset } from '../domain/upload/upload-lease.js';
 import { type AssetIntake, PART_SIZE, receiveBytes, reconcileUpload, uploadForTicket, type UploadPolicy } from '../domain/upload/upload.service.js';
 import { isUuid } from '../domain/validation.js';
 import type { Logger } from '../logger.js';
@@ -15,9 +15,9 @@ import { httpStatusOf, sendError } from './errors.js';
 import { UploadStatus } from '../db/enums.js';
 import { cancelUpload } from '../domain/upload/upload-cancel.js';
 import {
-  CHECKSUM_BODY_LIMIT,
   ChecksumMismatchError,
   checksumBodyTooLarge,
+  checksumTooLarge,
   isTus,
   methodOverride,
   TUS_CHECKSUMS,
@@ -108,14 +108,15 @@ export function uploadsRouter(
       if (tus && req.get('content-type')?.split(';')[0]?.trim().toLowerCase() !== 'application/offset+octet-stream') {
         throw new AppError(ErrorCode.UNSUPPORTED_FILE_TYPE, 'Content-Type: application/offset+octet-stream is required', 'contentType');
       }
-      if (checksumBodyTooLarge(req)) throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `Upload-Checksum: at most ${CHECKSUM_BODY_LIMIT} bytes per checksummed request`, 'checksum');
+      // Refused from Content-Length alone, before the ticket is even looked up.
+      if (checksumBodyTooLarge(req)) throw checksumTooLarge();
       upload = await uploadForTicket(em, validId(req.params.id), ticket(req.get('authorization')), guard(req));
       if (tus && upload.status === UploadStatus.FAILED) throw new GoneError();
       const offset = uploadOffset(req);
       // The cheap refusal first: a body held for its checksum must at least be at the right offset
       // (receiveBytes checks again under the lease, which is what counts).
       if (upload.status === UploadStatus.OPEN && offset !== upload.receivedBytes && req.get('upload-checksum') !== undefined) {
-        throw new UploadConflictError(`offset: the server holds ${upload.receivedBytes} bytes; resume from there`, upload.receivedBytes);
+        throw wrongOffset(upload.receivedBytes);
       }
       const body = await verifiedBody(req, { uploadId: upload.id, offset });
       const progress = progressReporter(intake.events, upload);

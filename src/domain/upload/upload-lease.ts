@@ -21,6 +21,9 @@ export class UploadConflictError extends AppError {
   }
 }
 
+/** A client's Upload-Offset that is not where the server is: the answer says where it is. */
+export const wrongOffset = (held: number) => new UploadConflictError(`offset: the server holds ${held} bytes; resume from there`, held);
+
 /** The right to send bytes for one upload, held by one request at a time. */
 export interface UploadLease {
   readonly token: string;

@@ -19,7 +19,7 @@ import { type ClientGuard, guardedLookup } from '../rate-limit/client-guard.js';
 import { parseInput } from '../validation.js';
 import { type CreateUploadInput, createUploadInput } from './upload.input.js';
 import { noFaults, type UploadFaults } from './upload-faults.js';
-import { claimUpload, UploadConflictError, type UploadLease } from './upload-lease.js';
+import { claimUpload, UploadConflictError, type UploadLease, wrongOffset } from './upload-lease.js';
 import { forgetHash, hashAt, recordHash } from './upload-hash.js';
 import { deleteStaging, recordedParts, stagingPrefix, unrecordedPart } from './upload-parts.js';
 
@@ -154,7 +154,7 @@ export async function receiveBytes(ctx: UploadContext, input: ReceiveInput): Pro
   });
   try {
     if (offset !== upload.receivedBytes) {
-      throw new UploadConflictError(`offset: the server holds ${upload.receivedBytes} bytes; resume from there`, upload.receivedBytes);
+      throw wrongOffset(upload.receivedBytes);
     }
     // A part stored but never recorded sits where these bytes go: the client sends them again.
     await storage.deletePart(stagingPrefix(upload.id), upload.receivedBytes);
