@@ -82,36 +82,37 @@ export class StoryResolver {
   // At once when the chest's scrubber is already loaded (Chest.stories loads it with the page when these fields are asked).
   @FieldResolver(() => String)
   title(@Root() story: Story, @Ctx() ctx: Context): Maybe<string> {
-    const scrub = ctx.loaders.knownScrubber(story.chest.id);
-    return scrub ? scrub(story.title) : this.scrubber(story, ctx).then((s) => s(story.title));
+    return this.scrubbed(story, ctx, (scrub) => scrub(story.title));
   }
 
   @FieldResolver(() => String)
   content(@Root() story: Story, @Ctx() ctx: Context): Maybe<string> {
-    const scrub = ctx.loaders.knownScrubber(story.chest.id);
-    return scrub ? scrub(story.content) : this.scrubber(story, ctx).then((s) => s(story.content));
+    return this.scrubbed(story, ctx, (scrub) => scrub(story.content));
   }
 
   @FieldResolver(() => [StoryParagraph])
-  async paragraphs(@Root() story: Story, @Ctx() ctx: Context): Promise<StoryParagraph[]> {
-    const scrub = await this.scrubber(story, ctx);
-    return story.paragraphs.map((p) => ({ ...p, text: scrub(p.text) }));
+  paragraphs(@Root() story: Story, @Ctx() ctx: Context): Maybe<StoryParagraph[]> {
+    return this.scrubbed(story, ctx, (scrub) => story.paragraphs.map((p) => ({ ...p, text: scrub(p.text) })));
   }
 
   @FieldResolver(() => [TimelineEntry])
-  async timeline(@Root() story: Story, @Ctx() ctx: Context): Promise<TimelineEntry[]> {
-    const scrub = await this.scrubber(story, ctx);
-    return story.timeline.map((t) => ({ ...t, title: scrub(t.title), description: t.description == null ? t.description : scrub(t.description) }));
+  timeline(@Root() story: Story, @Ctx() ctx: Context): Maybe<TimelineEntry[]> {
+    return this.scrubbed(story, ctx, (scrub) =>
+      story.timeline.map((t) => ({ ...t, title: scrub(t.title), description: t.description == null ? t.description : scrub(t.description) })),
+    );
   }
 
   @FieldResolver(() => [Theme])
-  async themes(@Root() story: Story, @Ctx() ctx: Context): Promise<Theme[]> {
-    const scrub = await this.scrubber(story, ctx);
-    return story.themes.map((t) => ({ ...t, name: scrub(t.name), description: t.description == null ? t.description : scrub(t.description) }));
+  themes(@Root() story: Story, @Ctx() ctx: Context): Maybe<Theme[]> {
+    return this.scrubbed(story, ctx, (scrub) =>
+      story.themes.map((t) => ({ ...t, name: scrub(t.name), description: t.description == null ? t.description : scrub(t.description) })),
+    );
   }
 
-  private scrubber(story: Story, ctx: Context): Promise<(text: string) => string> {
-    return ctx.loaders.nameScrubbers.load(story.chest.id);
+  /** `apply` with the chest's name scrubber: at once when it is loaded already, else once it is. */
+  private scrubbed<T>(story: Story, ctx: Context, apply: (scrub: (text: string) => string) => T): Maybe<T> {
+    const known = ctx.loaders.knownScrubber(story.chest.id);
+    return known ? apply(known) : ctx.loaders.nameScrubbers.load(story.chest.id).then(apply);
   }
 
   @Subscription(() => StoryProgress, {
