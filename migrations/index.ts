@@ -16,6 +16,7 @@ import { Migration20261202065700_pixel_captions } from './Migration2026120206570
 import { Migration20261202070641_analysis_requests } from './Migration20261202070641_analysis_requests.js';
 import { Migration20261202071008_face_frame } from './Migration20261202071008_face_frame.js';
 import { Migration20261203151730_upload_staging_run } from './Migration20261203151730_upload_staging_run.js';
+import { Migration20261203180611_search_entries } from './Migration20261203180611_search_entries.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -34,4 +35,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202070641_analysis_requests', class: Migration20261202070641_analysis_requests },
   { name: 'Migration20261202071008_face_frame', class: Migration20261202071008_face_frame },
   { name: 'Migration20261203151730_upload_staging_run', class: Migration20261203151730_upload_staging_run },
+  { name: 'Migration20261203180611_search_entries', class: Migration20261203180611_search_entries },
 ];

@@ -30,6 +30,8 @@ export function ormOptions(opts: OrmOptions): Options {
     allowGlobalContext: false,
     forceUtcTimezone: true,
     ensureDatabase: false,
+    // Search's triggers and their functions are hand-written in migrations (search_entries), not declared on entities.
+    schemaGenerator: { ignoreTriggers: true, ignoreRoutines: true },
     // Migrations are listed in code (not globbed from disk) so the same list runs from tsx, vitest and dist/.
     migrations: {
       path: 'migrations',

@@ -8,9 +8,10 @@ import { Membership } from './membership.entity.js';
 import { Person } from './person.entity.js';
 import { RateLimitCounter } from './rate-limit.entity.js';
 import { AnalysisRequest } from './analysis-request.entity.js';
+import { SearchEntry } from './search-entry.entity.js';
 import { Session } from './session.entity.js';
 import { Story } from './story.entity.js';
 import { Upload } from './upload.entity.js';
 
-export { Account, AnalysisRequest, Asset, Chest, ChestEvent, Contribution, Face, Membership, Person, RateLimitCounter, Session, Story, Upload };
-export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter, Person, Face, AnalysisRequest];
+export { Account, AnalysisRequest, Asset, Chest, ChestEvent, Contribution, Face, Membership, Person, RateLimitCounter, SearchEntry, Session, Story, Upload };
+export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter, Person, Face, AnalysisRequest, SearchEntry];
