@@ -78,3 +78,12 @@ registerEnumType(ChestEventKind, {
   description:
     'ASSET_PROCESSING: a pipeline stage started, progressed, finished or failed. MEMORY_ADDED: a memory became visible. STORY_READY: a story finished. CONTRIBUTION_SUBMITTED: a guest sent memories (owners only).',
 });
+
+export enum ExportStatus {
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  READY = 'READY',
+  FAILED = 'FAILED',
+}
+
+registerEnumType(ExportStatus, { name: 'ExportStatus', description: 'QUEUED: waiting for the worker. RUNNING: being written (see progress). READY: downloadable until expiresAt. FAILED: see error.' });

@@ -2,6 +2,7 @@ import { Account } from './account.entity.js';
 import { Asset } from './asset.entity.js';
 import { Chest } from './chest.entity.js';
 import { ChestEvent } from './chest-event.entity.js';
+import { ChestExport } from './chest-export.entity.js';
 import { Contribution } from './contribution.entity.js';
 import { Face } from './face.entity.js';
 import { Membership } from './membership.entity.js';
@@ -13,5 +14,5 @@ import { Session } from './session.entity.js';
 import { Story } from './story.entity.js';
 import { Upload } from './upload.entity.js';
 
-export { Account, AnalysisRequest, Asset, Chest, ChestEvent, Contribution, Face, Membership, Person, RateLimitCounter, SearchEntry, Session, Story, Upload };
-export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter, Person, Face, AnalysisRequest, SearchEntry];
+export { Account, AnalysisRequest, Asset, Chest, ChestEvent, ChestExport, Contribution, Face, Membership, Person, RateLimitCounter, SearchEntry, Session, Story, Upload };
+export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter, Person, Face, AnalysisRequest, SearchEntry, ChestExport];
