@@ -18,6 +18,7 @@ import { Migration20261202071008_face_frame } from './Migration20261202071008_fa
 import { Migration20261203151730_upload_staging_run } from './Migration20261203151730_upload_staging_run.js';
 import { Migration20261203180611_search_entries } from './Migration20261203180611_search_entries.js';
 import { Migration20261203180806_chest_exports } from './Migration20261203180806_chest_exports.js';
+import { Migration20261203180931_duplicates } from './Migration20261203180931_duplicates.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -38,4 +39,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203151730_upload_staging_run', class: Migration20261203151730_upload_staging_run },
   { name: 'Migration20261203180611_search_entries', class: Migration20261203180611_search_entries },
   { name: 'Migration20261203180806_chest_exports', class: Migration20261203180806_chest_exports },
+  { name: 'Migration20261203180931_duplicates', class: Migration20261203180931_duplicates },
 ];

@@ -9,6 +9,7 @@ import { Chest } from './chest.entity.js';
 import { Contribution } from './contribution.entity.js';
 import { Analysis, type AssetPreview, GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
 import type { AssetRedaction } from './face.types.js';
+import type { MergedCopy } from './duplicate.types.js';
 
 export const PLACE_MAX = 200;
 export const CAPTION_MAX = 2000;
@@ -171,6 +172,10 @@ export class Asset extends BaseEntity {
   @Field(() => [Analysis], { description: 'The AI tasks run on this memory, with the provider and model of each.' })
   @Property({ type: 'jsonb', default: '[]' })
   analyses: Opt<Analysis[]> = [];
+
+  /** Copies merged into this memory (resolveDuplicates), oldest merge first; exposed through Asset.contributors. */
+  @Property({ type: 'jsonb', default: '[]' })
+  mergedFrom: Opt<MergedCopy[]> = [];
 
   @Field(() => GraphQLISODateTime, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })
