@@ -19,6 +19,7 @@ import { Migration20261203151730_upload_staging_run } from './Migration202612031
 import { Migration20261203180611_search_entries } from './Migration20261203180611_search_entries.js';
 import { Migration20261203180806_chest_exports } from './Migration20261203180806_chest_exports.js';
 import { Migration20261203180931_duplicates } from './Migration20261203180931_duplicates.js';
+import { Migration20261203181023_bin_and_review } from './Migration20261203181023_bin_and_review.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -40,4 +41,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203180611_search_entries', class: Migration20261203180611_search_entries },
   { name: 'Migration20261203180806_chest_exports', class: Migration20261203180806_chest_exports },
   { name: 'Migration20261203180931_duplicates', class: Migration20261203180931_duplicates },
+  { name: 'Migration20261203181023_bin_and_review', class: Migration20261203181023_bin_and_review },
 ];

@@ -6,6 +6,7 @@ import { Field, Float, GraphQLISODateTime, Int, ObjectType } from 'type-graphql'
 import { FileType, ProcessingStatus } from '../enums.js';
 import { BaseEntity } from './base.entity.js';
 import { Chest } from './chest.entity.js';
+import { Account } from './account.entity.js';
 import { Contribution } from './contribution.entity.js';
 import { Analysis, type AssetPreview, GeoLocation, Tag, Thumbnail, Transcription } from './asset.types.js';
 import type { AssetRedaction } from './face.types.js';
@@ -28,6 +29,11 @@ export const CAPTION_MAX = 2000;
 @Index({ name: 'asset_chest_status_idx', properties: ['chest', 'status'], where: 'deleted_at is null' })
 // Duplicate detection: the same bytes within one chest.
 @Index({ name: 'asset_chest_sha256_idx', properties: ['chest', 'sha256'] })
+// The chest's bin (Chest.bin): newest deletion first, over binned rows only.
+@Index({
+  name: 'asset_chest_bin_idx',
+  expression: 'create index "asset_chest_bin_idx" on "asset" ("chest_id", "deleted_at" desc, "id" desc) where deleted_at is not null',
+})
 export class Asset extends BaseEntity {
   @ManyToOne({ entity: () => Chest, deleteRule: 'cascade' })
   chest!: Chest;
@@ -35,6 +41,17 @@ export class Asset extends BaseEntity {
   /** Set when a guest sent this memory; it stays hidden until that contribution is approved. */
   @ManyToOne({ entity: () => Contribution, nullable: true, deleteRule: 'set null', index: true })
   contribution: Contribution | null = null;
+
+  /**
+   * A memory of a contribution that an owner approved on its own (approveContributionMemory): it is
+   * visible while the rest of the contribution waits. Rejected ones are purged, never kept.
+   */
+  @Property({ type: 'timestamptz', nullable: true })
+  approvedAt: Date | null = null;
+
+  /** The member whose upload created it; null for a guest's, and after their account is gone. Editors may bin only their own. */
+  @ManyToOne({ entity: () => Account, nullable: true, deleteRule: 'set null', index: true })
+  addedBy: Account | null = null;
 
   /** Exposed through the Asset.filename resolver: names often hold a street or a person's name. */
   @Property({ type: 'varchar', length: 255 })
@@ -180,4 +197,8 @@ export class Asset extends BaseEntity {
   @Field(() => GraphQLISODateTime, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })
   deletedAt: Date | null = null;
+
+  /** Who moved it to the bin (deleteMemory); shown to owners in Chest.bin. */
+  @ManyToOne({ entity: () => Account, nullable: true, deleteRule: 'set null' })
+  deletedBy: Account | null = null;
 }
