@@ -6,6 +6,8 @@ import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadV
 import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
 import { loadChestStats, loadRecentAssets } from '../domain/chest/chest.summary.js';
 import { SettledCache } from '../domain/actor.js';
+import { type ContributorNameKey, loadContributorNames } from '../domain/duplicates/contributors.js';
+import { loadDuplicateGroups } from '../domain/duplicates/duplicate-groups.queries.js';
 import { loadMembers } from '../domain/membership/membership.service.js';
 import { loadHiddenFaces } from '../domain/people/redaction.js';
 import { hiddenNamesOfChests, nameScrubber } from '../domain/story/hidden-names.js';
@@ -44,6 +46,10 @@ export function createLoaders(em: EntityManager) {
     /** ChestSummary.recentAssets, by chest id: read only when the field is selected. */
     recentAssets: new DataLoader((ids: readonly string[]) => loadRecentAssets(em, ids)),
     members: new DataLoader((ids: readonly string[]) => loadMembers(em, ids)),
+    /** Chest.duplicateGroups: every group of copies of each chest (the resolver pages them). */
+    duplicateGroups: new DataLoader((ids: readonly string[]) => loadDuplicateGroups(em, ids)),
+    /** Asset.contributors: guests' and members' names. */
+    contributorNames: new DataLoader((keys: readonly ContributorNameKey[]) => loadContributorNames(em, keys), byJson),
     peoplePages: new DataLoader((keys: readonly PeoplePageKey[]) => loadPeoplePages(em, keys), byJson),
     peopleById: new DataLoader((ids: readonly string[]) => loadPeopleById(em, ids)),
     faceCounts: new DataLoader((ids: readonly string[]) => countFaces(em, ids)),

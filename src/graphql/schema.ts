@@ -5,6 +5,7 @@ import { AssetResolver, ThumbnailResolver } from './asset.resolver.js';
 import { AccountResolver } from './account.resolver.js';
 import { AssetConnectionResolver, ChestResolver, ChestSummaryResolver } from './chest.resolver.js';
 import { ContributionResolver } from './contribution.resolver.js';
+import { AssetContributorsResolver, ChestDuplicatesResolver, DuplicateGroupResolver } from './duplicates.resolver.js';
 import { MembershipResolver } from './membership.resolver.js';
 import { AssetFacesResolver, ChestPeopleResolver, FaceResolver, PersonResolver } from './people.resolver.js';
 import { UploadResolver } from './upload.resolver.js';
@@ -13,7 +14,7 @@ import { ChestStoryResolver, StoryResolver } from './story.resolver.js';
 
 export async function createSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [AccountResolver, ChestResolver, ChestSummaryResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver],
+    resolvers: [AccountResolver, ChestResolver, ChestSummaryResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver, ChestDuplicatesResolver, DuplicateGroupResolver, AssetContributorsResolver],
     // Input is validated in domain/ (zod), where the rules live next to the use cases.
     validate: false,
     // Every subscription brings its own `subscribe` (access check first, then the EventBus), so

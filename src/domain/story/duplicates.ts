@@ -37,7 +37,7 @@ export interface CopyCandidate {
  */
 export function duplicateGroups(memories: readonly CopyCandidate[]): Map<string, string> {
   const groupOf = new Map<string, string>();
-  const words = new Map(memories.map((m) => [m.id, { text: wordsOf(m.text), transcript: wordsOf(m.transcript) }]));
+  const sameContent = contentJudge();
   for (let i = 0; i < memories.length; i++) {
     const a = memories[i]!;
     if (groupOf.has(a.id)) continue;
@@ -45,7 +45,7 @@ export function duplicateGroups(memories: readonly CopyCandidate[]): Map<string,
       const b = memories[j]!;
       if (groupOf.has(b.id)) continue;
       const looksSame = a.sha256 === b.sha256 || (a.perceptualHash !== null && b.perceptualHash !== null && hammingDistance(a.perceptualHash, b.perceptualHash) <= NEAR_COPY_BITS);
-      if (!looksSame || !saySame(a, b, words.get(a.id)!, words.get(b.id)!)) continue;
+      if (!looksSame || !sameContent(a, b) || !sameCaptions(a, b)) continue;
       groupOf.set(a.id, a.id);
       groupOf.set(b.id, a.id);
     }
@@ -53,17 +53,37 @@ export function duplicateGroups(memories: readonly CopyCandidate[]): Map<string,
   return groupOf;
 }
 
+/**
+ * Whether nothing in two memories' kind or words tells them apart: the same kind, and both
+ * without text (or transcript) or with mostly the same words. What makes two near pictures one,
+ * for stories and for the chest's duplicate suggestions (domain/duplicates) alike. Each memory's
+ * words are read once per judge.
+ */
+export function contentJudge(): (a: CopyCandidate, b: CopyCandidate) => boolean {
+  const words = new Map<string, Words>();
+  const of = (m: CopyCandidate): Words => {
+    let w = words.get(m.id);
+    if (!w) words.set(m.id, (w = { text: wordsOf(m.text), transcript: wordsOf(m.transcript) }));
+    return w;
+  };
+  return (a, b) => {
+    if (a.kind !== b.kind) return false;
+    const aw = of(a);
+    const bw = of(b);
+    return sameWords(aw.text, bw.text) && sameWords(aw.transcript, bw.transcript);
+  };
+}
+
 interface Words {
   text: Set<string>;
   transcript: Set<string>;
 }
 
-/** Nothing in their words tells them apart. */
-function saySame(a: CopyCandidate, b: CopyCandidate, aw: Words, bw: Words): boolean {
-  if (a.kind !== b.kind) return false;
-  if (!sameWords(aw.text, bw.text) || !sameWords(aw.transcript, bw.transcript)) return false;
-  // The family's caption and a guest's, or two guests': each person's words are kept. One
-  // person's two captions of copies ("Our wedding day") tell one picture.
+/**
+ * A story tells each person's words: the family's caption and a guest's, or two guests', differ,
+ * so both are told. One person's two captions of copies ("Our wedding day") tell one picture.
+ */
+function sameCaptions(a: CopyCandidate, b: CopyCandidate): boolean {
   const ac = a.caption?.trim();
   const bc = b.caption?.trim();
   return !(ac && bc && a.captionBy !== b.captionBy && ac.toLowerCase() !== bc.toLowerCase());
