@@ -22,7 +22,7 @@ import { createGraphQLRunner, type GqlResult, ok } from './support/graphql.js';
 
 type ActorKind = 'anonymous' | 'shareHolder' | 'shareLinkOpener' | 'guest' | 'viewer' | 'editor' | 'owner' | 'otherAccount';
 type State = 'private' | 'public' | 'revoked' | 'deleted' | 'deletedPrivate';
-type Outcome = 'ALLOWED' | 'NOT_FOUND' | 'FORBIDDEN' | 'UNAUTHENTICATED' | 'CONFLICT';
+type Outcome = 'ALLOWED' | 'NOT_FOUND' | 'FORBIDDEN' | 'UNAUTHENTICATED' | 'CONFLICT' | 'ALREADY_IN_BIN';
 
 /**
  * - shareHolder: sends the view link's token with every request (`X-Share-Token`), reaching
@@ -89,6 +89,12 @@ const decideContribution = (actor: ActorKind, state: State): Outcome =>
 /** Operations that take the guest's own credential; nobody else holds one (they try a well-formed token of their own making). */
 const guestOnly = (actor: ActorKind, state: State): Outcome => (actor === 'guest' && isLive(state) ? 'ALLOWED' : 'NOT_FOUND');
 
+/** A memory in the bin: only those who could bring it back (owners; the editor who added it) learn it exists. */
+const binnedBy =
+  (allowed: readonly ActorKind[]) =>
+  (actor: ActorKind, state: State): Outcome =>
+    !isLive(state) || (actor !== 'owner' && actor !== 'editor') ? 'NOT_FOUND' : allowed.includes(actor) ? 'ALLOWED' : 'FORBIDDEN';
+
 const MEMBERS: readonly ActorKind[] = ['owner', 'editor', 'viewer'];
 const MODERATORS: readonly ActorKind[] = ['owner', 'editor'];
 const OWNERS: readonly ActorKind[] = ['owner'];
@@ -117,6 +123,10 @@ interface Fixture {
   assetId: string;
   storageKey: string;
   contributionId: string;
+  /** A memory the guest sent with the pending contribution: waiting for review, invisible to all. */
+  pendingAssetId: string;
+  /** A memory the editor added and moved to the bin (Chest.bin, restoreMemory, purgeMemory). */
+  binnedAssetId: string;
   /** The guest's own token for the pending contribution (only its hash is stored). */
   guestToken: string;
   /** The chest's contribution link (only its hash is stored). */
@@ -179,6 +189,9 @@ async function fixture(state: State, cast: Cast): Promise<Fixture> {
   await em.flush();
   const guest = newToken();
   const contribution = await makeContribution(em, chest, { guestTokenHash: guest.hash, contributorName: 'A neighbour' });
+  const pending = await makeAsset(em, chest, { contribution, status: ProcessingStatus.COMPLETE });
+  const editor = em.getReference(Account, cast.editor.id);
+  const binned = await makeAsset(em, chest, { addedBy: editor, deletedBy: editor, deletedAt: new Date(), status: ProcessingStatus.COMPLETE });
 
   const asOwner = { token: cast.owner.token };
   const shareToken: string = ok(await gql.run(CREATE_SHARE_LINK, { id: chest.id }, asOwner)).createShareLink.token;
@@ -193,6 +206,8 @@ async function fixture(state: State, cast: Cast): Promise<Fixture> {
     assetId: asset.id,
     storageKey: asset.storageKey,
     contributionId: contribution.id,
+    pendingAssetId: pending.id,
+    binnedAssetId: binned.id,
     guestToken: guest.token,
     contributionLink: contributionLink.token,
     shareToken,
@@ -200,6 +215,8 @@ async function fixture(state: State, cast: Cast): Promise<Fixture> {
     draftStoryId: draft.id,
     secrets: [
       asset.storageKey,
+      pending.storageKey,
+      binned.storageKey,
       guest.token,
       guest.hash,
       contributionLink.token,
@@ -234,6 +251,11 @@ interface Snapshot {
   asset: { caption: string | null; place: string | null; dateTaken: string | null; tags: string[] };
   /** Every story row (generateStory and editStory add rows): "title|published|status", sorted. */
   stories: string[];
+  /** The chest's memories in the bin, sorted (deleteMemory, restoreMemory, purgeMemory, emptyBin). */
+  bin: string[];
+  /** Its guests' memories still waiting for review, and those approved alone, sorted. */
+  waiting: string[];
+  approvedAlone: string[];
 }
 
 async function snapshot(fx: Fixture): Promise<Snapshot> {
@@ -243,7 +265,16 @@ async function snapshot(fx: Fixture): Promise<Snapshot> {
   const contributions = await em.find(Contribution, { chest: fx.chestId });
   const asset = await em.findOneOrFail(Asset, { id: fx.assetId });
   const stories = await em.find(Story, { chest: fx.chestId });
+  const ids = async (where: Record<string, unknown>) => (await em.find(Asset, { chest: fx.chestId, ...where }, { fields: ['id'] })).map((a) => a.id).sort();
+  const [bin, waiting, approvedAlone] = [
+    await ids({ deletedAt: { $ne: null } }),
+    await ids({ contribution: { $ne: null }, approvedAt: null, deletedAt: null }),
+    await ids({ approvedAt: { $ne: null } }),
+  ];
   return {
+    bin,
+    waiting,
+    approvedAlone,
     chest: {
       personName: chest.personName,
       description: chest.description,
@@ -444,6 +475,54 @@ const READ_OPS: Op[] = [
     verify(data, c) {
       expect(chestOf(data).links).toEqual({ shareLinkActive: c.state !== 'revoked', shareLinkAllowsOriginals: false, contributionLinkActive: true });
     },
+  },
+  {
+    name: 'Chest.bin',
+    mutates: false,
+    reach: 'share',
+    exec: onChest('bin { edges { node { id deletedAt deletedBy { id } } } }'),
+    expected: need(OWNERS, 'share'),
+    verify(data, c) {
+      expect(chestOf(data).bin.edges).toEqual([{ node: { id: c.fx.binnedAssetId, deletedAt: expect.any(String), deletedBy: { id: c.fx.cast.editor.id } } }]);
+    },
+  },
+  {
+    name: 'asset(id) of a memory in the bin',
+    mutates: false,
+    reach: 'direct',
+    exec: byId(`query($id: ID!) { asset(id: $id) { id deletedAt deletedBy { id } } }`, (fx) => ({ id: fx.binnedAssetId })),
+    // Gone for everyone but the owners, who look at it before restoring or erasing it.
+    expected: (actor, state) => (isLive(state) && actor === 'owner' ? 'ALLOWED' : 'NOT_FOUND'),
+    verify: (data, c) => expect(data.asset).toEqual({ id: c.fx.binnedAssetId, deletedAt: expect.any(String), deletedBy: { id: c.fx.cast.editor.id } }),
+  },
+  {
+    name: 'asset(id) of a memory awaiting review',
+    mutates: false,
+    reach: 'direct',
+    exec: byId(`query($id: ID!) { asset(id: $id) { id } }`, (fx) => ({ id: fx.pendingAssetId })),
+    expected: () => 'NOT_FOUND',
+  },
+  {
+    name: 'Contribution.assets',
+    mutates: false,
+    reach: 'share',
+    exec: onChest('contributions { edges { node { id assets { edges { node { id approvedAt thumbnails { name } } } } } } }'),
+    expected: need(MODERATORS, 'share'),
+    verify(data, c) {
+      const [contribution] = chestOf(data).contributions.edges;
+      expect(contribution.node.assets.edges).toEqual([{ node: { id: c.fx.pendingAssetId, approvedAt: null, thumbnails: [] } }]);
+    },
+  },
+  {
+    name: 'Contribution.assets for the guest',
+    mutates: false,
+    reach: null,
+    exec: (c) =>
+      c.as(`query($g: String!) { contributionByGuestToken(guestToken: $g) { id assets { edges { node { id } } } } }`, {
+        g: c.actor === 'guest' ? c.fx.guestToken : newToken().token,
+      }),
+    expected: guestOnly,
+    verify: (data, c) => expect(data.contributionByGuestToken, 'the guest gets no review previews').toEqual({ id: c.fx.contributionId, assets: null }),
   },
   {
     name: 'chestEvents',
@@ -809,6 +888,97 @@ const MUTATION_OPS: Op[] = [
     verify: (data, c, after) => {
       expect(data.rejectContribution).toMatchObject({ status: 'REJECTED', rejectionReason: 'Not this one' });
       expect(after?.contributions[c.fx.contributionId]).toBe('REJECTED');
+    },
+  },
+  {
+    name: 'deleteMemory(a memory the editor did not add)',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { deleteMemory(assetId: $id) { id deletedAt } }`, (fx) => ({ id: fx.assetId })),
+    expected: need(OWNERS, 'direct'),
+    verify: (data, c, after) => {
+      expect(data.deleteMemory).toEqual({ id: c.fx.assetId, deletedAt: expect.any(String) });
+      expect(after?.bin).toContain(c.fx.assetId);
+    },
+  },
+  {
+    name: "deleteMemory(the editor's own memory)",
+    mutates: true,
+    reach: 'direct',
+    async exec(c) {
+      const em = db.orm.em.fork();
+      const own = await makeAsset(em, em.getReference(Chest, c.fx.chestId), { addedBy: em.getReference(Account, c.fx.cast.editor.id), status: ProcessingStatus.COMPLETE });
+      return byId(`mutation($id: ID!) { deleteMemory(assetId: $id) { id deletedAt deletedBy { id } } }`, () => ({ id: own.id }))(c);
+    },
+    expected: need(MODERATORS, 'direct'),
+    verify: (data, c, after) => {
+      // Who binned it is for owners (Chest.bin): the editor gets null.
+      expect(data.deleteMemory.deletedBy).toEqual(c.actor === 'owner' ? { id: c.fx.cast.owner.id } : null);
+      expect(after?.bin).toContain(data.deleteMemory.id);
+    },
+  },
+  {
+    name: 'deleteMemory(a memory in the bin)',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { deleteMemory(assetId: $id) { id } }`, (fx) => ({ id: fx.binnedAssetId })),
+    // Those who may see it learn that it is binned already; nobody may bin it twice.
+    expected: (actor, state) => (binnedBy(OWNERS)(actor, state) === 'NOT_FOUND' ? 'NOT_FOUND' : ('ALREADY_IN_BIN' as Outcome)),
+  },
+  {
+    name: 'restoreMemory',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { restoreMemory(assetId: $id) { id deletedAt } }`, (fx) => ({ id: fx.binnedAssetId })),
+    expected: binnedBy(MODERATORS),
+    verify: (data, c, after) => {
+      expect(data.restoreMemory).toEqual({ id: c.fx.binnedAssetId, deletedAt: null });
+      expect(after?.bin).toEqual([]);
+    },
+  },
+  {
+    name: 'purgeMemory',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { purgeMemory(assetId: $id) }`, (fx) => ({ id: fx.binnedAssetId })),
+    expected: binnedBy(OWNERS),
+    verify: (data, _c, after) => {
+      expect(data.purgeMemory).toBe(true);
+      expect(after?.bin).toEqual([]);
+    },
+  },
+  {
+    name: 'emptyBin',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { emptyBin(chestId: $id) }`, byChestId),
+    expected: need(OWNERS, 'direct'),
+    verify: (data, _c, after) => {
+      expect(data.emptyBin).toBe(1);
+      expect(after?.bin).toEqual([]);
+    },
+  },
+  {
+    name: 'approveContributionMemory',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { approveContributionMemory(assetId: $id) { id approvedAt } }`, (fx) => ({ id: fx.pendingAssetId })),
+    expected: decideContribution,
+    verify: (data, c, after) => {
+      expect(data.approveContributionMemory).toEqual({ id: c.fx.pendingAssetId, approvedAt: expect.any(String) });
+      expect(after?.approvedAlone).toEqual([c.fx.pendingAssetId]);
+      expect(after?.contributions[c.fx.contributionId], 'the rest of the contribution still waits').toBe('PENDING');
+    },
+  },
+  {
+    name: 'rejectContributionMemory',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { rejectContributionMemory(assetId: $id) { id status } }`, (fx) => ({ id: fx.pendingAssetId })),
+    expected: decideContribution,
+    verify: (data, c, after) => {
+      expect(data.rejectContributionMemory).toEqual({ id: c.fx.contributionId, status: 'PENDING' });
+      expect(after?.waiting, 'the rejected memory is erased').toEqual([]);
     },
   },
 ];

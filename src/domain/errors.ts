@@ -13,6 +13,12 @@ export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   /** The request conflicts with the current state (e.g. restoring a chest that is not deleted). */
   CONFLICT: 'CONFLICT',
+  /** deleteMemory on a memory that is in the bin already (restoreMemory brings it back, purgeMemory erases it). */
+  ALREADY_IN_BIN: 'ALREADY_IN_BIN',
+  /** restoreMemory or purgeMemory on a memory that is not in the bin (purging needs deleteMemory first). */
+  NOT_IN_BIN: 'NOT_IN_BIN',
+  /** Reviewing a contribution's memory that is no longer waiting: approved already (alone or with its contribution). */
+  ALREADY_REVIEWED: 'ALREADY_REVIEWED',
   /** A file is larger than its kind allows, or than it said it would be. */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** The bytes are not a kind of file we keep (or contradict what the client declared). */

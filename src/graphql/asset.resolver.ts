@@ -3,7 +3,7 @@ import { Arg, Ctx, Field, FieldResolver, ID, InputType, Mutation, Query, Resolve
 import { Asset } from '../db/entities/index.js';
 import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
 import { decide, type Maybe, maySeeLocation, maySeeLocationNow } from '../domain/access/access.service.js';
-import { getAsset, updateMemory } from '../domain/asset/asset.service.js';
+import { readAsset, updateMemory } from '../domain/asset/asset.service.js';
 import { derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename, visibleMediaInfo } from '../domain/asset/download.js';
 import { originalWithheld, placeholderFor, previewWithheld, thumbnailsFor } from '../domain/people/redaction.js';
 import type { Context } from './context.js';
@@ -31,9 +31,9 @@ export class UpdateMemoryInput {
 
 @Resolver(() => Asset)
 export class AssetResolver {
-  @Query(() => Asset, { description: 'One memory, if you may read its chest.' })
+  @Query(() => Asset, { description: "One memory, if you may read its chest. A memory in the bin: its chest's owners only (NOT_FOUND for everyone else)." })
   asset(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Asset> {
-    return getAsset(ctx.em, ctx.actor, id);
+    return readAsset(ctx.em, ctx.actor, id);
   }
 
   @Mutation(() => Asset, { description: "Editors and owners: a memory's caption, place, date and your own tags." })

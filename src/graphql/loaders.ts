@@ -6,6 +6,7 @@ import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadV
 import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
 import { loadChestStats, loadRecentAssets } from '../domain/chest/chest.summary.js';
 import { SettledCache } from '../domain/actor.js';
+import { curationLoaders } from './curation-loaders.js';
 import { type ContributorNameKey, loadContributorNames } from '../domain/duplicates/contributors.js';
 import { loadDuplicateGroups } from '../domain/duplicates/duplicate-groups.queries.js';
 import { loadMembers } from '../domain/membership/membership.service.js';
@@ -32,6 +33,7 @@ export function createLoaders(em: EntityManager) {
   const byJson = { cacheKeyFn: (k: unknown) => JSON.stringify(k) };
   const scrubbers = new SettledCache<string, (text: string) => string>();
   return {
+    ...curationLoaders(em),
     assetPages: new DataLoader((keys: readonly AssetPageKey[]) => loadAssetPages(em, keys), byJson),
     assetCounts: new DataLoader((keys: readonly { chestId: string; filter: AssetFilter }[]) => countAssets(em, keys), byJson),
     assetsById: new DataLoader((ids: readonly string[]) => loadVisibleAssetsById(em, ids)),

@@ -5,6 +5,9 @@ import { AssetResolver, ThumbnailResolver } from './asset.resolver.js';
 import { AccountResolver } from './account.resolver.js';
 import { AssetConnectionResolver, ChestResolver, ChestSummaryResolver } from './chest.resolver.js';
 import { ContributionResolver } from './contribution.resolver.js';
+import { AssetReviewResolver, ContributionMemoriesResolver } from './contribution-memories.resolver.js';
+import { BinResolver, ChestBinResolver } from './bin.resolver.js';
+import { StoryCitationResolvers } from './story-citations.resolver.js';
 import { AssetContributorsResolver, ChestDuplicatesResolver, DuplicateGroupResolver } from './duplicates.resolver.js';
 import { MembershipResolver } from './membership.resolver.js';
 import { AssetFacesResolver, ChestPeopleResolver, FaceResolver, PersonResolver } from './people.resolver.js';
@@ -14,7 +17,7 @@ import { ChestStoryResolver, StoryResolver } from './story.resolver.js';
 
 export async function createSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [AccountResolver, ChestResolver, ChestSummaryResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver, ChestDuplicatesResolver, DuplicateGroupResolver, AssetContributorsResolver],
+    resolvers: [AccountResolver, ChestResolver, ChestSummaryResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, ContributionMemoriesResolver, AssetReviewResolver, BinResolver, ChestBinResolver, ...StoryCitationResolvers, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver, ChestDuplicatesResolver, DuplicateGroupResolver, AssetContributorsResolver],
     // Input is validated in domain/ (zod), where the rules live next to the use cases.
     validate: false,
     // Every subscription brings its own `subscribe` (access check first, then the EventBus), so

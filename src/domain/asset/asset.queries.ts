@@ -1,15 +1,22 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
-import type { FileType, ProcessingStatus } from '../../db/enums.js';
+import { ContributionStatus, type FileType, type ProcessingStatus } from '../../db/enums.js';
 import { type CursorKeys, decodeCursor, encodeCursor, type Page } from '../pagination.js';
 import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor, pgArray } from '../batch.js';
 
 /**
- * A memory is visible in its chest unless it came with a contribution that is not approved yet.
+ * A memory is visible in its chest unless it is in the bin, or came with a contribution and
+ * neither it alone (approveContributionMemory) nor its whole contribution is approved yet.
  * Every read of assets goes through this predicate (alias `a`).
  */
-export const VISIBLE_ASSET_SQL = `a.deleted_at is null and (a.contribution_id is null or exists (
+export const VISIBLE_ASSET_SQL = `a.deleted_at is null and (a.contribution_id is null or a.approved_at is not null or exists (
   select 1 from contribution c where c.id = a.contribution_id and c.status = 'APPROVED'))`;
+
+/** VISIBLE_ASSET_SQL as an ORM filter on Asset, for em.find and em.count. */
+export const VISIBLE_ASSET_FILTER = {
+  deletedAt: null,
+  $or: [{ contribution: null }, { approvedAt: { $ne: null } }, { contribution: { status: ContributionStatus.APPROVED } }],
+} satisfies FilterQuery<Asset>;
 
 export interface AssetFilter {
   fileTypes?: FileType[] | null;

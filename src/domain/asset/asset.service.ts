@@ -1,18 +1,26 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Asset } from '../../db/entities/index.js';
+import { Asset, Chest } from '../../db/entities/index.js';
 import type { Tag } from '../../db/entities/asset.types.js';
 import { TagSource } from '../../db/enums.js';
 import { withinTransaction } from '../../db/transaction.js';
-import { authorizeChest } from '../access/access.service.js';
+import { authorizeChest, may } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
-import { notFound } from '../errors.js';
+import { AppError, ErrorCode, notFound } from '../errors.js';
 import { recaption } from '../people/captions.js';
 import { isUuid, parseInput } from '../validation.js';
 import { type UpdateMemoryInput, updateMemoryInput } from './asset.input.js';
 import { loadVisibleAssetsById } from './asset.queries.js';
 
-/** One memory by id: visible ones only, and only to those who may read its chest. */
+/** The asset(id) query: what getAsset gives, and to the chest's owners also a memory in the bin (to look at before restoring it). */
+export async function readAsset(em: EntityManager, actor: Actor, assetId: string): Promise<Asset> {
+  return getAsset(em, actor, assetId).catch(async (err: unknown) => {
+    if (!(err instanceof AppError) || err.code !== ErrorCode.NOT_FOUND) throw err;
+    return binnedAsset(em, actor, assetId);
+  });
+}
+
+/** One memory by id: visible ones only (never one in the bin), and only to those who may read its chest. */
 export async function getAsset(em: EntityManager, actor: Actor, assetId: string): Promise<Asset> {
   const [asset] = isUuid(assetId) ? await loadVisibleAssetsById(em, [assetId]) : [null];
   if (!asset) throw notFound('Asset');
@@ -20,6 +28,14 @@ export async function getAsset(em: EntityManager, actor: Actor, assetId: string)
     throw notFound('Asset');
   });
   return asset;
+}
+
+/** A binned memory, for the chest's owners; NOT_FOUND for everyone else, as if it were gone. */
+async function binnedAsset(em: EntityManager, actor: Actor, assetId: string): Promise<Asset> {
+  const binned = isUuid(assetId) ? await em.findOne(Asset, { id: assetId, deletedAt: { $ne: null } }) : null;
+  const chest = binned ? await em.findOne(Chest, { id: binned.chest.id }) : null;
+  if (!binned || !chest || !(await may(actor, chest, 'manage'))) throw notFound('Asset');
+  return binned;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Actor } from '../actor.js';
 import { badInput, conflict, notFound } from '../errors.js';
 import { decodeCursor, encodeCursor, lazyEdges, type Page, type PageArgs, pageSize } from '../pagination.js';
 import { isUuid, parseInput } from '../validation.js';
+import { VISIBLE_ASSET_FILTER } from '../asset/asset.queries.js';
 import { type CreateChestInput, createChestInput, type UpdateChestInput, updateChestInput } from './chest.input.js';
 
 /** Opens a new chest; the caller becomes its owner. Chests start private, with no links. */
@@ -112,7 +113,8 @@ function checkLifeDates(birthDate: string | null, passingDate: string | null): v
 }
 
 async function heroImageOf(em: EntityManager, chest: Chest, assetId: string): Promise<Asset> {
-  const asset = isUuid(assetId) ? await em.findOne(Asset, { id: assetId, chest: chest.id, deletedAt: null }) : null;
+  // Only a memory everyone who reads the chest may see: not in the bin, not a guest's awaiting review.
+  const asset = isUuid(assetId) ? await em.findOne(Asset, { id: assetId, chest: chest.id, ...VISIBLE_ASSET_FILTER }) : null;
   if (!asset) throw badInput('heroImageId', 'heroImageId: no such memory in this chest');
   if (asset.fileType !== 'IMAGE') throw badInput('heroImageId', 'heroImageId: must be an image');
   return asset;

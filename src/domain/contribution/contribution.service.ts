@@ -112,7 +112,8 @@ async function review(
   found.rejectionReason = reason;
   const added = await withinTransaction(em, async () => {
     if (status !== ContributionStatus.APPROVED) return [];
-    const assets = await em.find(Asset, { contribution: found.id, deletedAt: null }, { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' } });
+    // Memories an owner approved alone joined the chest (and said so) already.
+    const assets = await em.find(Asset, { contribution: found.id, deletedAt: null, approvedAt: null }, { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' } });
     const messages = [];
     for (const a of assets) messages.push(await appendChestEvent(em, { chestId: chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId: a.id }));
     return messages;

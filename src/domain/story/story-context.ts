@@ -1,10 +1,11 @@
 import type { EntityManager, QueryOrderMap } from '@mikro-orm/postgresql';
 import type { StoryContext, StoryMemory } from '../../ai/ai.port.js';
 import { Asset, type Chest } from '../../db/entities/index.js';
-import { ContributionStatus, FileType, ProcessingStatus, TagSource } from '../../db/enums.js';
+import { FileType, ProcessingStatus, TagSource } from '../../db/enums.js';
 import { machineCaptionRecord } from '../people/captions.js';
 import { namedPeopleIn } from '../people/people.queries.js';
 import { duplicateGroups } from './duplicates.js';
+import { VISIBLE_ASSET_FILTER } from '../asset/asset.queries.js';
 
 /**
  * Most memories one story is written from; a larger chest is thinned by chooseStoryMemories, never
@@ -20,9 +21,9 @@ const MAX_TEXT_CHARS = 4000;
 /** What story writing may draw on: visible (approved), processed, live memories of the chest. */
 export const STORY_SOURCE_FILTER = (chestId: string) => ({
   chest: chestId,
-  deletedAt: null,
+  // Not in the bin, not waiting for review (asset.queries.ts): a binned memory leaves new stories at once.
+  ...VISIBLE_ASSET_FILTER,
   status: ProcessingStatus.COMPLETE,
-  $or: [{ contribution: null }, { contribution: { status: ContributionStatus.APPROVED } }],
 });
 
 /**

@@ -377,6 +377,8 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
         id: assetId,
         chest: upload.chest.id,
         contribution: upload.contribution?.id ?? null,
+        // Who added it decides who may bin it (editors: their own; domain/asset/bin.service.ts).
+        addedBy: upload.contribution ? null : (upload.account?.id ?? null),
         filename: upload.filename,
         storageKey: key,
         fileType: upload.fileType!,
