@@ -97,7 +97,7 @@ export async function loadDuplicateGroups(em: EntityManager, chestIds: readonly 
  * memories sharing a band are compared (a hash join on the band), not every pair: near linear in
  * the chest's photos, where comparing all pairs was quadratic.
  */
-function nearPairsSql(): string {
+export function nearPairsSql(): string {
   const n = NEAR_COPY_BITS + 1;
   const bands = Array.from({ length: n }, (_, k) => {
     const start = Math.floor((k * 64) / n);
@@ -107,7 +107,7 @@ function nearPairsSql(): string {
       select a.id, a.chest_id, a.file_type, ('x' || a.perceptual_hash)::bit(64) as bits from asset a
       where a.chest_id = any(?::uuid[]) and a.perceptual_hash is not null and ${VISIBLE_ASSET_SQL}
     ), banded as (
-      select h.*, b.n, substring(h.bits from b.start for b.len) as band from h
+      select h.*, b.n, substring(h.bits from b.start for b.len)::text as band from h
       cross join (values ${bands.join(', ')}) as b(n, start, len)
     )
     select distinct x.id::text as a, y.id::text as b from banded x
