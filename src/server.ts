@@ -20,6 +20,7 @@ import { createSchema } from './graphql/schema.js';
 import { readiness } from './health/readiness.js';
 import { cors } from './http/cors.js';
 import { filesRouter } from './http/files.routes.js';
+import { exportsRouter } from './http/exports.routes.js';
 import { uploadsRouter } from './http/uploads.routes.js';
 import { sendIfUnavailable } from './http/errors.js';
 import { asUnavailable } from './domain/unavailable.js';
@@ -120,6 +121,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
   app.use(graphiqlRouter());
   app.use(uploadsRouter(db.orm, storage, services, config.uploads, log, limiterFor(deps)));
   app.use(filesRouter(db.orm, storage, config.secretKey, log));
+  app.use(exportsRouter(db.orm, storage, config.secretKey, log));
   app.use(
     '/graphql',
     routeLabel('/graphql'),

@@ -3,7 +3,7 @@ import type { EntityClass } from '@mikro-orm/core';
 import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor } from './batch.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
-/** One page request of one chest's children (stories, contributions), newest first. */
+/** One page request of one chest's children (stories, contributions, archives), newest first. */
 export interface ChildPageKey {
   chestId: string;
   limit: number;
@@ -22,7 +22,7 @@ export interface ChildPageKey {
 export async function loadChildPages<T extends { id: string; createdAt: Date }>(
   em: EntityManager,
   entity: EntityClass<T>,
-  table: 'story' | 'contribution',
+  table: 'story' | 'contribution' | 'chest_export',
   keys: readonly ChildPageKey[],
 ): Promise<Page<T>[]> {
   const results = new Map<ChildPageKey, Page<T>>();

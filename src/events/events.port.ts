@@ -18,4 +18,6 @@ export const topics = {
   chest: (chestId: string) => `chest.${chestId}.events`,
   /** A story being written: small signals only; the narrative so far is kept in the story row. */
   story: (storyId: string) => `story.${storyId}.progress`,
+  /** A chest's archives being written (domain/export): progress and completion signals; the row holds the state. */
+  exports: (chestId: string) => `chest.${chestId}.exports`,
 };

@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Contribution, Story } from '../db/entities/index.js';
-import { Contribution as ContributionEntity, Story as StoryEntity } from '../db/entities/index.js';
+import { ChestExport, Contribution as ContributionEntity, Story as StoryEntity } from '../db/entities/index.js';
 import { type AssetFilter, type AssetPageKey, countAssets, loadAssetPages, loadVisibleAssetsById } from '../domain/asset/asset.queries.js';
 import { type ChildPageKey, loadChildPages } from '../domain/child-pages.js';
 import { loadChestStats, loadRecentAssets } from '../domain/chest/chest.summary.js';
@@ -38,6 +38,8 @@ export function createLoaders(em: EntityManager) {
     assetCounts: new DataLoader((keys: readonly { chestId: string; filter: AssetFilter }[]) => countAssets(em, keys), byJson),
     assetsById: new DataLoader((ids: readonly string[]) => loadVisibleAssetsById(em, ids)),
     storyPages: new DataLoader((keys: readonly ChildPageKey[]) => loadChildPages<Story>(em, StoryEntity, 'story', keys), byJson),
+    /** Chest.exports: owners' archives of each chest, newest first. */
+    exportPages: new DataLoader((keys: readonly ChildPageKey[]) => loadChildPages<ChestExport>(em, ChestExport, 'chest_export', keys), byJson),
     contributionPages: new DataLoader(
       (keys: readonly ChildPageKey[]) => loadChildPages<Contribution>(em, ContributionEntity, 'contribution', keys),
       byJson,

@@ -17,6 +17,9 @@ export interface JobPayloads {
   /** Write a story (its row is GENERATING until this finishes). */
   'story.generate': { storyId: string };
   'story.generate.failed': { storyId: string };
+  /** Write a chest's archive into storage (domain/export; its row is QUEUED or RUNNING until this finishes). */
+  'chest.export': { exportId: string };
+  'chest.export.failed': { exportId: string };
   /** Blur a photo's hidden people out of the thumbnails non-members get (domain/people/redaction.ts). */
   'faces.redact': { assetId: string };
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import { sweep } from '../domain/upload/sweeper.js';
+import { sweepExports } from '../domain/export/export-sweep.js';
 import type { Logger } from '../logger.js';
 import { recordSweep } from '../metrics/jobs.js';
 import type { StorageBackend } from '../storage/storage.port.js';
@@ -34,7 +35,14 @@ export function sweepOnce({ config, db, storage, log }: SweepOnceInput): Promise
       recordSweep({});
       log.error({ err }, 'storage sweep failed');
     },
-  ).then(() => undefined);
+  )
+    // Chest archives past their expiry, and archive objects no row names (domain/export).
+    .then(() => sweepExports(db.orm.em.fork(), storage, { graceMs: 86_400_000 }))
+    .then(
+      (report) => (report.expired.length || report.orphansRemoved.length) && log.info({ expired: report.expired.length, orphans: report.orphansRemoved.length }, 'export sweep'),
+      (err: unknown) => log.error({ err }, 'export sweep failed'),
+    )
+    .then(() => undefined);
 }
 
 /**

@@ -7,6 +7,7 @@ import { analyseAsset, recordAnalysisGaveUp } from '../domain/analysis/analysis.
 import { redactAsset } from '../domain/people/redaction.js';
 import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../domain/processing/processing.service.js';
 import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js';
+import { recordExportGaveUp, writeExport } from '../domain/export/export.job.js';
 import { queueRequestedAnalyses } from '../domain/analysis/requested-analyses.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
 import { measuredJobs } from '../metrics/jobs.js';
@@ -53,6 +54,9 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   // Stories are long single requests: one at a time per worker keeps the AI service's rate limits.
   await jobs.work('story.generate', { concurrency: 1 }, (job) => writeStory({ ...deps, ai, queue }, job));
   await jobs.work('story.generate.failed', { concurrency: 1 }, (job) => recordStoryGaveUp(deps, job.data.storyId));
+  // Archives are long streams of a whole chest's files: one at a time per worker leaves room for uploads.
+  await jobs.work('chest.export', { concurrency: 1 }, (job) => writeExport(deps, job));
+  await jobs.work('chest.export.failed', { concurrency: 1 }, (job) => recordExportGaveUp(deps, job.data.exportId));
   // Memories whose models changed under them get the AI step again (AnalysisRequest); in the background, best effort (the next start tries again).
   queueRequestedAnalyses({ em: deps.orm.em, queue }).then(
     (n) => n > 0 && deps.log.info({ memories: n }, 'memories queued for the AI step again: its models changed since they were analysed'),

@@ -1,0 +1,146 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import sharp from 'sharp';
+import { Asset, type Chest, Face, Person } from '../../src/db/entities/index.js';
+import { ContributionStatus, FileType, ProcessingStatus, StoryStatus, TagSource } from '../../src/db/enums.js';
+import type { StorageBackend } from '../../src/storage/storage.port.js';
+import { makeContribution, makeStory } from '../support/factories.js';
+import { jpegWithExif, pdf } from '../support/media.js';
+
+const run = promisify(execFile);
+
+/** Whitby, where the photo and the recording were made: what a location-free export must not hold. */
+export const WHITBY = { latitude: 54.4858, longitude: -0.6206 };
+export const STORY_TEXT = 'Rose walked the length of Whitby beach every summer and knew every fisherman by name.';
+export const SCRIPT_CAPTION = '<script>window.hacked = true</script> the pier';
+
+export interface SeededChest {
+  /** Memories an export must hold, by role. */
+  photo: Asset;
+  samePlace: Asset;
+  scriptPhoto: Asset;
+  recording: Asset;
+  document: Asset;
+  contributed: Asset;
+  /** Memories it must not hold. */
+  binned: Asset;
+  pending: Asset;
+  rejected: Asset;
+  included: Asset[];
+}
+
+async function store(em: EntityManager, storage: StorageBackend, chest: Chest, bytes: Buffer, over: Partial<Asset>): Promise<Asset> {
+  const id = randomUUID();
+  const storageKey = `chests/${chest.id}/originals/${id}`;
+  await storage.put(storageKey, Readable.from([bytes]), { size: bytes.length });
+  const asset = em.create(Asset, {
+    id,
+    chest,
+    storageKey,
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    status: ProcessingStatus.COMPLETE,
+    filename: 'file',
+    fileType: FileType.IMAGE,
+    mimeType: 'image/jpeg',
+    ...over,
+  } as never);
+  await em.flush();
+  return asset;
+}
+
+/** A thumbnail as the pipeline makes them: a metadata-free WebP under the memory's derivatives. */
+async function addThumbnail(em: EntityManager, storage: StorageBackend, asset: Asset, original: Buffer): Promise<void> {
+  const bytes = await sharp(original).rotate().resize(320).webp().toBuffer();
+  const meta = await sharp(bytes).metadata();
+  const storageKey = `chests/${asset.chest.id}/derivatives/${asset.id}/thumb-320`;
+  await storage.put(storageKey, Readable.from([bytes]), { size: bytes.length });
+  asset.thumbnails = [{ name: 'thumb-320', width: meta.width!, height: meta.height!, mimeType: 'image/webp', storageKey }];
+  await em.flush();
+}
+
+/**
+ * A chest as a family leaves it: three photos (one with GPS in its EXIF, two of the same day and
+ * caption, one captioned with markup), a voice memo with GPS in its metadata and a metadata-free
+ * preview, a PDF letter, a person with a face, two versions of a story (the second published),
+ * an approved contribution's memory; and what an archive leaves out: a binned memory, a pending
+ * and a rejected guest's.
+ */
+export async function seedChest(em: EntityManager, storage: StorageBackend, chest: Chest): Promise<SeededChest> {
+  const day = new Date('1987-06-12T15:00:00Z');
+  const gpsJpeg = await jpegWithExif({ dateTimeOriginal: '1987:06:12 15:00:00', ...WHITBY, make: 'Kodak', model: 'Instamatic' });
+  const photo = await store(em, storage, chest, gpsJpeg, { filename: 'IMG_0001.JPG', caption: 'Whitby beach', dateTaken: day, place: 'Whitby', location: { ...WHITBY }, width: 640, height: 480, tags: [{ name: 'beach', source: TagSource.USER, confidence: 1 }] } as Partial<Asset>);
+  await addThumbnail(em, storage, photo, gpsJpeg);
+  const second = await jpegWithExif({ dateTimeOriginal: '1987:06:12 16:00:00' }, 480, 360, '#48c');
+  const samePlace = await store(em, storage, chest, second, { filename: 'IMG_0002.JPG', caption: 'Whitby beach', dateTaken: day, width: 480, height: 360 });
+  await addThumbnail(em, storage, samePlace, second);
+  const third = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#a52' } }).png().toBuffer();
+  const scriptPhoto = await store(em, storage, chest, third, { filename: 'pier.png', mimeType: 'image/png', caption: SCRIPT_CAPTION, dateTaken: new Date('1992-08-01T10:00:00Z'), width: 300, height: 200 });
+  await addThumbnail(em, storage, scriptPhoto, third);
+
+  const dir = await mkdtemp(join(tmpdir(), 'dmc-seed-'));
+  try {
+    const memo = join(dir, 'memo.m4a');
+    const preview = join(dir, 'preview.m4a');
+    await run('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-c:a', 'aac', '-b:a', '64k', '-metadata', 'location=+54.4858-000.6206/', memo]);
+    await run('ffmpeg', ['-loglevel', 'error', '-y', '-i', memo, '-map_metadata', '-1', '-c:a', 'aac', '-b:a', '64k', preview]);
+    const memoBytes = await readFile(memo);
+    const previewBytes = await readFile(preview);
+    const recording = await store(em, storage, chest, memoBytes, {
+      filename: 'Voice memo 12.m4a',
+      fileType: FileType.AUDIO,
+      mimeType: 'audio/mp4',
+      durationSeconds: 2,
+      location: { ...WHITBY },
+      transcription: { text: 'We went down to the harbour.', language: 'en', segments: [{ start: 0, end: 2, text: 'We went down to the harbour.' }], rough: false },
+    } as Partial<Asset>);
+    const previewKey = `chests/${chest.id}/derivatives/${recording.id}/audio`;
+    await storage.put(previewKey, Readable.from([previewBytes]), { size: previewBytes.length });
+    recording.preview = { name: 'audio', mimeType: 'audio/mp4', size: previewBytes.length, storageKey: previewKey };
+    await em.flush();
+
+    const document = await store(em, storage, chest, pdf(), { filename: 'letter to Rose.pdf', fileType: FileType.DOCUMENT, mimeType: 'application/pdf', extractedText: 'Dear Rose, the summer was long.' });
+
+    const approved = await makeContribution(em, chest, { contributorName: 'Aunt May', message: 'From the album', status: ContributionStatus.APPROVED, reviewedAt: new Date() });
+    const pendingC = await makeContribution(em, chest, { contributorName: 'Someone', message: 'pending message' });
+    const rejectedC = await makeContribution(em, chest, { contributorName: 'Other', status: ContributionStatus.REJECTED });
+    const tiny = (c: string) => sharp({ create: { width: 40, height: 30, channels: 3, background: c } }).jpeg().toBuffer();
+    const contributed = await store(em, storage, chest, await tiny('#393'), { filename: 'may.jpg', contribution: approved, caption: 'Rose at the fair' });
+    const pending = await store(em, storage, chest, await tiny('#933'), { filename: 'pending.jpg', contribution: pendingC, caption: 'PENDING-CAPTION' });
+    const rejected = await store(em, storage, chest, await tiny('#339'), { filename: 'rejected.jpg', contribution: rejectedC, caption: 'REJECTED-CAPTION' });
+    const binned = await store(em, storage, chest, await tiny('#999'), { filename: 'binned.jpg', caption: 'BINNED-CAPTION', deletedAt: new Date() });
+
+    const person = em.create(Person, { chest, name: 'Rose' });
+    const face = em.create(Face, { asset: photo, chest, person, box: { x: 0.1, y: 0.1, width: 0.2, height: 0.2 }, score: 0.93, descriptor: Buffer.alloc(512, 7) } as never);
+    await em.flush();
+    person.coverFaceId = face.id;
+
+    const first = await makeStory(em, chest, { title: 'First draft', status: StoryStatus.READY, content: 'An early draft.', paragraphs: [{ text: 'An early draft.', assetIds: [photo.id, binned.id] }] });
+    first.lineageId = first.id;
+    const published = await makeStory(em, chest, {
+      title: 'The story of Rose',
+      status: StoryStatus.READY,
+      version: 2,
+      lineageId: first.id,
+      published: true,
+      content: STORY_TEXT,
+      paragraphs: [{ text: STORY_TEXT, assetIds: [photo.id, recording.id] }],
+      timeline: [{ date: '1987-06-12', title: 'Whitby', assetIds: [photo.id] }],
+    });
+    chest.publishedStory = published;
+    chest.heroImage = photo;
+    chest.birthDate = '1931-03-02';
+    chest.passingDate = '2019-11-20';
+    await em.flush();
+    const included = [photo, samePlace, scriptPhoto, recording, document, contributed];
+    return { photo, samePlace, scriptPhoto, recording, document, contributed, binned, pending, rejected, included };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
