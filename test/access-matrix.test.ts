@@ -487,6 +487,27 @@ const READ_OPS: Op[] = [
     },
   },
   {
+    // Copies across all contributors (issue 15, point 3): the fixture's memories are all different, and neither its guest's pending copy nor the binned one counts.
+    name: 'Chest.duplicateGroups',
+    mutates: false,
+    reach: 'share',
+    exec: onChest('duplicateGroups { edges { node { reason assets { id } } } }'),
+    expected: need(MODERATORS, 'share'),
+    verify: (data) => expect(chestOf(data).duplicateGroups.edges).toEqual([]),
+  },
+  {
+    // Who sent a memory (guests' names) is for those who review contributions; every other reader gets null.
+    name: 'Asset.contributors',
+    mutates: false,
+    reach: 'share',
+    exec: onChest('assets { edges { node { id contributors { kind name assetId } } } }'),
+    expected: read('share'),
+    verify(data, c) {
+      const contributors = MODERATORS.includes(c.actor) ? [{ kind: 'MEMBER', name: null, assetId: c.fx.assetId }] : null;
+      expect(chestOf(data).assets.edges).toEqual([{ node: { id: c.fx.assetId, contributors } }]);
+    },
+  },
+  {
     name: 'asset(id) of a memory in the bin',
     mutates: false,
     reach: 'direct',
