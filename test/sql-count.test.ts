@@ -173,4 +173,33 @@ describe('SQL statements per query', () => {
     // session + chests + roles + the published stories + hidden names (the title is scrubbed)
     expect(one).toBeLessThanOrEqual(5);
   });
+  it('Chest.bin with who binned each memory: the same statements for 1 and for 30 memories in the bin', async () => {
+    const BIN = `query($id: ID!) { chest(id: $id) { bin(first: 50) { edges { cursor node { id deletedAt deletedBy { id displayName } thumbnails { url } } } pageInfo { hasNextPage } } } }`;
+    const binOf = async (n: number) => {
+      const em = db.orm.em.fork();
+      const chest = await makeChest(em, {}, owner);
+      const binners = [owner, (await makeAccount(em)).account, (await makeAccount(em)).account];
+      await makeAssets(em, chest, n, (i) => ({ deletedAt: new Date(Date.UTC(2026, 0, 1 + i)), deletedBy: binners[i % 3] }));
+      return chest;
+    };
+    const [one, many] = [await binOf(1), await binOf(30)];
+    const forOne = await statements(BIN, { id: one.id });
+    expect(await statements(BIN, { id: many.id })).toBe(forOne);
+  });
+
+  it('Contribution.assets: the same statements for 1 contribution of 1 memory and for 10 contributions of 5', async () => {
+    const REVIEW = `query($id: ID!) { chest(id: $id) { contributions(first: 50) { edges { node { id assets(first: 50) { edges { node { id approvedAt thumbnails { url } } } } } } } } }`;
+    const pendingIn = async (contributions: number, each: number) => {
+      const em = db.orm.em.fork();
+      const chest = await makeChest(em, { allowContributions: true }, owner);
+      for (let c = 0; c < contributions; c++) {
+        const contribution = await makeContribution(em, chest);
+        await makeAssets(em, chest, each, () => ({ contribution }));
+      }
+      return chest;
+    };
+    const [small, large] = [await pendingIn(1, 1), await pendingIn(10, 5)];
+    const forSmall = await statements(REVIEW, { id: small.id });
+    expect(await statements(REVIEW, { id: large.id })).toBe(forSmall);
+  });
 });

@@ -20,7 +20,7 @@ export class BinResolver {
 
   @Mutation(() => Asset, { description: 'Brings a memory back from the bin. Owners: any; editors: those they added. NOT_IN_BIN when it is not there.' })
   restoreMemory(@Arg('assetId', () => ID) assetId: string, @Ctx() ctx: Context): Promise<Asset> {
-    return restoreMemory(ctx.em, ctx.actor, { assetId }, ctx.events);
+    return restoreMemory(ctx.em, ctx.actor, { assetId }, { events: ctx.events, queue: ctx.queue });
   }
 
   @Mutation(() => Boolean, { description: 'Owners: erases a memory in the bin for good, with its files, faces and search entries. NOT_IN_BIN for a memory not in the bin.' })

@@ -1,9 +1,10 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Account, Asset, Chest } from '../../db/entities/index.js';
-import { ChestEventKind, ChestRole } from '../../db/enums.js';
+import { ChestEventKind, ChestRole, ProcessingStatus } from '../../db/enums.js';
 import { withinTransaction } from '../../db/transaction.js';
 import type { EventBus } from '../../events/events.port.js';
+import type { JobQueue } from '../../jobs/jobs.port.js';
 import type { StorageBackend } from '../../storage/storage.port.js';
 import { assertMay, authorizeChest, may } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
@@ -82,8 +83,11 @@ export async function deleteMemory(em: EntityManager, actor: Actor, input: Memor
   });
 }
 
-/** Brings a binned memory back where it was; live clients hear MEMORY_ADDED again. */
-export async function restoreMemory(em: EntityManager, actor: Actor, input: MemoryRef, events: EventBus): Promise<Asset> {
+/**
+ * Brings a binned memory back where it was; live clients hear MEMORY_ADDED again. Processing
+ * skips a binned memory, so one binned before it was processed is queued again here.
+ */
+export async function restoreMemory(em: EntityManager, actor: Actor, input: MemoryRef, deps: { events: EventBus; queue: JobQueue }): Promise<Asset> {
   const { asset, chest } = await binTarget(em, actor, input.assetId);
   if (!asset.deletedAt) throw notInBin();
   const { restored, message } = await withinTransaction(em, async () => {
@@ -93,9 +97,10 @@ export async function restoreMemory(em: EntityManager, actor: Actor, input: Memo
     locked.deletedAt = null;
     locked.deletedBy = null;
     await em.flush();
+    if (locked.status === ProcessingStatus.PENDING || locked.status === ProcessingStatus.PROCESSING) await deps.queue.enqueue(em, 'asset.process', { assetId: locked.id });
     return { restored: locked, message: await appendChestEvent(em, { chestId: chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId: locked.id }) };
   });
-  publishChestEvents(events, [message]);
+  publishChestEvents(deps.events, [message]);
   return restored;
 }
 
