@@ -69,9 +69,9 @@ export async function resolveDuplicates(em: EntityManager, actor: Actor, input: 
  */
 export async function dismissDuplicates(em: EntityManager, actor: Actor, input: DismissDuplicatesInput): Promise<Chest> {
   const first = input.assetIds?.[0];
-  // No memory named: nothing to check access on, and nothing to learn from the refusal.
-  if (typeof first !== 'string') parseInput(dismissDuplicatesInput, input);
-  const anchor = await getAsset(em, actor, first as string);
+  // No memory named: nothing to check access on, and the refusal tells nothing about any chest.
+  if (typeof first !== 'string') throw badInput('assetIds', 'assetIds: must list at least 2 memories');
+  const anchor = await getAsset(em, actor, first);
   const chest = await authorizeChest(em, actor, anchor.chest.id, 'manage');
   const data = parseInput(dismissDuplicatesInput, input);
   await assertVisibleIn(em, chest, data.assetIds, 'assetIds');
