@@ -20,6 +20,7 @@ import { Migration20261203180611_search_entries } from './Migration2026120318061
 import { Migration20261203180806_chest_exports } from './Migration20261203180806_chest_exports.js';
 import { Migration20261203180931_duplicates } from './Migration20261203180931_duplicates.js';
 import { Migration20261203181023_bin_and_review } from './Migration20261203181023_bin_and_review.js';
+import { Migration20261203182640_chest_imports } from './Migration20261203182640_chest_imports.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -42,4 +43,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203180806_chest_exports', class: Migration20261203180806_chest_exports },
   { name: 'Migration20261203180931_duplicates', class: Migration20261203180931_duplicates },
   { name: 'Migration20261203181023_bin_and_review', class: Migration20261203181023_bin_and_review },
+  { name: 'Migration20261203182640_chest_imports', class: Migration20261203182640_chest_imports },
 ];

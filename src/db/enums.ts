@@ -87,3 +87,19 @@ export enum ExportStatus {
 }
 
 registerEnumType(ExportStatus, { name: 'ExportStatus', description: 'QUEUED: waiting for the worker. RUNNING: being written (see progress). READY: downloadable until expiresAt. FAILED: see error.' });
+
+export enum UploadPurpose {
+  MEMORY = 'MEMORY',
+  ARCHIVE = 'ARCHIVE',
+}
+
+registerEnumType(UploadPurpose, { name: 'UploadPurpose', description: 'MEMORY: a file that becomes a memory of the chest. ARCHIVE: a chest archive (ZIP) for importChest; it never becomes a memory and belongs to no chest.' });
+
+export enum ImportStatus {
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  DONE = 'DONE',
+  FAILED = 'FAILED',
+}
+
+registerEnumType(ImportStatus, { name: 'ImportStatus', description: 'QUEUED: waiting for the worker. RUNNING: being read (see progress). DONE: the new chest exists. FAILED: see errorCode; no chest was created.' });

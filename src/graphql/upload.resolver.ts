@@ -1,7 +1,7 @@
 import { Arg, Ctx, Field, GraphQLISODateTime, ID, InputType, Mutation, ObjectType, Resolver, Root, Subscription } from 'type-graphql';
 import { GraphQLSafeInt } from 'graphql-scalars';
 import { Upload } from '../db/entities/index.js';
-import { UploadStatus } from '../db/enums.js';
+import { UploadPurpose, UploadStatus } from '../db/enums.js';
 import { type UploadProgressEvent, watchUploads } from '../domain/upload/upload-progress.js';
 import { createUpload } from '../domain/upload/upload.service.js';
 import type { Context } from './context.js';
@@ -13,6 +13,9 @@ export class CreateUploadInput {
 
   @Field(() => String, { nullable: true, description: 'The guest token from submitContribution.' })
   guestToken?: string | null;
+
+  @Field(() => UploadPurpose, { defaultValue: UploadPurpose.MEMORY, description: 'ARCHIVE: a chest archive (ZIP) for importChest, without chestId or guestToken; any signed-in account.' })
+  purpose!: UploadPurpose;
 
   @Field(() => String)
   filename!: string;

@@ -3,6 +3,7 @@ import { Asset } from './asset.entity.js';
 import { Chest } from './chest.entity.js';
 import { ChestEvent } from './chest-event.entity.js';
 import { ChestExport } from './chest-export.entity.js';
+import { ChestImport } from './chest-import.entity.js';
 import { Contribution } from './contribution.entity.js';
 import { DuplicateDismissal } from './duplicate-dismissal.entity.js';
 import { Face } from './face.entity.js';
@@ -15,5 +16,5 @@ import { Session } from './session.entity.js';
 import { Story } from './story.entity.js';
 import { Upload } from './upload.entity.js';
 
-export { Account, AnalysisRequest, Asset, Chest, ChestEvent, ChestExport, Contribution, DuplicateDismissal, Face, Membership, Person, RateLimitCounter, SearchEntry, Session, Story, Upload };
-export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter, Person, Face, AnalysisRequest, SearchEntry, ChestExport, DuplicateDismissal];
+export { Account, AnalysisRequest, Asset, Chest, ChestEvent, ChestExport, ChestImport, Contribution, DuplicateDismissal, Face, Membership, Person, RateLimitCounter, SearchEntry, Session, Story, Upload };
+export const entities = [Chest, Asset, Story, Contribution, Account, Session, Membership, Upload, ChestEvent, RateLimitCounter, Person, Face, AnalysisRequest, SearchEntry, ChestExport, DuplicateDismissal, ChestImport];

@@ -3,7 +3,7 @@ import { BigIntType } from '@mikro-orm/core';
 import { Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
 import { GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ObjectType } from 'type-graphql';
-import { FileType, UploadStatus } from '../enums.js';
+import { FileType, UploadPurpose, UploadStatus } from '../enums.js';
 import { Account } from './account.entity.js';
 import { Asset } from './asset.entity.js';
 import { BaseEntity } from './base.entity.js';
@@ -22,8 +22,13 @@ import { Contribution } from './contribution.entity.js';
 // The sweeper walks open uploads by expiry.
 @Index({ name: 'upload_open_expiry_idx', properties: ['expiresAt'], where: "status = 'OPEN'" })
 export class Upload extends BaseEntity {
-  @ManyToOne({ entity: () => Chest, deleteRule: 'cascade' })
-  chest!: Chest;
+  /** The chest the memory goes into; null for an ARCHIVE, which belongs to its account only. */
+  @ManyToOne({ entity: () => Chest, deleteRule: 'cascade', nullable: true })
+  chest: Chest | null = null;
+
+  @Field(() => UploadPurpose)
+  @Enum({ items: () => UploadPurpose, default: UploadPurpose.MEMORY })
+  purpose: Opt<UploadPurpose> = UploadPurpose.MEMORY;
 
   /** Set when a guest uploads for their contribution. */
   @ManyToOne({ entity: () => Contribution, nullable: true, deleteRule: 'cascade' })

@@ -27,10 +27,13 @@ export const PROGRESS_INTERVAL_MS = 250;
  */
 export function progressReporter(bus: EventBus, upload: Upload, now: () => number = Date.now, intervalMs = PROGRESS_INTERVAL_MS) {
   let last = -Infinity;
+  const chest = upload.chest;
+  // An archive belongs to no chest: nobody follows its bytes but its uploader's own client.
   const send = (bytesReceived: number) =>
-    bus.publish<UploadProgressEvent>(topics.uploads(upload.chest.id), {
+    chest &&
+    bus.publish<UploadProgressEvent>(topics.uploads(chest.id), {
       uploadId: upload.id,
-      chestId: upload.chest.id,
+      chestId: chest.id,
       filename: upload.filename,
       bytesReceived,
       totalBytes: upload.size,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UploadPurpose } from '../../db/enums.js';
 
 /** Input of createUpload: what the client promises to send. */
 export const createUploadInput = z
@@ -7,6 +8,8 @@ export const createUploadInput = z
     chestId: z.string().nullish(),
     /** A guest's contribution token, for guests attaching memories to their contribution. */
     guestToken: z.string().nullish(),
+    /** MEMORY (the default) or ARCHIVE: a chest archive for importChest, with neither chestId nor guestToken. */
+    purpose: z.enum(UploadPurpose).default(UploadPurpose.MEMORY),
     /** The original file name; kept as sanitised metadata only. */
     filename: z.string().min(1, 'must not be empty').max(1024),
     /** Exact size in bytes. */
@@ -21,5 +24,8 @@ export const createUploadInput = z
       .nullish(),
   })
   .strict()
-  .refine((v) => Boolean(v.chestId) !== Boolean(v.guestToken), { message: 'give exactly one of chestId or guestToken', path: ['chestId'] });
+  .refine((v) => (v.purpose === UploadPurpose.ARCHIVE ? !v.chestId && !v.guestToken : Boolean(v.chestId) !== Boolean(v.guestToken)), {
+    message: 'give exactly one of chestId or guestToken (neither for an archive)',
+    path: ['chestId'],
+  });
 export type CreateUploadInput = z.input<typeof createUploadInput>;

@@ -1,9 +1,10 @@
 import { createHash, type Hash, randomUUID } from 'node:crypto';
+import type { z } from 'zod';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Account, Asset, Chest, Upload } from '../../db/entities/index.js';
-import { ChestEventKind, ContributionStatus, FileType, UploadStatus } from '../../db/enums.js';
+import { ChestEventKind, ContributionStatus, FileType, UploadPurpose, UploadStatus } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../../media/file-policy.js';
@@ -44,6 +45,9 @@ export interface UploadTicket {
   token: string;
 }
 
+/** The largest chest archive importChest takes. */
+export const MAX_ARCHIVE_BYTES = 64 * 1024 ** 3;
+
 /** Staging parts are this large: a cut connection costs at most one part of re-sending. */
 export const PART_SIZE = 8 * 1024 * 1024;
 
@@ -63,6 +67,7 @@ export async function createUpload(
   guard: ClientGuard,
 ): Promise<UploadTicket> {
   const data = parseInput(createUploadInput, input);
+  if (data.purpose === UploadPurpose.ARCHIVE) return createArchiveUpload(em, actor, data, policy);
   let chest: Chest;
   let contribution = null;
   if (data.chestId) {
@@ -92,6 +97,36 @@ export async function createUpload(
   await em.flush();
   return { upload, token };
 }
+
+/**
+ * An archive for importChest: any signed-in account, no chest; a ZIP of at most MAX_ARCHIVE_BYTES.
+ * It is stored under imports/ when complete and never becomes a memory.
+ */
+async function createArchiveUpload(em: EntityManager, actor: Actor, data: z.infer<typeof createUploadInput>, policy: UploadPolicy): Promise<UploadTicket> {
+  if (!actor.accountId) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Sign in to import a chest');
+  const declared = data.mimeType.toLowerCase();
+  if (!['application/zip', 'application/x-zip-compressed', 'application/octet-stream'].includes(declared)) {
+    throw new AppError(ErrorCode.UNSUPPORTED_FILE_TYPE, 'An archive is a ZIP file (application/zip)', 'mimeType');
+  }
+  if (data.size > MAX_ARCHIVE_BYTES) throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `size: an archive is at most ${MAX_ARCHIVE_BYTES} bytes`, 'size');
+  const { token, hash } = newToken();
+  const upload = em.create(Upload, {
+    chest: null,
+    purpose: UploadPurpose.ARCHIVE,
+    account: em.getReference(Account, actor.accountId),
+    filename: sanitizeFilename(data.filename),
+    size: data.size,
+    declaredMime: declared,
+    expectedSha256: data.sha256 ?? null,
+    tokenHash: hash,
+    expiresAt: new Date(Date.now() + policy.ttlMs),
+  } as never);
+  await em.flush();
+  return { upload, token };
+}
+
+/** Where a complete archive upload's ZIP is kept until its import has read it. */
+export const archiveKeyOf = (uploadId: string) => `imports/${uploadId}.zip`;
 
 /**
  * The open upload a ticket belongs to. Unknown, foreign, finished and expired tickets are all
@@ -324,6 +359,14 @@ async function sniffUpload(em: EntityManager, storage: StorageBackend, upload: U
   const n = Math.min(upload.size, SNIFF_BYTES);
   const head = seen && seen.length >= n ? seen.subarray(0, n) : await readHead(storage, upload, n);
   try {
+    if (upload.purpose === UploadPurpose.ARCHIVE) {
+      // A ZIP starts with a local file header (or, empty, with the end of its central directory).
+      const magic = head.subarray(0, 4).toString('latin1');
+      if (magic !== 'PK\x03\x04' && magic !== 'PK\x05\x06') throw new AppError(ErrorCode.UNSUPPORTED_FILE_TYPE, 'An archive must be a ZIP file', 'mimeType');
+      upload.sniffedMime = 'application/zip';
+      await em.nativeUpdate(Upload, { id: upload.id }, { sniffedMime: upload.sniffedMime });
+      return;
+    }
     const sniffed = await sniffFile(head, upload.declaredMime);
     if (upload.size > policy.maxBytes[sniffed.fileType]) {
       throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `At most ${policy.maxBytes[sniffed.fileType]} bytes for this kind of file`, 'size');
@@ -350,9 +393,11 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
   const { em, storage, policy, intake } = ctx;
   const faults = ctx.faults ?? noFaults;
   if (!upload.sniffedMime) await sniffUpload(em, storage, upload, policy);
+  if (upload.purpose === UploadPurpose.ARCHIVE || !upload.chest) return finishArchive(ctx, upload, leaseToken);
+  const chestId = upload.chest.id;
   const parts = await recordedParts(storage, upload);
   const assetId = randomUUID();
-  const key = `chests/${upload.chest.id}/originals/${assetId}`;
+  const key = `chests/${chestId}/originals/${assetId}`;
   const running = hashAt(upload.id, upload.size);
   const { size } = await storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: upload.sniffedMime!, size: upload.size });
   const sha256 = running ? running.digest('hex') : await hashObject(storage, key);
@@ -375,7 +420,7 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
       }
       const asset = tx.create(Asset, {
         id: assetId,
-        chest: upload.chest.id,
+        chest: chestId,
         contribution: upload.contribution?.id ?? null,
         // Who added it decides who may bin it (editors: their own; domain/asset/bin.service.ts).
         addedBy: upload.contribution ? null : (upload.account?.id ?? null),
@@ -392,7 +437,7 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
       // Same transaction: the asset exists exactly when its processing job does.
       await intake.queue.enqueue(tx, 'asset.process', { assetId });
       // A guest's memory appears only when an owner approves it (see contribution.service).
-      const events = upload.contribution ? [] : [await appendChestEvent(tx, { chestId: upload.chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId })];
+      const events = upload.contribution ? [] : [await appendChestEvent(tx, { chestId, kind: ChestEventKind.MEMORY_ADDED, assetId })];
       return { asset, events };
     });
   } catch (err) {
@@ -408,6 +453,31 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
     Object.assign(upload, { status: UploadStatus.COMPLETE, asset: outcome.asset });
     publishChestEvents(intake.events, outcome.events);
   }
+  forgetHash(upload.id);
+  await deleteStaging(storage, upload.id);
+}
+
+/**
+ * An archive's parts become one object under imports/ (checked like an original: size, SHA-256)
+ * and the upload COMPLETE with no memory; importChest reads it from there.
+ */
+async function finishArchive(ctx: UploadContext, upload: Upload, leaseToken: string): Promise<void> {
+  const { em, storage } = ctx;
+  const key = archiveKeyOf(upload.id);
+  const running = hashAt(upload.id, upload.size);
+  const parts = await recordedParts(storage, upload);
+  // A finish that crashed after composing left the object: compose again only when it is not there.
+  const size = (await storage.stat(key))?.size ?? (await storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: 'application/zip', size: upload.size })).size;
+  const sha256 = running ? running.digest('hex') : await hashObject(storage, key);
+  if (size !== upload.size || (upload.expectedSha256 && upload.expectedSha256 !== sha256)) {
+    await storage.delete(key);
+    const why = size !== upload.size ? 'The stored size differs from the declared size' : 'The bytes do not match the SHA-256 given';
+    await failUpload(em, upload, why);
+    throw badInput('sha256', `sha256: ${why}`);
+  }
+  const updated = await em.nativeUpdate(Upload, { id: upload.id, status: UploadStatus.OPEN, leaseToken }, { status: UploadStatus.COMPLETE });
+  if (updated !== 1) throw new UploadConflictError('Another request took over this upload', upload.receivedBytes);
+  upload.status = UploadStatus.COMPLETE;
   forgetHash(upload.id);
   await deleteStaging(storage, upload.id);
 }
@@ -439,7 +509,7 @@ async function assertStillAccepting(tx: EntityManager, upload: Upload): Promise<
     );
     if (!row || row.deleted_at || !row.allow_contributions) throw notFound('Contribution');
     if (row.status !== ContributionStatus.PENDING) throw conflict('Memories can be added only while the contribution awaits review');
-  } else if ((await tx.count(Chest, { id: upload.chest.id, deletedAt: null })) === 0) {
+  } else if (!upload.chest || (await tx.count(Chest, { id: upload.chest.id, deletedAt: null })) === 0) {
     throw notFound('Chest');
   }
 }
@@ -455,7 +525,7 @@ async function sameBytesAs(tx: EntityManager, upload: Upload, sha256: string): P
     const own = await tx.findOne(Asset, { contribution: upload.contribution.id, sha256, deletedAt: null }, { fields: ['id'], orderBy: { createdAt: 'asc' } });
     return own?.id ?? null;
   }
-  return findVisibleAssetWithBytes(tx, upload.chest.id, sha256);
+  return upload.chest ? findVisibleAssetWithBytes(tx, upload.chest.id, sha256) : null;
 }
 
 async function failUpload(em: EntityManager, upload: Upload, error: string): Promise<void> {
