@@ -18,6 +18,7 @@ export const UNIT_TESTS = [
   'test/people/caption-rules.test.ts',
   'test/story/citations.test.ts',
   'test/story/duplicate-groups.test.ts',
+  'test/duplicates/merge.test.ts',
   'test/media/perceptual-hash.test.ts',
   // AI: parsing, the layer's rules, the local extractive writer, the AI contract on openai against
   // the in-process loopback fake (the local engines' run, ai-contract.local, starts sandboxes: full suite).
