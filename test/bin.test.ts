@@ -189,9 +189,11 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     const em = db.orm.em.fork();
     const [goneAsset, staysAsset] = [await em.findOneOrFail(Asset, gone, { populate: ['chest'] }), await em.findOneOrFail(Asset, stays, { populate: ['chest'] })];
     const onlyThere = await makePerson(em, goneAsset.chest, { name: 'Only in the purged photo' });
+    const hidden = await makePerson(em, goneAsset.chest, { hidden: true });
     const inBoth = await makePerson(em, goneAsset.chest, { name: 'In both' });
     await makeFace(em, goneAsset, onlyThere, { storage });
     await makeFace(em, goneAsset, inBoth, { storage });
+    await makeFace(em, goneAsset, hidden);
     const kept = await makeFace(em, staysAsset, inBoth, { storage, box: { x: 0.1, y: 0.1, width: 0.2, height: 0.2 } });
     const objects = await objectsOf(chest.id, gone);
     expect(objects.length, 'original, two thumbnails, two face crops').toBeGreaterThanOrEqual(5);
@@ -205,6 +207,7 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     expect(await check.count(Asset, { id: gone })).toBe(0);
     expect(await check.count(Face, { asset: gone })).toBe(0);
     expect(await check.count(Person, { id: onlyThere.id }), 'a person is a group of faces: none left, none kept').toBe(0);
+    expect(await check.count(Person, { id: hidden.id }), 'but a wish to be hidden outlives the photo').toBe(1);
     expect((await check.findOneOrFail(Person, inBoth.id)).coverFaceId, 'the cover moves to a face that is left').toBe(kept.id);
     expect(await objectsOf(chest.id, gone), 'every byte of it is gone').toEqual([]);
     expect((await objectsOf(chest.id, stays)).length, 'the other memory keeps its bytes').toBeGreaterThanOrEqual(3);

@@ -20,7 +20,7 @@ export interface PurgeInput {
 
 /**
  * Erases memories for good: their rows (faces, search entries and duplicate dismissals cascade
- * with them; people left with no face go too), then their bytes (the original, and everything
+ * with them; people left with no face go too, unless hidden), then their bytes (the original, and everything
  * under the asset's derivatives prefix: thumbnails, posters, previews, blurred copies, face crops).
  *
  * Rows first, in one transaction: a row never points at bytes that are gone, so nobody (the bin,
@@ -31,17 +31,10 @@ export interface PurgeInput {
  */
 export async function purgeAssets(em: EntityManager, storage: StorageBackend, input: PurgeInput): Promise<PurgeReport> {
   if (input.assetIds.length === 0) return { assetIds: [], objectsRemoved: 0, leftForSweep: 0 };
-  const where =
-    'binned' in input.where
-      ? { sql: 'a.chest_id = ? and a.deleted_at is not null', params: [input.where.chestId] }
-      : {
-          sql: `a.chest_id = ? and a.contribution_id = ? and a.deleted_at is null and a.approved_at is null
-            and exists (select 1 from contribution c where c.id = a.contribution_id and c.status = 'PENDING')`,
-          params: [input.where.chestId, input.where.waitingIn],
-        };
+  const where = scope(input.where);
   const gone = await em.transactional(async (tx) => {
     // A whole approval of the contribution waits for this (it updates the row locked here), or this sees it.
-    if ('waitingIn' in input.where) await tx.execute('select id from contribution where id = ? for update', [input.where.waitingIn]);
+    if (where.contributionId) await tx.execute('select id from contribution where id = ? for update', [where.contributionId]);
     const rows = await tx.execute<{ id: string; chest_id: string; storage_key: string }[]>(
       `select a.id, a.chest_id, a.storage_key from asset a where a.id = any(?::uuid[]) and ${where.sql} order by a.id for update`,
       [pgArray(input.assetIds), ...where.params],
@@ -53,8 +46,9 @@ export async function purgeAssets(em: EntityManager, storage: StorageBackend, in
     await tx.execute('delete from asset where id = any(?::uuid[])', [ids]);
     if (people.length) {
       const personIds = pgArray(people.map((p) => p.person_id));
-      // A person is a group of faces: one whose every face was in these memories is gone with them.
-      await tx.execute('delete from person p where p.id = any(?::uuid[]) and not exists (select 1 from face f where f.person_id = p.id)', [personIds]);
+      // A person is a group of faces: one whose every face was in these memories is gone with them,
+      // except one who asked to be hidden: that consent must still hold for photos added later.
+      await tx.execute('delete from person p where p.id = any(?::uuid[]) and not p.hidden and not exists (select 1 from face f where f.person_id = p.id)', [personIds]);
       // A cover face that went: the person's earliest remaining face with a crop stands in.
       await tx.execute(
         `update person p set cover_face_id = (select f.id from face f where f.person_id = p.id order by f.crop_key is null, f.created_at, f.id limit 1)
@@ -84,4 +78,15 @@ export async function purgeAssets(em: EntityManager, storage: StorageBackend, in
     }
   }
   return { assetIds: gone.map((r) => r.id), objectsRemoved, leftForSweep };
+}
+
+/** The rows a purge may take, as SQL on `asset a`, and the contribution to lock first (if any). */
+function scope(where: PurgeInput['where']): { sql: string; params: unknown[]; contributionId?: string } {
+  if ('binned' in where) return { sql: 'a.chest_id = ? and a.deleted_at is not null', params: [where.chestId] };
+  return {
+    sql: `a.chest_id = ? and a.contribution_id = ? and a.deleted_at is null and a.approved_at is null
+      and exists (select 1 from contribution c where c.id = a.contribution_id and c.status = 'PENDING')`,
+    params: [where.chestId, where.waitingIn],
+    contributionId: where.waitingIn,
+  };
 }
