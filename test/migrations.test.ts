@@ -5,7 +5,9 @@ import { migrationsList } from '../migrations/index.js';
 import { migrate } from '../src/db/orm.js';
 import { FileType, ProcessingStatus, TagSource } from '../src/db/enums.js';
 import { BACKENDS, createTestDatabase } from './support/db.js';
-import { makeAsset, makeChest } from './support/factories.js';
+import { makeAccount, makeAsset, makeChest, makeContribution } from './support/factories.js';
+import { type Account, type Asset, Upload } from '../src/db/entities/index.js';
+import { newToken } from '../src/domain/tokens.js';
 
 describe('migrations', () => {
   it('lists every migration file in migrations/index.ts, in order', async () => {
@@ -39,6 +41,36 @@ describe('migrations', () => {
       expect(Number(tables[0]!.n)).toBe(0);
       await migrate(db.orm);
       expect(await db.orm.migrator.checkSchema()).toBe(false);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('records who added each memory from the upload that created it: not a later duplicate upload, never for a guest', async () => {
+    const db = await createTestDatabase('postgres');
+    try {
+      const em = db.orm.em.fork();
+      const chest = await makeChest(em);
+      const [first, second] = [(await makeAccount(em)).account, (await makeAccount(em)).account];
+      const [byFirst, byGuest, byNobody] = [await makeAsset(em, chest), await makeAsset(em, chest, { contribution: await makeContribution(em, chest) }), await makeAsset(em, chest)];
+      const upload = (account: Account | null, asset: Asset, over: Partial<Upload> = {}) =>
+        em.create(Upload, { chest, account, asset, filename: 'x.jpg', size: 1, declaredMime: 'image/jpeg', tokenHash: newToken().hash, expiresAt: new Date(), ...over });
+      upload(first, byFirst, { createdAt: new Date(Date.UTC(2026, 0, 1)) });
+      // The second member sent the same bytes later and was told "duplicate": they did not add it.
+      upload(second, byFirst, { duplicate: true, createdAt: new Date(Date.UTC(2026, 0, 2)) });
+      upload(null, byGuest);
+      await em.flush();
+      const before = migrationsList.findIndex((m) => m.name === 'Migration20261203181023_bin_and_review') - 1;
+      await db.orm.migrator.down({ to: migrationsList[before]!.name });
+      await migrate(db.orm);
+      const rows = await em.execute<{ id: string; added_by_id: string | null }[]>(`select "id", "added_by_id" from "asset" where "chest_id" = ?`, [chest.id]);
+      expect(new Map(rows.map((r) => [r.id, r.added_by_id]))).toEqual(
+        new Map([
+          [byFirst.id, first.id],
+          [byGuest.id, null],
+          [byNobody.id, null],
+        ]),
+      );
     } finally {
       await db.close();
     }
