@@ -20,6 +20,9 @@ export interface JobPayloads {
   /** Write a chest's archive into storage (domain/export; its row is QUEUED or RUNNING until this finishes). */
   'chest.export': { exportId: string };
   'chest.export.failed': { exportId: string };
+  /** Read an uploaded chest archive into a new chest (domain/import). */
+  'chest.import': { importId: string };
+  'chest.import.failed': { importId: string };
   /** Blur a photo's hidden people out of the thumbnails non-members get (domain/people/redaction.ts). */
   'faces.redact': { assetId: string };
 }

@@ -18,7 +18,7 @@ interface Job {
 }
 
 /** Work queues whose exhausted jobs go to "<name>.failed", as with pg-boss. */
-const DEAD_LETTERS = new Set<QueueName>(['asset.process', 'asset.analyse', 'story.generate', 'chest.export']);
+const DEAD_LETTERS = new Set<QueueName>(['asset.process', 'asset.analyse', 'story.generate', 'chest.export', 'chest.import']);
 
 /** The port, and what the jobs contract reads behind it (pg-boss's jobs are rows; these are not). */
 export interface MemoryQueue extends JobQueue {

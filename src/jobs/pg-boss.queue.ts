@@ -66,7 +66,7 @@ export async function createPgBossQueue(opts: PgBossQueueOptions): Promise<JobQu
   };
   const deadLetter = { retryLimit: 5, retryDelay: 10, retryBackoff: true, expireInSeconds: 300 };
   // Each work queue hands its exhausted jobs to "<name>.failed", whose handler records why.
-  for (const name of ['asset.process', 'asset.analyse', 'story.generate', 'chest.export'] as const) {
+  for (const name of ['asset.process', 'asset.analyse', 'story.generate', 'chest.export', 'chest.import'] as const) {
     await ensureQueue(`${name}.failed`, deadLetter);
     await ensureQueue(name, { ...main, deadLetter: `${name}.failed` });
   }

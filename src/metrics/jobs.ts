@@ -4,7 +4,7 @@ import type { JobQueue, QueueName } from '../jobs/jobs.port.js';
 import { jobDuration, jobFailures, registry, sweepItems, sweepRuns } from './registry.js';
 
 /** Every queue, dead-letter queues included: the label set is fixed by the code, not by data. */
-const QUEUES: readonly QueueName[] = ['asset.process', 'asset.process.failed', 'asset.analyse', 'asset.analyse.failed', 'faces.redact', 'story.generate', 'story.generate.failed', 'chest.export', 'chest.export.failed'];
+const QUEUES: readonly QueueName[] = ['asset.process', 'asset.process.failed', 'asset.analyse', 'asset.analyse.failed', 'faces.redact', 'story.generate', 'story.generate.failed', 'chest.export', 'chest.export.failed', 'chest.import', 'chest.import.failed'];
 
 /** A scrape waits at most this long for the queue's counts: a hung database must not hang /metrics. */
 export const QUEUE_DEPTH_TIMEOUT_MS = 2_000;

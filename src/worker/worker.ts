@@ -8,6 +8,7 @@ import { redactAsset } from '../domain/people/redaction.js';
 import { processAsset, type ProcessingDeps, recordProcessingGaveUp } from '../domain/processing/processing.service.js';
 import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js';
 import { recordExportGaveUp, writeExport } from '../domain/export/export.job.js';
+import { readImport, recordImportGaveUp } from '../domain/import/import.job.js';
 import { queueRequestedAnalyses } from '../domain/analysis/requested-analyses.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
 import { measuredJobs } from '../metrics/jobs.js';
@@ -57,6 +58,8 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   // Archives are long streams of a whole chest's files: one at a time per worker leaves room for uploads.
   await jobs.work('chest.export', { concurrency: 1 }, (job) => writeExport(deps, job));
   await jobs.work('chest.export.failed', { concurrency: 1 }, (job) => recordExportGaveUp(deps, job.data.exportId));
+  await jobs.work('chest.import', { concurrency: 1 }, (job) => readImport(deps, job));
+  await jobs.work('chest.import.failed', { concurrency: 1 }, (job) => recordImportGaveUp(deps, job.data.importId));
   // Memories whose models changed under them get the AI step again (AnalysisRequest); in the background, best effort (the next start tries again).
   queueRequestedAnalyses({ em: deps.orm.em, queue }).then(
     (n) => n > 0 && deps.log.info({ memories: n }, 'memories queued for the AI step again: its models changed since they were analysed'),
