@@ -21,6 +21,7 @@ import { Migration20261203180806_chest_exports } from './Migration20261203180806
 import { Migration20261203180931_duplicates } from './Migration20261203180931_duplicates.js';
 import { Migration20261203181023_bin_and_review } from './Migration20261203181023_bin_and_review.js';
 import { Migration20261203182640_chest_imports } from './Migration20261203182640_chest_imports.js';
+import { Migration20261203183556_memory_removed_event } from './Migration20261203183556_memory_removed_event.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -44,4 +45,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203180931_duplicates', class: Migration20261203180931_duplicates },
   { name: 'Migration20261203181023_bin_and_review', class: Migration20261203181023_bin_and_review },
   { name: 'Migration20261203182640_chest_imports', class: Migration20261203182640_chest_imports },
+  { name: 'Migration20261203183556_memory_removed_event', class: Migration20261203183556_memory_removed_event },
 ];

@@ -69,6 +69,7 @@ registerEnumType(UploadStatus, { name: 'UploadStatus', description: 'OPEN: waiti
 export enum ChestEventKind {
   ASSET_PROCESSING = 'ASSET_PROCESSING',
   MEMORY_ADDED = 'MEMORY_ADDED',
+  MEMORY_REMOVED = 'MEMORY_REMOVED',
   STORY_READY = 'STORY_READY',
   CONTRIBUTION_SUBMITTED = 'CONTRIBUTION_SUBMITTED',
 }
@@ -76,7 +77,7 @@ export enum ChestEventKind {
 registerEnumType(ChestEventKind, {
   name: 'ChestEventKind',
   description:
-    'ASSET_PROCESSING: a pipeline stage started, progressed, finished or failed. MEMORY_ADDED: a memory became visible. STORY_READY: a story finished. CONTRIBUTION_SUBMITTED: a guest sent memories (owners only).',
+    'ASSET_PROCESSING: a pipeline stage started, progressed, finished or failed. MEMORY_ADDED: a memory became visible. MEMORY_REMOVED: a memory was moved to the bin (deleteMemory): it left every list. STORY_READY: a story finished. CONTRIBUTION_SUBMITTED: a guest sent memories (owners only).',
 });
 
 export enum ExportStatus {

@@ -37,6 +37,8 @@ export interface WatchedChestEvent extends VisibleChestEvent {
 const NEEDS: Record<ChestEventKind, ChestAction> = {
   [ChestEventKind.ASSET_PROCESSING]: 'read',
   [ChestEventKind.MEMORY_ADDED]: 'read',
+  // Only the id of a memory the reader could see until now; nothing about it.
+  [ChestEventKind.MEMORY_REMOVED]: 'read',
   [ChestEventKind.STORY_READY]: 'read',
   [ChestEventKind.CONTRIBUTION_SUBMITTED]: 'moderate',
 };
@@ -55,14 +57,15 @@ export async function currentActor(em: EntityManager, viewer: Viewer): Promise<A
 /**
  * What of these events a caller may see, in order, with what each is about (loaded in one query per
  * kind, however many events). Memories must be visible (not deleted, not in a contribution still
- * awaiting approval); unpublished stories are for members; contributions for owners and editors.
+ * awaiting approval), except in MEMORY_REMOVED, which names the memory that left by id only; unpublished stories are for members; contributions for owners and editors.
  */
 export async function visibleEvents(em: EntityManager, actor: Actor, chest: Chest, events: readonly ChestEventMessage[]): Promise<VisibleChestEvent[]> {
   const allowed = new Map<ChestAction, boolean>();
   for (const action of new Set(['member' as ChestAction, ...events.map((e) => NEEDS[e.kind])])) allowed.set(action, await may(actor, chest, action));
   const shown = events.filter((e) => allowed.get(NEEDS[e.kind]));
   const ids = (pick: (e: ChestEventMessage) => string | null) => [...new Set(shown.map(pick).filter((id): id is string => id !== null))];
-  const assetIds = ids((e) => e.assetId);
+  // A removed memory is not visible by definition: its event carries the id alone (removedAssetId).
+  const assetIds = ids((e) => (e.kind === ChestEventKind.MEMORY_REMOVED ? null : e.assetId));
   const storyIds = ids((e) => e.storyId);
   const contributionIds = ids((e) => e.contributionId);
   const assets = new Map((assetIds.length ? await loadVisibleAssetsById(em, assetIds) : []).filter((a): a is Asset => a !== null).map((a) => [a.id, a]));
@@ -70,7 +73,7 @@ export async function visibleEvents(em: EntityManager, actor: Actor, chest: Ches
   const contributions = new Map((contributionIds.length ? await em.find(Contribution, { id: { $in: contributionIds }, chest: chest.id }) : []).map((c) => [c.id, c]));
   const out: VisibleChestEvent[] = [];
   for (const event of shown) {
-    const asset = event.assetId ? assets.get(event.assetId) : null;
+    const asset = event.assetId && event.kind !== ChestEventKind.MEMORY_REMOVED ? assets.get(event.assetId) : null;
     const story = event.storyId ? stories.get(event.storyId) : null;
     const contribution = event.contributionId ? contributions.get(event.contributionId) : null;
     if (asset === undefined || story === undefined || contribution === undefined) continue;
