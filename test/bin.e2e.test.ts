@@ -30,7 +30,7 @@ describe.each(SERVERS)('the bin over HTTP, $name', ({ start }) => {
     await server?.stop();
   });
 
-  it("an editor's own upload can be binned by them; its links stop working; restore is heard live; purge leaves no bytes", async () => {
+  it("an editor's own upload can be binned by them; live readers hear it leave; its links stop working; restore is heard live; purge leaves no bytes", async () => {
     const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
     const emails = { owner: `o-${stamp}@example.test`, editor: `e-${stamp}@example.test`, viewer: `v-${stamp}@example.test` };
     const [owner, editor, viewer] = [await api.signUp(emails.owner), await api.signUp(emails.editor), await api.signUp(emails.viewer)];
@@ -49,8 +49,16 @@ describe.each(SERVERS)('the bin over HTTP, $name', ({ start }) => {
     const thumbnail = `${server.app.url()}${processed.thumbnails[0].url}`;
     expect((await fetch(original)).status).toBe(200);
 
-    const binned = await api.gql(`mutation($id: ID!) { deleteMemory(assetId: $id) { id } }`, { id: assetId }, editor);
-    expect(binned.errors, 'the upload recorded the editor as the one who added it').toBeUndefined();
+    const watcher = api.ws(viewer);
+    try {
+      const removed = api.collect(watcher, `subscription($c: ID!) { memoryRemoved(chestId: $c) { assetId } }`, { c: chestId }, (all) => all.length >= 1);
+      await api.settled(watcher);
+      const binned = await api.gql(`mutation($id: ID!) { deleteMemory(assetId: $id) { id } }`, { id: assetId }, editor);
+      expect(binned.errors, 'the upload recorded the editor as the one who added it').toBeUndefined();
+      expect((await removed.done).map((r) => r.data?.memoryRemoved.assetId), 'live readers drop it at once').toEqual([assetId]);
+    } finally {
+      await watcher.dispose();
+    }
     expect((await fetch(original)).status, 'a link handed out before is refused').toBe(404);
     expect((await fetch(thumbnail)).status).toBe(404);
     expect((await api.gql(ASSET, { id: assetId }, viewer)).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');

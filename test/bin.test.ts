@@ -49,7 +49,7 @@ const CONTRIBUTION_ASSETS = `query($c: ID!) { chest(id: $c) { contributions { ed
 const APPROVE_ONE = `mutation($id: ID!) { approveContributionMemory(assetId: $id) { id approvedAt } }`;
 const REJECT_ONE = `mutation($id: ID!) { rejectContributionMemory(assetId: $id) { id status } }`;
 const APPROVE = `mutation($id: ID!) { approveContribution(id: $id) { status } }`;
-const EVENTS = `query($c: ID!) { chestEvents(chestId: $c) { events { kind asset { id } } } }`;
+const EVENTS = `query($c: ID!) { chestEvents(chestId: $c) { events { kind asset { id } removedAssetId } } }`;
 
 describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ db: backend, storage: storageName }) => {
   let db: TestDatabase;
@@ -155,6 +155,9 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     expect(after.summary).toEqual({ totalAssets: 1, recentAssets: [{ id: theirs }] });
     expect(failure(await gql.run(ASSET, { id: mine }, as(viewer))).code).toBe('NOT_FOUND');
     expect(failure(await gql.run(ASSET, { id: mine }, as(editor))).code).toBe('NOT_FOUND');
+    const log = ok(await gql.run(EVENTS, { c: chest.id }, as(viewer))).chestEvents.events;
+    expect(log.filter((e: any) => e.asset?.id === mine), 'its earlier events are no longer shown').toEqual([]);
+    expect(log.filter((e: any) => e.kind === 'MEMORY_REMOVED'), 'readers learn it left, by id only').toEqual([{ kind: 'MEMORY_REMOVED', asset: null, removedAssetId: mine }]);
     expect(ok(await gql.run(ASSET, { id: mine }, as(owner))).asset.deletedAt).toBe(binned.deletedAt);
     const bin = ok(await gql.run(BIN, { c: chest.id }, as(owner))).chest.bin;
     expect(bin.edges).toEqual([{ node: { id: mine, deletedAt: binned.deletedAt, deletedBy: { id: editor.account.id } } }]);
@@ -245,7 +248,9 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     const row = await db.orm.em.fork().findOneOrFail(Asset, early);
     expect(row).toMatchObject({ status: ProcessingStatus.PENDING, thumbnails: [] });
     expect(await objectsOf(chest.id, early)).toEqual([`chests/${chest.id}/originals/${early}`]);
-    expect(ok(await gql.run(EVENTS, { c: chest.id }, as(viewer))).chestEvents.events, 'nothing about it reaches readers').toEqual([]);
+    expect(ok(await gql.run(EVENTS, { c: chest.id }, as(viewer))).chestEvents.events, 'nothing about it reaches readers but that it left').toEqual([
+      { kind: 'MEMORY_REMOVED', asset: null, removedAssetId: early },
+    ]);
     ok(await gql.run(RESTORE, { id: early }, as(owner)));
     expect([...(await queue.unfinishedFor('asset.process', [early]))], 'queued again').toEqual([early]);
   });

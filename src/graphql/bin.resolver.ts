@@ -15,7 +15,7 @@ export class BinResolver {
       'Moves a memory to its chest\'s bin: it leaves lists, counts, search, downloads and new stories at once; existing stories show their citations of it as removed. Nothing is erased (restoreMemory, purgeMemory). Owners: any memory; editors: those they added. ALREADY_IN_BIN when it is there already.',
   })
   deleteMemory(@Arg('assetId', () => ID) assetId: string, @Ctx() ctx: Context): Promise<Asset> {
-    return deleteMemory(ctx.em, ctx.actor, { assetId });
+    return deleteMemory(ctx.em, ctx.actor, { assetId }, ctx.events);
   }
 
   @Mutation(() => Asset, { description: 'Brings a memory back from the bin. Owners: any; editors: those they added. NOT_IN_BIN when it is not there.' })

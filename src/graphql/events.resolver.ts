@@ -54,6 +54,18 @@ export class ChestEventView {
 
   @Field(() => ProcessingProgress, { nullable: true, description: 'For ASSET_PROCESSING: the step reported.' })
   processing!: ProcessingProgress | null;
+
+  @Field(() => ID, { nullable: true, description: 'For MEMORY_REMOVED: the id of the memory that was moved to the bin (it is no longer readable, so `asset` is null).' })
+  removedAssetId!: string | null;
+}
+
+@ObjectType({ description: 'A memory left the chest: moved to the bin (deleteMemory). Only its id: drop it from what you show.' })
+export class MemoryRemovedEvent {
+  @Field(() => GraphQLSafeInt, { description: "The event's number in its chest (see chestEvents)." })
+  seq!: number;
+
+  @Field(() => ID)
+  assetId!: string;
 }
 
 @ObjectType()
@@ -82,6 +94,7 @@ const view = (e: VisibleChestEvent): ChestEventView => ({
   story: e.story,
   contribution: e.contribution,
   processing: progressOf(e),
+  removedAssetId: e.event.kind === ChestEventKind.MEMORY_REMOVED ? e.event.assetId : null,
 });
 
 function watch(ctx: Context, chestId: string, kinds: ChestEventKind[]) {
@@ -133,6 +146,14 @@ export class EventsResolver {
   })
   memoryAdded(@Root() e: VisibleChestEvent, @Arg('chestId', () => ID) _chestId: string): Asset {
     return e.asset!;
+  }
+
+  @Subscription(() => MemoryRemovedEvent, {
+    description: 'A memory left the chest (moved to the bin): its id, for anyone who may read the chest. restoreMemory brings it back through memoryAdded.',
+    subscribe: ({ args, context }) => watch(context as Context, args.chestId as string, [ChestEventKind.MEMORY_REMOVED]),
+  })
+  memoryRemoved(@Root() e: VisibleChestEvent, @Arg('chestId', () => ID) _chestId: string): MemoryRemovedEvent {
+    return { seq: e.event.seq, assetId: e.event.assetId! };
   }
 
   @Subscription(() => Story, {

@@ -67,11 +67,14 @@ async function binTarget(em: EntityManager, actor: Actor, assetId: string): Prom
   throw new AppError(ErrorCode.FORBIDDEN, 'Editors may move to the bin only the memories they added');
 }
 
-/** Moves a memory to the bin; nothing is erased. ALREADY_IN_BIN when it is there already. */
-export async function deleteMemory(em: EntityManager, actor: Actor, input: MemoryRef): Promise<Asset> {
-  const { asset } = await binTarget(em, actor, input.assetId);
+/**
+ * Moves a memory to the bin; nothing is erased. ALREADY_IN_BIN when it is there already. Live
+ * clients hear MEMORY_REMOVED (the id only), recorded in the same transaction.
+ */
+export async function deleteMemory(em: EntityManager, actor: Actor, input: MemoryRef, events: EventBus): Promise<Asset> {
+  const { asset, chest } = await binTarget(em, actor, input.assetId);
   if (asset.deletedAt) throw alreadyInBin();
-  return withinTransaction(em, async () => {
+  const { binned, message } = await withinTransaction(em, async () => {
     // Two clicks at once: the second finds it binned.
     const locked = await em.findOne(Asset, { id: asset.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
     if (!locked) throw notFound('Asset');
@@ -79,8 +82,10 @@ export async function deleteMemory(em: EntityManager, actor: Actor, input: Memor
     locked.deletedAt = new Date();
     locked.deletedBy = actor.accountId ? em.getReference(Account, actor.accountId) : null;
     await em.flush();
-    return locked;
+    return { binned: locked, message: await appendChestEvent(em, { chestId: chest.id, kind: ChestEventKind.MEMORY_REMOVED, assetId: locked.id }) };
   });
+  publishChestEvents(events, [message]);
+  return binned;
 }
 
 /**
