@@ -13,6 +13,8 @@ import { loadMembers } from '../domain/membership/membership.service.js';
 import { loadHiddenFaces } from '../domain/people/redaction.js';
 import { hiddenNamesOfChests, nameScrubber } from '../domain/story/hidden-names.js';
 import { loadPublishedStories } from '../domain/story/published-stories.js';
+import { loadContributionsById, loadStoriesById } from '../domain/search/search-nodes.js';
+import { loadTimelines, type TimelineKey } from '../domain/chest/timeline.js';
 import {
   countFaces,
   loadCovers,
@@ -62,6 +64,9 @@ export function createLoaders(em: EntityManager) {
     facesByAsset: new DataLoader((ids: readonly string[]) => loadFacesByAsset(em, ids)),
     hiddenFaces: new DataLoader((ids: readonly string[]) => loadHiddenFaces(em, ids)),
     /** Per chest: rewrites the names of its hidden people (stories are scrubbed as they are read). */
+    storiesById: new DataLoader((ids: readonly string[]) => loadStoriesById(em, ids)),
+    contributionsById: new DataLoader((ids: readonly string[]) => loadContributionsById(em, ids)),
+    timelines: new DataLoader((keys: readonly TimelineKey[]) => loadTimelines(em, keys), byJson),
     nameScrubbers: new DataLoader(async (ids: readonly string[]) => (await hiddenNamesOfChests(em, ids)).map(nameScrubber), { cacheMap: scrubbers }),
     /** The scrubber nameScrubbers has already answered for this chest, without a promise; undefined while it has not. */
     knownScrubber: (chestId: string) => scrubbers.settled(chestId),

@@ -16,10 +16,12 @@ import { EventsResolver } from './events.resolver.js';
 import { ChestExportResolver, ChestExportsResolver } from './export.resolver.js';
 import { ChestImportResolver } from './import.resolver.js';
 import { ChestStoryResolver, StoryResolver } from './story.resolver.js';
+import { SearchResolver } from './search.resolver.js';
+import { ChestTimelineResolver, TimelineBucketResolver } from './timeline.resolver.js';
 
 export async function createSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [AccountResolver, ChestResolver, ChestSummaryResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, ContributionMemoriesResolver, AssetReviewResolver, BinResolver, ChestBinResolver, ...StoryCitationResolvers, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver, ChestExportResolver, ChestExportsResolver, ChestImportResolver, ChestDuplicatesResolver, DuplicateGroupResolver, AssetContributorsResolver],
+    resolvers: [AccountResolver, ChestResolver, ChestSummaryResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, ContributionMemoriesResolver, AssetReviewResolver, BinResolver, ChestBinResolver, ...StoryCitationResolvers, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver, ChestExportResolver, ChestExportsResolver, ChestImportResolver, ChestDuplicatesResolver, DuplicateGroupResolver, AssetContributorsResolver, SearchResolver, ChestTimelineResolver, TimelineBucketResolver],
     // Input is validated in domain/ (zod), where the rules live next to the use cases.
     validate: false,
     // Every subscription brings its own `subscribe` (access check first, then the EventBus), so

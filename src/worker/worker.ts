@@ -10,6 +10,7 @@ import { recordStoryGaveUp, writeStory } from '../domain/story/story.service.js'
 import { recordExportGaveUp, writeExport } from '../domain/export/export.job.js';
 import { readImport, recordImportGaveUp } from '../domain/import/import.job.js';
 import { queueRequestedAnalyses } from '../domain/analysis/requested-analyses.js';
+import { indexStoriesNotIndexed } from '../domain/search/story-entries.js';
 import type { JobQueue } from '../jobs/jobs.port.js';
 import { measuredJobs } from '../metrics/jobs.js';
 import { tracedJobs } from '../tracing/jobs.js';
@@ -64,6 +65,10 @@ export async function startWorker(deps: ProcessingDeps, queue: JobQueue, config:
   queueRequestedAnalyses({ em: deps.orm.em, queue }).then(
     (n) => n > 0 && deps.log.info({ memories: n }, 'memories queued for the AI step again: its models changed since they were analysed'),
     (err: unknown) => deps.log.warn({ err }, 'memories not queued for the AI step again; the next start tries'),
+  );
+  indexStoriesNotIndexed(deps.orm.em.fork()).then(
+    (n) => n > 0 && deps.log.info({ stories: n }, 'stories indexed for search'),
+    (err: unknown) => deps.log.warn({ err }, 'stories not indexed for search; the next start tries'),
   );
   return { ai, close: async () => void (await Promise.all([ai.close(), faces?.close()])) };
 }

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { indexStories } from '../search/story-entries.js';
 import { Account, Asset, Chest, Membership } from '../../db/entities/index.js';
 import { ChestRole } from '../../db/enums.js';
 import { assertMay, authorizeChest, requireAccount } from '../access/access.service.js';
@@ -44,6 +45,8 @@ export async function updateChest(em: EntityManager, actor: Actor, chestId: stri
   if (data.allowContributions !== undefined) chest.allowContributions = data.allowContributions;
   if (data.heroImageId !== undefined) chest.heroImage = data.heroImageId === null ? null : await heroImageOf(em, chest, data.heroImageId);
   await em.flush();
+  // The person's own name is never rewritten in their stories: which words are hidden names depends on it.
+  if (data.personName !== undefined) await indexStories(em, { chestIds: [chest.id] });
   return chest;
 }
 

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { indexStories } from '../search/story-entries.js';
 import { Chest, Face, Person } from '../../db/entities/index.js';
 import { withinTransaction } from '../../db/transaction.js';
 import { assertMay, may } from '../access/access.service.js';
@@ -49,6 +50,7 @@ export async function namePerson(em: EntityManager, actor: Actor, input: NamePer
     person.name = data.name || null;
     await em.flush();
     await recaption(em, { assetIds: assets });
+    await indexStories(em, { chestIds: [person.chest.id] });
     return person;
   });
 }
@@ -68,6 +70,7 @@ export async function setPersonHidden(em: EntityManager, actor: Actor, queue: Jo
     await em.flush();
     await enqueueRedaction(em, queue, assets);
     await recaption(em, { assetIds: assets });
+    await indexStories(em, { chestIds: [person.chest.id] });
     return person;
   });
 }
@@ -93,6 +96,7 @@ export async function mergePeople(em: EntityManager, actor: Actor, queue: JobQue
     await em.execute('update face set person_id = ?, assigned_by_person = true, updated_at = now() where person_id = ?', [into.id, from.id]);
     await tidyPeople(em, [from.id, into.id]);
     await recaption(em, { assetIds: assets });
+    await indexStories(em, { chestIds: [into.chest.id] });
     return em.findOneOrFail(Person, { id: into.id }, { refresh: true });
   });
 }

@@ -1,4 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { indexStories } from '../search/story-entries.js';
 import { z } from 'zod';
 import type { Ai } from '../../ai/ai.registry.js';
 import { AiProviderError, AiUnavailableError, type StoryStageProgress } from '../../ai/ai.port.js';
@@ -144,6 +145,7 @@ export async function writeStory(deps: StoryDeps, job: JobContext<{ storyId: str
           },
         },
       );
+      await indexStories(tx, { storyIds: [story.id] });
       return appendChestEvent(tx, { chestId: chest.id, kind: ChestEventKind.STORY_READY, storyId: story.id });
     });
     publishChestEvents(deps.events, [message]);
@@ -271,6 +273,8 @@ export async function editStory(em: EntityManager, actor: Actor, storyId: string
     editedBy: actor.accountId,
   } as never);
   await em.flush();
+  // A crash between the two leaves the version unindexed until the worker's next start (indexStoriesNotIndexed).
+  await indexStories(em, { storyIds: [version.id] });
   return version;
 }
 
