@@ -487,6 +487,16 @@ const READ_OPS: Op[] = [
     },
   },
   {
+    name: 'Chest.exports',
+    mutates: false,
+    reach: 'share',
+    exec: onChest('exports { edges { node { id status downloadUrl } } }'),
+    expected: need(OWNERS, 'share'),
+    verify(data) {
+      expect(chestOf(data).exports.edges).toEqual([]);
+    },
+  },
+  {
     // Copies across all contributors (issue 15, point 3): the fixture's memories are all different, and neither its guest's pending copy nor the binned one counts.
     name: 'Chest.duplicateGroups',
     mutates: false,
@@ -977,6 +987,16 @@ const MUTATION_OPS: Op[] = [
     verify: (data, _c, after) => {
       expect(data.emptyBin).toBe(1);
       expect(after?.bin).toEqual([]);
+    },
+  },
+  {
+    name: 'exportChest',
+    mutates: true,
+    reach: 'direct',
+    exec: byId(`mutation($id: ID!) { exportChest(chestId: $id, input: { includeLocation: true }) { status includeLocation downloadUrl } }`, byChestId),
+    expected: need(OWNERS, 'direct'),
+    verify: (data) => {
+      expect(data.exportChest).toEqual({ status: 'QUEUED', includeLocation: true, downloadUrl: null });
     },
   },
   {
