@@ -411,6 +411,38 @@ const READ_OPS: Op[] = [
     },
   },
   {
+    // Search reads what the caller may read: the place in words is the family's, the location never.
+    name: 'search',
+    mutates: false,
+    reach: 'direct',
+    exec: byId(`query($id: ID!, $q: String!) { search(chestId: $id, query: $q) { edges { node { field snippet asset { id } } } } }`, (fx) => ({
+      id: fx.chestId,
+      q: `Matrix OR ${PLACE.split(' ')[0]} OR ${LOCATION.placeName}`,
+    })),
+    expected: read('direct'),
+    verify(data, c) {
+      const hits = data.search.edges.map((e: any) => e.node);
+      expect(hits.map((h: any) => h.field).sort()).toEqual(['CHEST_NAME', 'PLACE']);
+      expect(hits.find((h: any) => h.field === 'PLACE').asset.id).toBe(c.fx.assetId);
+    },
+  },
+  {
+    name: 'Chest.timeline',
+    mutates: false,
+    reach: 'share',
+    exec: onChest('timeline(granularity: DECADE) { buckets { total cover { id location { latitude placeName } } } undated { total } }'),
+    expected: read('share'),
+    verify(data, c) {
+      const timeline = chestOf(data).timeline;
+      const covers = timeline.buckets.map((b: any) => b.cover).filter(Boolean);
+      expect(timeline.buckets.reduce((n: number, b: any) => n + b.total, timeline.undated.total)).toBe(1);
+      for (const cover of covers) {
+        expect(cover.id).toBe(c.fx.assetId);
+        expectLocation(cover.location, c.actor);
+      }
+    },
+  },
+  {
     name: 'Chest.heroImage',
     mutates: false,
     reach: 'share',
