@@ -158,7 +158,10 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     const log = ok(await gql.run(EVENTS, { c: chest.id }, as(viewer))).chestEvents.events;
     expect(log.filter((e: any) => e.asset?.id === mine), 'its earlier events are no longer shown').toEqual([]);
     expect(log.filter((e: any) => e.kind === 'MEMORY_REMOVED'), 'readers learn it left, by id only').toEqual([{ kind: 'MEMORY_REMOVED', asset: null, removedAssetId: mine }]);
-    expect(ok(await gql.run(ASSET, { id: mine }, as(owner))).asset.deletedAt).toBe(binned.deletedAt);
+    const forOwner = ok(await gql.run(ASSET, { id: mine }, as(owner))).asset;
+    expect(forOwner.deletedAt).toBe(binned.deletedAt);
+    const fromBin = forOwner.thumbnails[0].url as string;
+    expect(fromBin, 'owners look at it through links that open only from the bin').toMatch(new RegExp(`^/files/bin/${mine}/`));
     const bin = ok(await gql.run(BIN, { c: chest.id }, as(owner))).chest.bin;
     expect(bin.edges).toEqual([{ node: { id: mine, deletedAt: binned.deletedAt, deletedBy: { id: editor.account.id } } }]);
     expect(failure(await gql.run(BIN, { c: chest.id }, as(editor))).code).toBe('FORBIDDEN');
@@ -168,16 +171,16 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
 
     // A thumbnail link handed out before the memory was binned stops working (files served by the API; S3 links go to the bucket and lapse in 5 minutes).
     const link = before.thumbnails[0].url as string;
-    if (link.startsWith('/files/')) {
-      const files = await filesServer(db.orm, storage);
-      try {
-        expect((await files.get(link)).status).toBe(404);
-      } finally {
-        await files.close();
-      }
+    const files = await filesServer(db.orm, storage);
+    try {
+      if (link.startsWith('/files/')) expect((await files.get(link)).status).toBe(404);
+      expect(await files.get(fromBin)).toMatchObject({ status: 200, type: 'image/webp' });
+      expect(ok(await gql.run(RESTORE, { id: mine }, as(editor))).restoreMemory).toMatchObject({ id: mine, deletedAt: null, status: 'COMPLETE' });
+      expect((await files.get(fromBin)).status, 'a bin link stops once the memory is back').toBe(404);
+    } finally {
+      await files.close();
     }
 
-    expect(ok(await gql.run(RESTORE, { id: mine }, as(editor))).restoreMemory).toMatchObject({ id: mine, deletedAt: null, status: 'COMPLETE' });
     expect(failure(await gql.run(RESTORE, { id: mine }, as(editor))).code).toBe('NOT_IN_BIN');
     expect(ok(await gql.run(ASSETS, { c: chest.id }, as(viewer))).chest.assets.totalCount).toBe(2);
     expect(ok(await gql.run(BIN, { c: chest.id }, as(owner))).chest.bin.edges).toEqual([]);

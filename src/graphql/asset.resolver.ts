@@ -4,7 +4,7 @@ import { Asset } from '../db/entities/index.js';
 import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
 import { decide, type Maybe, maySeeLocation, maySeeLocationNow } from '../domain/access/access.service.js';
 import { readAsset, updateMemory } from '../domain/asset/asset.service.js';
-import { derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename, visibleMediaInfo } from '../domain/asset/download.js';
+import { binnedDerivativeUrl, derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename, visibleMediaInfo } from '../domain/asset/download.js';
 import { originalWithheld, placeholderFor, previewWithheld, thumbnailsFor } from '../domain/people/redaction.js';
 import type { Context } from './context.js';
 
@@ -51,6 +51,8 @@ export class AssetResolver {
       "A link to the original file, valid 5 minutes. The chest's members only, and holders of a view link made with allowOriginals: an original may reveal where it was recorded (GPS) and who made it. Everyone else: null; use previewUrl. Never outside the family for a photo or video showing a hidden person (hidePerson).",
   })
   async originalUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    // In the bin (only owners get here): no downloads until it is restored.
+    if (asset.deletedAt) return null;
     if (await originalWithheld(ctx.actor, asset, this.hiddenFaces(ctx))) return null;
     return originalUrl(ctx.actor, asset, ctx.storage, ctx.config.secretKey);
   }
@@ -60,6 +62,8 @@ export class AssetResolver {
       "WebP copies without metadata (a video's: its poster frame). People outside the family get them with the faces of hidden people blurred, and none of a photo or video whose blurred copies are still being made.",
   })
   thumbnails(@Root() asset: Asset, @Ctx() ctx: Context): Maybe<Thumbnail[]> {
+    // In the bin (only owners get here): links that open only from the bin (binnedDerivativeUrl).
+    if (asset.deletedAt) return asset.thumbnails.map((t): BinnedThumbnail => ({ ...t, binnedAssetId: asset.id }));
     return thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx));
   }
 
@@ -69,6 +73,7 @@ export class AssetResolver {
       "A link to a copy without metadata, valid 5 minutes, for everyone who may read the memory: a photo's largest thumbnail (WebP), a recording re-encoded (M4A, no tags, chapters or cover art), a video transcoded (H.264 MP4, no tags), a document's text. Null until processing made it, and for recordings and videos processed before previews existed. Outside the family, a photo showing a hidden person comes with their face blurred (null while that copy is being made), and a video showing one has none: its film is not blurred, only its posters (thumbnails) are.",
   })
   async previewUrl(@Root() asset: Asset, @Ctx() ctx: Context): Promise<string | null> {
+    if (asset.deletedAt) return null;
     if (await previewWithheld(ctx.actor, asset, this.hiddenFaces(ctx))) return null;
     return previewUrl(asset, ctx.storage, ctx.config.secretKey, await thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx)));
   }
@@ -114,10 +119,14 @@ export class AssetResolver {
   }
 }
 
+/** A thumbnail of a memory in the bin, as Asset.thumbnails hands it to owners: its url opens only from the bin. */
+type BinnedThumbnail = Thumbnail & { binnedAssetId: string };
+
 @Resolver(() => Thumbnail)
 export class ThumbnailResolver {
   @FieldResolver(() => String, { description: 'A link to the image, valid 5 minutes. WebP, with no metadata.' })
-  url(@Root() thumbnail: Thumbnail, @Ctx() ctx: Context): Promise<string> {
+  async url(@Root() thumbnail: Thumbnail | BinnedThumbnail, @Ctx() ctx: Context): Promise<string> {
+    if ('binnedAssetId' in thumbnail) return binnedDerivativeUrl(thumbnail.binnedAssetId, thumbnail, ctx.config.secretKey);
     // The key is chests/<chest>/derivatives/<asset>/<name>: the asset id is its fourth part.
     const assetId = thumbnail.storageKey.split('/')[3]!;
     return derivativeUrl({ id: assetId }, thumbnail, ctx.storage, ctx.config.secretKey);

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { type Request, type Response, Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Asset } from '../db/entities/index.js';
 import { FileType } from '../db/enums.js';
@@ -14,7 +14,8 @@ import { sendError } from './errors.js';
 /**
  * GET /files/:assetId?exp&sig — originals behind a signed, short-lived link (filesystem storage;
  * S3 links go to the bucket directly); only members and allowOriginals view links are given one.
- * GET /files/:assetId/:name?exp&sig — thumbnails, posters, previews, face crops and a document's text. Supports Range so video can be seeked; never lets a browser
+ * GET /files/:assetId/:name?exp&sig — thumbnails, posters, previews, face crops and a document's text;
+ * GET /files/bin/:assetId/:name — a binned memory's thumbnails, for its owners. Supports Range so video can be seeked; never lets a browser
  * guess the type; documents download rather than open.
  */
 export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: string, log: Logger): Router {
@@ -51,13 +52,18 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
       sendError(res, err, log);
     }
   });
-  router.get('/files/:assetId/:name', async (req, res) => {
+  // A binned memory's thumbnails, for its owners looking at the bin (binnedDerivativeUrl); live memories' links never open here.
+  router.get('/files/bin/:assetId/:name', (req, res) => derivative(req, res, true));
+  router.get('/files/:assetId/:name', (req, res) => derivative(req, res, false));
+  async function derivative(req: Request, res: Response, binned: boolean): Promise<void> {
     try {
-      const { assetId, name } = req.params;
-      const ok = isUuid(assetId) && /^[a-z0-9-]{1,40}$/.test(name) && verifyDownload(secret, `${assetId}/${name}`, String(req.query.exp ?? ''), String(req.query.sig ?? ''));
+      const assetId = String(req.params.assetId);
+      const name = String(req.params.name);
+      const resource = `${binned ? 'bin/' : ''}${assetId}/${name}`;
+      const ok = isUuid(assetId) && /^[a-z0-9-]{1,40}$/.test(name) && verifyDownload(secret, resource, String(req.query.exp ?? ''), String(req.query.sig ?? ''));
       const em = orm.em.fork();
-      const asset = ok ? await em.findOne(Asset, { id: assetId, deletedAt: null }) : null;
-      const served: ServedDerivative | null = asset ? (findDerivative(asset, name) ?? (await findFaceCrop(em, asset.id, name))) : null;
+      const asset = ok ? await em.findOne(Asset, { id: assetId, deletedAt: binned ? { $ne: null } : null }) : null;
+      const served: ServedDerivative | null = !asset ? null : binned ? binnedThumbnail(asset, name) : (findDerivative(asset, name) ?? (await findFaceCrop(em, asset.id, name)));
       if (!served) throw notFound('File');
       // Previews are what non-members watch and listen to: seekable like originals.
       const size = 'size' in served ? served.size : undefined;
@@ -84,8 +90,14 @@ export function filesRouter(orm: MikroORM, storage: StorageBackend, secret: stri
     } catch (err) {
       sendError(res, err, log);
     }
-  });
+  }
   return router;
+}
+
+/** From the bin, owners see thumbnails only (the bin shows what is there; restore it to open or download it). */
+function binnedThumbnail(asset: Asset, name: string): ServedDerivative | null {
+  const t = asset.thumbnails.find((x) => x.name === name);
+  return t ? { storageKey: t.storageKey, mimeType: t.mimeType, filename: `${t.name.startsWith('poster') ? 'poster' : 'photo'}.webp` } : null;
 }
 
 /** One `bytes=a-b`, `bytes=a-` or `bytes=-n` range; null for none; 416-worthy ranges are errors. */

@@ -53,6 +53,17 @@ export async function derivativeUrl(asset: Pick<Asset, 'id'>, thumbnail: Pick<Th
   return signedPath(secret, `${asset.id}/${thumbnail.name}`);
 }
 
+/**
+ * A link to a thumbnail of a memory in the bin, for the owners looking at the bin (no one else is
+ * handed a binned memory). Signed as "bin/<asset>/<name>" and served by GET /files/bin/<asset>/<name>
+ * only while the memory is in the bin, so a link made before it was binned (or for a reader) opens
+ * nothing, and one made from the bin stops when the memory is restored or erased. Never a direct
+ * storage link: the API decides every time.
+ */
+export function binnedDerivativeUrl(assetId: string, thumbnail: Pick<Thumbnail, 'name'>, secret: string): string {
+  return signedPath(secret, `bin/${assetId}/${thumbnail.name}`);
+}
+
 /** What GET /files/<asset>/<name> serves: a stored derivative, or the document's text. */
 export type ServedDerivative =
   /** `size` is known for previews (so players can seek with Range), not for thumbnails. */
