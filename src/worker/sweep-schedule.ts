@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import { sweep } from '../domain/upload/sweeper.js';
 import { sweepExports } from '../domain/export/export-sweep.js';
+import { sweepImportArchives } from '../domain/import/import-sweep.js';
 import type { Logger } from '../logger.js';
 import { recordSweep } from '../metrics/jobs.js';
 import type { StorageBackend } from '../storage/storage.port.js';
@@ -37,11 +38,15 @@ export function sweepOnce({ config, db, storage, log }: SweepOnceInput): Promise
     },
   )
     // Chest archives past their expiry, and archive objects no row names (domain/export).
-    .then(() => sweepExports(db.orm.em.fork(), storage, { graceMs: 86_400_000 }))
-    .then(
-      (report) => (report.expired.length || report.orphansRemoved.length) && log.info({ expired: report.expired.length, orphans: report.orphansRemoved.length }, 'export sweep'),
-      (err: unknown) => log.error({ err }, 'export sweep failed'),
-    )
+    .then(async () => {
+      const exports = await sweepExports(db.orm.em.fork(), storage, { graceMs: 86_400_000 });
+      // Archives uploaded for importChest and never imported (domain/import).
+      const archives = await sweepImportArchives(db.orm.em.fork(), storage, { graceMs: 86_400_000 });
+      if (exports.expired.length || exports.orphansRemoved.length || archives.length) {
+        log.info({ expired: exports.expired.length, orphans: exports.orphansRemoved.length, importArchives: archives.length }, 'export and import sweep');
+      }
+    })
+    .catch((err: unknown) => log.error({ err }, 'export sweep failed'))
     .then(() => undefined);
 }
 

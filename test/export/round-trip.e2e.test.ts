@@ -12,7 +12,10 @@ import { Chest } from '../../src/db/entities/index.js';
 import type { ChestRecord } from '../../src/domain/export/chest-record.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
 import { apiClient, eventually } from '../support/client.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startEmbeddedServer, startTestServer } from '../support/server.js';
+import type { Config } from '../../src/config.js';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { sweepImportArchives } from '../../src/domain/import/import-sweep.js';
 import { STORAGE_ENVS, startStorageEnv, type StorageEnv } from '../support/storage.js';
 import { unzipTo } from '../support/unzip.js';
 import { seedChest } from './seed.js';
@@ -43,9 +46,12 @@ function normalised(record: ChestRecord): unknown {
   return JSON.parse(text.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (id) => labels.get(id) ?? `unknown:${id}`));
 }
 
-describe.each(STORAGE_ENVS)('export → import → export on %s storage', (storageName) => {
-  let env: StorageEnv;
-  let server: TestServer;
+/** Served mode on each storage backend (PostgreSQL, pg-boss), and the embedded default (PGlite, files). */
+const SETUPS = [...STORAGE_ENVS, 'embedded'] as const;
+
+describe.each(SETUPS)('export → import → export (%s)', (storageName) => {
+  let env: StorageEnv | undefined;
+  let server: { app: { url(): string }; orm: MikroORM; config: Config; stop(): Promise<void> };
   let api: ReturnType<typeof apiClient>;
   let work: string;
   let owner: string;
@@ -53,13 +59,19 @@ describe.each(STORAGE_ENVS)('export → import → export on %s storage', (stora
   let first: { dir: string; zip: string; record: ChestRecord };
 
   beforeAll(async () => {
-    env = await startStorageEnv(storageName);
-    server = await startTestServer({ ...env.env, SWEEP_INTERVAL_MINUTES: '0', JOB_RETRY_LIMIT: '0' }, { worker: true, log: pino({ level: process.env.DEBUG_IMPORT ? 'warn' : 'silent' }) });
+    if (storageName === 'embedded') {
+      const embedded = await startEmbeddedServer({ SWEEP_INTERVAL_MINUTES: '0', JOB_RETRY_LIMIT: '0' });
+      server = { app: embedded.app, orm: embedded.database.orm, config: embedded.config, stop: () => embedded.stop() };
+    } else {
+      env = await startStorageEnv(storageName);
+      const served = await startTestServer({ ...env.env, SWEEP_INTERVAL_MINUTES: '0', JOB_RETRY_LIMIT: '0' }, { worker: true, log: pino({ level: process.env.DEBUG_IMPORT ? 'warn' : 'silent' }) });
+      server = { app: served.app, orm: served.db.orm, config: served.config, stop: () => served.stop() };
+    }
     api = apiClient(server.app.url());
     owner = await api.signUp(`rt-owner-${storageName}@example.com`);
     importer = await api.signUp(`rt-importer-${storageName}@example.com`);
     const chestId = await api.createChest(owner, 'Rose Ellis');
-    const em = server.db.orm.em.fork();
+    const em = server.orm.em.fork();
     await seedChest(em, await createStorage(server.config.storage), await em.findOneOrFail(Chest, { id: chestId }));
     work = await mkdtemp(join(tmpdir(), 'dmc-round-trip-'));
     first = await exportChest(chestId, owner, 'first');
@@ -165,6 +177,12 @@ describe.each(STORAGE_ENVS)('export → import → export on %s storage', (stora
     expect((await api.gql(IMPORT, { u: uploadId }, owner)).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     expect((await api.gql(IMPORT, { u: uploadId })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect((await api.gql(`mutation($i: CreateUploadInput!) { createUpload(input: $i) { url } }`, { i: { purpose: 'ARCHIVE', filename: 'x.zip', size: 5 } })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    // Never imported: the sweep removes the archive once it is past its grace (here: moved past it).
+    const storage = await createStorage(server.config.storage);
+    expect(await storage.stat(`imports/${uploadId}.zip`)).not.toBeNull();
+    const removed = await sweepImportArchives(server.orm.em.fork(), storage, { graceMs: 60_000, now: Date.now() + 120_000 });
+    expect(removed).toContain(`imports/${uploadId}.zip`);
+    expect(await storage.stat(`imports/${uploadId}.zip`)).toBeNull();
   }, 60_000);
 });
 
