@@ -293,7 +293,9 @@ async function createRecords(em: EntityManager, { row, record, chestId, assetIds
           size: m.file.size,
           mimeType: m.mimeType,
           sha256: m.file.sha256,
-          status: m.status,
+          // A memory exported before processing finished has no job here: FAILED, so an owner can retry it.
+          status: m.status === ProcessingStatus.COMPLETE || m.status === ProcessingStatus.FAILED ? m.status : ProcessingStatus.FAILED,
+          processingError: m.status === ProcessingStatus.COMPLETE || m.status === ProcessingStatus.FAILED ? null : 'Imported before it was processed: process it again (retryProcessing)',
           dateTaken: date(m.dateTaken),
           place: m.place,
           location: m.location ? { latitude: m.location.latitude, longitude: m.location.longitude } : null,
@@ -320,8 +322,10 @@ async function createRecords(em: EntityManager, { row, record, chestId, assetIds
       const person = tx.create(Person, { chest, name: p.name, hidden: p.hidden } as never);
       for (const f of p.faces) {
         const asset = assets.get(f.memoryId);
-        if (!asset) continue;
-        const face = tx.create(Face, { asset, chest, person, box: f.box, atSeconds: f.atSeconds, score: f.score, assignedByPerson: f.assignedByPerson, descriptor: Buffer.from(f.descriptor, 'base64') } as never);
+        const descriptor = Buffer.from(f.descriptor, 'base64');
+        // 128 float32 numbers, or the face is left out: face matching reads exactly that.
+        if (!asset || descriptor.length !== 512) continue;
+        const face = tx.create(Face, { asset, chest, person, box: f.box, atSeconds: f.atSeconds, score: f.score, assignedByPerson: f.assignedByPerson, descriptor } as never);
         if (f.id === p.coverFaceId) person.coverFaceId = face.id;
       }
     }
