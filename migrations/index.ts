@@ -22,6 +22,7 @@ import { Migration20261203180931_duplicates } from './Migration20261203180931_du
 import { Migration20261203181023_bin_and_review } from './Migration20261203181023_bin_and_review.js';
 import { Migration20261203182640_chest_imports } from './Migration20261203182640_chest_imports.js';
 import { Migration20261203183556_memory_removed_event } from './Migration20261203183556_memory_removed_event.js';
+import { Migration20261203190000_search_memory_entry } from './Migration20261203190000_search_memory_entry.js';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125063553_initial', class: Migration20261125063553_initial },
@@ -46,4 +47,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203181023_bin_and_review', class: Migration20261203181023_bin_and_review },
   { name: 'Migration20261203182640_chest_imports', class: Migration20261203182640_chest_imports },
   { name: 'Migration20261203183556_memory_removed_event', class: Migration20261203183556_memory_removed_event },
+  { name: 'Migration20261203190000_search_memory_entry', class: Migration20261203190000_search_memory_entry },
 ];

@@ -136,6 +136,11 @@ describe.each(BACKENDS)('search on %s', (backend) => {
     expect((await hits('harbours', { token: owner })).map((h) => h.field)).toEqual(['TRANSCRIPT']);
     expect((await hits('Whitby', { token: owner })).map((h) => [h.field, h.asset?.id])).toEqual([['PLACE', ids.picnic]]);
     expect((await hits('gardener', { token: owner })).map((h) => [h.field, h.asset, h.story])).toEqual([['CHEST_DESCRIPTION', null, null]]);
+    // Words spread over a memory's caption and place: found as the memory's texts together.
+    const spread = await hits('picnic whitby', { token: owner });
+    expect(spread.map((h) => [h.field, h.asset?.id])).toEqual([['MEMORY', ids.picnic]]);
+    expect(spread[0]!.snippet).toContain('«Picnic»');
+    expect(spread[0]!.snippet).toContain('«Whitby»');
     // Websearch syntax: a phrase, and a word left out.
     expect((await hits('"saw the lighthouse"', { token: owner })).map((h) => h.field)).toEqual(['TRANSCRIPT']);
     expect((await hits('lighthouse -picnic -lamp -harbour -saw', { token: owner })).map((h) => h.field)).toEqual([]);

@@ -10,6 +10,7 @@ export enum SearchField {
   TAGS = 'TAGS',
   DOCUMENT_TEXT = 'DOCUMENT_TEXT',
   TRANSCRIPT = 'TRANSCRIPT',
+  MEMORY = 'MEMORY',
   PERSON = 'PERSON',
   MESSAGE = 'MESSAGE',
   STORY = 'STORY',
@@ -20,7 +21,7 @@ export enum SearchField {
 registerEnumType(SearchField, {
   name: 'SearchField',
   description:
-    "Where a search hit's words are. A memory's: CAPTION, PLACE (the family's words, never GPS), TAGS, DOCUMENT_TEXT (a document's or scan's text), TRANSCRIPT (one segment: see atSeconds), PERSON (the name of someone the memory shows). STORY: a story's text. MESSAGE: a guest's contribution message (owners and editors). CHEST_NAME, CHEST_DESCRIPTION: the chest's own.",
+    "Where a search hit's words are. A memory's: CAPTION, PLACE (the family's words, never GPS), TAGS, DOCUMENT_TEXT (a document's or scan's text), TRANSCRIPT (one segment: see atSeconds), MEMORY (the words are spread over several of these texts of one memory, none holds them all; the snippet is from all of them), PERSON (the name of someone the memory shows). STORY: a story's text. MESSAGE: a guest's contribution message (owners and editors). CHEST_NAME, CHEST_DESCRIPTION: the chest's own.",
 });
 
 @InputType({ description: 'Narrows a search. Any of types, dateFrom, dateTo, tags and people leaves memories only; contributor leaves one contribution\'s memories and message.' })

@@ -38,7 +38,7 @@ export class SearchEntry {
   @ManyToOne({ entity: () => Story, nullable: true, deleteRule: 'cascade', index: true })
   story: Story | null = null;
 
-  /** What the text is (domain/search SearchField): CAPTION, PLACE, TAGS, DOCUMENT_TEXT, TRANSCRIPT, PERSON, MESSAGE, STORY, CHEST_NAME, CHEST_DESCRIPTION. */
+  /** What the text is (domain/search SearchField): CAPTION, PLACE, TAGS, DOCUMENT_TEXT, TRANSCRIPT, MEMORY (all of a memory's texts together), PERSON, MESSAGE, STORY, CHEST_NAME, CHEST_DESCRIPTION. */
   @Property({ type: 'varchar', length: 32 })
   field!: string;
 

@@ -11,6 +11,7 @@ export type SearchField =
   | 'TAGS'
   | 'DOCUMENT_TEXT'
   | 'TRANSCRIPT'
+  | 'MEMORY'
   | 'PERSON'
   | 'MESSAGE'
   | 'STORY'
@@ -61,7 +62,15 @@ export async function searchChest(
     {
       sql: `select e.id::text as key, e.field, a.id as asset_id, null::uuid as story_id, null::uuid as contribution_id, e.at_seconds, e.text, ts_rank(e.tsv, q.q) as rank
         from q, search_entry e join asset a on a.id = e.asset_id
-        where ${ofChest} and ${VISIBLE_ASSET_SQL}${memories.sql}`,
+        where ${ofChest} and e.field <> 'MEMORY' and ${VISIBLE_ASSET_SQL}${memories.sql}`,
+      params: [q.chestId, ...memories.params],
+    },
+    // All of a memory's texts together: the words are in different fields of it, none holds them all.
+    {
+      sql: `select e.id::text, e.field, a.id, null, null, null, e.text, ts_rank(e.tsv, q.q)
+        from q, search_entry e join asset a on a.id = e.asset_id
+        where ${ofChest} and e.field = 'MEMORY' and ${VISIBLE_ASSET_SQL}${memories.sql}
+          and not exists (select 1 from search_entry o where o.asset_id = e.asset_id and o.field <> 'MEMORY' and o.tsv @@ q.q)`,
       params: [q.chestId, ...memories.params],
     },
     // People's names: every memory showing them. Hidden people are found only by members.
