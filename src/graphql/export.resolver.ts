@@ -41,9 +41,8 @@ export class ChestExportResolver {
     nullable: true,
     description: 'When READY and not expired: a link that downloads the ZIP, valid for 15 minutes (ask again for a new one). Null otherwise.',
   })
-  async downloadUrl(@Root() row: ChestExport, @Ctx() ctx: Context): Promise<string | null> {
-    const chest = await ctx.em.findOneOrFail(Chest, { id: row.chest.id });
-    return exportDownloadUrl(row, chest.personName, ctx.storage, ctx.config.secretKey);
+  downloadUrl(@Root() row: ChestExport, @Ctx() ctx: Context): Promise<string | null> {
+    return exportDownloadUrl({ em: ctx.em, row, storage: ctx.storage, secret: ctx.config.secretKey });
   }
 
   @Subscription(() => ChestExport, {

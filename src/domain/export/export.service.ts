@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { Account, ChestExport } from '../../db/entities/index.js';
+import { Account, Chest, ChestExport } from '../../db/entities/index.js';
 import { ExportStatus } from '../../db/enums.js';
 import { withinTransaction } from '../../db/transaction.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
@@ -46,13 +46,23 @@ export async function getExport(em: EntityManager, actor: Actor, exportId: strin
   return row;
 }
 
+export interface ExportDownloadInput {
+  em: EntityManager;
+  /** Reached through getExport or Chest.exports, so the caller was already checked as an owner. */
+  row: ChestExport;
+  storage: StorageBackend;
+  /** Signs the API's own links. */
+  secret: string;
+}
+
 /**
  * A short-lived link to a READY archive (null before, and once expired): a presigned S3 URL
- * that downloads it as an attachment, or the API's own /exports route on the filesystem. The
- * caller has already been checked as an owner (the row came through getExport or Chest.exports).
+ * that downloads it as an attachment, or the API's own /exports route on the filesystem.
  */
-export async function exportDownloadUrl(row: ChestExport, personName: string, storage: StorageBackend, secret: string): Promise<string | null> {
+export async function exportDownloadUrl({ em, row, storage, secret }: ExportDownloadInput): Promise<string | null> {
   if (row.status !== ExportStatus.READY || !row.storageKey || !row.expiresAt || row.expiresAt.getTime() <= Date.now()) return null;
+  // Usually already in this request's identity map (the chest was loaded to authorise).
+  const { personName } = await em.findOneOrFail(Chest, { id: row.chest.id });
   const direct = await storage.presignedGetUrl(row.storageKey, EXPORT_LINK_TTL_SECONDS, { filename: archiveFilename(personName, row), contentType: 'application/zip' });
   return direct ?? exportLinkPath(secret, row.id);
 }
