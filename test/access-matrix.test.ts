@@ -559,6 +559,15 @@ const READ_OPS: Op[] = [
     verify: (data, c) => expect(data.asset).toEqual({ id: c.fx.binnedAssetId, deletedAt: expect.any(String), deletedBy: { id: c.fx.cast.editor.id } }),
   },
   {
+    name: 'Asset.canDelete',
+    mutates: false,
+    reach: 'direct',
+    exec: byId(`query($id: ID!) { asset(id: $id) { canDelete } }`, (fx) => ({ id: fx.assetId })),
+    expected: read('direct'),
+    // The fixture's memory was added by nobody the cast knows: only owners may bin it.
+    verify: (data, c) => expect(data.asset.canDelete).toBe(c.actor === 'owner'),
+  },
+  {
     name: 'asset(id) of a memory awaiting review',
     mutates: false,
     reach: 'direct',

@@ -138,6 +138,9 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     const chest = await freshChest();
     const mine = await photo(chest, { addedBy: editor.account });
     const theirs = await photo(chest, { addedBy: owner.account });
+    const CAN = `query($a: ID!, $b: ID!) { a: asset(id: $a) { canDelete } b: asset(id: $b) { canDelete } }`;
+    expect(ok(await gql.run(CAN, { a: mine, b: theirs }, as(editor)))).toEqual({ a: { canDelete: true }, b: { canDelete: false } });
+    expect(ok(await gql.run(CAN, { a: mine, b: theirs }, as(viewer)))).toEqual({ a: { canDelete: false }, b: { canDelete: false } });
     const before = ok(await gql.run(ASSET, { id: mine }, as(viewer))).asset;
     expect(before.thumbnails.length).toBeGreaterThan(0);
     expect(ok(await gql.run(ASSETS, { c: chest.id }, as(viewer))).chest.assets.totalCount).toBe(2);

@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Resolver, Root } from 'type-graphql';
 import { Account, Asset, Chest } from '../db/entities/index.js';
-import { assertMaySeeBin, deleteMemory, emptyBin, maySeeWhoBinned, purgeMemory, restoreMemory } from '../domain/asset/bin.service.js';
+import { assertMaySeeBin, deleteMemory, emptyBin, mayBin, maySeeWhoBinned, purgeMemory, restoreMemory } from '../domain/asset/bin.service.js';
 import { pageSize } from '../domain/pagination.js';
 import { PageArgsGql } from './chest.types.js';
 import { type ConnectionShape, connectionType, toConnection } from './connection.js';
@@ -31,6 +31,11 @@ export class BinResolver {
   @Mutation(() => Int, { description: "Owners: erases every memory in the chest's bin, files and all; answers how many." })
   emptyBin(@Arg('chestId', () => ID) chestId: string, @Ctx() ctx: Context): Promise<number> {
     return emptyBin(ctx.em, ctx.storage, ctx.actor, { chestId });
+  }
+
+  @FieldResolver(() => Boolean, { description: 'Whether you may move it to the bin (deleteMemory): owners any memory, editors those they added.' })
+  canDelete(@Root() asset: Asset, @Ctx() ctx: Context): Promise<boolean> {
+    return mayBin(ctx.actor, asset);
   }
 
   @FieldResolver(() => Account, { nullable: true, description: "Who moved it to the bin: the chest's owners only; null for everyone else, and when not binned." })

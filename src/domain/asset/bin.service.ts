@@ -139,6 +139,13 @@ export async function assertMaySeeBin(actor: Actor, chest: Chest): Promise<void>
   await assertMay(actor, chest, 'manage');
 }
 
+/** Asset.canDelete: whether deleteMemory would take this (visible) memory from this caller: owners, and the editor who added it. */
+export async function mayBin(actor: Actor, asset: Pick<Asset, 'chest' | 'addedBy' | 'deletedAt'>): Promise<boolean> {
+  if (asset.deletedAt || !actor.accountId) return false;
+  const role = await actor.roles.load(asset.chest.id);
+  return role === ChestRole.OWNER || (role === ChestRole.EDITOR && asset.addedBy?.id === actor.accountId);
+}
+
 /** Who binned a memory is for owners; everyone else gets null. */
 export async function maySeeWhoBinned(actor: Actor, chestId: string): Promise<boolean> {
   return (actor.accountId ? await actor.roles.load(chestId) : null) === ChestRole.OWNER;
