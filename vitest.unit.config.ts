@@ -20,6 +20,7 @@ export const UNIT_TESTS = [
   'test/story/duplicate-groups.test.ts',
   'test/duplicates/merge.test.ts',
   'test/media/perceptual-hash.test.ts',
+  'test/export/archive-names.test.ts',
   // AI: parsing, the layer's rules, the local extractive writer, the AI contract on openai against
   // the in-process loopback fake (the local engines' run, ai-contract.local, starts sandboxes: full suite).
   'test/ai/partial-json.test.ts',
