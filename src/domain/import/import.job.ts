@@ -12,6 +12,7 @@ import type { StorageBackend } from '../../storage/storage.port.js';
 import { ARCHIVE_FORMAT } from '../export/chest-record.js';
 import { newToken } from '../tokens.js';
 import { openArchive } from './archive-reader.js';
+import { indexStories } from '../search/story-entries.js';
 
 export interface ImportDeps {
   orm: MikroORM;
@@ -354,6 +355,8 @@ async function createRecords(em: EntityManager, { row, record, chestId, assetIds
     }
     if (record.chest.heroImageId) chest.heroImage = assets.get(record.chest.heroImageId) ?? null;
     await tx.flush();
+    // Search: the other rows are indexed by their triggers; stories as read, hidden names rewritten.
+    await indexStories(tx, { chestIds: [chestId] });
     await tx.nativeUpdate(ChestImport, { id: row.id }, { status: ImportStatus.DONE, progress: 100, chest: chestId });
   });
 }
