@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -11,7 +12,7 @@ import { Asset, Chest } from '../../src/db/entities/index.js';
 import { FileType, ProcessingStatus } from '../../src/db/enums.js';
 import type { ChestRecord } from '../../src/domain/export/chest-record.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
-import { apiClient } from '../support/client.js';
+import { apiClient, eventually } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const MiB = 1024 * 1024;
@@ -37,7 +38,7 @@ function bigDocument(seed: Buffer, index: number): Readable {
  * Memory stays flat however much a chest weighs: 1 GiB of originals exported by the worker in
  * this process, its resident memory sampled as it goes. Measured in bytes, never in seconds.
  */
-describe('exporting a chest with 1 GiB of originals', () => {
+describe('exporting and importing a chest with 1 GiB of originals', () => {
   let server: TestServer;
   let api: ReturnType<typeof apiClient>;
   let owner: string;
@@ -122,5 +123,41 @@ describe('exporting a chest with 1 GiB of originals', () => {
       expect(m.sha256).toBe(hashes.get(m.id));
       expect(seen.get(m.file.path)).toBe(hashes.get(m.id));
     }
+  });
+
+  it('imports that archive with RSS growth under 160 MiB, every original streamed in and checked', { timeout: 600_000 }, async () => {
+    const zipPath = join(work, 'archive.zip');
+    const size = (await stat(zipPath)).size;
+    const d = await api.must(`mutation($i: CreateUploadInput!) { createUpload(input: $i) { upload { id } url headers { name value } } }`, { i: { purpose: 'ARCHIVE', filename: 'heavy.zip', size, mimeType: 'application/zip' } }, owner);
+    const headers = Object.fromEntries((d.createUpload.headers as { name: string; value: string }[]).map((h) => [h.name, h.value]));
+    // Streamed from the file: the test holds no more of it than the server does.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.app.url()}${d.createUpload.url}`, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0', 'Content-Length': String(size) } }, (r) => {
+        r.resume();
+        r.on('end', () => resolve(r.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      createReadStream(zipPath).pipe(req);
+    });
+    expect(status).toBe(200);
+
+    globalThis.gc?.();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    let done: { status: string; chest: { id: string } | null };
+    try {
+      const { importChest } = await api.must(`mutation($u: ID!) { importChest(input: { uploadId: $u }) { id } }`, { u: d.createUpload.upload.id }, owner);
+      done = await eventually(async () => {
+        const r = (await api.must(`query($id: ID!) { chestImport(id: $id) { status errorCode chest { id } } }`, { id: importChest.id }, owner)).chestImport;
+        return r.status === 'DONE' || r.status === 'FAILED' ? r : undefined;
+      }, 300_000, 500);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(done).toMatchObject({ status: 'DONE' });
+    expect(peak - baseline).toBeLessThan(160 * MiB);
+    const imported = await server.db.orm.em.fork().find(Asset, { chest: done.chest!.id });
+    expect(imported.map((a) => a.sha256).sort()).toEqual([...hashes.values()].sort());
   });
 });
