@@ -246,7 +246,7 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     expect(await db.orm.em.fork().count(Asset, { chest: chest.id })).toBe(1);
   });
 
-  it('processing skips a memory binned before it ran, publishes nothing new for it, and runs again when it is restored', async () => {
+  it('processing skips a memory binned before it ran, publishes nothing new for it, and runs again when it is restored (so does the AI step)', async () => {
     const chest = await freshChest();
     const early = await photo(chest, { addedBy: owner.account, process: false });
     ok(await gql.run(DELETE, { id: early }, as(owner)));
@@ -259,6 +259,13 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     ]);
     ok(await gql.run(RESTORE, { id: early }, as(owner)));
     expect([...(await queue.unfinishedFor('asset.process', [early]))], 'queued again').toEqual([early]);
+
+    // Processed, then binned before the AI step ran (it skips binned memories): restoring queues the AI step.
+    const analysed = await photo(chest, { addedBy: owner.account });
+    ok(await gql.run(DELETE, { id: analysed }, as(owner)));
+    ok(await gql.run(RESTORE, { id: analysed }, as(owner)));
+    expect([...(await queue.unfinishedFor('asset.analyse', [analysed]))]).toEqual([analysed]);
+    expect([...(await queue.unfinishedFor('asset.process', [analysed]))], 'processing is not repeated').toEqual([]);
   });
 
   it('existing stories show citations of binned and purged memories as removed, and tell nobody anything about them', async () => {

@@ -88,10 +88,7 @@ export async function deleteMemory(em: EntityManager, actor: Actor, input: Memor
   return binned;
 }
 
-/**
- * Brings a binned memory back where it was; live clients hear MEMORY_ADDED again. Processing
- * skips a binned memory, so one binned before it was processed is queued again here.
- */
+/** Brings a binned memory back where it was; live clients hear MEMORY_ADDED again; skipped jobs run (requeueSkipped). */
 export async function restoreMemory(em: EntityManager, actor: Actor, input: MemoryRef, deps: { events: EventBus; queue: JobQueue }): Promise<Asset> {
   const { asset, chest } = await binTarget(em, actor, input.assetId);
   if (!asset.deletedAt) throw notInBin();
@@ -102,11 +99,24 @@ export async function restoreMemory(em: EntityManager, actor: Actor, input: Memo
     locked.deletedAt = null;
     locked.deletedBy = null;
     await em.flush();
-    if (locked.status === ProcessingStatus.PENDING || locked.status === ProcessingStatus.PROCESSING) await deps.queue.enqueue(em, 'asset.process', { assetId: locked.id });
+    await requeueSkipped(em, deps.queue, locked);
     return { restored: locked, message: await appendChestEvent(em, { chestId: chest.id, kind: ChestEventKind.MEMORY_ADDED, assetId: locked.id }) };
   });
   publishChestEvents(deps.events, [message]);
   return restored;
+}
+
+/**
+ * Jobs skip a binned memory (processing, and the AI step after it): one binned before they ran is
+ * queued again when it comes back: processing if it never finished, else the AI step if none ran
+ * and none waits. In the restoring transaction, as every enqueue.
+ */
+async function requeueSkipped(tx: EntityManager, queue: JobQueue, asset: Asset): Promise<void> {
+  if (asset.status === ProcessingStatus.PENDING || asset.status === ProcessingStatus.PROCESSING) {
+    await queue.enqueue(tx, 'asset.process', { assetId: asset.id });
+  } else if (asset.status === ProcessingStatus.COMPLETE && asset.analyses.length === 0 && (await queue.unfinishedFor('asset.analyse', [asset.id], tx)).size === 0) {
+    await queue.enqueue(tx, 'asset.analyse', { assetId: asset.id });
+  }
 }
 
 /** Owners: erases one binned memory, its files, faces and search entries. NOT_IN_BIN for a memory not binned. */
