@@ -155,11 +155,12 @@ function assetFilter(f: SearchFilter, reach: SearchReach): Condition {
     params.push(pgArray(f.types));
   }
   if (f.dateFrom) {
-    sql.push(`a.date_taken >= ?::date`);
+    // Days in UTC, whatever the session's time zone.
+    sql.push(`a.date_taken >= (?::date)::timestamp at time zone 'UTC'`);
     params.push(f.dateFrom);
   }
   if (f.dateTo) {
-    sql.push(`a.date_taken < ?::date + 1`);
+    sql.push(`a.date_taken < (?::date + 1)::timestamp at time zone 'UTC'`);
     params.push(f.dateTo);
   }
   if (f.tags?.length) {
