@@ -27,7 +27,7 @@ export class ChestDuplicatesResolver {
       "Owners: keeps one memory and merges its copies into it (every person's caption, all tags, place, date and location where it has none, and who contributed each copy: Asset.contributors); the copies go to the chest's bin.",
   })
   resolveDuplicates(@Arg('input', () => ResolveDuplicatesInput) input: ResolveDuplicatesInput, @Ctx() ctx: Context): Promise<Asset> {
-    return resolveDuplicates(ctx.em, ctx.actor, { ...input });
+    return resolveDuplicates(ctx.em, ctx.actor, { ...input }, ctx.events);
   }
 
   @Mutation(() => Chest, { description: 'Owners: these memories (2 to 50) are not copies of each other; no pair of them is suggested again.' })

@@ -7,6 +7,8 @@ import { createActor } from '../../src/domain/actor.js';
 import { resolveDuplicates } from '../../src/domain/duplicates/duplicates.service.js';
 import { CAPTION_JOIN } from '../../src/domain/duplicates/merge.js';
 import { NEAR_COPY_BITS } from '../../src/domain/story/duplicates.js';
+import { topics } from '../../src/events/events.port.js';
+import { InProcessEventBus } from '../../src/events/in-process.events.js';
 import { hammingDistance } from '../../src/media/perceptual-hash.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/db.js';
 import { addMember, makeAccount, makeAsset, makeChest, makeContribution } from '../support/factories.js';
@@ -34,6 +36,7 @@ const LOCATION = { latitude: 54.4858, longitude: -0.6206 };
 describe.each(BACKENDS)('duplicates on %s', (backend) => {
   let db: TestDatabase;
   let gql: Awaited<ReturnType<typeof createGraphQLRunner>>;
+  const bus = new InProcessEventBus();
   const people = {} as Record<'owner' | 'owner2' | 'editor' | 'viewer' | 'stranger', { account: Account; token: string }>;
   let photo: { a: Buffer; aSmall: Buffer; b: Buffer; letter: Buffer; letterAgain: Buffer };
   let fp: Record<keyof typeof photo, Fingerprint>;
@@ -42,7 +45,7 @@ describe.each(BACKENDS)('duplicates on %s', (backend) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(backend);
-    gql = await createGraphQLRunner(db.orm);
+    gql = await createGraphQLRunner(db.orm, { events: bus });
     for (const who of ['owner', 'owner2', 'editor', 'viewer', 'stranger'] as const) people[who] = await makeAccount(em(), { displayName: `The ${who}` });
     const a = await scene(11);
     const letter = await scene(40);
@@ -53,6 +56,7 @@ describe.each(BACKENDS)('duplicates on %s', (backend) => {
   });
   afterAll(async () => {
     await gql?.stop();
+    await bus.close();
     await db?.close();
   });
 
@@ -198,7 +202,15 @@ describe.each(BACKENDS)('duplicates on %s', (backend) => {
     });
     const alsoMine = await memory(chest, photo.a, fp.a, { caption: '  rose on the PIER ' });
 
+    const live = bus.subscribe<{ kind: string; assetId: string | null }>(topics.chest(chest.id));
     const res = ok(await gql.run(RESOLVE, { i: { keepAssetId: kept.id, duplicateAssetIds: [alsoMine.id, editorsCopy.id, annsCopy.id] } }, { token: people.owner.token })).resolveDuplicates;
+    // The copies left the chest as a deleteMemory would take them: live clients and catch-up both hear it, by id only.
+    const heard = [(await live.next()).value, (await live.next()).value, (await live.next()).value];
+    await live.return?.();
+    expect(heard.map((m) => [m.kind, m.assetId])).toEqual([annsCopy.id, editorsCopy.id, alsoMine.id].map((id) => ['MEMORY_REMOVED', id]));
+    const EVENTS = `query($c: ID!) { chestEvents(chestId: $c) { events { kind asset { id } removedAssetId } } }`;
+    const log = ok(await gql.run(EVENTS, { c: chest.id }, { token: people.viewer.token })).chestEvents.events;
+    expect(log.filter((e: any) => e.kind === 'MEMORY_REMOVED')).toEqual([annsCopy.id, editorsCopy.id, alsoMine.id].map((id) => ({ kind: 'MEMORY_REMOVED', asset: null, removedAssetId: id })));
     expect(res.caption).toBe(['Rose on the pier', "Mum's favourite day"].join(CAPTION_JOIN));
     expect(res.place).toBe('Whitby');
     expect(res.dateTaken).toBe('1962-06-01T00:00:00.000Z');
@@ -265,7 +277,7 @@ describe.each(BACKENDS)('duplicates on %s', (backend) => {
       return [e, createActor(e, people.owner.account.id)] as const;
     };
     const attempt = async (keepAssetId: string, duplicateAssetIds: string[]) => {
-      const err = await rejection(resolveDuplicates(...owner(), { keepAssetId, duplicateAssetIds }));
+      const err = await rejection(resolveDuplicates(...owner(), { keepAssetId, duplicateAssetIds }, bus));
       return [err.code, err.field];
     };
     expect(await attempt(kept.id, [])).toEqual(['BAD_USER_INPUT', 'duplicateAssetIds']);
@@ -286,7 +298,7 @@ describe.each(BACKENDS)('duplicates on %s', (backend) => {
     const two = await memory(chest, photo.aSmall, fp.aSmall, { caption: 'Summer 1962' });
     const run = (who: 'owner' | 'owner2', keepAssetId: string, duplicateAssetIds: string[]) => {
       const e = em();
-      return resolveDuplicates(e, createActor(e, people[who].account.id), { keepAssetId, duplicateAssetIds });
+      return resolveDuplicates(e, createActor(e, people[who].account.id), { keepAssetId, duplicateAssetIds }, bus);
     };
     await Promise.all([run('owner', kept.id, [one.id]), run('owner2', kept.id, [two.id])]);
     const row = await em().findOneOrFail(Asset, kept.id);

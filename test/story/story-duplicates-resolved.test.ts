@@ -10,6 +10,7 @@ import { buildStoryContext } from '../../src/domain/story/story-context.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/db.js';
 import { makeAccount, makeAsset, makeChest, makeContribution } from '../support/factories.js';
 import { fingerprints, resizedCopy, scene } from '../support/photos.js';
+import { InProcessEventBus } from '../../src/events/in-process.events.js';
 
 /**
  * Stories count a group of copies once (issue 15, point 3): unresolved copies are told as one
@@ -54,7 +55,7 @@ describe.each(BACKENDS)('stories and resolved duplicates on %s', (backend) => {
 
     // The owner merges them anyway: both captions on the kept memory, the guest's copy in the bin.
     const actorEm = em();
-    await resolveDuplicates(actorEm, createActor(actorEm, owner.id), { keepAssetId: gardenMine.id, duplicateAssetIds: [gardenAnns.id] });
+    await resolveDuplicates(actorEm, createActor(actorEm, owner.id), { keepAssetId: gardenMine.id, duplicateAssetIds: [gardenAnns.id] }, new InProcessEventBus());
     const after = await buildStoryContext(em(), await em().findOneOrFail(Chest, chest.id));
     expect(ids(after)).toEqual([pierMine.id, pierAnns.id, gardenMine.id].sort());
     expect(after.memories.find((m) => m.id === gardenMine.id)?.caption).toBe(['The school garden', 'Mrs Ellis and the beans'].join(CAPTION_JOIN));

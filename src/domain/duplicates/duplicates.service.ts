@@ -1,12 +1,15 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Account, Asset, type Chest } from '../../db/entities/index.js';
+import { ChestEventKind } from '../../db/enums.js';
 import { withinTransaction } from '../../db/transaction.js';
+import type { EventBus } from '../../events/events.port.js';
 import { authorizeChest } from '../access/access.service.js';
 import type { Actor } from '../actor.js';
 import { loadVisibleAssetsById, VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
 import { getAsset } from '../asset/asset.service.js';
 import { pgArray } from '../batch.js';
 import { AppError, badInput, conflict, ErrorCode } from '../errors.js';
+import { appendChestEvent, type ChestEventMessage, publishChestEvents } from '../events/chest-events.service.js';
 import { machineCaptionRecord, recaption } from '../people/captions.js';
 import { isUuid, parseInput } from '../validation.js';
 import { type DismissDuplicatesInput, dismissDuplicatesInput, type ResolveDuplicatesInput, resolveDuplicatesInput } from './duplicates.input.js';
@@ -20,15 +23,17 @@ import { type MergeSide, mergeCopies } from './merge.js';
  * Chest.duplicateGroups suggests: the owner knows two scans of one letter when the hash does not.
  * Owners only: merging bins other people's memories. One transaction; the memories' rows are
  * locked in id order first, so two owners merging at once wait for each other, and the second sees
- * the first's caption (or, if one of its copies is already merged, is told CONFLICT).
+ * the first's caption (or, if one of its copies is already merged, is told CONFLICT). Each binned
+ * copy is announced as MEMORY_REMOVED, recorded in the transaction, as deleteMemory does, so live
+ * clients drop it at once.
  */
-export async function resolveDuplicates(em: EntityManager, actor: Actor, input: ResolveDuplicatesInput): Promise<Asset> {
+export async function resolveDuplicates(em: EntityManager, actor: Actor, input: ResolveDuplicatesInput, events: EventBus): Promise<Asset> {
   const keptVisible = await getAsset(em, actor, input.keepAssetId);
   const chest = await authorizeChest(em, actor, keptVisible.chest.id, 'manage');
   const data = parseInput(resolveDuplicatesInput, input);
   await assertVisibleIn(em, chest, data.duplicateAssetIds, 'duplicateAssetIds');
   const ids = [data.keepAssetId, ...data.duplicateAssetIds];
-  return withinTransaction(em, async () => {
+  const { result, messages } = await withinTransaction(em, async () => {
     const locked = await em.execute<{ id: string }[]>(
       `select a.id::text from asset a where a.id = any(?::uuid[]) and a.chest_id = ? and ${VISIBLE_ASSET_SQL} order by a.id for update of a`,
       [pgArray(ids), chest.id],
@@ -56,10 +61,14 @@ export async function resolveDuplicates(em: EntityManager, actor: Actor, input: 
       copy.deletedBy = by;
     }
     await em.flush();
+    const messages: ChestEventMessage[] = [];
+    for (const copy of copies) messages.push(await appendChestEvent(em, { chestId: chest.id, kind: ChestEventKind.MEMORY_REMOVED, assetId: copy.id }));
     // A machine caption says where and when: it follows a place or date the copies brought (a person's stands).
-    if (moved && (await recaption(em, { assetIds: [kept.id] })).length) return em.findOneOrFail(Asset, { id: kept.id }, { refresh: true });
-    return kept;
+    if (moved && (await recaption(em, { assetIds: [kept.id] })).length) return { result: await em.findOneOrFail(Asset, { id: kept.id }, { refresh: true }), messages };
+    return { result: kept, messages };
   });
+  publishChestEvents(events, messages);
+  return result;
 }
 
 /**
