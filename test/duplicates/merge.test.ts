@@ -56,6 +56,16 @@ describe('mergeCopies', () => {
       earlier,
     ]);
   });
+
+  it('lists each copy once when a copy restored from the bin is merged again, and never the kept memory as its own copy', () => {
+    const first = { assetId: 'x', contributionId: 'c1', accountId: null, mergedAt: '2026-01-01T00:00:00.000Z' };
+    // x was merged into k, restored, and is merged into k again.
+    const again = mergeCopies({ kept: side('k', { mergedFrom: [first] }), copies: [side('x', { contributionId: 'c1' })], at });
+    expect(again.mergedFrom).toEqual([first]);
+    // x was merged into k, restored, and now k is merged into x: x carries k, not itself.
+    const turned = mergeCopies({ kept: side('x', { contributionId: 'c1' }), copies: [side('k', { addedById: 'owner', mergedFrom: [first] })], at });
+    expect(turned.mergedFrom).toEqual([{ assetId: 'k', contributionId: null, accountId: 'owner', mergedAt: at.toISOString() }]);
+  });
 });
 
 describe('suggestKeep', () => {

@@ -59,14 +59,23 @@ export function mergeCopies(input: { kept: MergeSide; copies: readonly MergeSide
     place: first((m) => m.place),
     dateTaken: first((m) => m.dateTaken),
     location: first((m) => m.location),
-    mergedFrom: [
+    mergedFrom: oncePerCopy(kept.id, [
       ...kept.mergedFrom,
       ...copies.flatMap((c) => [
         { assetId: c.id, contributionId: c.contributionId, accountId: c.addedById, mergedAt: input.at.toISOString() },
         ...c.mergedFrom,
       ]),
-    ],
+    ]),
   };
+}
+
+/**
+ * A copy restored from the bin may be merged again, or become the kept memory of what it was
+ * merged into: each copy is listed once (its first merge), and the kept memory never as its own copy.
+ */
+function oncePerCopy(keptId: string, entries: readonly MergedCopy[]): MergedCopy[] {
+  const seen = new Set<string>([keptId]);
+  return entries.filter((e) => !seen.has(e.assetId) && seen.add(e.assetId));
 }
 
 function mergeTags(lists: readonly (readonly Tag[])[]): Tag[] {
