@@ -246,6 +246,26 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     expect(await db.orm.em.fork().count(Asset, { chest: chest.id })).toBe(1);
   });
 
+  it('a chest moved to the bin and restored keeps its memory bin as it was; while the chest is binned nobody bins, restores or erases its memories', async () => {
+    const chest = await freshChest();
+    const [binned, live] = [await photo(chest, { addedBy: owner.account }), await photo(chest, { addedBy: owner.account })];
+    ok(await gql.run(DELETE, { id: binned }, as(owner)));
+    ok(await gql.run(`mutation($id: ID!) { deleteChest(id: $id) { id } }`, { id: chest.id }, as(owner)));
+    expect(failure(await gql.run(DELETE, { id: live }, as(owner))).code).toBe('NOT_FOUND');
+    expect(failure(await gql.run(RESTORE, { id: binned }, as(owner))).code).toBe('NOT_FOUND');
+    expect(failure(await gql.run(PURGE, { id: binned }, as(owner))).code).toBe('NOT_FOUND');
+    expect(failure(await gql.run(EMPTY, { c: chest.id }, as(owner))).code).toBe('NOT_FOUND');
+    expect(failure(await gql.run(ASSET, { id: binned }, as(owner))).code).toBe('NOT_FOUND');
+    ok(await gql.run(`mutation($id: ID!) { restoreChest(id: $id) { id } }`, { id: chest.id }, as(owner)));
+    const back = ok(await gql.run(ASSETS, { c: chest.id }, as(viewer))).chest;
+    expect(ids(back.assets), 'the binned memory stays in the bin').toEqual([live]);
+    expect(back.summary).toEqual({ totalAssets: 1, recentAssets: [{ id: live }] });
+    expect(ok(await gql.run(BIN, { c: chest.id }, as(owner))).chest.bin.edges.map((e: any) => e.node.id)).toEqual([binned]);
+    expect((await objectsOf(chest.id, binned)).length, 'nothing was erased').toBeGreaterThan(1);
+    expect(ok(await gql.run(EMPTY, { c: chest.id }, as(owner))).emptyBin).toBe(1);
+    expect(await objectsOf(chest.id, binned)).toEqual([]);
+  });
+
   it('processing skips a memory binned before it ran, publishes nothing new for it, and runs again when it is restored (so does the AI step)', async () => {
     const chest = await freshChest();
     const early = await photo(chest, { addedBy: owner.account, process: false });
