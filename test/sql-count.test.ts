@@ -173,6 +173,20 @@ describe('SQL statements per query', () => {
     // session + chests + roles + the published stories + hidden names (the title is scrubbed)
     expect(one).toBeLessThanOrEqual(5);
   });
+  it('emptyBin: the same statements for 2 and for 20 memories in the bin (no statement per memory)', async () => {
+    const emptied = async (n: number) => {
+      const em = db.orm.em.fork();
+      const chest = await makeChest(em, {}, owner);
+      await makeAssets(em, chest, n, (i) => ({ deletedAt: new Date(Date.UTC(2026, 0, 1 + i)) }));
+      await makeAssets(em, chest, 1);
+      db.queries.length = 0;
+      expect(ok(await gql.run(`mutation($id: ID!) { emptyBin(chestId: $id) }`, { id: chest.id }, { token })).emptyBin).toBe(n);
+      return db.queries.length;
+    };
+    const [few, many] = [await emptied(2), await emptied(20)];
+    expect(many).toBe(few);
+  });
+
   it('Chest.bin with who binned each memory: the same statements for 1 and for 30 memories in the bin', async () => {
     const BIN = `query($id: ID!) { chest(id: $id) { bin(first: 50) { edges { cursor node { id deletedAt deletedBy { id displayName } thumbnails { url } } } pageInfo { hasNextPage } } } }`;
     const binOf = async (n: number) => {

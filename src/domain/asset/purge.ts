@@ -60,11 +60,13 @@ export async function purgeAssets(em: EntityManager, storage: StorageBackend, in
   });
   let objectsRemoved = 0;
   let leftForSweep = 0;
+  // Keys are made per asset (originals/<asset id>); checked anyway (one statement for the batch), since the sweeper keeps an original any row names.
+  const stillNamed = gone.length
+    ? new Set((await em.execute<{ storage_key: string }[]>('select distinct storage_key from asset where storage_key = any(?::text[])', [pgArray(gone.map((r) => r.storage_key))])).map((r) => r.storage_key))
+    : new Set<string>();
   for (const row of gone) {
     try {
-      // Keys are made per asset (originals/<asset id>); checked anyway, since the sweeper keeps an original any row names.
-      const [named] = await em.execute<{ n: string }[]>('select count(*) as n from asset where storage_key = ?', [row.storage_key]);
-      if (Number(named?.n ?? 0) === 0) {
+      if (!stillNamed.has(row.storage_key)) {
         await storage.delete(row.storage_key);
         objectsRemoved++;
       }
