@@ -311,7 +311,9 @@ describe.each(BACKENDS)('duplicates on %s', (backend) => {
     const outcomes = await Promise.allSettled([run('owner', a.id, [c.id]), run('owner2', b.id, [c.id])]);
     expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
     const lost = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
-    expect(lost.reason.code).toBe('CONFLICT');
+    // CONFLICT when the loser reached its locks while the winner held them; NOT_FOUND (duplicateAssetIds) when the
+    // winner had already committed before the loser's first check: c is in the bin by then. Which happens is timing.
+    expect([['CONFLICT', undefined], ['NOT_FOUND', 'duplicateAssetIds']]).toContainEqual([lost.reason.code, lost.reason.field]);
     const winner = outcomes[0]!.status === 'fulfilled' ? a : b;
     expect((await em().findOneOrFail(Asset, winner.id)).caption).toBe(`${winner.caption}${CAPTION_JOIN}June`);
   });
