@@ -148,8 +148,9 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     expect(failure(await gql.run(DELETE, { id: mine }, as(viewer))).code).toBe('FORBIDDEN');
     expect(failure(await gql.run(DELETE, { id: theirs }, as(editor))).code, 'editors bin only what they added').toBe('FORBIDDEN');
     expect(failure(await gql.run(DELETE, { id: mine }, as(null))).code, 'a private chest: nothing to see').toBe('NOT_FOUND');
-    const binned = ok(await gql.run(DELETE, { id: mine }, as(editor))).deleteMemory;
+    const binned = ok(await gql.run(`mutation($id: ID!) { deleteMemory(assetId: $id) { id deletedAt thumbnails { url } } }`, { id: mine }, as(editor))).deleteMemory;
     expect(binned.deletedAt).toEqual(expect.any(String));
+    expect(binned.thumbnails, 'the editor is handed it back, but no link into the bin: that is for owners').toEqual([]);
     expect(failure(await gql.run(DELETE, { id: mine }, as(editor))).code).toBe('ALREADY_IN_BIN');
 
     const after = ok(await gql.run(ASSETS, { c: chest.id }, as(viewer))).chest;

@@ -4,6 +4,7 @@ import { Asset } from '../db/entities/index.js';
 import { GeoLocation, Thumbnail } from '../db/entities/asset.types.js';
 import { decide, type Maybe, maySeeLocation, maySeeLocationNow } from '../domain/access/access.service.js';
 import { readAsset, updateMemory } from '../domain/asset/asset.service.js';
+import { maySeeWhoBinned } from '../domain/asset/bin.service.js';
 import { binnedDerivativeUrl, derivativeUrl, originalUrl, previewMimeType, previewUrl, visibleFilename, visibleMediaInfo } from '../domain/asset/download.js';
 import { originalWithheld, placeholderFor, previewWithheld, thumbnailsFor } from '../domain/people/redaction.js';
 import type { Context } from './context.js';
@@ -62,8 +63,11 @@ export class AssetResolver {
       "WebP copies without metadata (a video's: its poster frame). People outside the family get them with the faces of hidden people blurred, and none of a photo or video whose blurred copies are still being made.",
   })
   thumbnails(@Root() asset: Asset, @Ctx() ctx: Context): Maybe<Thumbnail[]> {
-    // In the bin (only owners get here): links that open only from the bin (binnedDerivativeUrl).
-    if (asset.deletedAt) return asset.thumbnails.map((t): BinnedThumbnail => ({ ...t, binnedAssetId: asset.id }));
+    // In the bin: links that open only from the bin (binnedDerivativeUrl), for owners only. The editor
+    // who bins their own memory is handed it back by deleteMemory, but may not look into the bin.
+    if (asset.deletedAt) {
+      return maySeeWhoBinned(ctx.actor, asset.chest.id).then((owner) => (owner ? asset.thumbnails.map((t): BinnedThumbnail => ({ ...t, binnedAssetId: asset.id })) : []));
+    }
     return thumbnailsFor(ctx.actor, asset, this.hiddenFaces(ctx));
   }
 
