@@ -62,7 +62,7 @@ describe('people mutations on the embedded default', () => {
     expect(await after.count(Face, { person: alice.id })).toBe(2);
     expect(await after.count(Person, { chest: chestId })).toBe(1);
     // hidePerson, unhidePerson, hidePerson and the merge each queued the photo's blurred copies in their transaction.
-    const jobs = await after.execute(`select count(*)::int as n from ${BOSS_SCHEMA}.job where name = 'faces.redact' and data->>'assetId' = ?`, [photo.id]);
-    expect(jobs[0].n).toBe(4);
+    const jobs = await after.execute<{ n: number }[]>(`select count(*)::int as n from ${BOSS_SCHEMA}.job where name = 'faces.redact' and data->>'assetId' = ?`, [photo.id]);
+    expect(jobs[0]?.n).toBe(4);
   });
 });
