@@ -11,4 +11,9 @@ export interface MergedCopy {
   accountId: string | null;
   /** ISO 8601 instant of the merge. */
   mergedAt: string;
+  /**
+   * Set by an import (domain/import): who it was in the chest the archive came from. Accounts are
+   * not portable between servers, so accountId is null there and the name is kept here instead.
+   */
+  imported?: { kind: 'MEMBER' | 'GUEST'; name: string | null };
 }
