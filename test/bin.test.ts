@@ -327,6 +327,10 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     const review = ok(await gql.run(CONTRIBUTION_ASSETS, { c: chest.id }, as(editor))).chest.contributions.edges[0].node;
     expect(review.assets.edges.map((e: any) => e.node.id), 'in the order they were sent').toEqual([first, second, third]);
     for (const e of review.assets.edges) expect(e.node.thumbnails.length, 'with thumbnails to judge by').toBeGreaterThan(0);
+    const CAN = `query($c: ID!) { chest(id: $c) { contributions { edges { node { assets { edges { node { canDelete } } } } } } } }`;
+    const waiting = ok(await gql.run(CAN, { c: chest.id }, as(owner))).chest.contributions.edges[0].node.assets.edges.map((e: any) => e.node.canDelete);
+    expect(waiting, 'not in the chest yet: deleteMemory does not know it').toEqual([false, false, false]);
+    expect(failure(await gql.run(DELETE, { id: first }, as(owner))).code).toBe('NOT_FOUND');
     expect(failure(await gql.run(ASSET, { id: first }, as(viewer))).code).toBe('NOT_FOUND');
 
     expect(failure(await gql.run(APPROVE_ONE, { id: first }, as(editor))).code, 'editors see, owners decide').toBe('FORBIDDEN');
@@ -334,6 +338,7 @@ describe.each(CASES)('the bin and moderation on $db with $storage storage', ({ d
     expect(ok(await gql.run(APPROVE_ONE, { id: first }, as(owner))).approveContributionMemory.approvedAt).toEqual(expect.any(String));
     expect(failure(await gql.run(APPROVE_ONE, { id: first }, as(owner))).code).toBe('ALREADY_REVIEWED');
     expect(ids(ok(await gql.run(ASSETS, { c: chest.id }, as(viewer))).chest.assets), 'visible while the rest waits').toEqual([first]);
+    expect(ok(await gql.run(CAN, { c: chest.id }, as(owner))).chest.contributions.edges[0].node.assets.edges.map((e: any) => e.node.canDelete), 'approved alone: in the chest').toEqual([true, false, false]);
     expect(ok(await gql.run(ASSET, { id: first }, as(viewer))).asset.id).toBe(first);
 
     const rejectedBytes = await objectsOf(chest.id, second);

@@ -35,7 +35,7 @@ export class BinResolver {
 
   @FieldResolver(() => Boolean, { description: 'Whether you may move it to the bin (deleteMemory): owners any memory, editors those they added.' })
   canDelete(@Root() asset: Asset, @Ctx() ctx: Context): Promise<boolean> {
-    return mayBin(ctx.actor, asset);
+    return mayBin(ctx.actor, asset, (id) => ctx.loaders.assetsById.load(id));
   }
 
   @FieldResolver(() => Account, { nullable: true, description: "Who moved it to the bin: the chest's owners only; null for everyone else, and when not binned." })

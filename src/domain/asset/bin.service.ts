@@ -149,11 +149,18 @@ export async function assertMaySeeBin(actor: Actor, chest: Chest): Promise<void>
   await assertMay(actor, chest, 'manage');
 }
 
-/** Asset.canDelete: whether deleteMemory would take this (visible) memory from this caller: owners, and the editor who added it. */
-export async function mayBin(actor: Actor, asset: Pick<Asset, 'chest' | 'addedBy' | 'deletedAt'>): Promise<boolean> {
+/**
+ * Asset.canDelete: whether deleteMemory would take this memory from this caller: owners, and the
+ * editor who added it. A guest's memory still waiting for review (reached through
+ * Contribution.assets) is not in the chest yet: deleteMemory does not know it (rejectContributionMemory
+ * refuses it), so false. `visible` is the request's batched loader of visible memories by id.
+ */
+export async function mayBin(actor: Actor, asset: Pick<Asset, 'id' | 'chest' | 'addedBy' | 'deletedAt' | 'contribution' | 'approvedAt'>, visible: (id: string) => Promise<unknown>): Promise<boolean> {
   if (asset.deletedAt || !actor.accountId) return false;
   const role = await actor.roles.load(asset.chest.id);
-  return role === ChestRole.OWNER || (role === ChestRole.EDITOR && asset.addedBy?.id === actor.accountId);
+  const may = role === ChestRole.OWNER || (role === ChestRole.EDITOR && asset.addedBy?.id === actor.accountId);
+  if (!may || !asset.contribution || asset.approvedAt) return may;
+  return (await visible(asset.id)) != null;
 }
 
 /** Who binned a memory is for owners; everyone else gets null. */
