@@ -1,7 +1,7 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Resolver, Root } from 'type-graphql';
 import { Asset, Chest } from '../db/entities/index.js';
 import { assertMay } from '../domain/access/access.service.js';
-import { contributorsOf, maySeeContributors } from '../domain/duplicates/contributors.js';
+import { contributorKind, contributorsOf, maySeeContributors } from '../domain/duplicates/contributors.js';
 import { pageOfGroups } from '../domain/duplicates/duplicate-groups.queries.js';
 import { dismissDuplicates, resolveDuplicates } from '../domain/duplicates/duplicates.service.js';
 import { pageSize } from '../domain/pagination.js';
@@ -62,14 +62,17 @@ export class AssetContributorsResolver {
   async contributors(@Root() asset: Asset, @Ctx() ctx: Context): Promise<MemoryContributor[] | null> {
     if (!(await maySeeContributors(ctx.actor, asset.chest.id))) return null;
     return Promise.all(
-      contributorsOf(asset).map(async (c) => ({
+      contributorsOf(asset).map(async ({ imported, ...c }) => ({
         ...c,
-        kind: c.contributionId ? ContributorKind.GUEST : ContributorKind.MEMBER,
-        name: c.contributionId
-          ? await ctx.loaders.contributorNames.load({ kind: 'contribution', id: c.contributionId })
-          : c.accountId
-            ? await ctx.loaders.contributorNames.load({ kind: 'account', id: c.accountId })
-            : null,
+        kind: contributorKind({ ...c, imported }) === 'GUEST' ? ContributorKind.GUEST : ContributorKind.MEMBER,
+        name:
+          (c.contributionId
+            ? await ctx.loaders.contributorNames.load({ kind: 'contribution', id: c.contributionId })
+            : c.accountId
+              ? await ctx.loaders.contributorNames.load({ kind: 'account', id: c.accountId })
+              : null) ??
+          imported?.name ??
+          null,
       })),
     );
   }

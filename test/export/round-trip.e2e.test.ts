@@ -18,12 +18,16 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { sweepImportArchives } from '../../src/domain/import/import-sweep.js';
 import { STORAGE_ENVS, startStorageEnv, type StorageEnv } from '../support/storage.js';
 import { unzipTo } from '../support/unzip.js';
-import { seedChest } from './seed.js';
+import { type SeededChest, seedChest, seedCopies } from './seed.js';
 
 const EXPORT = `mutation($c: ID!) { exportChest(chestId: $c, input: { includeLocation: true }) { id } }`;
 const GET_EXPORT = `query($id: ID!) { export(id: $id) { status downloadUrl } }`;
 const IMPORT = `mutation($u: ID!) { importChest(input: { uploadId: $u }) { id status } }`;
 const GET_IMPORT = `query($id: ID!) { chestImport(id: $id) { status progress errorCode error chest { id personName } } }`;
+const RESOLVE = `mutation($k: ID!, $d: [ID!]!) { resolveDuplicates(input: { keepAssetId: $k, duplicateAssetIds: $d }) { id } }`;
+const DISMISS = `mutation($a: [ID!]!) { dismissDuplicates(assetIds: $a) { id } }`;
+const CONTRIBUTORS = `query($id: ID!) { asset(id: $id) { contributors { kind name contributionId accountId mergedAt } } }`;
+const GROUPS = `query($c: ID!) { chest(id: $c) { duplicateGroups(first: 20) { edges { node { reason assets { filename } } } } } }`;
 
 /**
  * chest.json with what must differ between two chests made from one another taken out: every id
@@ -57,6 +61,7 @@ describe.each(SETUPS)('export → import → export (%s)', (storageName) => {
   let owner: string;
   let importer: string;
   let first: { dir: string; zip: string; record: ChestRecord };
+  let seeded: SeededChest;
 
   beforeAll(async () => {
     if (storageName === 'embedded') {
@@ -72,7 +77,13 @@ describe.each(SETUPS)('export → import → export (%s)', (storageName) => {
     importer = await api.signUp(`rt-importer-${storageName}@example.com`);
     const chestId = await api.createChest(owner, 'Rose Ellis');
     const em = server.orm.em.fork();
-    await seedChest(em, await createStorage(server.config.storage), await em.findOneOrFail(Chest, { id: chestId }));
+    const storage = await createStorage(server.config.storage);
+    const chest = await em.findOneOrFail(Chest, { id: chestId });
+    seeded = await seedChest(em, storage, chest);
+    // A resolved duplicate (the guest's approved copy merged into the owner's photo) and a dismissed pair.
+    const { guestCopy, letterCopy } = await seedCopies(em, storage, chest, seeded);
+    await api.must(RESOLVE, { k: seeded.photo.id, d: [guestCopy.id] }, owner);
+    await api.must(DISMISS, { a: [seeded.document.id, letterCopy.id] }, owner);
     work = await mkdtemp(join(tmpdir(), 'dmc-round-trip-'));
     first = await exportChest(chestId, owner, 'first');
   }, 180_000);
@@ -135,6 +146,47 @@ describe.each(SETUPS)('export → import → export (%s)', (storageName) => {
     // The importer owns the new chest; the archive is not a memory anywhere.
     const role = await api.must(`query($c: ID!) { chest(id: $c) { myRole } }`, { c: done.chest.id }, importer);
     expect(role.chest.myRole).toBe('OWNER');
+  }, 180_000);
+
+  it('keeps who contributed merged copies and the dismissed pairs', async () => {
+    const original = first.record;
+    const photoAt = original.memories.findIndex((m) => m.id === seeded.photo.id);
+    const may = original.contributions.find((c) => c.contributorName === 'Aunt May')!;
+    const before = (await api.must(CONTRIBUTORS, { id: seeded.photo.id }, owner)).asset.contributors;
+    expect(before).toHaveLength(2);
+    expect(before[1]).toMatchObject({ kind: 'GUEST', name: 'Aunt May', contributionId: may.id, accountId: null });
+    expect(original.memories[photoAt]!.mergedFrom).toEqual([{ kind: 'GUEST', name: 'Aunt May', contributionId: may.id, mergedAt: before[1].mergedAt }]);
+    const letters = original.memories.filter((m) => m.fileType === 'DOCUMENT').map((m) => m.id);
+    expect(letters).toHaveLength(2);
+    expect(original.dismissedDuplicates).toEqual([letters]);
+
+    const done = await importArchive(importer, await readFile(first.zip));
+    expect(done.status).toBe('DONE');
+    const again = await exportChest(done.chest.id, importer, 'again-duplicates');
+    expect(normalised(again.record)).toEqual(normalised(original));
+    const imported = again.record.memories[photoAt]!;
+    const after = (await api.must(CONTRIBUTORS, { id: imported.id }, importer)).asset.contributors;
+    // The memory's own entry is its uploader here (the importer); every merged copy reads the same,
+    // its contribution remapped, and no account id from the other server.
+    expect(after).toHaveLength(before.length);
+    expect(after[0].kind).toBe(before[0].kind);
+    const mayHere = again.record.contributions.find((c) => c.contributorName === 'Aunt May')!;
+    expect(after.slice(1)).toEqual(before.slice(1).map((c: { contributionId: string | null }) => ({ ...c, contributionId: c.contributionId && mayHere.id })));
+    const groups = async (chestId: string, token: string) => (await api.must(GROUPS, { c: chestId }, token)).chest.duplicateGroups.edges;
+    expect(await groups(done.chest.id, importer)).toEqual(await groups(seeded.photo.chest.id, owner));
+    expect(await groups(done.chest.id, importer)).toEqual([]);
+
+    // An archive made before these records existed still imports: no merges, and the letters are suggested again.
+    const older = await rezip((_z, r) => {
+      delete (r as Partial<ChestRecord>).dismissedDuplicates;
+      for (const m of r.memories) delete (m as Partial<typeof m>).mergedFrom;
+    });
+    const old = await importArchive(importer, older);
+    expect(old.status).toBe('DONE');
+    const oldGroups = await groups(old.chest.id, importer);
+    expect(oldGroups).toHaveLength(1);
+    expect(oldGroups[0].node.reason).toBe('EXACT');
+    expect(oldGroups[0].node.assets.map((a: { filename: string }) => a.filename).sort()).toEqual(original.memories.filter((m) => m.fileType === 'DOCUMENT').map((m) => m.filename).sort());
   }, 180_000);
 
   /** The first export's files, zipped again with some changed. */

@@ -144,3 +144,35 @@ export async function seedChest(em: EntityManager, storage: StorageBackend, ches
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+async function bytesOf(storage: StorageBackend, asset: Asset): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of await storage.get(asset.storageKey)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Copies for the duplicates' records: a guest's copy of the photo in the approved contribution
+ * (for resolveDuplicates to merge into it), and a member's second upload of the letter (for
+ * dismissDuplicates). Added a second after their originals, so the export's order is the same
+ * whatever their ids.
+ */
+export async function seedCopies(em: EntityManager, storage: StorageBackend, chest: Chest, seeded: SeededChest): Promise<{ guestCopy: Asset; letterCopy: Asset }> {
+  const later = (a: Asset) => new Date(a.createdAt.getTime() + 1000);
+  const guestCopy = await store(em, storage, chest, await bytesOf(storage, seeded.photo), {
+    filename: 'from May.jpg',
+    contribution: seeded.contributed.contribution,
+    caption: 'Rose on the sand',
+    width: 640,
+    height: 480,
+    createdAt: later(seeded.photo),
+  } as Partial<Asset>);
+  const letterCopy = await store(em, storage, chest, await bytesOf(storage, seeded.document), {
+    filename: 'letter to Rose (scan).pdf',
+    fileType: FileType.DOCUMENT,
+    mimeType: 'application/pdf',
+    extractedText: 'Dear Rose, the summer was long.',
+    createdAt: later(seeded.document),
+  } as Partial<Asset>);
+  return { guestCopy, letterCopy };
+}

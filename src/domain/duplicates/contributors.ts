@@ -12,14 +12,21 @@ export interface ContributorEntry {
   accountId: string | null;
   /** When that copy was merged in; null for the memory's own. */
   mergedAt: Date | null;
+  /** Who it was in the chest an imported archive came from (MergedCopy.imported). */
+  imported: { kind: 'MEMBER' | 'GUEST'; name: string | null } | null;
 }
 
 /** The memory's own origin first, then every copy merged into it (Asset.mergedFrom), oldest merge first. */
 export function contributorsOf(asset: Pick<Asset, 'id' | 'contribution' | 'addedBy' | 'mergedFrom'>): ContributorEntry[] {
   return [
-    { assetId: asset.id, contributionId: asset.contribution?.id ?? null, accountId: asset.addedBy?.id ?? null, mergedAt: null },
-    ...(asset.mergedFrom ?? []).map((m) => ({ assetId: m.assetId, contributionId: m.contributionId, accountId: m.accountId, mergedAt: new Date(m.mergedAt) })),
+    { assetId: asset.id, contributionId: asset.contribution?.id ?? null, accountId: asset.addedBy?.id ?? null, mergedAt: null, imported: null },
+    ...(asset.mergedFrom ?? []).map((m) => ({ assetId: m.assetId, contributionId: m.contributionId, accountId: m.accountId, mergedAt: new Date(m.mergedAt), imported: m.imported ?? null })),
   ];
+}
+
+/** GUEST when it came with a contribution (or did in the chest it was imported from), else MEMBER. */
+export function contributorKind(entry: { contributionId: string | null; imported?: ContributorEntry['imported'] | undefined }): 'MEMBER' | 'GUEST' {
+  return entry.contributionId ? 'GUEST' : (entry.imported?.kind ?? 'MEMBER');
 }
 
 /** Guests' names are for those who review contributions (owners and editors), as Chest.contributions is. */

@@ -1,7 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Asset, type Chest, Contribution, Face, Person, Story } from '../../db/entities/index.js';
+import { Asset, type Chest, Contribution, DuplicateDismissal, Face, Person, Story } from '../../db/entities/index.js';
 import { ContributionStatus, StoryStatus } from '../../db/enums.js';
 import { VISIBLE_ASSET_FILTER } from '../asset/asset.queries.js';
+import { type ContributorNameKey, contributorKind, loadContributorNames } from '../duplicates/contributors.js';
 
 /** The version of chest.json: readers refuse a format they do not know (domain/export/import). */
 export const ARCHIVE_FORMAT = 'digital-memory-chest/1';
@@ -41,6 +42,23 @@ export interface ChestRecord {
   people: PersonRecord[];
   stories: StoryRecord[];
   contributions: ContributionRecord[];
+  /**
+   * Pairs of memories (ids above) an owner said are not copies of each other (dismissDuplicates),
+   * each pair and the list in the order of `memories`; pairs with a memory not in the archive are left out.
+   * Absent from archives made before it existed.
+   */
+  dismissedDuplicates: [string, string][];
+}
+
+/** A copy merged into a memory (resolveDuplicates), oldest merge first: who contributed it. */
+export interface MergedCopyRecord {
+  /** GUEST: it came with a contribution; MEMBER: a member uploaded it. */
+  kind: 'MEMBER' | 'GUEST';
+  /** The guest's signature or the member's display name; null when not known. Member accounts are not in an archive. */
+  name: string | null;
+  /** The approved contribution (id above) it came with; null for members and for contributions not in the archive. */
+  contributionId: string | null;
+  mergedAt: string;
 }
 
 export interface MemoryRecord {
@@ -72,6 +90,8 @@ export interface MemoryRecord {
   analyses: Asset['analyses'];
   /** The approved contribution it came with; null for a member's upload (and one approved alone). */
   contributionId: string | null;
+  /** The copies merged into it; the copies themselves (in the bin) are not in the archive. Absent from archives made before it existed. */
+  mergedFrom: MergedCopyRecord[];
   createdAt: string;
 }
 
@@ -129,6 +149,9 @@ export interface ChestContents {
   faces: Face[];
   stories: Story[];
   contributions: Contribution[];
+  dismissals: DuplicateDismissal[];
+  /** Names of who contributed merged copies, by `${kind}:${id}` (loadContributorNames). */
+  contributorNames: Map<string, string | null>;
 }
 
 /** Memories the chest shows its members (VISIBLE_ASSET_FILTER): not in the bin, not waiting for or refused approval. */
@@ -139,7 +162,16 @@ export async function loadChestContents(em: EntityManager, chest: Chest): Promis
   const people = await em.find(Person, { chest }, { orderBy: { createdAt: 'asc', id: 'asc' } });
   const faces = ids.length ? await em.find(Face, { chest, asset: { $in: ids } }, { orderBy: { createdAt: 'asc', id: 'asc' } }) : [];
   const stories = await em.find(Story, { chest, status: StoryStatus.READY }, { orderBy: { createdAt: 'asc', id: 'asc' } });
-  return { chest, memories, people, faces, stories, contributions };
+  const dismissals = await em.find(DuplicateDismissal, { chest }, { orderBy: { id: 'asc' } });
+  const keys = memories.flatMap((m) => m.mergedFrom.map(nameKey)).filter((k): k is ContributorNameKey => k !== null);
+  const names = await loadContributorNames(em, keys);
+  const contributorNames = new Map(keys.map((k, i) => [`${k.kind}:${k.id}`, names[i] ?? null]));
+  return { chest, memories, people, faces, stories, contributions, dismissals, contributorNames };
+}
+
+function nameKey(m: Asset['mergedFrom'][number]): ContributorNameKey | null {
+  if (m.contributionId) return { kind: 'contribution', id: m.contributionId };
+  return m.accountId ? { kind: 'account', id: m.accountId } : null;
 }
 
 /** chest.json for what was exported; `files` holds each memory's entry (by memory id). */
@@ -147,6 +179,7 @@ export function chestRecord(contents: ChestContents, files: ReadonlyMap<string, 
   const { chest } = contents;
   const exported = contents.memories.filter((m) => files.has(m.id));
   const inArchive = new Set(exported.map((m) => m.id));
+  const position = new Map(exported.map((m, i) => [m.id, i]));
   const cited = (ids: string[]) => ids.filter((id) => inArchive.has(id));
   const approved = new Set(contents.contributions.map((c) => c.id));
   const published = contents.stories.find((s) => s.id === chest.publishedStory?.id && s.published);
@@ -191,6 +224,16 @@ export function chestRecord(contents: ChestContents, files: ReadonlyMap<string, 
       analyses: m.analyses.map((a) => ({ ...a, at: new Date(a.at) })),
       // A memory approved alone, from a contribution still waiting, is in the archive without it.
       contributionId: m.contribution && approved.has(m.contribution.id) ? m.contribution.id : null,
+      mergedFrom: m.mergedFrom.map((c) => {
+        const key = nameKey(c);
+        return {
+          kind: contributorKind(c),
+          // A chest made by an import knows only the name its archive gave (MergedCopy.imported).
+          name: (key && contents.contributorNames.get(`${key.kind}:${key.id}`)) ?? c.imported?.name ?? null,
+          contributionId: c.contributionId && approved.has(c.contributionId) ? c.contributionId : null,
+          mergedAt: new Date(c.mergedAt).toISOString(),
+        };
+      }),
       createdAt: m.createdAt.toISOString(),
     })),
     people: contents.people.map((p) => ({
@@ -227,5 +270,10 @@ export function chestRecord(contents: ChestContents, files: ReadonlyMap<string, 
       reviewedAt: c.reviewedAt?.toISOString() ?? null,
       createdAt: c.createdAt.toISOString(),
     })),
+    // In the order of `memories` (ids change on import; the order does not), so a round trip gives the same list.
+    dismissedDuplicates: contents.dismissals
+      .filter((d) => position.has(d.firstAsset.id) && position.has(d.secondAsset.id))
+      .map((d) => [d.firstAsset.id, d.secondAsset.id].sort((a, b) => position.get(a)! - position.get(b)!) as [string, string])
+      .sort(([a1, b1], [a2, b2]) => position.get(a1)! - position.get(a2)! || position.get(b1)! - position.get(b2)!),
   };
 }

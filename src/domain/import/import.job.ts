@@ -4,7 +4,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import sharp from 'sharp';
 import type yauzl from 'yauzl';
 import { z } from 'zod';
-import { Account, Asset, Chest, ChestImport, Contribution, Face, Membership, Person, Story } from '../../db/entities/index.js';
+import { Account, Asset, Chest, ChestImport, Contribution, DuplicateDismissal, Face, Membership, Person, Story } from '../../db/entities/index.js';
 import { ChestRole, ContributionStatus, FileType, ImportStatus, ProcessingStatus, StoryStatus, StoryStyle, TagSource } from '../../db/enums.js';
 import type { JobContext } from '../../jobs/jobs.port.js';
 import type { Logger } from '../../logger.js';
@@ -48,6 +48,9 @@ export class ArchiveRefused extends Error {
 const iso = z.string().max(40).nullable();
 const ids = z.array(z.string()).default([]);
 const cited = z.object({ assetIds: ids }).loose();
+const instant = z.string().max(40).refine((s) => !Number.isNaN(Date.parse(s)), 'not a date');
+/** Who contributed each copy merged into a memory; absent from archives made before it was exported. */
+const mergedFrom = z.array(z.object({ kind: z.enum(['MEMBER', 'GUEST']), name: z.string().max(200).nullable(), contributionId: z.string().nullable(), mergedAt: instant })).max(10_000).default([]);
 /** What the import reads of chest.json (format digital-memory-chest/1); other fields are ignored. */
 const recordSchema = z.object({
   format: z.literal(ARCHIVE_FORMAT),
@@ -76,6 +79,7 @@ const recordSchema = z.object({
       placeholder: z.string().max(64).nullable(),
       analyses: z.array(z.object({ task: z.string(), status: z.string(), provider: z.string().nullable(), model: z.string().nullable(), error: z.string().nullable(), at: z.string() }).loose()).default([]),
       contributionId: z.string().nullable(),
+      mergedFrom,
       createdAt: z.string(),
     }),
   ),
@@ -108,6 +112,8 @@ const recordSchema = z.object({
     }),
   ),
   contributions: z.array(z.object({ id: z.string(), contributorName: z.string().min(1).max(200), relationship: z.string().nullable(), message: z.string().nullable(), reviewedAt: iso, createdAt: z.string() })),
+  /** Pairs of memories an owner said are not copies; absent from archives made before it was exported. */
+  dismissedDuplicates: z.array(z.tuple([z.string(), z.string()])).default([]),
 });
 type ImportedRecord = z.infer<typeof recordSchema>;
 
@@ -312,6 +318,15 @@ async function createRecords(em: EntityManager, { row, record, chestId, assetIds
           perceptualHash: m.perceptualHash,
           placeholder: m.placeholder,
           analyses: m.analyses,
+          // The copies are not in the archive (they were in the bin): their ids name nothing here, as a
+          // purged copy's do. Accounts are not portable, so a member is known by the name the archive gave.
+          mergedFrom: m.mergedFrom.map((c) => ({
+            assetId: randomUUID(),
+            contributionId: (c.contributionId && contributions.get(c.contributionId)?.id) || null,
+            accountId: null,
+            mergedAt: new Date(c.mergedAt).toISOString(),
+            imported: { kind: c.kind, name: c.name },
+          })),
           thumbnails: files.thumbnail,
           processedAt: m.status === ProcessingStatus.COMPLETE ? new Date() : null,
           createdAt: new Date(m.createdAt),
@@ -319,6 +334,14 @@ async function createRecords(em: EntityManager, { row, record, chestId, assetIds
       );
     }
     await tx.flush();
+    // Dismissed pairs, smaller id first as dismissDuplicates writes them; a pair naming a memory not in the archive is skipped.
+    const pairs = new Set<string>();
+    for (const pair of record.dismissedDuplicates) {
+      const [first, second] = pair.map((id) => assetIds.get(id)).sort() as (string | undefined)[];
+      if (!first || !second || first === second || pairs.has(`${first}:${second}`)) continue;
+      pairs.add(`${first}:${second}`);
+      tx.create(DuplicateDismissal, { chest, firstAsset: first, secondAsset: second, dismissedBy: null });
+    }
     for (const p of record.people) {
       const person = tx.create(Person, { chest, name: p.name, hidden: p.hidden } as never);
       for (const f of p.faces) {
