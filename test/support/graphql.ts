@@ -138,7 +138,14 @@ function lazyQueue(orm: MikroORM, log: Logger): JobQueue {
     (opened ??= createPgBossQueue({ orm, supervise: false, log }));
   return {
     backend: 'pg-boss-embedded',
-    enqueue: async (tx, name, data) => (await get()).enqueue(tx, name, data),
+    enqueue: async (tx, name, data) => {
+      // On one connection (PGlite) the queue's start-up queries would wait behind this very
+      // transaction for ever: fail with the remedy instead of hanging.
+      if (!opened && orm.config.get('pool')?.max === 1) {
+        throw new Error(`test rig: ${name} enqueued inside a transaction before the queue started; on PGlite pass createGraphQLRunner a queue started first (createPgBossQueue), as the product starts it`);
+      }
+      return (await get()).enqueue(tx, name, data);
+    },
     work: async (name, options, handler) => (await get()).work(name, options, handler),
     unfinishedFor: async (name, ids, tx) => (await get()).unfinishedFor(name, ids, tx),
     counts: async (name) => (await get()).counts(name),
