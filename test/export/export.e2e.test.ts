@@ -175,7 +175,7 @@ describe.each(STORAGE_ENVS)('exportChest on %s storage, with the worker and real
     expect(record.memories.find((m) => m.id === seeded.document.id)!.file.sha256).toBe(seeded.document.sha256);
   }, 120_000);
 
-  it('index.html shows the chest offline in Chromium: the name, a photo that loaded, the story', async () => {
+  it('index.html shows the chest offline in Chromium: the name, a photo that loaded, the story, the timeline by year', async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium`);
     const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
     try {
@@ -190,6 +190,12 @@ describe.each(STORAGE_ENVS)('exportChest on %s storage, with the worker and real
       await page.screenshot({ path: join(withLocation.dir, 'screenshot.png'), fullPage: true });
       expect(await page.locator('h1').innerText()).toBe(personName);
       expect(await page.locator('.story').innerText()).toContain(STORY_TEXT);
+      // The timeline: memories by year, oldest first, undated last; the two Whitby photos under 1987, both loaded.
+      const years = await page.locator('h3[id^="y-"]').evaluateAll((hs) => hs.map((h) => h.id));
+      expect(years[0]).toBe('y-1987');
+      expect(years.at(-1)).toBe('y-Undated');
+      expect(years).toContain('y-1992');
+      expect(await page.locator('#y-1987 + .grid img').evaluateAll((imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth > 0))).toEqual([true, true]);
       const widths = await page.$$eval('img', (imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth));
       expect(widths.length).toBeGreaterThanOrEqual(4);
       expect(widths.every((w) => w > 0)).toBe(true);
