@@ -275,6 +275,8 @@ describe.each(BACKENDS)('search on %s', (backend) => {
     expect(await errorOf({ query: 'kite', after: 'not-a-cursor' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
     expect(await errorOf({ query: 'kite', first: 0 })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
     expect(await errorOf({ query: 'kite', filter: { people: ['nobody'] } })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'filter.people.0' });
+    expect(await errorOf({ query: 'kite', filter: { dateFrom: '1990-01-02', dateTo: '1990-01-01' } })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'filter.dateTo' });
+    expect(await errorOf({ query: 'kite', filter: { dateFrom: '1990-01-01', dateTo: '1990-01-01' } })).toBeUndefined();
     expect(await errorOf({ query: 'kite', chestId: '00000000-0000-4000-8000-000000000000' })).toMatchObject({ code: 'NOT_FOUND' });
     // Only words a search ignores ("the"): no hits, not an error.
     expect(await hits('the', { token: owner })).toEqual([]);

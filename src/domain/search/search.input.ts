@@ -35,6 +35,8 @@ export const searchInput = z
         contributor: uuid('contributor').nullish(),
       })
       .strict()
+      // A range that ends before it starts is a mistake to point out, not a search for nothing.
+      .refine((f) => !f.dateFrom || !f.dateTo || f.dateFrom <= f.dateTo, { message: 'must not be before dateFrom', path: ['dateTo'] })
       .nullish(),
   })
   .strict();
