@@ -20,6 +20,14 @@ describe('archive entry names', () => {
     expect(names.memory('memories', photo({ dateTaken: null, filename: 'Voice memo.m4a' }), 'm4a')).toBe('memories/undated Voice memo.m4a');
   });
 
+  it('without the file name (an export without locations): the date and the kind when there is no caption', () => {
+    const names = new ArchiveNames();
+    expect(names.memory('memories', photo({ filename: '12 Rosebank Lane.jpg' }), 'jpg', false)).toBe('memories/1987-06-12 photo.jpg');
+    expect(names.memory('memories', { ...photo({ dateTaken: null, filename: 'Harbour Street.wav' }), fileType: FileType.AUDIO, mimeType: 'audio/wav' }, 'm4a', false)).toBe('memories/undated recording.m4a');
+    expect(names.memory('memories', { ...photo({ dateTaken: null, filename: 'Elm Street.mov' }), fileType: FileType.AUDIO, mimeType: 'audio/wav' }, 'm4a', false)).toBe('memories/undated recording (2).m4a');
+    expect(names.memory('memories', photo({ caption: 'Whitby beach', filename: '12 Rosebank Lane.jpg' }), 'jpg', false)).toBe('memories/1987-06-12 Whitby beach.jpg');
+  });
+
   it('are unique without regard to case', () => {
     const names = new ArchiveNames();
     const a = names.memory('memories', photo({ caption: 'Beach' }), 'jpg');

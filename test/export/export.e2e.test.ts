@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { fileTypeFromBuffer } from 'file-type';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Account, Chest, ChestExport, Membership } from '../../src/db/entities/index.js';
@@ -16,11 +17,11 @@ import { sweepExports } from '../../src/domain/export/export-sweep.js';
 import type { ChestRecord } from '../../src/domain/export/chest-record.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
-import { apiClient, type GqlResponse } from '../support/client.js';
+import { apiClient, eventually, type GqlResponse } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { STORAGE_ENVS, startStorageEnv, type StorageEnv } from '../support/storage.js';
 import { unzipTo } from '../support/unzip.js';
-import { SCRIPT_CAPTION, type SeededChest, seedChest, STORY_TEXT, WHITBY } from './seed.js';
+import { SCRIPT_CAPTION, type SeededChest, seedChest, STORY_TEXT, STREET_FILENAME, STREET_RECORDING_FILENAME, WHITBY } from './seed.js';
 
 const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
@@ -156,8 +157,11 @@ describe.each(STORAGE_ENVS)('exportChest on %s storage, with the worker and real
     expect(index).not.toMatch(/<script/i);
   }, 120_000);
 
+  let withoutLocation: Awaited<ReturnType<typeof exportAndDownload>>;
+
   it('without locations: no file holds GPS (read by exiftool) and no record or page the coordinates', async () => {
-    const { names, record, dir } = await exportAndDownload(false);
+    withoutLocation = await exportAndDownload(false);
+    const { names, record, dir } = withoutLocation;
     expect(record.includeLocation).toBe(false);
     expect(record.memories.map((m) => m.id).sort()).toEqual(seeded.included.map((a) => a.id).sort());
     for (const name of names) {
@@ -173,6 +177,67 @@ describe.each(STORAGE_ENVS)('exportChest on %s storage, with the worker and real
     const photo = record.memories.find((m) => m.id === seeded.photo.id)!;
     expect(photo.file.sha256).not.toBe(seeded.photo.sha256);
     expect(record.memories.find((m) => m.id === seeded.document.id)!.file.sha256).toBe(seeded.document.sha256);
+  }, 120_000);
+
+  it('without locations: no entry name, record, page or story holds a memory\'s original file name', async () => {
+    const { names, record, dir } = withoutLocation;
+    // Every original name, and the name without its extension of each memory without a caption (which named its entry before);
+    // not "pier.png", whose caption ends "the pier" and whose entry so ends "the pier.png" by what the caption says.
+    const stem = (a: { filename: string }) => a.filename.replace(/\.[^.]+$/, '');
+    const forbidden = seeded.included.filter((a) => !a.caption?.includes(stem(a))).flatMap((a) => [a.filename, ...(a.caption ? [] : [stem(a)])]);
+    expect(forbidden).toEqual(expect.arrayContaining([STREET_FILENAME, '12 Rosebank Lane', STREET_RECORDING_FILENAME]));
+    const texts: [string, string][] = names.map((n) => [`entry name ${n}`, n]);
+    for (const file of ['chest.json', 'index.html', 'story.md', 'story.html']) texts.push([file, (await readFile(join(dir, file))).toString('latin1')]);
+    for (const [where, text] of texts) {
+      for (const name of forbidden) {
+        expect(text, where).not.toContain(name);
+        expect(text, where).not.toContain(encodeURIComponent(name));
+      }
+    }
+    // Memories without a caption are named by date and kind; chest.json's filename is the entry's own name.
+    expect(names).toEqual(expect.arrayContaining(['memories/2001-05-03 photo.jpg', 'memories/undated recording.m4a', 'memories/undated recording (2).m4a', 'memories/undated document.pdf']));
+    for (const memory of record.memories) expect(memory.filename).toBe(memory.file.path.slice('memories/'.length));
+    // With locations the uploaded names are kept, as before.
+    expect(withLocation.names).toEqual(expect.arrayContaining(['memories/2001-05-03 12 Rosebank Lane.jpg', 'memories/undated Mum at 4 Harbour Street.wav']));
+    expect(withLocation.record.memories.find((m) => m.id === seeded.street.id)!.filename).toBe(STREET_FILENAME);
+  }, 60_000);
+
+  it('an archive without locations imports as memories whose type, name, size and hash are those of the bytes it holds, served with that type', async () => {
+    const bytes = await readFile(withoutLocation.zipPath);
+    const d = await api.must(`mutation($i: CreateUploadInput!) { createUpload(input: $i) { upload { id } url headers { name value } } }`, { i: { purpose: 'ARCHIVE', filename: 'chest.zip', size: bytes.length, mimeType: 'application/zip' } }, owner);
+    const headers = Object.fromEntries((d.createUpload.headers as { name: string; value: string }[]).map((h) => [h.name, h.value]));
+    const put = await fetch(`${server.app.url()}${d.createUpload.url}`, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0' }, body: bytes });
+    expect(put.status).toBe(200);
+    const { importChest } = await api.must(`mutation($u: ID!) { importChest(input: { uploadId: $u }) { id status } }`, { u: d.createUpload.upload.id }, owner);
+    const done = await eventually(async () => {
+      const r = (await api.must(`query($id: ID!) { chestImport(id: $id) { status errorCode error chest { id } } }`, { id: importChest.id }, owner)).chestImport;
+      return r.status === 'DONE' || r.status === 'FAILED' ? r : undefined;
+    });
+    expect(done).toMatchObject({ status: 'DONE', errorCode: null });
+    const assets = (await api.must(`query($c: ID!) { chest(id: $c) { assets(first: 50) { edges { node { filename fileType mimeType size sha256 originalUrl } } } } }`, { c: done.chest.id }, owner)).chest.assets.edges.map(
+      (e: { node: Record<string, unknown> }) => e.node,
+    ) as { filename: string; fileType: string; mimeType: string; size: number; sha256: string; originalUrl: string }[];
+    expect(assets).toHaveLength(withoutLocation.record.memories.length);
+    // audio/mp4 and audio/x-m4a are one type under two names (the upload keeps either).
+    const M4A = new Set(['audio/mp4', 'audio/x-m4a']);
+    const sameType = (a: string, b: string) => a === b || (M4A.has(a) && M4A.has(b));
+    for (const asset of assets) {
+      const url = asset.originalUrl.startsWith('/') ? `${server.app.url()}${asset.originalUrl}` : asset.originalUrl;
+      const res = await fetch(url);
+      expect(res.status, asset.filename).toBe(200);
+      const body = Buffer.from(await res.arrayBuffer());
+      const sniffed = await fileTypeFromBuffer(body);
+      expect(sniffed, asset.filename).toBeDefined();
+      expect(sameType(asset.mimeType, sniffed!.mime), `${asset.filename}: ${asset.mimeType} vs bytes ${sniffed!.mime}`).toBe(true);
+      expect(res.headers.get('content-type')!.split(';')[0], asset.filename).toBe(asset.mimeType);
+      expect(asset.filename.split('.').pop()!.toLowerCase().replace('jpeg', 'jpg'), asset.filename).toBe(sniffed!.ext);
+      expect(asset.size).toBe(body.length);
+      expect(asset.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+      expect(asset.filename).not.toMatch(/Rosebank|Harbour/);
+    }
+    // The WAV came back as its m4a preview, named and typed so.
+    const wav = withoutLocation.record.memories.find((m) => m.id === seeded.streetRecording.id)!;
+    expect(assets.find((a) => a.sha256 === wav.file.sha256)).toMatchObject({ filename: 'undated recording (2).m4a', fileType: 'AUDIO', mimeType: 'audio/x-m4a' });
   }, 120_000);
 
   it('index.html shows the chest offline in Chromium: the name, a photo that loaded, the story, the timeline by year', async () => {

@@ -18,6 +18,9 @@ const run = promisify(execFile);
 /** Whitby, where the photo and the recording were made: what a location-free export must not hold. */
 export const WHITBY = { latitude: 54.4858, longitude: -0.6206 };
 export const STORY_TEXT = 'Rose walked the length of Whitby beach every summer and knew every fisherman by name.';
+/** File names that say where (the product treats a file name as location-revealing). */
+export const STREET_FILENAME = '12 Rosebank Lane.jpg';
+export const STREET_RECORDING_FILENAME = 'Mum at 4 Harbour Street.wav';
 export const SCRIPT_CAPTION = '<script>window.hacked = true</script> the pier';
 
 export interface SeededChest {
@@ -28,6 +31,9 @@ export interface SeededChest {
   recording: Asset;
   document: Asset;
   contributed: Asset;
+  /** Without a caption, named for where they were made (what an export without locations must not show). */
+  street: Asset;
+  streetRecording: Asset;
   /** Memories it must not hold. */
   binned: Asset;
   pending: Asset;
@@ -83,6 +89,9 @@ export async function seedChest(em: EntityManager, storage: StorageBackend, ches
   const third = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#a52' } }).png().toBuffer();
   const scriptPhoto = await store(em, storage, chest, third, { filename: 'pier.png', mimeType: 'image/png', caption: SCRIPT_CAPTION, dateTaken: new Date('1992-08-01T10:00:00Z'), width: 300, height: 200 });
   await addThumbnail(em, storage, scriptPhoto, third);
+  const fourth = await jpegWithExif({ dateTimeOriginal: '2001:05:03 11:00:00' }, 320, 240, '#6a4');
+  const street = await store(em, storage, chest, fourth, { filename: STREET_FILENAME, dateTaken: new Date('2001-05-03T11:00:00Z'), width: 320, height: 240 });
+  await addThumbnail(em, storage, street, fourth);
 
   const dir = await mkdtemp(join(tmpdir(), 'dmc-seed-'));
   try {
@@ -103,6 +112,18 @@ export async function seedChest(em: EntityManager, storage: StorageBackend, ches
     const previewKey = `chests/${chest.id}/derivatives/${recording.id}/audio`;
     await storage.put(previewKey, Readable.from([previewBytes]), { size: previewBytes.length });
     recording.preview = { name: 'audio', mimeType: 'audio/mp4', size: previewBytes.length, storageKey: previewKey };
+    await em.flush();
+
+    // A WAV whose location-free copy is its m4a preview: another type than the original's.
+    const wav = join(dir, 'street.wav');
+    const wavPreview = join(dir, 'street-preview.m4a');
+    await run('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=330:duration=1', wav]);
+    await run('ffmpeg', ['-loglevel', 'error', '-y', '-i', wav, '-map_metadata', '-1', '-c:a', 'aac', '-b:a', '64k', wavPreview]);
+    const wavPreviewBytes = await readFile(wavPreview);
+    const streetRecording = await store(em, storage, chest, await readFile(wav), { filename: STREET_RECORDING_FILENAME, fileType: FileType.AUDIO, mimeType: 'audio/wav', durationSeconds: 1 } as Partial<Asset>);
+    const wavPreviewKey = `chests/${chest.id}/derivatives/${streetRecording.id}/audio`;
+    await storage.put(wavPreviewKey, Readable.from([wavPreviewBytes]), { size: wavPreviewBytes.length });
+    streetRecording.preview = { name: 'audio', mimeType: 'audio/mp4', size: wavPreviewBytes.length, storageKey: wavPreviewKey };
     await em.flush();
 
     const document = await store(em, storage, chest, pdf(), { filename: 'letter to Rose.pdf', fileType: FileType.DOCUMENT, mimeType: 'application/pdf', extractedText: 'Dear Rose, the summer was long.' });
@@ -138,8 +159,8 @@ export async function seedChest(em: EntityManager, storage: StorageBackend, ches
     chest.birthDate = '1931-03-02';
     chest.passingDate = '2019-11-20';
     await em.flush();
-    const included = [photo, samePlace, scriptPhoto, recording, document, contributed];
-    return { photo, samePlace, scriptPhoto, recording, document, contributed, binned, pending, rejected, included };
+    const included = [photo, samePlace, scriptPhoto, recording, document, contributed, street, streetRecording];
+    return { photo, samePlace, scriptPhoto, recording, document, contributed, street, streetRecording, binned, pending, rejected, included };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,4 +1,4 @@
-import type { ChestRecord, MemoryRecord, StoryRecord } from './chest-record.js';
+import { type ChestRecord, entryBaseName, type MemoryRecord, type StoryRecord } from './chest-record.js';
 
 /**
  * The archive's human side: index.html (the whole chest, offline, in any browser: no script, no
@@ -36,9 +36,10 @@ function page(title: string, body: string): string {
 
 const lifeDates = (r: ChestRecord): string => [r.chest.birthDate, r.chest.passingDate].filter(Boolean).join(' – ');
 
-function memoryFigure(m: MemoryRecord): string {
+function memoryFigure(m: MemoryRecord, includeLocation: boolean): string {
   const href = entryUrl(m.file.path);
-  const caption = m.caption ?? m.filename;
+  // Without locations never the uploaded name (chest.json already holds the entry's there; this says so twice).
+  const caption = m.caption ?? (includeLocation ? m.filename : entryBaseName(m.file.path));
   const when = [m.dateTaken?.slice(0, 10), m.place].filter(Boolean).join(' · ');
   let media: string;
   if (m.fileType === 'IMAGE' || (m.fileType === 'VIDEO' && m.file.thumbnail)) {
@@ -59,7 +60,7 @@ function storyHtml(story: StoryRecord): string {
   return `<h2>${escapeHtml(story.title)}</h2>${paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n')}`;
 }
 
-/** The published story, or the newest version when none is published (an archive should still read as a life). */
+/** The published story; null when none is published (story.md and story.html are then left out). */
 export function storyToTell(r: ChestRecord): StoryRecord | null {
   return r.stories.find((s) => s.id === r.chest.publishedStoryId) ?? null;
 }
@@ -81,7 +82,7 @@ ${hero ? `<img class="hero" src="${entryUrl(hero.file.thumbnail ?? hero.file.pat
 <nav>${years.map((y) => `<a href="#y-${escapeHtml(y)}">${escapeHtml(y)}</a>`).join('')}${story ? '<a href="story.html">The story</a>' : ''}<a href="chest.json">All records (chest.json)</a></nav></header>
 ${story ? `<section class="story">${storyHtml(story)}</section>` : ''}
 <section><h2>Timeline</h2>
-${years.map((y) => `<h3 id="y-${escapeHtml(y)}">${escapeHtml(y)} <small>(${byYear.get(y)!.length})</small></h3><div class="grid">${byYear.get(y)!.map(memoryFigure).join('\n')}</div>`).join('\n')}
+${years.map((y) => `<h3 id="y-${escapeHtml(y)}">${escapeHtml(y)} <small>(${byYear.get(y)!.length})</small></h3><div class="grid">${byYear.get(y)!.map((m) => memoryFigure(m, r.includeLocation)).join('\n')}</div>`).join('\n')}
 </section>
 <footer><p>Exported ${escapeHtml(r.exportedAt.slice(0, 10))} from Digital Memory Chest (${escapeHtml(r.format)}).</p></footer>`;
   return page(r.chest.personName, body);

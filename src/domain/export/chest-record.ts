@@ -64,7 +64,10 @@ export interface MergedCopyRecord {
 export interface MemoryRecord {
   id: string;
   file: ArchiveFile;
-  /** The name the file was uploaded under. */
+  /**
+   * The name the file was uploaded under; in an archive without locations the base name of
+   * `file.path` instead ("1987-06-12 photo.jpg"), as a file name can say where (a street, a house).
+   */
   filename: string;
   fileType: Asset['fileType'];
   mimeType: string;
@@ -174,6 +177,9 @@ function nameKey(m: Asset['mergedFrom'][number]): ContributorNameKey | null {
   return m.accountId ? { kind: 'account', id: m.accountId } : null;
 }
 
+/** "memories/1987-06-12 photo.jpg" → "1987-06-12 photo.jpg". */
+export const entryBaseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+
 /** chest.json for what was exported; `files` holds each memory's entry (by memory id). */
 export function chestRecord(contents: ChestContents, files: ReadonlyMap<string, ArchiveFile>, opts: { includeLocation: boolean; exportedAt: Date }): ChestRecord {
   const { chest } = contents;
@@ -200,7 +206,8 @@ export function chestRecord(contents: ChestContents, files: ReadonlyMap<string, 
     memories: exported.map((m) => ({
       id: m.id,
       file: files.get(m.id)!,
-      filename: m.filename,
+      // Without locations the entry's own name: the uploaded name often names a street or a person.
+      filename: opts.includeLocation ? m.filename : entryBaseName(files.get(m.id)!.path),
       fileType: m.fileType,
       mimeType: m.mimeType,
       sha256: m.sha256,

@@ -89,7 +89,8 @@ export async function writeExport(deps: ExportDeps, job: JobContext<{ exportId: 
       continue;
     }
     const open = (): Promise<Readable> => (copy ? copy.open() : deps.storage.get(memory.storageKey));
-    const path = names.memory('memories', memory, copy?.extension ?? extensionOf(memory));
+    // Without locations the file name stays out of the entry name too: it often names a street or a person.
+    const path = names.memory('memories', memory, copy?.extension ?? extensionOf(memory), row.includeLocation);
     const file: ArchiveFile = { path, size: 0, sha256: '', thumbnail: null };
     files.set(memory.id, file);
     zip.addReadStreamLazy(path, { compress: false, mtime: memory.dateTaken ?? memory.createdAt }, (cb) => {

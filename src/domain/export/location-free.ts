@@ -28,8 +28,9 @@ const SAME_FORMAT: Readonly<Record<string, keyof sharp.FormatEnum>> = {
  * existed: it is left out of the archive, and chest.json says so by not listing it).
  * Photos are written again by sharp, which keeps no EXIF, XMP or IPTC (so no GPS; turned upright
  * first, as the orientation tag goes too; colour profile kept). Recordings and films are their
- * re-encoded previews, the metadata-free copies non-members get. Documents are as they are: no
- * format we accept records a position.
+ * re-encoded previews, the metadata-free copies non-members get. Documents go in as uploaded,
+ * and they can hold a position: a photo pasted into a DOCX keeps its EXIF (GPS included), and a
+ * PDF can carry XMP and pictures with theirs. docs/export.md says so.
  */
 export function locationFreeCopy(asset: Asset, storage: StorageBackend): LocationFreeFile | null {
   switch (asset.fileType) {

@@ -12,6 +12,8 @@ import type { StorageBackend } from '../../storage/storage.port.js';
 import { ARCHIVE_FORMAT } from '../export/chest-record.js';
 import { newToken } from '../tokens.js';
 import { openArchive } from './archive-reader.js';
+import { type ImportedFileFacts, importedFileFacts } from './imported-file.js';
+import { SNIFF_BYTES } from '../../media/file-policy.js';
 import { indexStories } from '../search/story-entries.js';
 
 export interface ImportDeps {
@@ -187,22 +189,25 @@ async function importArchive(deps: ImportDeps, em: EntityManager, row: ChestImpo
     const assetIds = new Map(record.memories.map((m) => [m.id, randomUUID()]));
     const total = record.memories.reduce((n, m) => n + m.file.size, 0) || 1;
     let done = 0;
-    const stored = new Map<string, { storageKey: string; thumbnail: Asset['thumbnails'] }>();
+    const stored = new Map<string, StoredFile>();
     for (const m of record.memories) {
       const assetId = assetIds.get(m.id)!;
       const storageKey = `chests/${chestId}/originals/${assetId}`;
+      // What the file is comes from its bytes, as on upload: chest.json may describe an original the archive holds a copy of.
+      const facts = await importedFileFacts({ head: await readHead(zip, entries.get(m.file.path)!), declaredMime: m.mimeType, filename: m.filename });
+      if (!facts) throw new ArchiveRefused('ARCHIVE_CORRUPT', `${m.file.path} is not the kind of file chest.json says, or no kind of file a chest keeps`);
       const hash = createHash('sha256');
       const hashing = new Transform({ transform: (chunk: Buffer, _e, next) => next(null, (hash.update(chunk), chunk)) });
       const source = await zip.openReadStreamPromise(entries.get(m.file.path)!);
       source.on('error', (err) => hashing.destroy(err));
       written.push(storageKey);
-      await deps.storage.put(storageKey, source.pipe(hashing), { size: m.file.size, contentType: m.mimeType }).catch((err: unknown) => {
+      await deps.storage.put(storageKey, source.pipe(hashing), { size: m.file.size, contentType: facts.mimeType }).catch((err: unknown) => {
         if (/unexpected number of bytes|invalid|crc|too many/i.test(String((err as Error)?.message))) throw new ArchiveRefused('ARCHIVE_CORRUPT', `${m.file.path} could not be read: ${(err as Error).message}`);
         throw err;
       });
       if (hash.digest('hex') !== m.file.sha256) throw new ArchiveRefused('ARCHIVE_CORRUPT', `${m.file.path} does not match its SHA-256 in chest.json`);
       const thumbnail = m.file.thumbnail && entries.get(m.file.thumbnail) ? await storeThumbnail(deps.storage, zip, entries.get(m.file.thumbnail)!, chestId, assetId, written) : [];
-      stored.set(m.id, { storageKey, thumbnail });
+      stored.set(m.id, { storageKey, thumbnail, ...facts });
       done += m.file.size;
       await em.nativeUpdate(ChestImport, { id: row.id }, { progress: Math.min(95, Math.floor((done / total) * 95)) });
     }
@@ -240,6 +245,28 @@ async function checkedEntries(zip: yauzl.ZipFile): Promise<Map<string, yauzl.Ent
   return entries;
 }
 
+/** The first bytes of an entry, enough for the sniffer: a stored entry (as exports write them) is read by that range alone. */
+async function readHead(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const range = entry.compressionMethod === 0 ? { start: 0, end: Math.min(entry.uncompressedSize, SNIFF_BYTES) } : {};
+  const stream = await zip.openReadStreamPromise(entry, range).catch((err: unknown) => {
+    throw new ArchiveRefused('ARCHIVE_CORRUPT', `${entry.fileName} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  try {
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= SNIFF_BYTES) break;
+    }
+  } catch (err) {
+    throw new ArchiveRefused('ARCHIVE_CORRUPT', `${entry.fileName} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, SNIFF_BYTES);
+}
+
 async function readWhole(zip: yauzl.ZipFile, entry: yauzl.Entry, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -269,7 +296,13 @@ interface CreateRecordsInput {
   chestId: string;
   /** Old memory id → new. */
   assetIds: Map<string, string>;
-  stored: Map<string, { storageKey: string; thumbnail: Asset['thumbnails'] }>;
+  stored: Map<string, StoredFile>;
+}
+
+/** A memory's file in the new chest's storage, and what its bytes are. */
+interface StoredFile extends ImportedFileFacts {
+  storageKey: string;
+  thumbnail: Asset['thumbnails'];
 }
 
 /** Every row of the new chest in one transaction, ids remapped; DONE in the same transaction. */
@@ -294,11 +327,12 @@ async function createRecords(em: EntityManager, { row, record, chestId, assetIds
           chest,
           contribution: m.contributionId ? (contributions.get(m.contributionId) ?? null) : null,
           addedBy: m.contributionId ? null : row.account.id,
-          filename: m.filename,
+          // Name, kind and type of the bytes stored (importedFileFacts); size and hash of the entry, checked against file.size and file.sha256.
+          filename: files.filename,
           storageKey: files.storageKey,
-          fileType: m.fileType,
+          fileType: files.fileType,
           size: m.file.size,
-          mimeType: m.mimeType,
+          mimeType: files.mimeType,
           sha256: m.file.sha256,
           // A memory exported before processing finished has no job here: FAILED, so an owner can retry it.
           status: m.status === ProcessingStatus.COMPLETE || m.status === ProcessingStatus.FAILED ? m.status : ProcessingStatus.FAILED,
