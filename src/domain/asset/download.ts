@@ -105,7 +105,10 @@ export function neutralFilename(asset: Pick<Asset, 'fileType' | 'mimeType'>): st
   return `${KIND_NAME[asset.fileType]}.${EXTENSION[asset.mimeType.split(';')[0]!.trim()] ?? 'bin'}`;
 }
 
-/** Checks a /files link (`resource` is the asset id, or "<asset id>/<derivative name>"): right signature, not expired. */
+/**
+ * Checks a signed link: right signature, not expired. `resource` is what was signed: the asset id,
+ * "<asset id>/<derivative name>", "bin/<asset id>/<name>" for /files, "export:<id>" for archives.
+ */
 export function verifyDownload(secret: string, resource: string, exp: string, sig: string): boolean {
   const e = Number(exp);
   if (!Number.isInteger(e) || e * 1000 < Date.now()) return false;
@@ -174,8 +177,13 @@ const EXTENSION: Readonly<Record<string, string>> = {
 
 /** A /files link to `resource` on the API itself (what the filesystem backend, which cannot presign, hands out). */
 export function signedPath(secret: string, resource: string): string {
-  const exp = Math.floor(Date.now() / 1000) + DOWNLOAD_TTL_SECONDS;
-  return `/files/${resource}?exp=${exp}&sig=${sign(secret, resource, exp)}`;
+  return `/files/${resource}?${signedQuery({ secret, resource, ttlSeconds: DOWNLOAD_TTL_SECONDS })}`;
+}
+
+/** `exp=…&sig=…` of a link to `resource`, valid for ttlSeconds from `now` (ms); verifyDownload checks it. */
+export function signedQuery(args: { secret: string; resource: string; ttlSeconds: number; now?: number }): string {
+  const exp = Math.floor((args.now ?? Date.now()) / 1000) + args.ttlSeconds;
+  return `exp=${exp}&sig=${sign(args.secret, args.resource, exp)}`;
 }
 
 const sign = (secret: string, resource: string, exp: number) => createHmac('sha256', secret).update(`${resource}.${exp}`).digest('base64url');
