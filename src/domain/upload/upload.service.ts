@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Account, Asset, Chest, Upload } from '../../db/entities/index.js';
+import { Account, Asset, Chest, type Contribution, Upload } from '../../db/entities/index.js';
 import { ChestEventKind, ContributionStatus, FileType, UploadPurpose, UploadStatus } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
@@ -69,7 +69,7 @@ export async function createUpload(
   const data = parseInput(createUploadInput, input);
   if (data.purpose === UploadPurpose.ARCHIVE) return createArchiveUpload(em, actor, data, policy);
   let chest: Chest;
-  let contribution = null;
+  let contribution: Contribution | null = null;
   if (data.chestId) {
     chest = await authorizeChest(em, actor, data.chestId, 'edit');
   } else {
@@ -82,20 +82,7 @@ export async function createUpload(
   const kind = FAMILY_KIND[declared.split('/')[0]!] ?? (declared === 'application/octet-stream' ? undefined : FileType.DOCUMENT);
   const max = kind ? policy.maxBytes[kind] : Math.max(...Object.values(policy.maxBytes));
   if (data.size > max) throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `size: at most ${max} bytes for this kind of file`, 'size');
-  const { token, hash } = newToken();
-  const upload = em.create(Upload, {
-    chest,
-    contribution,
-    account: actor.accountId ? em.getReference(Account, actor.accountId) : null,
-    filename: sanitizeFilename(data.filename),
-    size: data.size,
-    declaredMime: declared,
-    expectedSha256: data.sha256 ?? null,
-    tokenHash: hash,
-    expiresAt: new Date(Date.now() + policy.ttlMs),
-  });
-  await em.flush();
-  return { upload, token };
+  return openTicket(em, { chest, contribution, purpose: UploadPurpose.MEMORY, accountId: actor.accountId, data, declared, policy });
 }
 
 /**
@@ -109,18 +96,35 @@ async function createArchiveUpload(em: EntityManager, actor: Actor, data: z.infe
     throw new AppError(ErrorCode.UNSUPPORTED_FILE_TYPE, 'An archive is a ZIP file (application/zip)', 'mimeType');
   }
   if (data.size > MAX_ARCHIVE_BYTES) throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `size: an archive is at most ${MAX_ARCHIVE_BYTES} bytes`, 'size');
+  return openTicket(em, { chest: null, contribution: null, purpose: UploadPurpose.ARCHIVE, accountId: actor.accountId, data, declared, policy });
+}
+
+/** The upload row and its bearer token, for a memory of a chest or for an account's archive. */
+async function openTicket(
+  em: EntityManager,
+  t: {
+    chest: Chest | null;
+    contribution: Contribution | null;
+    purpose: UploadPurpose;
+    accountId: string | null;
+    data: z.infer<typeof createUploadInput>;
+    declared: string;
+    policy: UploadPolicy;
+  },
+): Promise<UploadTicket> {
   const { token, hash } = newToken();
   const upload = em.create(Upload, {
-    chest: null,
-    purpose: UploadPurpose.ARCHIVE,
-    account: em.getReference(Account, actor.accountId),
-    filename: sanitizeFilename(data.filename),
-    size: data.size,
-    declaredMime: declared,
-    expectedSha256: data.sha256 ?? null,
+    chest: t.chest,
+    contribution: t.contribution,
+    purpose: t.purpose,
+    account: t.accountId ? em.getReference(Account, t.accountId) : null,
+    filename: sanitizeFilename(t.data.filename),
+    size: t.data.size,
+    declaredMime: t.declared,
+    expectedSha256: t.data.sha256 ?? null,
     tokenHash: hash,
-    expiresAt: new Date(Date.now() + policy.ttlMs),
-  } as never);
+    expiresAt: new Date(Date.now() + t.policy.ttlMs),
+  });
   await em.flush();
   return { upload, token };
 }
