@@ -75,6 +75,11 @@ const envSchema = z.object({
   NODE_ENV: z.string().optional(),
   /** Days a sign-in session lasts. */
   SESSION_TTL_DAYS: int(1, 365).default(30),
+  /**
+   * Seconds an API process believes a session it found live without asking the database again;
+   * the bound on a sign-out reaching another process whose revocation notice was lost. 0: ask every time.
+   */
+  SESSION_CACHE_SECONDS: int(0, 60).default(5),
   /** Guest contributions per link per client address per hour. */
   CONTRIBUTIONS_PER_CLIENT_PER_HOUR: int(1, 10_000).default(5),
   /** Guest contributions per link per hour, all clients together. */
@@ -260,6 +265,8 @@ export interface Config {
   graphql: GraphQLSettings;
   shutdownTimeoutMs: number;
   sessionTtlMs: number;
+  /** SESSION_CACHE_SECONDS in ms (domain/account/session-cache.ts). */
+  sessionCacheMs: number;
   /** Every rate limit (sign-in, sign-up, token guesses, contributions), by bucket. */
   rateLimits: RateRules;
   trustProxyHops: number;
@@ -353,6 +360,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     graphql: graphqlSettings(e),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     sessionTtlMs: e.SESSION_TTL_DAYS * 86_400_000,
+    sessionCacheMs: e.SESSION_CACHE_SECONDS * 1000,
     rateLimits: rateRules(e),
     trustProxyHops: e.TRUST_PROXY_HOPS,
     corsOrigins: e.CORS_ORIGINS ?? [],

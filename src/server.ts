@@ -9,6 +9,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { type Context, type ContextDeps, createContext, limiterFor } from './graphql/context.js';
+import { SESSION_CACHE_DEFAULTS, sessionCacheOn } from './domain/account/session-cache.js';
 import { attachWebSockets } from './graphql/websocket.js';
 import { formatError } from './graphql/errors.js';
 import { graphiqlRouter } from './graphql/graphiql.js';
@@ -55,7 +56,10 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
   const server = createServer(app);
   const schema = await createSchema();
   const { storage, events } = services;
-  const deps: ContextDeps = { orm: db.orm, log, config, storage, events, queue: services.queue };
+  // Live sessions believed for a few seconds; revocations reach every process over the event bus.
+  const stopSessions = new AbortController();
+  const sessions = sessionCacheOn(events, stopSessions.signal, { ...SESSION_CACHE_DEFAULTS, ttlMs: config.sessionCacheMs });
+  const deps: ContextDeps = { orm: db.orm, log, config, storage, events, queue: services.queue, sessions };
   const ws = attachWebSockets(server, schema, deps, config.graphql);
   const apollo = new ApolloServer<Context>({
     schema,
@@ -175,6 +179,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
       timer.unref();
       await apollo.stop();
       clearTimeout(timer);
+      stopSessions.abort();
       unexposeQueue();
     },
   };

@@ -59,6 +59,6 @@ export class AccountResolver {
 
   @Mutation(() => Boolean, { description: 'Ends the session this request was made with.' })
   signOut(@Ctx() ctx: Context): Promise<boolean> {
-    return signOut(ctx.em, ctx.actor, ctx.sessionToken);
+    return signOut(ctx.em, ctx.actor, ctx.sessionToken, ctx.sessions);
   }
 }

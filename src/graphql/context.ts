@@ -2,6 +2,7 @@ import { GraphQLError } from 'graphql';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
 import { authenticate } from '../domain/account/account.service.js';
+import type { SessionRevocations } from '../domain/account/session-cache.js';
 import { type Actor, createActor } from '../domain/actor.js';
 import { openShareLinkAsClient } from '../domain/chest/share-link-guard.js';
 import { AppError } from '../domain/errors.js';
@@ -21,6 +22,8 @@ export interface Context {
   actor: Actor;
   /** The bearer token the request came with (signOut revokes it). */
   sessionToken: string | null;
+  /** The process's session cache, which signOut tells (null: none, every request asks the database). */
+  sessions: SessionRevocations | null;
   /** The view link token the request came with, if any (subscriptions re-check it per event). */
   shareToken: string | null;
   /** Who is asking, as subscriptions re-check it before every event. */
@@ -47,6 +50,8 @@ export interface ContextDeps {
   queue: JobQueue;
   /** Default: one built from config (tests pass their own, with a clock they move). */
   limiter?: RateLimiter;
+  /** Live sessions believed for a few seconds (domain/account/session-cache.ts); absent: every request asks the database. */
+  sessions?: SessionRevocations;
 }
 
 export interface RequestInfo {
@@ -69,7 +74,7 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
   let accountId: string | null = null;
   if (sessionToken !== null) {
     try {
-      accountId = await authenticate(em, sessionToken);
+      accountId = await authenticate(em, sessionToken, deps.sessions?.cache);
     } catch (err) {
       if (err instanceof AppError) throw new GraphQLError(err.message, { extensions: { code: err.code, http: { status: 401 } } });
       throw err;
@@ -89,6 +94,7 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     em,
     actor,
     sessionToken,
+    sessions: deps.sessions ?? null,
     shareToken: req.shareToken ?? null,
     viewer: { accountId, sessionToken, shareToken: req.shareToken ?? null },
     fork: () => deps.orm.em.fork(),

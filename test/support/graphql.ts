@@ -16,6 +16,7 @@ import type { EventBus } from '../../src/events/events.port.js';
 import type { JobQueue } from '../../src/jobs/jobs.port.js';
 import { createPgBossQueue } from '../../src/jobs/pg-boss.queue.js';
 import type { Logger } from '../../src/logger.js';
+import type { SessionRevocations } from '../../src/domain/account/session-cache.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +61,7 @@ export async function createGraphQLRunner(
     events: bus,
     queue,
     limiter,
+    sessions,
     log = pino({ level: 'silent' }),
   }: {
     maxPageSize?: number;
@@ -72,6 +74,8 @@ export async function createGraphQLRunner(
     limiter?: RateLimiter;
     /** Where formatError logs unexpected errors (a test may record them); silent by default. */
     log?: Logger;
+    /** A session cache as the server has one (default: none, every request looks its session up). */
+    sessions?: SessionRevocations;
   } = {},
 ) {
   const store = storage ?? (await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-files-')) }));
@@ -104,7 +108,7 @@ export async function createGraphQLRunner(
       let contextValue: Context;
       try {
         contextValue = await createContext(
-          { orm, log, config, storage: store, events, queue: jobs, limiter: limits },
+          { orm, log, config, storage: store, events, queue: jobs, limiter: limits, sessions },
           {
             requestId: `test-${++n}`,
             authorization: opts.token ? `Bearer ${opts.token}` : null,

@@ -7,6 +7,7 @@ import { AppError, ErrorCode } from '../errors.js';
 import type { ClientGuard } from '../rate-limit/client-guard.js';
 import { hashToken, looksLikeToken, newToken } from '../tokens.js';
 import { parseInput } from '../validation.js';
+import type { SessionCache, SessionRevocations } from './session-cache.js';
 import { type SignInInput, signInInput, type SignUpInput, signUpInput } from './account.input.js';
 
 export interface SignedIn {
@@ -94,28 +95,45 @@ export async function signIn(em: EntityManager, input: SignInInput, policy: Sess
   return startSession(em, account, policy);
 }
 
-/** Ends the session the request came with. */
-export async function signOut(em: EntityManager, actor: Actor, sessionToken: string | null): Promise<boolean> {
+/**
+ * Ends the session the request came with. `sessions` (the process's session cache) forgets it
+ * before this answers and tells the other processes, so the next request with the token is refused.
+ */
+export async function signOut(em: EntityManager, actor: Actor, sessionToken: string | null, sessions?: SessionRevocations | null): Promise<boolean> {
   requireAccount(actor);
   if (!sessionToken) return false;
-  const n = await em.nativeUpdate(Session, { tokenHash: hashToken(sessionToken), revokedAt: null }, { revokedAt: new Date() });
-  return n > 0;
+  const ended = await em.execute<{ id: string }[]>(
+    'update session set revoked_at = now(), updated_at = now() where token_hash = ? and revoked_at is null returning id',
+    [hashToken(sessionToken)],
+  );
+  for (const { id } of ended) sessions?.revoked(id);
+  return ended.length > 0;
 }
 
-/** The account behind a bearer token, or UNAUTHENTICATED when it is unknown, expired or revoked. */
-export async function authenticate(em: EntityManager, token: string): Promise<string> {
-  // Every request asks, so a revoked session stops at once on every process. One fixed SQL text
-  // (one plan on the server), no query builder and no entity: the database says whether the
-  // session is live (issue 14).
-  const [session] = looksLikeToken(token)
-    ? await em.execute<{ account_id: string; live: boolean }[]>(
-        'select account_id, (revoked_at is null and expires_at > now()) as live from session where token_hash = ?',
-        [hashToken(token)],
-      )
-    : [];
-  if (!session?.live) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Session is invalid or has expired; sign in again');
+/**
+ * The account behind a bearer token, or UNAUTHENTICATED when it is unknown, expired or revoked.
+ * With `sessions`, a session this process found live within the last few seconds is believed
+ * without asking again (session-cache.ts says how a revocation still stops it); without, every
+ * call asks the database.
+ */
+export async function authenticate(em: EntityManager, token: string, sessions?: SessionCache | null): Promise<string> {
+  if (!looksLikeToken(token)) throw invalidSession();
+  const tokenHash = hashToken(token);
+  const known = sessions?.get(tokenHash);
+  if (known) return known;
+  const mark = sessions?.mark() ?? 0;
+  // One fixed SQL text (one plan on the server), no query builder and no entity: the database
+  // says whether the session is live (issue 14).
+  const [session] = await em.execute<{ id: string; account_id: string; expires_at: Date; live: boolean }[]>(
+    'select id, account_id, expires_at, (revoked_at is null and expires_at > now()) as live from session where token_hash = ?',
+    [tokenHash],
+  );
+  if (!session?.live) throw invalidSession();
+  sessions?.remember(tokenHash, { sessionId: session.id, accountId: session.account_id, expiresAt: new Date(session.expires_at) }, mark);
   return session.account_id;
 }
+
+const invalidSession = () => new AppError(ErrorCode.UNAUTHENTICATED, 'Session is invalid or has expired; sign in again');
 
 export async function getViewer(em: EntityManager, actor: Actor): Promise<Account | null> {
   return actor.accountId ? em.findOne(Account, { id: actor.accountId }) : null;
