@@ -1,7 +1,9 @@
 /**
  * The whole upload path (ticket, HTTP PATCH, staging parts, sniffing, SHA-256, the original, the
  * asset row) against the floor it sits on, on each storage backend, in one run:
- *   filesystem: a plain file write of the same bytes with fsync, in the same folder;
+ *   filesystem: a plain file write of the same bytes with fsync, in the same folder; and the same
+ *               HTTP stream (same client, same chunks) into a bare node:http server that writes the
+ *               body to a file there, hashing it, with one fsync: the floor of an upload over HTTP;
  *   S3:         the backend's own put of the same bytes to the same s3rver (S3Storage.put, which
  *               drives the multipart calls itself: minio's putObject needs ListMultipartUploads,
  *               which s3rver lacks).
@@ -13,7 +15,8 @@
  */
 import { spawn } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
-import { request } from 'node:http';
+import { createHash } from 'node:crypto';
+import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -50,7 +53,7 @@ export async function run(): Promise<void> {
     if (code !== 0) throw new Error(`upload-vs-put exited with ${code}`);
     return;
   }
-  const results: Record<string, { baseline: Row; upload: Row; baselineName: string }> = {};
+  const results: Record<string, { baseline: Row; upload: Row; baselineName: string; rawHttp?: Row }> = {};
   const bytes = wav((SIZE_MIB * 1024 * 1024) / 2, (j) => (j * 7919) & 0x7fff);
   for (const name of BACKENDS) results[name] = await benchBackend(name, bytes);
 
@@ -61,18 +64,62 @@ export async function run(): Promise<void> {
   for (const [name, r] of Object.entries(results)) {
     const fmt = (row: Row) => `${mibps(median(row.ms)).toFixed(0)} (${mibps(Math.max(...row.ms)).toFixed(0)}–${mibps(Math.min(...row.ms)).toFixed(0)})`;
     table[`${name}: ${r.baselineName}`] = { 'MiB/s': fmt(r.baseline), ratio: '1.00', 'peak RSS +MiB': median(r.baseline.peakRssMiB).toFixed(0) };
+    if (r.rawHttp) {
+      table[`${name}: bare node:http → file + SHA-256 + fsync`] = {
+        'MiB/s': fmt(r.rawHttp),
+        ratio: (median(r.baseline.ms) / median(r.rawHttp.ms)).toFixed(2),
+        'peak RSS +MiB': median(r.rawHttp.peakRssMiB).toFixed(0),
+      };
+    }
     table[`${name}: HTTP upload (ticket → PATCH → asset)`] = {
       'MiB/s': fmt(r.upload),
       ratio: (median(r.baseline.ms) / median(r.upload.ms)).toFixed(2),
       'peak RSS +MiB': median(r.upload.peakRssMiB).toFixed(0),
+      ...(r.rawHttp ? { 'ratio to bare HTTP': (median(r.rawHttp.ms) / median(r.upload.ms)).toFixed(2) } : {}),
     };
   }
   console.table(table);
 }
 
-async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baseline: Row; upload: Row; baselineName: string }> {
+/** PATCHes the bytes with the bench's client (node:http, 1 MiB chunks) and returns the answer. */
+function patchBytes(url: string, headers: Record<string, string>, bytes: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0', 'Content-Length': String(bytes.length) } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, text: body }));
+    });
+    req.on('error', reject);
+    chunks(bytes).pipe(req);
+  });
+}
+
+/** The floor of an upload over HTTP: a bare server that writes the body to a file as it arrives, hashing it, then one fsync. */
+async function rawHttpServer(dir: string) {
+  let n = 0;
+  const server = createServer(async (req, res) => {
+    const path = join(dir, `raw-http-${n++}`);
+    const handle = await open(path, 'wx');
+    const hash = createHash('sha256');
+    let at = 0;
+    for await (const c of req as AsyncIterable<Buffer>) {
+      hash.update(c);
+      for (let done = 0; done < c.length; ) done += (await handle.write(c, done, c.length - done, at + done)).bytesWritten;
+      at += c.length;
+    }
+    await handle.sync();
+    await handle.close();
+    res.end(JSON.stringify({ path, sha256: hash.digest('hex') }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baseline: Row; upload: Row; baselineName: string; rawHttp?: Row }> {
   const env = await startStorageEnv(name);
   let server: TestServer | undefined;
+  let raw: Awaited<ReturnType<typeof rawHttpServer>> | undefined;
   try {
     server = await startTestServer({ ...env.env, MAX_AUDIO_MB: String(SIZE_MIB * 2) });
     const app = server.app;
@@ -107,15 +154,7 @@ async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baselin
       const headers = Object.fromEntries(t.headers.map((h: any) => [h.name, h.value]));
       // node:http, not fetch: fetch copies every chunk of a streamed body (web streams), which the
       // client would pay for in this same process.
-      const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = request(`${app.url()}${t.url}`, { method: 'PATCH', headers: { ...headers, 'Upload-Offset': '0', 'Content-Length': String(bytes.length) } }, (res) => {
-          let body = '';
-          res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode!, text: body }));
-        });
-        req.on('error', reject);
-        chunks(bytes).pipe(req);
-      });
+      const { status, text } = await patchBytes(`${app.url()}${t.url}`, headers, bytes);
       const answer = JSON.parse(text) as any;
       if (status !== 200 || answer.duplicate) throw new Error(`upload failed: ${text}`);
       return async () => {
@@ -131,7 +170,7 @@ async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baselin
       const t0 = performance.now();
       const cleanup = await fn();
       row.ms.push(performance.now() - t0);
-      console.error(`  ${name} ${row === upload ? 'upload' : 'baseline'}: ${(performance.now() - t0).toFixed(0)} ms`);
+      console.error(`  ${name} ${row === upload ? 'upload' : row === rawHttp ? 'bare http' : 'baseline'}: ${(performance.now() - t0).toFixed(0)} ms`);
       clearInterval(sampler);
       row.peakRssMiB.push((peak - base) / 1024 / 1024);
       await cleanup();
@@ -139,6 +178,14 @@ async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baselin
 
     const baseline: Row = { ms: [], peakRssMiB: [] };
     const upload: Row = { ms: [], peakRssMiB: [] };
+    const rawHttp: Row = { ms: [], peakRssMiB: [] };
+    if (name === 'filesystem') raw = await rawHttpServer(dataDir!);
+    const rawHttpOnce = async () => {
+      const { status, text } = await patchBytes(raw!.url, {}, bytes);
+      if (status !== 200) throw new Error(`bare http failed: ${text}`);
+      const { path } = JSON.parse(text) as { path: string };
+      return () => rm(path);
+    };
     let round = 0;
     const mark = () => bytes.writeUInt32LE(round++, 60); // inside the WAV data: new bytes, same file
     mark();
@@ -146,11 +193,18 @@ async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baselin
     for (let i = 0; i < ROUNDS; i++) {
       mark();
       const steps = [() => timed(() => baselineOnce(i), baseline), () => timed(uploadOnce, upload)];
+      if (raw) steps.splice(1, 0, () => timed(rawHttpOnce, rawHttp));
       if (i % 2) steps.reverse();
       for (const step of steps) await step();
     }
-    return { baseline, upload, baselineName: name === 'filesystem' ? 'file write + fsync (baseline)' : 'storage.put to s3rver (baseline)' };
+    return {
+      baseline,
+      upload,
+      baselineName: name === 'filesystem' ? 'file write + fsync (baseline)' : 'storage.put to s3rver (baseline)',
+      ...(raw ? { rawHttp } : {}),
+    };
   } finally {
+    await raw?.close();
     await server?.stop();
     await env.stop();
   }
