@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { Asset, type Chest, Face, Person } from '../../src/db/entities/index.js';
 import { ContributionStatus, FileType, ProcessingStatus, StoryStatus, TagSource } from '../../src/db/enums.js';
 import type { StorageBackend } from '../../src/storage/storage.port.js';
+import { ffmpegPath } from '../../src/media/ffmpeg.js';
 import { makeContribution, makeStory } from '../support/factories.js';
 import { jpegWithExif, pdf } from '../support/media.js';
 
@@ -97,8 +98,8 @@ export async function seedChest(em: EntityManager, storage: StorageBackend, ches
   try {
     const memo = join(dir, 'memo.m4a');
     const preview = join(dir, 'preview.m4a');
-    await run('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-c:a', 'aac', '-b:a', '64k', '-metadata', 'location=+54.4858-000.6206/', memo]);
-    await run('ffmpeg', ['-loglevel', 'error', '-y', '-i', memo, '-map_metadata', '-1', '-c:a', 'aac', '-b:a', '64k', preview]);
+    await run(ffmpegPath(), ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-c:a', 'aac', '-b:a', '64k', '-metadata', 'location=+54.4858-000.6206/', memo]);
+    await run(ffmpegPath(), ['-loglevel', 'error', '-y', '-i', memo, '-map_metadata', '-1', '-c:a', 'aac', '-b:a', '64k', preview]);
     const memoBytes = await readFile(memo);
     const previewBytes = await readFile(preview);
     const recording = await store(em, storage, chest, memoBytes, {
@@ -117,8 +118,8 @@ export async function seedChest(em: EntityManager, storage: StorageBackend, ches
     // A WAV whose location-free copy is its m4a preview: another type than the original's.
     const wav = join(dir, 'street.wav');
     const wavPreview = join(dir, 'street-preview.m4a');
-    await run('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=330:duration=1', wav]);
-    await run('ffmpeg', ['-loglevel', 'error', '-y', '-i', wav, '-map_metadata', '-1', '-c:a', 'aac', '-b:a', '64k', wavPreview]);
+    await run(ffmpegPath(), ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=330:duration=1', wav]);
+    await run(ffmpegPath(), ['-loglevel', 'error', '-y', '-i', wav, '-map_metadata', '-1', '-c:a', 'aac', '-b:a', '64k', wavPreview]);
     const wavPreviewBytes = await readFile(wavPreview);
     const streetRecording = await store(em, storage, chest, await readFile(wav), { filename: STREET_RECORDING_FILENAME, fileType: FileType.AUDIO, mimeType: 'audio/wav', durationSeconds: 1 } as Partial<Asset>);
     const wavPreviewKey = `chests/${chest.id}/derivatives/${streetRecording.id}/audio`;
