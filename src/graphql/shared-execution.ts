@@ -4,6 +4,7 @@ import type { Actor } from '../domain/actor.js';
 import type { Context } from './context.js';
 import { createLoaders } from './loaders.js';
 import { subscriptionOpened } from '../metrics/graphql-plugin.js';
+import { carriesViewerPerEvent } from '../domain/events/chest-watch.js';
 
 /** Counts for tests and metrics: selections executed vs events delivered to sockets. */
 export const subscriptionStats = { executed: 0, delivered: 0 };
@@ -31,7 +32,15 @@ const results = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
 export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in stream)) return stream as ExecutionResult;
-  const ctx = args.contextValue as Context;
+  let ctx = args.contextValue as Context;
+  if (carriesViewerPerEvent(stream)) {
+    // Each event brings the subscriber's actor and EntityManager as of that event (checked then):
+    // the ones the subscription was opened with, and their loaders, are not needed again. Let
+    // them go (graphql-ws keeps these arguments for as long as the socket subscribes), so an idle
+    // subscriber holds no EntityManager, identity map or loaders.
+    ctx = { ...ctx, em: undefined, actor: undefined, loaders: undefined } as unknown as Context;
+    args.contextValue = ctx;
+  }
   let text = printed.get(args.document);
   if (text === undefined) printed.set(args.document, (text = print(args.document)));
   const key = JSON.stringify([text, args.operationName ?? null, args.variableValues ?? {}, ctx.viewer.accountId, ctx.viewer.shareToken]);
@@ -39,7 +48,9 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
   const run = (payload: SharedPayload): Promise<ExecutionResult> => {
     subscriptionStats.executed++;
     const em = payload.em ?? ctx.fork();
-    const contextValue: Context = { ...ctx, em, actor: payload.actor ?? ctx.actor, loaders: createLoaders(em) };
+    const actor = payload.actor ?? ctx.actor;
+    if (!actor) throw new Error('sharedSubscribe: an event without its subscriber');
+    const contextValue: Context = { ...ctx, em, actor, loaders: createLoaders(em) };
     return Promise.resolve(execute({ ...args, rootValue: payload, contextValue }));
   };
   const source = stream as AsyncIterableIterator<SharedPayload>;

@@ -136,8 +136,16 @@ export async function watchChest(
       return watched;
     },
   };
+  perEventViewer.add(watched);
   return watched;
 }
+
+/**
+ * Streams from watchChest: every value carries the subscriber's actor and EntityManager as of that
+ * event, so whoever runs the subscription needs nothing of the context it was opened with.
+ */
+const perEventViewer = new WeakSet<object>();
+export const carriesViewerPerEvent = (stream: object): boolean => perEventViewer.has(stream);
 
 type Decision = WatchedChestEvent | 'skip' | 'end';
 /** Per bus message, each viewer's decision; collected together with the message. */

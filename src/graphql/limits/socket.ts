@@ -1,4 +1,4 @@
-import { type ExecutionArgs, type GraphQLError, type GraphQLSchema, NoSchemaIntrospectionCustomRule, specifiedRules, validate } from 'graphql';
+import { type DocumentNode, type ExecutionArgs, type GraphQLError, type GraphQLSchema, NoSchemaIntrospectionCustomRule, specifiedRules, validate } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { recordRejectedDocument } from '../../metrics/graphql-plugin.js';
 import { precheck } from './precheck.js';
@@ -24,8 +24,14 @@ export interface SocketLimitsInput {
  */
 export function socketOnSubscribe({ schema, settings, maxPageSize }: SocketLimitsInput) {
   const rules = settings.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
+  const passed = new PassedDocuments();
   return (payload: SubscribePayload): ExecutionArgs | GraphQLError[] => {
     const variables = payload.variables && typeof payload.variables === 'object' ? payload.variables : null;
+    // A fresh object every time: graphql-ws writes the context and root value into it.
+    const args = (document: DocumentNode): ExecutionArgs => ({ schema, document, operationName: payload.operationName, variableValues: variables });
+    const key = PassedDocuments.key(payload.query, variables);
+    const known = key === null ? undefined : passed.get(key);
+    if (known) return args(known);
     const checked = precheck({ schema, limits: settings.limits, maxPageSize, query: payload.query, variables });
     if (!checked.ok) {
       recordRejectedDocument({ transport: 'websocket', error: checked.error });
@@ -36,6 +42,46 @@ export function socketOnSubscribe({ schema, settings, maxPageSize }: SocketLimit
     queryLimitStats.validated++;
     const errors = validate(schema, checked.document, rules);
     if (errors.length) return settings.suggestions ? [...errors] : withoutSuggestions(errors);
-    return { schema, document: checked.document, operationName: payload.operationName, variableValues: variables };
+    if (key !== null) passed.set(key, checked.document);
+    return args(checked.document);
   };
+}
+
+/**
+ * Documents that passed the precheck and validation, by their text and variables (the precheck's
+ * cost depends on both; schema and rules are the server's): ten thousand visitors of a memorial
+ * subscribing with the same document share one parsed tree and one validation instead of holding
+ * a tree (its tokens and locations) each. Only small documents, and only the most recent few
+ * dozen; what is refused is never kept, so it is refused and counted again every time.
+ */
+class PassedDocuments {
+  static readonly MAX_ENTRIES = 64;
+  static readonly MAX_QUERY_CHARS = 4096;
+  private readonly byKey = new Map<string, DocumentNode>();
+
+  static key(query: string, variables: Record<string, unknown> | null): string | null {
+    if (typeof query !== 'string' || query.length > PassedDocuments.MAX_QUERY_CHARS) return null;
+    let vars: string;
+    try {
+      vars = JSON.stringify(variables ?? {});
+    } catch {
+      return null;
+    }
+    return vars.length > PassedDocuments.MAX_QUERY_CHARS ? null : `${vars}\n${query}`;
+  }
+
+  get(key: string): DocumentNode | undefined {
+    const document = this.byKey.get(key);
+    if (document) {
+      // Most recently used last: the oldest entry is the first to go.
+      this.byKey.delete(key);
+      this.byKey.set(key, document);
+    }
+    return document;
+  }
+
+  set(key: string, document: DocumentNode): void {
+    this.byKey.set(key, document);
+    if (this.byKey.size > PassedDocuments.MAX_ENTRIES) this.byKey.delete(this.byKey.keys().next().value!);
+  }
 }
