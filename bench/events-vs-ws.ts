@@ -29,6 +29,7 @@ import { createHttpApp, listen } from '../src/server.js';
 import { openServices } from '../src/services.js';
 import { makeAsset } from '../test/support/factories.js';
 import { startTestServer } from '../test/support/server.js';
+import { ownerWithChest } from './fanout/owner-chest.js';
 
 const SUBSCRIBERS = 200;
 const RUNS = 10;
@@ -150,23 +151,7 @@ async function served(): Promise<Target> {
 
 /** ms per event until all N graphql-ws subscribers have it, and ms of that spent in emitChestEvent. */
 async function appFanOut(target: Target): Promise<{ ms: number; emitMs: number }> {
-  const gql = async <T>(query: string, variables: Record<string, unknown>, token?: string): Promise<T> => {
-    const res = await fetch(`${target.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await res.json()) as { data?: T; errors?: unknown };
-    if (body.errors || !body.data) throw new Error(JSON.stringify(body.errors));
-    return body.data;
-  };
-  const email = `bench-${randomUUID().slice(0, 8)}@example.test`;
-  const password = 'correct horse battery staple';
-  await gql(`mutation($i: SignUpInput!) { signUp(input: $i) { email } }`, { i: { email, password, displayName: 'Bench' } });
-  const { signIn } = await gql<{ signIn: { token: string } }>(`mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }`, { e: email, p: password });
-  const token = signIn.token;
-  const { createChest } = await gql<{ createChest: { id: string } }>(`mutation($i: CreateChestInput!) { createChest(input: $i) { id } }`, { i: { personName: 'Rose Ellis' } }, token);
-  const chestId = createChest.id;
+  const { token, chestId } = await ownerWithChest(target.url, `bench-${randomUUID().slice(0, 8)}@example.test`);
   const em = target.em();
   const asset = await makeAsset(em, await em.findOneOrFail(Chest, { id: chestId }));
 
