@@ -1,10 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, eventually } from './support/client.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { type ProductProcess, startApi } from './support/processes.js';
+import { startTwoApis, type TwoApis } from './support/two-apis.js';
 
 /**
  * Each API process believes a live session for SESSION_CACHE_SECONDS without asking the
@@ -13,28 +9,16 @@ import { type ProductProcess, startApi } from './support/processes.js';
  * the wait below can only come from the notification, not from the entry running out.
  */
 describe('sign-out on one API process, with sessions cached on both', () => {
-  let db: TestDatabase;
-  let dataDir: string;
-  const procs: ProductProcess[] = [];
+  let apis: TwoApis;
   let api1: string;
   let api2: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase('postgres');
-    dataDir = await mkdtemp(join(tmpdir(), 'dmc-sessions-'));
-    const env = { DATABASE_URL: db.url, DATA_DIR: dataDir, SECRET_KEY: 'a-shared-secret-of-32-characters-or-more', SWEEP_INTERVAL_MINUTES: '0', SESSION_CACHE_SECONDS: '60' };
-    const a = await startApi(env);
-    const b = await startApi(env);
-    procs.push(a.proc, b.proc);
-    api1 = a.url;
-    api2 = b.url;
+    apis = await startTwoApis({ SESSION_CACHE_SECONDS: '60' });
+    [api1, api2] = apis.urls;
   }, 240_000);
 
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => p.kill('SIGTERM')));
-    await db?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => apis?.close());
 
   it('is refused at once on the same process and, through the notification, on the other', { timeout: 60_000 }, async () => {
     const one = apiClient(api1);

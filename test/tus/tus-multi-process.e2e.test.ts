@@ -1,39 +1,22 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient } from '../support/client.js';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { jpeg } from '../support/media.js';
-import { type ProductProcess, startApi } from '../support/processes.js';
+import { startTwoApis, type TwoApis } from '../support/two-apis.js';
 import { startTus, tusTicket } from './tus-client.js';
 
 /** A tus-js-client upload begun on one API process and finished by another client on a second one. */
 describe('tus resume across two API processes', () => {
-  let db: TestDatabase;
-  let dataDir: string;
-  const procs: ProductProcess[] = [];
+  let apis: TwoApis;
   let api1: string;
   let api2: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase('postgres');
-    dataDir = await mkdtemp(join(tmpdir(), 'dmc-tus-'));
-    const env = { DATABASE_URL: db.url, DATA_DIR: dataDir, SECRET_KEY: 'a-shared-secret-of-32-characters-or-more', SWEEP_INTERVAL_MINUTES: '0' };
-    const a = await startApi(env);
-    procs.push(a.proc);
-    const b = await startApi(env);
-    procs.push(b.proc);
-    api1 = a.url;
-    api2 = b.url;
+    apis = await startTwoApis();
+    [api1, api2] = apis.urls;
   }, 240_000);
 
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => p.kill('SIGTERM')));
-    await db?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => apis?.close());
 
   it('resumes on API #2 at the offset API #1 stored; the asset holds the bytes sent once', { timeout: 120_000 }, async () => {
     const client = apiClient(api1);
