@@ -4,6 +4,7 @@ import { link, mkdir, open, opendir, stat as fsStat, unlink } from 'node:fs/prom
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { asReadable, chunkToBuffer } from './body.js';
+import { type IoCounts, RunWriter } from './filesystem.run-writer.js';
 import { concatParts } from './part-objects.js';
 import {
   assertContiguousParts,
@@ -12,6 +13,8 @@ import {
   cappedPart,
   PART_NAME,
   partName,
+  type OpenPartsOptions,
+  type PartWriter,
   type PutPartOptions,
   type StagedPart,
   assertValidPrefix,
@@ -48,6 +51,8 @@ export class FilesystemStorage implements StorageBackend {
   readonly kind = 'filesystem' as const;
   readonly root: string;
   private readonly staging: string;
+  /** Write calls, bytes and fsyncs this backend asked of the disk, for tests that count them. */
+  readonly io: IoCounts = { writes: 0, bytes: 0, fsyncs: 0 };
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -79,10 +84,13 @@ export class FilesystemStorage implements StorageBackend {
         // One chunk at a time: awaiting the write is the backpressure, so memory stays flat.
         for (let offset = 0; offset < bytes.length; ) {
           offset += (await handle.write(bytes, offset)).bytesWritten;
+          this.io.writes += 1;
         }
+        this.io.bytes += bytes.length;
       }
       if (opts.size !== undefined && size !== opts.size) throw new SizeMismatchError(opts.size, size);
       await handle.sync();
+      this.io.fsyncs += 1;
       await handle.close();
       handle = undefined;
 
@@ -93,7 +101,7 @@ export class FilesystemStorage implements StorageBackend {
         if (errorCode(err) === 'EEXIST') throw new ObjectExistsError(key);
         throw err;
       }
-      await syncDirectory(dirname(target));
+      await this.syncDirectory(dirname(target));
       return { size };
     } finally {
       await handle?.close().catch(() => undefined);
@@ -171,6 +179,22 @@ export class FilesystemStorage implements StorageBackend {
    */
 
   async putPart(staging: string, at: number, body: NodeJS.ReadableStream | Readable, opts: PutPartOptions): Promise<StagedPart> {
+    const writer = await this.openParts(staging, at, opts);
+    try {
+      for await (const bytes of cappedPart(asReadable(body), opts.maxSize, chunkToBuffer)) await writer.write(bytes);
+      return await writer.endPart();
+    } finally {
+      // Closed before the promise settles: a caller that gives the run to the next writer knows this one is done.
+      await writer.close();
+    }
+  }
+
+  /**
+   * The run stays open from part to part: bytes are written as they come (gathered into one writev
+   * while a write is on its way), and a part, once ended, is fsynced and marked while the next
+   * part's bytes go on into the run after it.
+   */
+  async openParts(staging: string, at: number, opts: OpenPartsOptions): Promise<PartWriter> {
     assertValidStaging(staging);
     assertValidSize(at);
     const marker = `${staging}${partName(at)}`;
@@ -188,28 +212,27 @@ export class FilesystemStorage implements StorageBackend {
       await mkdir(dirname(path), { recursive: true });
       handle = await open(path, 'wx', 0o640);
     }
-    let size = 0;
     try {
       const offset = at - start;
       const held = (await handle.stat()).size;
       // The run must hold every byte before `at`: anything else is a caller bug, never guessed around.
       if (offset < 0 || held < offset) throw new RangeError(`Run ${run} holds ${held} bytes, not the ${offset} before ${at}`);
       if (held > offset) await handle.truncate(offset);
-      for await (const bytes of cappedPart(asReadable(body), opts.maxSize, chunkToBuffer)) {
-        // One chunk at a time at its place: awaiting the write is the backpressure.
-        for (let done = 0; done < bytes.length; ) {
-          done += (await handle.write(bytes, done, bytes.length - done, offset + size + done)).bytesWritten;
-        }
-        size += bytes.length;
-      }
-      await handle.sync();
-    } finally {
-      // Closed before the promise settles: a caller that gives the run to the next writer knows this one is done.
+    } catch (err) {
       await handle.close().catch(() => undefined);
+      throw err;
     }
-    const part: StagedPart = { at, size, run };
-    await this.put(marker, Readable.from([Buffer.from(JSON.stringify(part))]));
-    return part;
+    return new RunWriter({
+      handle,
+      run,
+      runStart: start,
+      at,
+      maxSize: opts.maxSize,
+      io: this.io,
+      mark: async (part) => {
+        await this.put(`${staging}${partName(part.at)}`, Readable.from([Buffer.from(JSON.stringify(part))]));
+      },
+    });
   }
 
   async statPart(staging: string, at: number): Promise<StagedPart | null> {
@@ -261,6 +284,7 @@ export class FilesystemStorage implements StorageBackend {
       // A failed append's tail past the last part is not part of the object.
       if ((await handle.stat()).size !== opts.size) await handle.truncate(opts.size);
       await handle.sync();
+      this.io.fsyncs += 1;
     } finally {
       await handle.close().catch(() => undefined);
     }
@@ -272,7 +296,7 @@ export class FilesystemStorage implements StorageBackend {
       if (errorCode(err) === 'EEXIST') throw new ObjectExistsError(key);
       throw err;
     }
-    await syncDirectory(dirname(target));
+    await this.syncDirectory(dirname(target));
     return { size: opts.size, copied: 0 };
   }
 
@@ -345,6 +369,20 @@ export class FilesystemStorage implements StorageBackend {
     }
   }
 
+  /** Makes the new directory entry durable; skipped where directories cannot be opened (Windows). */
+  private async syncDirectory(path: string): Promise<void> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, 'r');
+      await handle.sync();
+      this.io.fsyncs += 1;
+    } catch {
+      // Best effort: the file itself is already fsynced.
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+
   /** Keys are validated first, so this stays under root; the check is a second lock on the door. */
   private pathOf(key: string): string {
     const path = resolve(this.root, ...key.split('/'));
@@ -376,19 +414,6 @@ function parseMarker(text: string, at: number): StagedPart | null {
     return { at, size: m.size!, run: m.run };
   } catch {
     return null;
-  }
-}
-
-/** Makes the new directory entry durable; skipped where directories cannot be opened (Windows). */
-async function syncDirectory(path: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(path, 'r');
-    await handle.sync();
-  } catch {
-    // Best effort: the file itself is already fsynced.
-  } finally {
-    await handle?.close().catch(() => undefined);
   }
 }
 

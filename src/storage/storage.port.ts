@@ -52,6 +52,38 @@ export interface PutPartOptions {
   maxSize: number;
 }
 
+/**
+ * Parts written back to back by one writer without stopping between them (StorageBackend.openParts,
+ * or openPartWriter for any backend). The caller ends each part; the bytes of the next one may be
+ * written while the previous part is still being made durable.
+ */
+export interface PartWriter {
+  /**
+   * Appends bytes to the part being written (the first write after endPart starts the next part,
+   * right after it). Resolves when there is room for more: awaiting it is the backpressure. The
+   * writer may hold `chunk` until it is written: do not change it. Rejects once the writer failed.
+   */
+  write(chunk: Buffer): Promise<void>;
+  /**
+   * Ends the part being written (at least one byte). Resolves once it is durable and
+   * statPart/listParts report it, as putPart's would; rejects when it is not stored. Call it again
+   * only after the previous one settled, so at most one part is ever stored but not yet recorded.
+   */
+  endPart(): Promise<StagedPart>;
+  /**
+   * Stops: a part not ended is not stored (its bytes are a run's tail). Resolves once this writer
+   * writes nothing more, so its run may be given to the next writer. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+export interface OpenPartsOptions {
+  /** As in putPart: the run to append to (the part before `at` is its last), or null for a new run. */
+  run: string | null;
+  /** The most bytes one part may hold (a longer part rejects with SizeMismatchError). */
+  maxSize: number;
+}
+
 export interface StorageBackend {
   /** 'memory' is for tests and throwaway dev runs only (memory.storage.ts). */
   readonly kind: 'filesystem' | 's3' | 'memory';
@@ -103,6 +135,14 @@ export interface StorageBackend {
    * part are never read and are cut off by the next append). ObjectExistsError if a part is at `at`.
    */
   putPart(staging: string, at: number, body: NodeJS.ReadableStream | Readable, opts: PutPartOptions): Promise<StagedPart>;
+
+  /**
+   * Parts from `at` on, as putPart would store them one after another, but through one writer that
+   * stays open between them (the filesystem keeps its run file open and writes the next part while
+   * the last one is fsynced). Optional: openPartWriter gives any backend a writer made of putParts.
+   * ObjectExistsError if a part is at `at`.
+   */
+  openParts?(staging: string, at: number, opts: OpenPartsOptions): Promise<PartWriter>;
 
   /** The part at `at`, or null. */
   statPart(staging: string, at: number): Promise<StagedPart | null>;

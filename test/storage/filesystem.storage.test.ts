@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { FilesystemStorage, STAGING_DIR } from '../../src/storage/filesystem.storage.js';
+import { RUN_QUEUE_BYTES } from '../../src/storage/filesystem.run-writer.js';
 import { ObjectExistsError } from '../../src/storage/storage.port.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
 import { collect, readAll, storageContract } from './storage.contract.js';
@@ -52,6 +53,39 @@ describe('filesystem storage specifics', () => {
       expect(await readFile(join(root, 'chests', 'c', 'originals', 'o'), 'utf8')).toBe('hello world');
       // Nothing went through the temp folder: no second copy was written.
       expect(await readdir(join(root, STAGING_DIR))).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a part writer keeps its run open: chunks gathered into few writes, one fsync of the run and a fsynced marker per part, nothing written twice', async () => {
+    const { storage, cleanup } = await makeFilesystem();
+    try {
+      const fs = storage as FilesystemStorage;
+      const staging = 'staging/uploads/u4/';
+      const chunk = 64 * 1024;
+      const partSize = 2 * RUN_QUEUE_BYTES;
+      const bytes = Buffer.alloc(3 * partSize, 7);
+      const before = { ...fs.io };
+      const writer = await fs.openParts(staging, 0, { run: null, maxSize: partSize });
+      const parts = [];
+      for (let at = 0; at < bytes.length; at += chunk) {
+        await writer.write(bytes.subarray(at, at + chunk));
+        if ((at + chunk) % partSize === 0) parts.push(await writer.endPart());
+      }
+      await writer.close();
+      const markers = parts.reduce((n, p) => n + Buffer.byteLength(JSON.stringify(p)), 0);
+      const chunks = bytes.length / chunk;
+      expect(parts.map((p) => p.size)).toEqual([partSize, partSize, partSize]);
+      // Written once: the run's bytes plus three small markers.
+      expect(fs.io.bytes - before.bytes).toBe(bytes.length + markers);
+      // Durability as before: per part, the run's fsync, then the marker's and its folder's.
+      expect(fs.io.fsyncs - before.fsyncs).toBe(3 * 3);
+      // Chunks handed over while a write is on its way go down together (one write each before: 192 + 3).
+      expect(fs.io.writes - before.writes).toBeLessThanOrEqual(chunks / 8 + 3);
+      const key = 'chests/c/originals/o4';
+      await fs.composeParts(staging, parts, key, { size: bytes.length });
+      expect((await readAll(await fs.get(key))).equals(bytes)).toBe(true);
     } finally {
       await cleanup();
     }

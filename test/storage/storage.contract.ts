@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPartWriter } from '../../src/storage/part-writer.js';
 import {
   InvalidKeyError,
   ObjectExistsError,
@@ -327,6 +328,47 @@ export function storageContract(name: string, make: () => Promise<{ storage: Sto
         const key = newKey();
         await storage.composeParts(staging, [again], key, { size: 50 });
         expect(digest(await readAll(await storage.get(key)))).toBe(digest(bytes));
+      });
+
+      it('a part writer stores parts back to back in one run, takes the next part while the last is stored, and stores no part it did not end', async () => {
+        const staging = newStaging();
+        const [a, b, c] = [randomBytes(300_000), randomBytes(70_000), randomBytes(5_000)];
+        const writer = await openPartWriter(storage, staging, 0, { run: null, maxSize: 8 * MiB });
+        for (let i = 0; i < a.length; i += 64 * 1024) await writer.write(a.subarray(i, i + 64 * 1024));
+        const ending = writer.endPart();
+        await writer.write(b.subarray(0, 1000));
+        const first = await ending;
+        await writer.write(b.subarray(1000));
+        const second = await writer.endPart();
+        await writer.write(c.subarray(0, 100));
+        await writer.close();
+        expect(first).toEqual({ at: 0, size: a.length, run: first.run });
+        expect(second).toEqual({ at: a.length, size: b.length, run: first.run });
+        expect((await storage.listParts(staging)).sort((x, y) => x.at - y.at)).toEqual([first, second]);
+        await expect(writer.write(c)).rejects.toThrow();
+        // The next writer goes on in the same run from the last part; the closed writer's tail is cut off.
+        const next = await openPartWriter(storage, staging, a.length + b.length, { run: second.run, maxSize: 8 * MiB });
+        await next.write(c);
+        const third = await next.endPart();
+        await next.close();
+        const key = newKey();
+        const composed = await storage.composeParts(staging, [first, second, third], key, { size: a.length + b.length + c.length });
+        expect(composed.copied).toBe(storage.kind === 'filesystem' ? 0 : composed.size);
+        expect(digest(await readAll(await storage.get(key)))).toBe(digest(Buffer.concat([a, b, c])));
+        // A part over maxSize is not stored; nor is one at an offset that holds a part.
+        const small = await openPartWriter(storage, staging, a.length + b.length + c.length, { run: third.run, maxSize: 10 });
+        await small.write(randomBytes(20)).catch(() => undefined);
+        await expect(small.endPart()).rejects.toBeInstanceOf(SizeMismatchError);
+        await small.close();
+        expect(await storage.statPart(staging, a.length + b.length + c.length)).toBeNull();
+        await expect(openPartWriter(storage, staging, a.length, { run: null, maxSize: 8 * MiB }).then(async (w) => {
+          await w.write(randomBytes(10));
+          try {
+            return await w.endPart();
+          } finally {
+            await w.close();
+          }
+        })).rejects.toBeInstanceOf(ObjectExistsError);
       });
 
       it('refuses parts with gaps, a wrong size, and staging prefixes that are not folders', async () => {

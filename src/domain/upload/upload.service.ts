@@ -1,14 +1,14 @@
 import { createHash, type Hash, randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { once } from 'node:events';
-import { PassThrough, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Account, Asset, Chest, type Contribution, Upload } from '../../db/entities/index.js';
 import { ChestEventKind, ContributionStatus, FileType, UploadPurpose, UploadStatus } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../../media/file-policy.js';
-import { ObjectExistsError, type StagedPart, type StorageBackend } from '../../storage/storage.port.js';
+import { openPartWriter } from '../../storage/part-writer.js';
+import { ObjectExistsError, type PartWriter, type StagedPart, type StorageBackend } from '../../storage/storage.port.js';
 import { authorizeChest } from '../access/access.service.js';
 import { findVisibleAssetWithBytes } from '../asset/asset.queries.js';
 import type { Actor } from '../actor.js';
@@ -209,19 +209,12 @@ export async function receiveBytes(ctx: UploadContext, input: ReceiveInput): Pro
   return { upload, offset: upload.receivedBytes };
 }
 
-/** A part being written: the stream into storage, and the hash of the bytes up to its end. */
-interface PartInFlight {
-  stream: PassThrough;
-  written: number;
-  half: number;
-  done: Promise<StagedPart>;
-  /** The running SHA-256 with this part's bytes so far; null when this process holds no hash at the part's start. */
-  hash: Hash | null;
-}
-
 /**
- * Streams the body into parts of PART_SIZE, each recorded once it is in storage. The bytes go
- * through SHA-256 on their way (the state moves on only when a part is recorded), and the first
+ * Streams the body into parts of PART_SIZE through one writer that stays open for the whole
+ * request (openPartWriter), each part recorded once it is in storage. A part's checkpoint (stored,
+ * then recorded) runs while the next part's bytes go on arriving; at most one is in flight, so at
+ * most one part is ever stored and not recorded, as HEAD's adoption expects. The bytes go through
+ * SHA-256 on their way (the state moves on only when a part is recorded), and the first
  * SNIFF_BYTES are kept for sniffing, so nothing is read back from storage.
  */
 async function receiveParts(
@@ -230,78 +223,77 @@ async function receiveParts(
 ): Promise<void> {
   const { em, storage, policy } = ctx;
   const staging = stagingPrefix(upload.id);
-  // The hash of the bytes the row counts, when this process has it (always from offset 0).
-  let hash = hashAt(upload.id, upload.receivedBytes);
+  const start = upload.receivedBytes;
+  // The hash of every byte up to start + received, when this process has it (always from offset 0).
+  const live = hashAt(upload.id, start);
   const head: Buffer[] = [];
-  let headBytes = upload.receivedBytes === 0 ? 0 : -1; // -1: this request did not see the file's first bytes
-  let part: PartInFlight | null = null;
-  const flushPart = async () => {
-    if (!part) return;
-    const { stream, done } = part;
-    const partHash = part.hash;
-    part = null;
-    stream.end();
-    const stored = await done;
-    await faults('part-stored');
-    await commitPart(em, upload, stored, lease.token);
-    hash = partHash;
-    if (hash) recordHash(upload.id, upload.receivedBytes, hash);
-    else forgetHash(upload.id);
-    if (!upload.sniffedMime && upload.receivedBytes >= Math.min(upload.size, SNIFF_BYTES)) {
-      await sniffUpload(em, storage, upload, policy, headBytes >= 0 ? Buffer.concat(head) : undefined);
-    }
+  let headBytes = start === 0 ? 0 : -1; // -1: this request did not see the file's first bytes
+  let received = 0;
+  let partBytes = 0;
+  let half = 0;
+  // The checkpoint of the last part ended; its failure stops the request at the next chunk.
+  let checkpoint: Promise<void> | null = null;
+  let failure: unknown = null;
+  let writer: PartWriter | null = null;
+  const endPart = async () => {
+    if (checkpoint) await checkpoint;
+    const ended = writer!.endPart();
+    const partHash = live?.copy() ?? null;
+    partBytes = 0;
+    checkpoint = (async () => {
+      const stored = await ended;
+      await faults('part-stored');
+      await commitPart(em, upload, stored, lease.token);
+      if (partHash) recordHash(upload.id, upload.receivedBytes, partHash);
+      else forgetHash(upload.id);
+      if (!upload.sniffedMime && upload.receivedBytes >= Math.min(upload.size, SNIFF_BYTES)) {
+        await sniffUpload(em, storage, upload, policy, headBytes >= 0 ? Buffer.concat(head) : undefined);
+      }
+    })();
+    checkpoint.catch((err: unknown) => (failure ??= err));
   };
   try {
     // destroyOnReturn false: an error here must not destroy the request (and its socket), or the
     // client would see a reset instead of the answer that tells it where to resume.
     for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      if (failure) throw failure;
       lease.touch();
       let rest = chunk;
       while (rest.length > 0) {
-        const inFlight = part ? (part as PartInFlight).written : 0;
-        if (upload.receivedBytes + inFlight + rest.length > upload.size) {
+        if (start + received + rest.length > upload.size) {
           throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `More bytes than the ${upload.size} declared`, 'size');
         }
-        if (!part) {
-          const stream = new PassThrough();
-          const maxSize = Math.min(PART_SIZE, upload.size - upload.receivedBytes);
-          const done = storage.putPart(staging, upload.receivedBytes, stream, { run: upload.stagingRun, maxSize });
-          part = { stream, written: 0, half: Math.ceil(maxSize / 2), done, hash: hash?.copy() ?? null };
-          // A rejected put is awaited below; keep it from being reported as unhandled meanwhile.
-          part.done.catch(() => undefined);
-        }
-        const current: PartInFlight = part;
-        const room = PART_SIZE - current.written;
-        const slice = rest.subarray(0, room);
+        writer ??= await openPartWriter(storage, staging, start, { run: upload.stagingRun, maxSize: PART_SIZE });
+        if (partBytes === 0) half = Math.ceil(Math.min(PART_SIZE, upload.size - start - received) / 2);
+        const slice = rest.subarray(0, PART_SIZE - partBytes);
         rest = rest.subarray(slice.length);
-        const before = current.written;
-        current.written += slice.length;
-        current.hash?.update(slice);
+        const before = partBytes;
+        partBytes += slice.length;
+        received += slice.length;
+        live?.update(slice);
         if (headBytes >= 0 && headBytes < SNIFF_BYTES) {
           const kept = Buffer.from(slice.subarray(0, SNIFF_BYTES - headBytes));
           head.push(kept);
           headBytes += kept.length;
         }
-        onProgress(upload.receivedBytes + current.written);
-        // Wait for room, unless the put has given up: then nothing will ever drain the stream
-        // (this wait is what once held every resuming PATCH until its connection timed out).
-        if (!current.stream.write(slice)) await Promise.race([once(current.stream, 'drain'), current.done]);
-        if (before < current.half && current.written >= current.half) await faults('mid-part');
-        if (current.written === PART_SIZE) await flushPart();
+        onProgress(start + received);
+        await writer.write(slice);
+        if (before < half && partBytes >= half) await faults('mid-part');
+        if (partBytes === PART_SIZE) await endPart();
       }
     }
-    await flushPart();
+    if (partBytes > 0) await endPart();
+    await checkpoint;
   } catch (err) {
-    // The part being written never becomes a part; the committed ones stay for a resume.
-    const failed = part as PartInFlight | null;
-    if (failed) {
-      failed.stream.destroy(err instanceof Error ? err : new Error(String(err)));
-      // Settled before the lease is given back: the next writer may append to the same run.
-      await failed.done.catch(() => undefined);
-    }
-    if (err instanceof ObjectExistsError) throw new UploadConflictError('Another request stored these bytes first', upload.receivedBytes);
-    if (err instanceof AppError && err.code === ErrorCode.PAYLOAD_TOO_LARGE) await failUpload(em, upload, err.message);
-    throw err;
+    // A part ended before the error may still be stored and recorded; the one being written never
+    // becomes a part. Both settle before the lease is given back: the next writer may append to the run.
+    await (checkpoint as Promise<void> | null)?.catch(() => undefined);
+    const cause = failure && !(err instanceof UploadConflictError) ? failure : err;
+    if (cause instanceof ObjectExistsError) throw new UploadConflictError('Another request stored these bytes first', upload.receivedBytes);
+    if (cause instanceof AppError && cause.code === ErrorCode.PAYLOAD_TOO_LARGE) await failUpload(em, upload, cause.message);
+    throw cause;
+  } finally {
+    await (writer as PartWriter | null)?.close();
   }
 }
 
