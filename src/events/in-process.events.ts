@@ -1,47 +1,106 @@
-import { EventEmitter, on } from 'node:events';
 import type { EventBus } from './events.port.js';
+
+type Reader<T> = (r: IteratorResult<T>) => void;
+
+/**
+ * One subscriber: events it has not read yet, and the readers waiting for the next ones. Kept
+ * small on purpose: a public memorial may hold ten thousand of these on one topic, and
+ * `events.on()` allocates two 2,048-slot queues (32 KiB) per subscriber before any event.
+ * Otherwise it reads as `events.on()` does: every event is kept until read (nothing is dropped,
+ * however far behind the reader is), and reads waiting at once get the next events in turn.
+ */
+class Subscriber<T> implements AsyncIterableIterator<T> {
+  private queue: T[] | null = null;
+  /** The reader waiting longest; the others, when several wait at once (rare), queue behind it. */
+  private waiting: Reader<T> | null = null;
+  private moreWaiting: Reader<T>[] | null = null;
+  private done = false;
+
+  constructor(private readonly leave: (s: Subscriber<T>) => void) {}
+
+  push(value: T): void {
+    if (this.done) return;
+    const waiting = this.waiting;
+    if (!waiting) return void (this.queue ??= []).push(value);
+    this.waiting = this.moreWaiting?.shift() ?? null;
+    if (this.moreWaiting?.length === 0) this.moreWaiting = null;
+    waiting({ done: false, value });
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.queue?.length) {
+      const value = this.queue.shift()!;
+      if (this.queue.length === 0) this.queue = null;
+      return Promise.resolve({ done: false, value });
+    }
+    if (this.done) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve) => {
+      if (!this.waiting) this.waiting = resolve;
+      else (this.moreWaiting ??= []).push(resolve);
+    });
+  }
+
+  /** Unsubscribes: the iterator is done, unread events are dropped, every waiting reader is released. */
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    this.queue = null;
+    this.leave(this);
+    const readers = [this.waiting, ...(this.moreWaiting ?? [])];
+    this.waiting = null;
+    this.moreWaiting = null;
+    for (const r of readers) r?.({ done: true, value: undefined });
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    this.end();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}
 
 /** Events within one process (the embedded mode, and tests). */
 export class InProcessEventBus implements EventBus {
-  private readonly emitter = new EventEmitter();
-
-  constructor() {
-    // One listener per live subscription: many dashboards may watch one chest.
-    this.emitter.setMaxListeners(0);
-  }
+  /** Subscribers per topic; every one of them gets the same payload object. */
+  private readonly topics = new Map<string, Set<Subscriber<unknown>>>();
 
   publish<T>(topic: string, payload: T): void {
-    this.emitter.emit(topic, payload);
+    const subscribers = this.topics.get(topic);
+    if (!subscribers) return;
+    for (const s of subscribers) s.push(payload);
   }
 
   async close(): Promise<void> {
-    this.emitter.removeAllListeners();
+    for (const subscribers of [...this.topics.values()]) for (const s of [...subscribers]) s.end();
+    this.topics.clear();
+  }
+
+  /** How many subscribers a topic has (tests: an unsubscribed socket leaves nothing behind). */
+  subscriberCount(topic: string): number {
+    return this.topics.get(topic)?.size ?? 0;
   }
 
   subscribe<T>(topic: string, signal?: AbortSignal): AsyncIterableIterator<T> {
-    const finished: IteratorResult<T> = { done: true, value: undefined };
+    const subscriber = new Subscriber<T>((s) => {
+      const set = this.topics.get(topic);
+      if (!set) return;
+      set.delete(s as Subscriber<unknown>);
+      if (set.size === 0) this.topics.delete(topic);
+      signal?.removeEventListener('abort', onAbort);
+    });
+    // An abort ends the stream like return() would; it is how a subscriber leaves, not a failure.
+    const onAbort = () => subscriber.end();
     if (signal?.aborted) {
-      return { next: async () => finished, return: async () => finished, [Symbol.asyncIterator]() { return this; } };
+      subscriber.end();
+      return subscriber;
     }
-    const events = on(this.emitter, topic, { signal }) as AsyncIterableIterator<[T]>;
-    return {
-      async next() {
-        try {
-          const r = await events.next();
-          return r.done ? finished : { done: false, value: r.value[0] };
-        } catch (err) {
-          // An abort ends the stream like return() would; it is how a subscriber leaves, not a failure.
-          if (signal?.aborted) return finished;
-          throw err;
-        }
-      },
-      async return() {
-        await events.return?.();
-        return { done: true, value: undefined };
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    let set = this.topics.get(topic);
+    if (!set) this.topics.set(topic, (set = new Set()));
+    set.add(subscriber as Subscriber<unknown>);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return subscriber;
   }
 }

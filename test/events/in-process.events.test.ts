@@ -1,3 +1,5 @@
+import { EventEmitter, on } from 'node:events';
+import { describe, expect, it } from 'vitest';
 import { InProcessEventBus } from '../../src/events/in-process.events.js';
 import { eventBusContract } from './events.contract.js';
 
@@ -5,4 +7,87 @@ import { eventBusContract } from './events.contract.js';
 eventBusContract('in-process', async () => {
   const bus = new InProcessEventBus();
   return { buses: [bus, bus], close: () => bus.close() };
+});
+
+describe('in-process bus subscribers', () => {
+  it('leave nothing behind when they return or their signal aborts, and a waiting reader is released', async () => {
+    const bus = new InProcessEventBus();
+    const returned = bus.subscribe<number>('t');
+    const controller = new AbortController();
+    const aborted = bus.subscribe<number>('t', controller.signal);
+    expect(bus.subscriberCount('t')).toBe(2);
+
+    bus.publish('t', 1);
+    expect(await returned.next()).toEqual({ done: false, value: 1 });
+    const waiting = aborted.next(); // reads the queued 1
+    expect(await waiting).toEqual({ done: false, value: 1 });
+    const pending = aborted.next();
+    controller.abort();
+    expect(await pending).toEqual({ done: true, value: undefined });
+    await returned.return?.();
+    expect(bus.subscriberCount('t')).toBe(0);
+    bus.publish('t', 2); // nobody left to hold it
+    expect(await returned.next()).toEqual({ done: true, value: undefined });
+    await bus.close();
+  });
+});
+
+/**
+ * The bus's own Subscriber replaced `events.on()` (32 KiB per subscriber before any event). It must
+ * read as `events.on()` did, so the same cases run against a bus on `events.on()` (the code it
+ * replaced) as the reference.
+ */
+class EventsOnBus {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+  publish<T>(topic: string, payload: T): void {
+    this.emitter.emit(topic, payload);
+  }
+  subscribe<T>(topic: string): AsyncIterableIterator<T> {
+    const events = on(this.emitter, topic) as AsyncIterableIterator<[T]>;
+    return {
+      next: async () => {
+        const r = await events.next();
+        return r.done ? { done: true, value: undefined } : { done: false, value: r.value[0] };
+      },
+      return: async () => {
+        await events.return?.();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+}
+
+describe.each([
+  ['the in-process bus', () => new InProcessEventBus()],
+  ['events.on (reference)', () => new EventsOnBus()],
+])('%s reads as events.on does', (_name, open) => {
+  it('keeps every event a reader has not read yet, in order, however many (more than 2,048)', async () => {
+    const bus = open();
+    const events = bus.subscribe<number>('t');
+    for (let n = 0; n < 5000; n++) bus.publish('t', n);
+    const got: number[] = [];
+    for (let n = 0; n < 5000; n++) {
+      const r = await events.next();
+      if (!r.done) got.push(r.value);
+    }
+    expect(got).toEqual(Array.from({ length: 5000 }, (_, n) => n));
+    await events.return?.();
+  });
+
+  it('gives reads waiting at once the next events in turn', async () => {
+    const bus = open();
+    const events = bus.subscribe<string>('t');
+    const [first, second, third] = [events.next(), events.next(), events.next()];
+    bus.publish('t', 'a');
+    bus.publish('t', 'b');
+    expect(await first).toEqual({ done: false, value: 'a' });
+    expect(await second).toEqual({ done: false, value: 'b' });
+    // return() releases the read still waiting, and the iterator is done.
+    await events.return?.();
+    expect(await third).toEqual({ done: true, value: undefined });
+    expect(await events.next()).toEqual({ done: true, value: undefined });
+  });
 });
