@@ -1,7 +1,7 @@
 import type { EntityClass } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { lazyEdges, type Page } from './pagination.js';
-import { readModel } from './read-model.js';
+import { fromColumns } from './read-model.js';
 
 /** Groups items by a key, keeping first-seen order; batch loaders run one statement per group. */
 export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
@@ -17,18 +17,18 @@ export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][]
 
 /**
  * Turns page rows into read models (plain objects shaped like the entity, read-model.ts) grouped
- * by chest_id, keeping their order. The rows' columns are the entity's columns.
+ * by chest, keeping their order. The rows were selected with readColumns (lateralPages' `select`).
  */
-export function entitiesByChest<T extends object>(
+export function entitiesByChest<T extends { chest: { id: string } }>(
   em: EntityManager,
   entity: EntityClass<T>,
   rows: readonly Record<string, unknown>[],
 ): Map<string, T[]> {
   const byChest = new Map<string, T[]>();
   for (const row of rows) {
-    const chestId = row.chest_id as string;
+    const node = fromColumns(em, entity, row);
+    const chestId = node.chest.id;
     const list = byChest.get(chestId);
-    const node = readModel(em, entity, row);
     if (list) list.push(node);
     else byChest.set(chestId, [node]);
   }
@@ -65,7 +65,9 @@ export interface LateralPages {
   orderBy: string;
   /** Most rows per parent. */
   limit: number;
-  /** Extra columns to select beside `alias.*` (aliased, e.g. `k__.parent as person__`). */
+  /** The select list, in terms of `alias` (readColumns); `alias.*` when not given. */
+  select?: string;
+  /** Extra columns to select beside `select` (aliased, e.g. `k__.parent as person__`). */
   extra?: string;
 }
 
@@ -94,7 +96,7 @@ export function lateralPages(q: LateralPages): { sql: string; params: unknown[] 
   } else {
     page = branch(q.anyOf?.[0]);
   }
-  const sql = `select ${q.alias}.*${q.extra ? `, ${q.extra}` : ''}
+  const sql = `select ${q.select ?? `${q.alias}.*`}${q.extra ? `, ${q.extra}` : ''}
     from unnest(?::uuid[]) with ordinality as k__(parent, n__)
     cross join lateral (${page}) ${q.alias}
     order by k__.n__, ${q.orderBy}`;

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { EntityClass } from '@mikro-orm/core';
 import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor } from './batch.js';
+import { readColumns } from './read-model.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
 /** One page request of one chest's children (stories, contributions, archives), newest first. */
@@ -19,7 +20,7 @@ export interface ChildPageKey {
  * distinct (limit, after, status), however many chests asked, each chest's page read backwards
  * from its (chest_id, created_at, id) index (with status: (chest_id, status, created_at, id)).
  */
-export async function loadChildPages<T extends { id: string; createdAt: Date }>(
+export async function loadChildPages<T extends { id: string; createdAt: Date; chest: { id: string } }>(
   em: EntityManager,
   entity: EntityClass<T>,
   table: 'story' | 'contribution' | 'chest_export',
@@ -40,6 +41,7 @@ export async function loadChildPages<T extends { id: string; createdAt: Date }>(
       where: publishedOnly ? ['x.published'] : [],
       conditions,
       orderBy: 'x.created_at desc, x.id desc',
+      select: readColumns(em, entity, 'x'),
       limit: limit + 1,
     });
     const rows = await em.execute<Record<string, unknown>[]>(sql, params);

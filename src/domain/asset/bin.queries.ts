@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor } from '../batch.js';
+import { readColumns } from '../read-model.js';
 import { decodeCursor, encodeCursor, type Page } from '../pagination.js';
 
 /** One page request of one chest's bin. */
@@ -30,6 +31,7 @@ export async function loadBinPages(em: EntityManager, keys: readonly BinPageKey[
       where: ['a.deleted_at is not null'],
       conditions,
       orderBy: 'a.deleted_at desc, a.id desc',
+      select: readColumns(em, Asset, 'a'),
       limit: limit + 1,
     });
     const rows = await em.execute<Record<string, unknown>[]>(sql, params);

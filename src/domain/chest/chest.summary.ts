@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import { VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
 import { entitiesByChest, lateralPages, pgArray } from '../batch.js';
+import { readColumns } from '../read-model.js';
 
 export const RECENT_ASSETS = 10;
 
@@ -73,6 +74,7 @@ export async function loadRecentAssets(em: EntityManager, chestIds: readonly str
     where: [VISIBLE_ASSET_SQL],
     orderBy: 'a.created_at desc, a.id desc',
     limit: RECENT_ASSETS,
+    select: readColumns(em, Asset, 'a'),
   });
   const rows = await em.execute<Record<string, unknown>[]>(recent.sql, recent.params);
   const byChest = entitiesByChest(em, Asset, rows);
