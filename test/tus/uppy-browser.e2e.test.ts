@@ -134,8 +134,8 @@ describe('Uppy in Chromium against the tus route, across origins', () => {
    * on Uppy's upload-progress reaching PART_SIZE was a race: that event counts bytes the browser
    * handed to its socket, not bytes the server stored. A server reading slower than Chromium sends
    * (a loaded machine) still had the part's last bytes unread when the pause closed the connection;
-   * Node aborts a request whose body was not read to the end, the unfinished part is dropped (as it
-   * must be), and the server held 0 bytes.
+   * Node could then abort the request before those bytes reached the reader, the unfinished part was
+   * dropped (as it must be), and the server held 0 bytes.
    */
   it('uploads a 20 MiB photo, paused after its first part and resumed from the offset the server holds', async () => {
     const bytes = Buffer.concat([await jpeg(800, 600, '#b47'), randomBytes(2 * PART_SIZE + 4321)]);
