@@ -51,6 +51,9 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 export async function createHttpApp(config: Config, db: Database, log: Logger, services: Services): Promise<HttpApp> {
   const app = express();
   app.disable('x-powered-by');
+  // No ETag on answers: a GraphQL POST answer is not revalidated, and hashing every answer (a
+  // nested page is tens of KiB) only costs CPU; downloads set their own validators.
+  app.set('etag', false);
   // req.ip is the socket address unless proxies are declared: X-Forwarded-For is easy to forge.
   app.set('trust proxy', config.trustProxyHops);
   const server = createServer(app);

@@ -15,7 +15,7 @@ export class SignUpInput {
   displayName!: string;
 }
 
-@ObjectType({ description: 'A new session. Send the token as `Authorization: Bearer <token>`.' })
+@ObjectType({ simpleResolvers: true, description: 'A new session. Send the token as `Authorization: Bearer <token>`.' })
 export class AuthPayload {
   @Field(() => Account)
   account!: Account;
@@ -28,6 +28,7 @@ export class AuthPayload {
 }
 
 @ObjectType({
+  simpleResolvers: true,
   description:
     'What signUp answers, the same whether the email was new or already registered (so signUp does not tell who has an account). Sign in with signIn to get a session.',
 })

@@ -54,7 +54,7 @@ export class UpdateChestInput {
   heroImageId?: string | null;
 }
 
-@ObjectType({ description: 'A newly made link. Its token is shown only this once.' })
+@ObjectType({ simpleResolvers: true, description: 'A newly made link. Its token is shown only this once.' })
 export class IssuedLink {
   @Field(() => Chest)
   chest!: Chest;
@@ -66,7 +66,7 @@ export class IssuedLink {
   expiresAt!: Date | null;
 }
 
-@ObjectType({ description: "The state of a chest's links (owners only)." })
+@ObjectType({ simpleResolvers: true, description: "The state of a chest's links (owners only)." })
 export class ChestLinks {
   @Field(() => Boolean)
   shareLinkActive!: boolean;
@@ -114,7 +114,7 @@ export class ContributionsArgs extends PageArgsGql {
   status?: ContributionStatus | null;
 }
 
-@ObjectType({ description: 'What a chest holds at a glance.' })
+@ObjectType({ simpleResolvers: true, description: 'What a chest holds at a glance.' })
 export class ChestSummary {
   @Field(() => Int)
   totalAssets!: number;

@@ -1,7 +1,7 @@
 import { type ClassType, Field, ObjectType } from 'type-graphql';
 import type { Edge as PageEdge, Page } from '../domain/pagination.js';
 
-@ObjectType({ description: 'Where a page ends, for fetching the next one with `after`.' })
+@ObjectType({ simpleResolvers: true, description: 'Where a page ends, for fetching the next one with `after`.' })
 export class PageInfo {
   @Field(() => Boolean)
   hasNextPage!: boolean;
@@ -20,7 +20,7 @@ export interface ConnectionShape<T> {
 
 /** Builds the `XConnection` / `XEdge` pair for a node type (Relay cursor connection shape). */
 export function connectionType<T extends object>(name: string, node: ClassType<T>) {
-  @ObjectType(`${name}Edge`)
+  @ObjectType(`${name}Edge`, { simpleResolvers: true })
   class Edge {
     @Field(() => String)
     cursor!: string;
@@ -29,7 +29,7 @@ export function connectionType<T extends object>(name: string, node: ClassType<T
     node!: T;
   }
 
-  @ObjectType(`${name}Connection`)
+  @ObjectType(`${name}Connection`, { simpleResolvers: true })
   class Connection implements ConnectionShape<T> {
     @Field(() => [Edge])
     edges!: Edge[];

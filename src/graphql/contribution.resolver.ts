@@ -20,7 +20,7 @@ export class SubmitContributionInput {
   message?: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class SubmittedContribution {
   @Field(() => Contribution)
   contribution!: Contribution;

@@ -14,7 +14,7 @@ export enum ContributorKind {
 }
 registerEnumType(ContributorKind, { name: 'ContributorKind', description: 'MEMBER: a member of the chest uploaded it. GUEST: it came with a contribution.' });
 
-@ObjectType({ description: 'Copies of one memory, for owners and editors to resolve (resolveDuplicates) or dismiss (dismissDuplicates).' })
+@ObjectType({ simpleResolvers: true, description: 'Copies of one memory, for owners and editors to resolve (resolveDuplicates) or dismiss (dismissDuplicates).' })
 export class DuplicateGroup {
   @Field(() => ID, { description: 'A fingerprint of its memories: the same memories give the same id.' })
   id!: string;
@@ -34,7 +34,7 @@ export class DuplicateGroup {
 
 export const DuplicateGroupConnection = connectionType('DuplicateGroup', DuplicateGroup);
 
-@ObjectType({ description: 'Who added one copy of a memory: the memory itself, or a copy merged into it.' })
+@ObjectType({ simpleResolvers: true, description: 'Who added one copy of a memory: the memory itself, or a copy merged into it.' })
 export class MemoryContributor {
   @Field(() => ContributorKind)
   kind!: ContributorKind;

@@ -8,7 +8,7 @@ import { retryProcessing } from '../domain/processing/retry.service.js';
 import { analyseAgain } from '../domain/analysis/analyse-again.service.js';
 import type { Context } from './context.js';
 
-@ObjectType({ description: 'Where one memory is in processing.' })
+@ObjectType({ simpleResolvers: true, description: 'Where one memory is in processing.' })
 export class ProcessingProgress {
   @Field(() => String, { description: 'e.g. "download", "thumbnails", "waveform", "extract", "done".' })
   stage!: string;
@@ -23,7 +23,7 @@ export class ProcessingProgress {
   error!: string | null;
 }
 
-@ObjectType({ description: 'A processing step of one memory, live.' })
+@ObjectType({ simpleResolvers: true, description: 'A processing step of one memory, live.' })
 export class AssetProcessingEvent extends ProcessingProgress {
   @Field(() => GraphQLSafeInt, { description: "The event's number in its chest (see chestEvents)." })
   seq!: number;
@@ -32,7 +32,7 @@ export class AssetProcessingEvent extends ProcessingProgress {
   asset!: Asset;
 }
 
-@ObjectType('ChestEvent', { description: 'Something that happened in a chest, numbered in order per chest.' })
+@ObjectType('ChestEvent', { simpleResolvers: true, description: 'Something that happened in a chest, numbered in order per chest.' })
 export class ChestEventView {
   @Field(() => GraphQLSafeInt)
   seq!: number;
@@ -59,7 +59,7 @@ export class ChestEventView {
   removedAssetId!: string | null;
 }
 
-@ObjectType({ description: 'A memory left the chest: moved to the bin (deleteMemory). Only its id: drop it from what you show.' })
+@ObjectType({ simpleResolvers: true, description: 'A memory left the chest: moved to the bin (deleteMemory). Only its id: drop it from what you show.' })
 export class MemoryRemovedEvent {
   @Field(() => GraphQLSafeInt, { description: "The event's number in its chest (see chestEvents)." })
   seq!: number;
@@ -68,7 +68,7 @@ export class MemoryRemovedEvent {
   assetId!: string;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class ChestEventPage {
   @Field(() => [ChestEventView], { description: 'Oldest first; only what you may see.' })
   events!: ChestEventView[];

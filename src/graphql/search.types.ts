@@ -46,7 +46,7 @@ export class SearchFilterInput {
 }
 
 /** A hit as the domain answers it; the nodes resolve through loaders. */
-@ObjectType({ description: 'One place where the words were found. asset, story and contribution are all null for the chest\'s own name and description.' })
+@ObjectType({ simpleResolvers: true, description: 'One place where the words were found. asset, story and contribution are all null for the chest\'s own name and description.' })
 export class SearchHit {
   @Field(() => SearchField)
   field!: SearchFieldName;

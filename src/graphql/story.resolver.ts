@@ -33,7 +33,7 @@ export class EditStoryInput {
   content?: string | null;
 }
 
-@ObjectType({ description: 'A story being written.' })
+@ObjectType({ simpleResolvers: true, description: 'A story being written.' })
 export class StoryProgress {
   @Field(() => ID)
   storyId!: string;

@@ -10,7 +10,7 @@ export enum TimelineGranularity {
 
 registerEnumType(TimelineGranularity, { name: 'TimelineGranularity', description: 'YEAR: one bucket per year. DECADE: per ten years, from a year ending in 0.' });
 
-@ObjectType({ description: 'How many memories of each kind.' })
+@ObjectType({ simpleResolvers: true, description: 'How many memories of each kind.' })
 export class TimelineCounts {
   @Field(() => Int)
   photos!: number;
@@ -28,7 +28,7 @@ export class TimelineCounts {
   total!: number;
 }
 
-@ObjectType({ description: 'The memories taken in one span of years.' })
+@ObjectType({ simpleResolvers: true, description: 'The memories taken in one span of years.' })
 export class TimelineBucket extends TimelineCounts {
   @Field(() => Int, { description: 'The first year of the span (UTC).' })
   startYear!: number;
@@ -39,7 +39,7 @@ export class TimelineBucket extends TimelineCounts {
   coverId!: string | null;
 }
 
-@ObjectType({ description: "The chest's memories by when they were taken: what Chest.assets shows the caller, counted per span." })
+@ObjectType({ simpleResolvers: true, description: "The chest's memories by when they were taken: what Chest.assets shows the caller, counted per span." })
 export class Timeline {
   @Field(() => TimelineGranularity)
   granularity!: Granularity;

@@ -30,7 +30,7 @@ export class CreateUploadInput {
   sha256?: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class HttpHeader {
   @Field(() => String)
   name!: string;
@@ -39,7 +39,7 @@ export class HttpHeader {
   value!: string;
 }
 
-@ObjectType({ description: 'Where and how to send the bytes. The token in the headers is shown only this once.' })
+@ObjectType({ simpleResolvers: true, description: 'Where and how to send the bytes. The token in the headers is shown only this once.' })
 export class UploadTicket {
   @Field(() => Upload)
   upload!: Upload;
@@ -54,7 +54,7 @@ export class UploadTicket {
   expiresAt!: Date;
 }
 
-@ObjectType({ description: 'An upload in flight, as members watching the chest see it.' })
+@ObjectType({ simpleResolvers: true, description: 'An upload in flight, as members watching the chest see it.' })
 export class UploadProgress {
   @Field(() => ID)
   uploadId!: string;

@@ -3,7 +3,7 @@ import { Field, ObjectType } from 'type-graphql';
 import { BaseEntity } from './base.entity.js';
 
 /** A person who signs in. Email is stored lower-cased and is unique. */
-@ObjectType({ description: 'A signed-in person.' })
+@ObjectType({ simpleResolvers: true, description: 'A signed-in person.' })
 @Entity({ tableName: 'account' })
 export class Account extends BaseEntity {
   @Field(() => String)

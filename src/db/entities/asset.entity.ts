@@ -16,7 +16,7 @@ export const PLACE_MAX = 200;
 export const CAPTION_MAX = 2000;
 
 /** A memory: one original file and everything the pipeline learned from it. */
-@ObjectType({ description: 'A memory: a photo, video, voice recording or document.' })
+@ObjectType({ simpleResolvers: true, description: 'A memory: a photo, video, voice recording or document.' })
 @Entity({ tableName: 'asset' })
 // The chest's asset list order (see the Chest.assets resolver), over live rows only.
 // Raw expression: MikroORM's differ cannot round-trip per-column DESC/NULLS together with a predicate.

@@ -2,7 +2,7 @@ import { Field, Float, GraphQLISODateTime, Int, ObjectType } from 'type-graphql'
 import { TagSource } from '../enums.js';
 
 /** Where a memory was made. Only members ever receive it (see the Asset.location resolver). */
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class GeoLocation {
   @Field(() => Float)
   latitude!: number;
@@ -18,7 +18,7 @@ export class GeoLocation {
 }
 
 /** A derivative image; its storage key stays server-side. */
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class Thumbnail {
   @Field(() => String, { description: 'Size label, e.g. "256" or "1024".' })
   name!: string;
@@ -47,7 +47,7 @@ export interface AssetPreview {
   storageKey: string;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class TranscriptSegment {
   @Field(() => Float, { description: 'Start, in seconds.' })
   start!: number;
@@ -59,7 +59,7 @@ export class TranscriptSegment {
   text!: string;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class Transcription {
   @Field(() => String)
   text!: string;
@@ -80,7 +80,7 @@ export class Transcription {
   confidence?: number | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class Tag {
   @Field(() => String)
   name!: string;
@@ -93,7 +93,7 @@ export class Tag {
 }
 
 /** One AI task run on a memory: what ran it, and how it went. */
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class Analysis {
   @Field(() => String, { description: '"transcribe", "describeImage", "extractText" or "keywords".' })
   task!: string;

@@ -12,7 +12,7 @@ import { Chest } from './chest.entity.js';
  * One ZIP of a whole chest (domain/export): asked for by an owner, written by the chest.export
  * job straight into storage, downloadable until expiresAt, then deleted by the sweep.
  */
-@ObjectType({ description: 'An archive of a whole chest (originals, chest.json, the story, an offline index.html). Owners only.' })
+@ObjectType({ simpleResolvers: true, description: 'An archive of a whole chest (originals, chest.json, the story, an offline index.html). Owners only.' })
 @Entity({ tableName: 'chest_export' })
 @Index({ name: 'chest_export_chest_idx', properties: ['chest', 'createdAt'] })
 // The sweep deletes finished exports by expiry.

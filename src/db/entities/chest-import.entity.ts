@@ -11,7 +11,7 @@ import { Upload } from './upload.entity.js';
  * A chest archive being read into a new chest (domain/import): the chest.import job creates the
  * chest and everything in it in one transaction at the end, so until DONE there is no chest.
  */
-@ObjectType({ description: 'A chest archive being imported into a new chest you own.' })
+@ObjectType({ simpleResolvers: true, description: 'A chest archive being imported into a new chest you own.' })
 @Entity({ tableName: 'chest_import' })
 export class ChestImport extends BaseEntity {
   /** Who imports: the new chest's owner. */

@@ -10,7 +10,7 @@ export const PERSON_NAME_MAX = 200;
 export const DESCRIPTION_MAX = 2000;
 
 /** A memory chest: everything kept about one person. */
-@ObjectType({ description: 'A memory chest: the memories and stories of one person.' })
+@ObjectType({ simpleResolvers: true, description: 'A memory chest: the memories and stories of one person.' })
 @Entity({ tableName: 'chest' })
 // Listing pages walk (created_at desc, id desc) over live chests.
 @Index({ name: 'chest_listing_idx', properties: ['createdAt', 'id'], where: 'deleted_at is null' })

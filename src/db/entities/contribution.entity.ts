@@ -6,7 +6,7 @@ import { BaseEntity } from './base.entity.js';
 import { Chest } from './chest.entity.js';
 
 /** What a guest sent through a contribution link; nobody else sees it before an owner approves it. */
-@ObjectType({ description: 'Memories a guest sent through a contribution link, awaiting review.' })
+@ObjectType({ simpleResolvers: true, description: 'Memories a guest sent through a contribution link, awaiting review.' })
 @Entity({ tableName: 'contribution' })
 @Index({ name: 'contribution_chest_status_idx', properties: ['chest', 'status', 'createdAt', 'id'] })
 @Index({ name: 'contribution_chest_created_idx', properties: ['chest', 'createdAt', 'id'] })

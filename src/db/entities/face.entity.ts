@@ -12,7 +12,7 @@ import { Person } from './person.entity.js';
  * how sure the detector was, its descriptor, and whom it belongs to. `assignedByPerson` marks a
  * person's decision (moveFace, mergePeople): re-running the AI step keeps those faces as they are.
  */
-@ObjectType({ description: 'A face found in a photo or a film.' })
+@ObjectType({ simpleResolvers: true, description: 'A face found in a photo or a film.' })
 @Entity({ tableName: 'face' })
 @Index({ name: 'face_chest_person_idx', properties: ['chest', 'person'] })
 export class Face extends BaseEntity {

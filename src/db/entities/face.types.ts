@@ -2,7 +2,7 @@ import { Field, Float, ObjectType } from 'type-graphql';
 import type { Thumbnail } from './asset.types.js';
 
 /** Where a face is in its picture: fractions 0..1 of the upright picture's width and height, from its top left corner. */
-@ObjectType({ description: "Where a face is in its picture, as fractions (0 to 1) of the upright picture's width and height from its top left corner." })
+@ObjectType({ simpleResolvers: true, description: "Where a face is in its picture, as fractions (0 to 1) of the upright picture's width and height from its top left corner." })
 export class FaceBox {
   @Field(() => Float)
   x!: number;

@@ -6,7 +6,7 @@ import { BaseEntity } from './base.entity.js';
 import { Chest } from './chest.entity.js';
 
 /** A person's role in a chest. Every chest keeps at least one OWNER. */
-@ObjectType({ description: "A person's role in a chest." })
+@ObjectType({ simpleResolvers: true, description: "A person's role in a chest." })
 @Entity({ tableName: 'membership' })
 @Unique({ name: 'membership_chest_account_unique', properties: ['chest', 'account'] })
 // "My chests" lists walk memberships by account.

@@ -11,7 +11,7 @@ export const PERSON_LABEL_MAX = 100;
  * one person (domain/people), named by the family or not. People belong to one chest; the same
  * face in two chests is two people, never linked.
  */
-@ObjectType({ description: "Someone whose face appears in the chest's photos. People outside the family see only those the family named and did not hide." })
+@ObjectType({ simpleResolvers: true, description: "Someone whose face appears in the chest's photos. People outside the family see only those the family named and did not hide." })
 @Entity({ tableName: 'person' })
 @Index({ name: 'person_chest_idx', properties: ['chest', 'createdAt', 'id'] })
 export class Person extends BaseEntity {

@@ -8,6 +8,7 @@ import { GenerationInfo, StoryParagraph, Theme, TimelineEntry } from './story.ty
 
 /** A written life story: narrative, timeline and themes, each claim citing its memories. */
 @ObjectType({
+  simpleResolvers: true,
   description:
     'A written story of the person\'s life, citing the memories it came from. Its text never names a person the family hid (hidePerson), however it was written: their names read "someone".',
 })

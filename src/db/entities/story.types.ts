@@ -1,7 +1,7 @@
 import { Field, GraphQLISODateTime, ID, Int, ObjectType } from 'type-graphql';
 
 /** One dated event in a life, with the memories that show it. */
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class TimelineEntry {
   @Field(() => String, { description: 'ISO date or partial date ("1962", "1962-06", "1962-06-01").' })
   date!: string;
@@ -16,7 +16,7 @@ export class TimelineEntry {
   assetIds!: string[];
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class Theme {
   @Field(() => String)
   name!: string;
@@ -29,7 +29,7 @@ export class Theme {
 }
 
 /** One paragraph of the narrative and the memories it draws on. */
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class StoryParagraph {
   @Field(() => String)
   text!: string;
@@ -39,7 +39,7 @@ export class StoryParagraph {
 }
 
 /** Which provider and model wrote a story, and when. */
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class GenerationInfo {
   @Field(() => String)
   provider!: string;

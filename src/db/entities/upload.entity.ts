@@ -16,7 +16,7 @@ import { Contribution } from './contribution.entity.js';
  * where the storage can), its SHA-256 is checked and the asset is created. receivedBytes only
  * counts parts already safe in storage.
  */
-@ObjectType({ description: 'A file being uploaded.' })
+@ObjectType({ simpleResolvers: true, description: 'A file being uploaded.' })
 @Entity({ tableName: 'upload' })
 @Index({ name: 'upload_chest_idx', properties: ['chest', 'createdAt'] })
 // The sweeper walks open uploads by expiry.
