@@ -27,14 +27,18 @@ export interface RunWriterInit {
   at: number;
   maxSize: number;
   io: IoCounts;
-  /** Makes a fsynced part known (its marker); a part counts as stored once this resolves. */
-  mark(part: StagedPart): Promise<void>;
+  /**
+   * Writes a part's marker where nothing reads it yet; place() makes it known (a part counts as
+   * stored once that resolves), discard() throws it away.
+   */
+  stageMark(part: StagedPart): Promise<{ place(): Promise<void>; discard(): Promise<void> }>;
 }
 
 /**
  * Parts appended to one run file that stays open between them. Chunks are queued and written in
- * order, as many at a time as gathered (one writev); a part ends with a fsync of the run, then its
- * marker, while the bytes of the next part keep being written after it.
+ * order, as many at a time as gathered (one writev); a part ends with a fsync of the run beside
+ * the writing of its marker, then the marker is put in place, while the bytes of the next part
+ * keep being written after it.
  */
 export class RunWriter implements PartWriter {
   private readonly init: RunWriterInit;
@@ -79,10 +83,15 @@ export class RunWriter implements PartWriter {
     const ending = (async () => {
       while (this.disk < end && !this.failed) await this.tick.promise;
       if (this.failed) throw this.failed;
-      // Every byte of the part is in the file: a fsync now covers them (and maybe some of the next part's).
-      await this.init.handle.sync();
+      // Every byte of the part is in the file: a fsync now covers them (and maybe some of the next
+      // part's). The marker is written and fsynced meanwhile, but put in place only after it.
+      const [synced, marker] = await Promise.allSettled([this.init.handle.sync(), this.init.stageMark(part)]);
+      if (synced.status === 'rejected' || marker.status === 'rejected') {
+        if (marker.status === 'fulfilled') await marker.value.discard();
+        throw synced.status === 'rejected' ? synced.reason : (marker as PromiseRejectedResult).reason;
+      }
       this.init.io.fsyncs += 1;
-      await this.init.mark(part);
+      await marker.value.place();
       return part;
     })();
     this.ending = ending.catch((err: unknown) => this.fail(err));

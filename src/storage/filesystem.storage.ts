@@ -68,8 +68,7 @@ export class FilesystemStorage implements StorageBackend {
   async put(key: string, body: NodeJS.ReadableStream | Readable, opts: PutOptions = {}): Promise<{ size: number }> {
     assertValidKey(key);
     assertValidSize(opts.size);
-    const target = this.pathOf(key);
-    // Fail fast rather than write a large body only to find the key taken; link() below is the real guard.
+    // Fail fast rather than write a large body only to find the key taken; link() is the real guard.
     if (await this.stat(key)) throw new ObjectExistsError(key);
 
     await mkdir(this.staging, { recursive: true });
@@ -93,15 +92,7 @@ export class FilesystemStorage implements StorageBackend {
       this.io.fsyncs += 1;
       await handle.close();
       handle = undefined;
-
-      await mkdir(dirname(target), { recursive: true });
-      try {
-        await link(temp, target);
-      } catch (err) {
-        if (errorCode(err) === 'EEXIST') throw new ObjectExistsError(key);
-        throw err;
-      }
-      await this.syncDirectory(dirname(target));
+      await this.linkInto(temp, key);
       return { size };
     } finally {
       await handle?.close().catch(() => undefined);
@@ -229,10 +220,58 @@ export class FilesystemStorage implements StorageBackend {
       at,
       maxSize: opts.maxSize,
       io: this.io,
-      mark: async (part) => {
-        await this.put(`${staging}${partName(part.at)}`, Readable.from([Buffer.from(JSON.stringify(part))]));
-      },
+      stageMark: (part) => this.stageMarker(`${staging}${partName(part.at)}`, Buffer.from(JSON.stringify(part))),
     });
+  }
+
+  /**
+   * A part's marker, written and fsynced where nothing reads it (a temp file in .staging), so that
+   * its fsync can run beside the run's; placed at its key (create-only, as put) only after the
+   * run's fsync, so a marker never outlives its bytes.
+   */
+  private async stageMarker(key: string, bytes: Buffer): Promise<{ place(): Promise<void>; discard(): Promise<void> }> {
+    assertValidKey(key);
+    await mkdir(this.staging, { recursive: true });
+    const temp = join(this.staging, randomUUID());
+    const discard = () => unlink(temp).catch(() => undefined);
+    const handle = await open(temp, 'wx', 0o640);
+    try {
+      for (let done = 0; done < bytes.length; ) {
+        done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten;
+        this.io.writes += 1;
+      }
+      this.io.bytes += bytes.length;
+      await handle.sync();
+      this.io.fsyncs += 1;
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await discard();
+      throw err;
+    }
+    await handle.close();
+    return {
+      discard,
+      place: async () => {
+        try {
+          await this.linkInto(temp, key);
+        } finally {
+          await discard();
+        }
+      },
+    };
+  }
+
+  /** Gives a fsynced temp file its key: create-only (link fails on an existing one), and the new name made durable. */
+  private async linkInto(temp: string, key: string): Promise<void> {
+    const target = this.pathOf(key);
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await link(temp, target);
+    } catch (err) {
+      if (errorCode(err) === 'EEXIST') throw new ObjectExistsError(key);
+      throw err;
+    }
+    await this.syncDirectory(dirname(target));
   }
 
   async statPart(staging: string, at: number): Promise<StagedPart | null> {
