@@ -9,7 +9,9 @@
  *               which s3rver lacks).
  * Rounds are interleaved (baseline and upload alternate, order flipped every round); every round
  * uploads different bytes (no dedup). Reports the median with min–max, the ratio of medians, and
- * the peak RSS growth during the uploads (the server runs in this process).
+ * the peak RSS growth during the uploads (the server runs in this process), and the median CPU time
+ * of this process per round (server and client together; a shared machine disturbs it less than
+ * the wall clock).
  * BENCH_UPLOAD_MIB (default 256), BENCH_UPLOAD_ROUNDS (default 5) and BENCH_UPLOAD_BACKENDS
  * (default "filesystem,s3") change the size, the rounds and the backends.
  */
@@ -43,6 +45,8 @@ const chunks = (bytes: Buffer) => Readable.from((function* () {
 
 interface Row {
   ms: number[];
+  /** CPU time of this process (server and client together) per round: less sensitive than ms to a machine that others load. */
+  cpuMs: number[];
   peakRssMiB: number[];
 }
 
@@ -63,18 +67,21 @@ export async function run(): Promise<void> {
   const table: Record<string, Record<string, string>> = {};
   for (const [name, r] of Object.entries(results)) {
     const fmt = (row: Row) => `${mibps(median(row.ms)).toFixed(0)} (${mibps(Math.max(...row.ms)).toFixed(0)}–${mibps(Math.min(...row.ms)).toFixed(0)})`;
-    table[`${name}: ${r.baselineName}`] = { 'MiB/s': fmt(r.baseline), ratio: '1.00', 'peak RSS +MiB': median(r.baseline.peakRssMiB).toFixed(0) };
+    const cpu = (row: Row) => median(row.cpuMs).toFixed(0);
+    table[`${name}: ${r.baselineName}`] = { 'MiB/s': fmt(r.baseline), ratio: '1.00', 'peak RSS +MiB': median(r.baseline.peakRssMiB).toFixed(0), 'CPU ms': cpu(r.baseline) };
     if (r.rawHttp) {
       table[`${name}: bare node:http → file + SHA-256 + fsync`] = {
         'MiB/s': fmt(r.rawHttp),
         ratio: (median(r.baseline.ms) / median(r.rawHttp.ms)).toFixed(2),
         'peak RSS +MiB': median(r.rawHttp.peakRssMiB).toFixed(0),
+        'CPU ms': cpu(r.rawHttp),
       };
     }
     table[`${name}: HTTP upload (ticket → PATCH → asset)`] = {
       'MiB/s': fmt(r.upload),
       ratio: (median(r.baseline.ms) / median(r.upload.ms)).toFixed(2),
       'peak RSS +MiB': median(r.upload.peakRssMiB).toFixed(0),
+      'CPU ms': cpu(r.upload),
       ...(r.rawHttp ? { 'ratio to bare HTTP': (median(r.rawHttp.ms) / median(r.upload.ms)).toFixed(2) } : {}),
     };
   }
@@ -167,18 +174,21 @@ async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baselin
       const base = process.memoryUsage().rss;
       let peak = base;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const cleanup = await fn();
       row.ms.push(performance.now() - t0);
-      console.error(`  ${name} ${row === upload ? 'upload' : row === rawHttp ? 'bare http' : 'baseline'}: ${(performance.now() - t0).toFixed(0)} ms`);
+      const cpu = process.cpuUsage(cpu0);
+      row.cpuMs.push((cpu.user + cpu.system) / 1000);
+      console.error(`  ${name} ${row === upload ? 'upload' : row === rawHttp ? 'bare http' : 'baseline'}: ${row.ms.at(-1)!.toFixed(0)} ms, CPU ${row.cpuMs.at(-1)!.toFixed(0)} ms`);
       clearInterval(sampler);
       row.peakRssMiB.push((peak - base) / 1024 / 1024);
       await cleanup();
     };
 
-    const baseline: Row = { ms: [], peakRssMiB: [] };
-    const upload: Row = { ms: [], peakRssMiB: [] };
-    const rawHttp: Row = { ms: [], peakRssMiB: [] };
+    const baseline: Row = { ms: [], cpuMs: [], peakRssMiB: [] };
+    const upload: Row = { ms: [], cpuMs: [], peakRssMiB: [] };
+    const rawHttp: Row = { ms: [], cpuMs: [], peakRssMiB: [] };
     if (name === 'filesystem') raw = await rawHttpServer(dataDir!);
     const rawHttpOnce = async () => {
       const { status, text } = await patchBytes(raw!.url, {}, bytes);
