@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled, ApolloServerPluginSchemaReportingDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
-import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
@@ -19,6 +18,7 @@ import { rateLimitPlugin } from './graphql/rate-limited.js';
 import { unavailableGraphQLError, unavailablePlugin } from './graphql/unavailable.js';
 import { createSchema } from './graphql/schema.js';
 import { readiness } from './health/readiness.js';
+import { apolloMiddleware } from './http/apollo-middleware.js';
 import { cors } from './http/cors.js';
 import { filesRouter } from './http/files.routes.js';
 import { exportsRouter } from './http/exports.routes.js';
@@ -141,7 +141,7 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
     express.json({ limit: '1mb' }),
     // Before Apollo: a document over the limits costs no context (no session lookup) and no validation.
     queryLimitsMiddleware({ schema, limits: config.graphql.limits, maxPageSize: config.maxPageSize }),
-    expressMiddleware(apollo, {
+    apolloMiddleware(apollo, {
       context: async ({ req, res }) =>
         createContext(deps, {
           requestId: res.locals.requestId as string,

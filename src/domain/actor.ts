@@ -23,7 +23,9 @@ export interface Actor {
   knownRole(chestId: string): ChestRole | null | undefined;
 }
 
-export function createActor(em: EntityManager, accountId: string | null): Actor {
+/** A function for `em` is asked only when a role is first looked up (a request that needs none forks no EntityManager). */
+export function createActor(em: EntityManager | (() => EntityManager), accountId: string | null): Actor {
+  const entityManager = typeof em === 'function' ? em : () => em;
   const cache = new SettledCache<string, ChestRole | null>();
   return {
     accountId,
@@ -32,7 +34,7 @@ export function createActor(em: EntityManager, accountId: string | null): Actor 
     knownRole: (chestId) => (accountId ? cache.settled(chestId) : null),
     roles: new DataLoader(async (chestIds: readonly string[]) => {
       if (!accountId) return chestIds.map(() => null);
-      const rows = await em.execute<{ chest_id: string; role: ChestRole }[]>(
+      const rows = await entityManager().execute<{ chest_id: string; role: ChestRole }[]>(
         'select chest_id, role from membership where account_id = ? and chest_id = any(?::uuid[])',
         [accountId, pgArray(chestIds)],
       );

@@ -117,7 +117,9 @@ describe('errors over websockets go through the error catalogue', () => {
 
   it('closes with a generic reason when the context cannot be built, and logs the cause', async () => {
     logged.length = 0;
-    const client = connect(url);
+    // Signed in, so building the context asks the database (an anonymous one forks no EntityManager).
+    const { token } = await makeAccount(db.orm.em.fork());
+    const client = connect(url, token);
     // The connection is acknowledged before the database goes away.
     await run(client, '{ ok }');
     databaseDown = true;
