@@ -124,11 +124,9 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
     const r = await readiness(db, storage);
     res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ready' : 'unavailable', database: r.database, storage: r.storage });
   });
-  app.use(metricsRoute({ settings: config.metrics }));
+  // The explorer (a GET asking for HTML), then GraphQL itself before the other routes, so a
+  // GraphQL request is not matched against every upload, file and export route first.
   app.use(graphiqlRouter());
-  app.use(uploadsRouter(db.orm, storage, services, config.uploads, log, limiterFor(deps)));
-  app.use(filesRouter(db.orm, storage, config.secretKey, log));
-  app.use(exportsRouter(db.orm, storage, config.secretKey, log));
   app.use(
     '/graphql',
     routeLabel('/graphql'),
@@ -155,6 +153,10 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
         }),
     }),
   );
+  app.use(metricsRoute({ settings: config.metrics }));
+  app.use(uploadsRouter(db.orm, storage, services, config.uploads, log, limiterFor(deps)));
+  app.use(filesRouter(db.orm, storage, config.secretKey, log));
+  app.use(exportsRouter(db.orm, storage, config.secretKey, log));
   // No such route (or not with this method): the catalogue's NOT_FOUND, not Express's HTML page.
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
