@@ -54,15 +54,24 @@ const selectLists = new WeakMap<EntityMetadata, Map<string, string>>();
  * properties that the caller's selection cannot read (absent, not null, on the read models).
  */
 export function readColumns(em: EntityManager, entity: EntityClass<object>, alias: string, omit: ReadonlySet<string> = NONE): string {
+  return readColumnsOf(em, entity, alias, (name) => !omit.has(name), `-${[...omit].sort().join(',')}`);
+}
+
+/** readColumns of only these properties (the others absent on the read models). */
+export function readOnlyColumns(em: EntityManager, entity: EntityClass<object>, alias: string, only: ReadonlySet<string>): string {
+  return readColumnsOf(em, entity, alias, (name) => only.has(name), `+${[...only].sort().join(',')}`);
+}
+
+function readColumnsOf(em: EntityManager, entity: EntityClass<object>, alias: string, wanted: (name: string) => boolean, choice: string): string {
   const meta = em.getMetadata().get(entity);
   let lists = selectLists.get(meta);
   if (!lists) selectLists.set(meta, (lists = new Map()));
-  const key = `${alias}\u0000${[...omit].sort().join(',')}`;
+  const key = `${alias}\u0000${choice}`;
   const known = lists.get(key);
   if (known) return known;
   const columns: string[] = [];
   for (const prop of meta.props) {
-    if (prop.persist === false || omit.has(prop.name)) continue;
+    if (prop.persist === false || !wanted(prop.name)) continue;
     if (prop.kind === ReferenceKind.EMBEDDED || prop.formula) throw new Error(`readColumns: ${meta.className}.${prop.name} is not a plain column`);
     const reference = prop.kind === ReferenceKind.MANY_TO_ONE || (prop.kind === ReferenceKind.ONE_TO_ONE && prop.owner);
     if (prop.kind !== ReferenceKind.SCALAR && !reference) continue;

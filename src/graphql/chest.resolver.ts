@@ -32,18 +32,8 @@ import {
 } from './chest.types.js';
 import { type ConnectionShape, toConnection } from './connection.js';
 import type { Context } from './context.js';
-import { selects, selectsOnly } from './selection.js';
-
-/**
- * Asset fields that read none of HEAVY_ASSET_PROPERTIES (checked against their resolvers in
- * asset.resolver.ts): a page whose nodes ask only these comes without those columns. Any other
- * field (previewUrl reads a letter's text, say) loads whole rows.
- */
-const LIGHT_ASSET_FIELDS: ReadonlySet<string> = new Set([
-  'id', 'filename', 'fileType', 'mimeType', 'size', 'sha256', 'status', 'progress', 'processingStage', 'processedAt', 'processingError',
-  'dateTaken', 'createdAt', 'updatedAt', 'approvedAt', 'deletedAt', 'caption', 'place', 'width', 'height', 'durationSeconds',
-  'perceptualHash', 'tags', 'thumbnails', 'placeholder', 'location',
-]);
+import { selects } from './selection.js';
+import { assetPropertiesFor } from './asset-properties.js';
 
 /** Story fields read through the chest's name scrubber (story.resolver.ts). */
 const SCRUBBED_STORY_FIELDS: ReadonlySet<string> = new Set(['title', 'content', 'paragraphs', 'timeline', 'themes']);
@@ -161,8 +151,8 @@ export class ChestResolver {
   ): Promise<ConnectionShape<Asset>> {
     const filter: AssetFilter = { fileTypes: args.types ?? null, statuses: args.statuses ?? null };
     const limit = pageSize(args.first, ctx.config.maxPageSize);
-    const light = selectsOnly(info, ['edges', 'node'], LIGHT_ASSET_FIELDS);
-    const page = await ctx.loaders.assetPages.load({ chestId: chest.id, limit, after: args.after ?? null, filter, light });
+    const properties = assetPropertiesFor(info, ['edges', 'node']);
+    const page = await ctx.loaders.assetPages.load({ chestId: chest.id, limit, after: args.after ?? null, filter, properties });
     return toConnection(page, { chestId: chest.id, filter });
   }
 

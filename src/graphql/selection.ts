@@ -23,24 +23,28 @@ export function selects(info: GraphQLResolveInfo, path: readonly string[], names
 }
 
 /**
- * Whether every field the resolving field's selection asks at `path` below it is one of `names`
- * (through fragments; `__typename` always counts as one). True when nothing is asked there. For
- * leaving out what no asked field reads: an unknown field answers false, so the default is to load all.
+ * Every field name the resolving field's selection asks at `path` below it (e.g. edges → node),
+ * through fragments, `__typename` left out. @skip/@include are not evaluated: a skipped field
+ * counts as asked, so what is read for it is a superset of what is answered.
  */
-export function selectsOnly(info: GraphQLResolveInfo, path: readonly string[], names: ReadonlySet<string>): boolean {
-  const walk = (set: SelectionSetNode | undefined, depth: number): boolean => {
-    if (!set) return true;
+export function fieldsAt(info: GraphQLResolveInfo, path: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  const walk = (set: SelectionSetNode | undefined, depth: number): void => {
+    if (!set) return;
     for (const sel of set.selections) {
       if (sel.kind === Kind.FIELD) {
-        const name = sel.name.value;
-        if (depth === path.length ? name !== '__typename' && !names.has(name) : name === path[depth] && !walk(sel.selectionSet, depth + 1)) return false;
+        if (depth === path.length) {
+          if (sel.name.value !== '__typename') names.add(sel.name.value);
+        } else if (sel.name.value === path[depth]) {
+          walk(sel.selectionSet, depth + 1);
+        }
       } else if (sel.kind === Kind.INLINE_FRAGMENT) {
-        if (!walk(sel.selectionSet, depth)) return false;
-      } else if (!walk(info.fragments[sel.name.value]?.selectionSet, depth)) {
-        return false;
+        walk(sel.selectionSet, depth);
+      } else {
+        walk(info.fragments[sel.name.value]?.selectionSet, depth);
       }
     }
-    return true;
   };
-  return info.fieldNodes.every((node) => walk(node.selectionSet, 0));
+  for (const node of info.fieldNodes) walk(node.selectionSet, 0);
+  return names;
 }

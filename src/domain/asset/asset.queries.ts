@@ -3,7 +3,7 @@ import { Asset } from '../../db/entities/index.js';
 import { ContributionStatus, type FileType, type ProcessingStatus } from '../../db/enums.js';
 import { type CursorKeys, decodeCursor, encodeCursor, type Page } from '../pagination.js';
 import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor, pgArray } from '../batch.js';
-import { readColumns } from '../read-model.js';
+import { readColumns, readOnlyColumns } from '../read-model.js';
 
 /**
  * A memory is visible in its chest unless it is in the bin, or came with a contribution and
@@ -31,17 +31,11 @@ export interface AssetPageKey {
   after?: string | null;
   filter: AssetFilter;
   /**
-   * The page's memories without HEAVY_ASSET_PROPERTIES (absent on them): for a selection that
-   * reads none of them (the GraphQL layer decides, from the fields asked).
+   * Only these properties of the page's memories (sorted; the others absent on them), for a
+   * selection that reads no others: the GraphQL layer decides, from the fields asked. Absent: all.
    */
-  light?: boolean;
+  properties?: readonly string[] | null;
 }
-
-/**
- * What a page of memories in a list seldom needs and what can be large: a transcript, a letter's
- * text, a waveform, the analysis records. Left out of `light` pages.
- */
-export const HEAVY_ASSET_PROPERTIES: ReadonlySet<string> = new Set(['transcription', 'extractedText', 'waveform', 'analyses']);
 
 export const assetCursor = (a: Asset): string =>
   encodeCursor({ d: a.dateTaken?.toISOString() ?? null, c: a.createdAt.toISOString(), i: a.id });
@@ -56,8 +50,8 @@ export const TIMELINE_ORDER = 'a.date_taken desc nulls last, a.created_at desc, 
  */
 export async function loadAssetPages(em: EntityManager, keys: readonly AssetPageKey[]): Promise<Page<Asset>[]> {
   const results = new Map<AssetPageKey, Page<Asset>>();
-  for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.filter, k.light === true]))) {
-    const { limit, after, filter, light } = group[0]!;
+  for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.filter, k.properties ?? null]))) {
+    const { limit, after, filter, properties } = group[0]!;
     const cursor = decodeCursor(after);
     const { sql, params } = lateralPages({
       parents: group.map((k) => k.chestId),
@@ -69,7 +63,7 @@ export async function loadAssetPages(em: EntityManager, keys: readonly AssetPage
       anyOf: cursor ? keysetRanges(cursor) : undefined,
       orderBy: TIMELINE_ORDER,
       limit: limit + 1,
-      select: readColumns(em, Asset, 'a', light ? HEAVY_ASSET_PROPERTIES : undefined),
+      select: properties ? readOnlyColumns(em, Asset, 'a', new Set(properties)) : readColumns(em, Asset, 'a'),
     });
     const rows = await em.execute<Record<string, unknown>[]>(sql, params);
     const byChest = entitiesByChest(em, Asset, rows);
