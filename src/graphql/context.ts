@@ -103,7 +103,7 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     sessions: deps.sessions ?? null,
     shareToken: req.shareToken ?? null,
     viewer: { accountId, sessionToken, shareToken: req.shareToken ?? null },
-    fork: () => deps.orm.em.fork(),
+    fork: forkOf(deps.orm),
     guard,
     get loaders() {
       return (loaders ??= createLoaders(em()));
@@ -115,6 +115,15 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     events: deps.events,
     queue: deps.queue,
   };
+}
+
+/**
+ * Context.fork, made outside createContext: a closure made inside it would share (and keep alive,
+ * for as long as a subscription keeps its context) the scope that holds the request's lazily
+ * forked EntityManager and loaders.
+ */
+function forkOf(orm: ContextDeps['orm']): () => EntityManager {
+  return () => orm.em.fork();
 }
 
 const limiters = new WeakMap<ContextDeps['config'], RateLimiter>();

@@ -38,7 +38,7 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
     // the ones the subscription was opened with, and their loaders, are not needed again. Let
     // them go (graphql-ws keeps these arguments for as long as the socket subscribes), so an idle
     // subscriber holds no EntityManager, identity map or loaders.
-    ctx = { ...ctx, em: undefined, actor: undefined, loaders: undefined } as unknown as Context;
+    ctx = withoutRequestState(ctx);
     args.contextValue = ctx;
   }
   let text = printed.get(args.document);
@@ -96,4 +96,15 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
     },
   };
   return mapped;
+}
+
+/**
+ * The context without its EntityManager, actor and loaders, copied property by property: a spread
+ * would run the lazy `em` and `loaders` getters (graphql/context.ts) and fork an EntityManager and
+ * build every loader for each subscriber, only to drop them.
+ */
+export function withoutRequestState(ctx: Context): Context {
+  const descriptors = Object.getOwnPropertyDescriptors(ctx) as Record<string, PropertyDescriptor>;
+  for (const name of ['em', 'actor', 'loaders']) descriptors[name] = { value: undefined, enumerable: true, writable: true, configurable: true };
+  return Object.defineProperties({}, descriptors) as Context;
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContext, type ContextDeps } from '../../src/graphql/context.js';
+import { withoutRequestState } from '../../src/graphql/shared-execution.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { makeAccount, makeChest } from '../support/factories.js';
 import { createGraphQLRunner, ok } from '../support/graphql.js';
@@ -26,6 +27,18 @@ describe('a request forks its EntityManager only when it reads', () => {
     expect(ctx.em).toBe(em);
     expect(ctx.loaders).toBe(ctx.loaders);
     expect(forks).toBe(1);
+  });
+
+  it("a subscription's kept context is copied without running the lazy getters (no EntityManager, no loaders per subscriber)", async () => {
+    forks = 0;
+    const ctx = await createContext(deps, { requestId: 'r4' });
+    const kept = withoutRequestState(ctx);
+    expect(forks).toBe(0);
+    expect([kept.em, kept.actor, kept.loaders]).toEqual([undefined, undefined, undefined]);
+    expect(kept.viewer).toEqual(ctx.viewer);
+    // Its own fork still works, for events that bring no EntityManager.
+    expect(kept.fork()).not.toBe(kept.fork());
+    expect(forks).toBe(2);
   });
 
   it('a signed-in context forks one for the session lookup and keeps it', async () => {
