@@ -69,11 +69,8 @@ export interface RequestInfo {
  * UNAUTHENTICATED error, not a silent downgrade to anonymous.
  */
 export async function createContext(deps: ContextDeps, req: RequestInfo): Promise<Context> {
-  // Forked when first used: a request that reads nothing (`{ __typename }`, a refused document)
-  // costs no EntityManager and no loaders (the fork was about 3 % of such a request's CPU).
-  let forked: EntityManager | undefined;
-  const em = (): EntityManager => (forked ??= deps.orm.em.fork());
-  let loaders: Loaders | undefined;
+  const state = new RequestState(deps.orm);
+  const em = () => state.entityManager();
   const sessionToken = bearer(req.authorization);
   let accountId: string | null = null;
   if (sessionToken !== null) {
@@ -94,10 +91,8 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
       if (!(err instanceof AppError)) throw err;
     });
   }
-  return {
-    get em() {
-      return em();
-    },
+  const own: Omit<Context, 'em' | 'loaders'> & { [REQUEST_STATE]: RequestState } = {
+    [REQUEST_STATE]: state,
     actor,
     sessionToken,
     sessions: deps.sessions ?? null,
@@ -105,9 +100,6 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     viewer: { accountId, sessionToken, shareToken: req.shareToken ?? null },
     fork: forkOf(deps.orm),
     guard,
-    get loaders() {
-      return (loaders ??= createLoaders(em()));
-    },
     requestId: req.requestId,
     log: deps.log.child({ requestId: req.requestId }),
     config: deps.config,
@@ -115,13 +107,40 @@ export async function createContext(deps: ContextDeps, req: RequestInfo): Promis
     events: deps.events,
     queue: deps.queue,
   };
+  return Object.assign(Object.create(LAZY) as object, own) as unknown as Context;
+}
+
+/** Where a context keeps what it makes when first used (see LAZY). */
+export const REQUEST_STATE = Symbol('requestState');
+
+/** A request's EntityManager and loaders, made when first used. */
+class RequestState {
+  em?: EntityManager;
+  loaders?: Loaders;
+  constructor(private readonly orm: ContextDeps['orm']) {}
+  entityManager(): EntityManager {
+    return (this.em ??= this.orm.em.fork());
+  }
 }
 
 /**
- * Context.fork, made outside createContext: a closure made inside it would share (and keep alive,
- * for as long as a subscription keeps its context) the scope that holds the request's lazily
- * forked EntityManager and loaders.
+ * The prototype of every context: `em` and `loaders` are forked and built when first read, so a
+ * request that reads nothing (`{ __typename }`, a refused document) costs neither (the fork was
+ * about 3 % of such a request's CPU). Getters on the prototype, with their state in a property:
+ * Apollo shallow-copies the context for each operation (own properties onto an object of the same
+ * prototype), and the copy must neither run them nor lose what they made.
  */
+const LAZY = {
+  get em(): EntityManager {
+    return (this as unknown as { [REQUEST_STATE]: RequestState })[REQUEST_STATE].entityManager();
+  },
+  get loaders(): Loaders {
+    const state = (this as unknown as { [REQUEST_STATE]: RequestState })[REQUEST_STATE];
+    return (state.loaders ??= createLoaders(state.entityManager()));
+  },
+};
+
+/** Context.fork: a new EntityManager each call, for work that must not see the request's. */
 function forkOf(orm: ContextDeps['orm']): () => EntityManager {
   return () => orm.em.fork();
 }

@@ -1,7 +1,7 @@
 import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, print } from 'graphql';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Actor } from '../domain/actor.js';
-import type { Context } from './context.js';
+import { type Context, REQUEST_STATE } from './context.js';
 import { createLoaders } from './loaders.js';
 import { subscriptionOpened } from '../metrics/graphql-plugin.js';
 import { carriesViewerPerEvent } from '../domain/events/chest-watch.js';
@@ -99,12 +99,11 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
 }
 
 /**
- * The context without its EntityManager, actor and loaders, copied property by property: a spread
- * would run the lazy `em` and `loaders` getters (graphql/context.ts) and fork an EntityManager and
- * build every loader for each subscriber, only to drop them.
+ * The context without its EntityManager, actor and loaders (nor the state the lazy ones are kept
+ * in, graphql/context.ts), as a plain object: what an idle subscriber keeps.
  */
 export function withoutRequestState(ctx: Context): Context {
-  const descriptors = Object.getOwnPropertyDescriptors(ctx) as Record<string, PropertyDescriptor>;
-  for (const name of ['em', 'actor', 'loaders']) descriptors[name] = { value: undefined, enumerable: true, writable: true, configurable: true };
-  return Object.defineProperties({}, descriptors) as Context;
+  const kept: Record<string | symbol, unknown> = { ...ctx };
+  delete kept[REQUEST_STATE];
+  return { ...kept, em: undefined, actor: undefined, loaders: undefined } as unknown as Context;
 }

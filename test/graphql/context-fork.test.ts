@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createContext, type ContextDeps } from '../../src/graphql/context.js';
 import { withoutRequestState } from '../../src/graphql/shared-execution.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -60,16 +60,20 @@ describe('a request forks its EntityManager only when it reads', () => {
     expect(forks).toBe(1);
   });
 
-  it('{ __typename } runs no statement, and a chest query still reads as before', async () => {
+  it('through Apollo, which copies the context for each operation, { __typename } forks nothing and a chest query one', async () => {
     const gql = await createGraphQLRunner(db.orm);
+    const { account, token } = await makeAccount(db.orm.em.fork());
+    const chest = await makeChest(db.orm.em.fork(), { personName: 'Ada' }, account);
+    const fork = vi.spyOn(db.orm.em, 'fork');
     try {
-      const { account, token } = await makeAccount(db.orm.em.fork());
-      const chest = await makeChest(db.orm.em.fork(), { personName: 'Ada' }, account);
       db.queries.length = 0;
       expect(ok(await gql.run('{ __typename }')).__typename).toBe('Query');
       expect(db.queries).toEqual([]);
+      expect(fork).toHaveBeenCalledTimes(0);
       expect(ok(await gql.run('query($id: ID!) { chest(id: $id) { personName myRole } }', { id: chest.id }, { token })).chest).toEqual({ personName: 'Ada', myRole: 'OWNER' });
+      expect(fork).toHaveBeenCalledTimes(1);
     } finally {
+      fork.mockRestore();
       await gql.stop();
     }
   });
