@@ -6,6 +6,17 @@ import { makeFace, makePerson } from './support/people.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAccount, makeAsset, makeAssets, makeChest, makeContribution, makeStory } from './support/factories.js';
 import { createGraphQLRunner, ok } from './support/graphql.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Chest } from '../src/db/entities/index.js';
+
+/** A runner, an owner's token and their empty chest. */
+async function ownerWithChest(db: TestDatabase) {
+  const gql = await createGraphQLRunner(db.orm);
+  const em = db.orm.em.fork();
+  const made = await makeAccount(em);
+  const chest = await makeChest(em, {}, made.account);
+  return { gql, em, token: made.token, chest };
+}
 
 describe.each(BACKENDS)('read models from named columns (%s)', (backend) => {
   let db: TestDatabase;
@@ -15,11 +26,8 @@ describe.each(BACKENDS)('read models from named columns (%s)', (backend) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(backend);
-    gql = await createGraphQLRunner(db.orm);
-    const em = db.orm.em.fork();
-    const made = await makeAccount(em);
-    token = made.token;
-    const chest = await makeChest(em, {}, made.account);
+    let em: EntityManager, chest: Chest;
+    ({ gql, em, token, chest } = await ownerWithChest(db));
     chestId = chest.id;
     // Every kind of column: references, a bigint custom type, jsonb lists and objects, dates, text.
     await makeAsset(em, chest, {
@@ -99,11 +107,8 @@ describe('every listed Asset field reads what its resolver needs', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
-    gql = await createGraphQLRunner(db.orm);
-    const em = db.orm.em.fork();
-    const made = await makeAccount(em);
-    token = made.token;
-    const chest = await makeChest(em, {}, made.account);
+    let em: EntityManager, chest: Chest;
+    ({ gql, em, token, chest } = await ownerWithChest(db));
     chestId = chest.id;
     const thumbnails = (id: string) => ['256', '1024'].map((name) => ({ name, width: Number(name), height: Number(name), mimeType: 'image/webp', storageKey: `chests/${chest.id}/derivatives/${id}/${name}.webp` }));
     const assets = await makeAssets(em, chest, 4, (i) => ({
