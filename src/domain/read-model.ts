@@ -50,28 +50,19 @@ const selectLists = new WeakMap<EntityMetadata, Map<string, string>>();
  * The entity's persisted columns, each named as its property (`a."date_taken" as "dateTaken"`), for
  * the select list of a read: pg then builds each row already keyed by property, and fromColumns
  * only converts references and custom types. Renaming 36 columns a row in JS (MikroORM's result
- * mapper behind readModel) was about 5 % of a nested read's CPU (issue 14). `omit` leaves out
- * properties that the caller's selection cannot read (absent, not null, on the read models).
+ * mapper behind readModel) was about 5 % of a nested read's CPU (issue 14). With `only`, just those
+ * properties (the others absent, not null, on the read models): for a selection that reads no others.
  */
-export function readColumns(em: EntityManager, entity: EntityClass<object>, alias: string, omit: ReadonlySet<string> = NONE): string {
-  return readColumnsOf(em, entity, alias, (name) => !omit.has(name), `-${[...omit].sort().join(',')}`);
-}
-
-/** readColumns of only these properties (the others absent on the read models). */
-export function readOnlyColumns(em: EntityManager, entity: EntityClass<object>, alias: string, only: ReadonlySet<string>): string {
-  return readColumnsOf(em, entity, alias, (name) => only.has(name), `+${[...only].sort().join(',')}`);
-}
-
-function readColumnsOf(em: EntityManager, entity: EntityClass<object>, alias: string, wanted: (name: string) => boolean, choice: string): string {
+export function readColumns(em: EntityManager, entity: EntityClass<object>, alias: string, only?: ReadonlySet<string>): string {
   const meta = em.getMetadata().get(entity);
   let lists = selectLists.get(meta);
   if (!lists) selectLists.set(meta, (lists = new Map()));
-  const key = `${alias}\u0000${choice}`;
+  const key = only ? `${alias}\u0000${[...only].sort().join(',')}` : alias;
   const known = lists.get(key);
   if (known) return known;
   const columns: string[] = [];
   for (const prop of meta.props) {
-    if (prop.persist === false || !wanted(prop.name)) continue;
+    if (prop.persist === false || (only && !only.has(prop.name))) continue;
     if (prop.kind === ReferenceKind.EMBEDDED || prop.formula) throw new Error(`readColumns: ${meta.className}.${prop.name} is not a plain column`);
     const reference = prop.kind === ReferenceKind.MANY_TO_ONE || (prop.kind === ReferenceKind.ONE_TO_ONE && prop.owner);
     if (prop.kind !== ReferenceKind.SCALAR && !reference) continue;
@@ -82,8 +73,6 @@ function readColumnsOf(em: EntityManager, entity: EntityClass<object>, alias: st
   lists.set(key, list);
   return list;
 }
-
-const NONE: ReadonlySet<string> = new Set();
 
 /**
  * A row selected with readColumns as a read model, equal to readModel's: references as `{ id }`,

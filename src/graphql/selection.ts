@@ -1,28 +1,6 @@
 import { type GraphQLResolveInfo, Kind, type SelectionSetNode } from 'graphql';
 
 /**
- * Whether the resolving field's selection asks, at `path` below it (e.g. edges → node), for any
- * of `names`, through fragments. @skip/@include are not evaluated: a skipped field counts as
- * asked. For loading ahead what the nested fields will need; never for deciding access.
- */
-export function selects(info: GraphQLResolveInfo, path: readonly string[], names: ReadonlySet<string>): boolean {
-  const walk = (set: SelectionSetNode | undefined, depth: number): boolean => {
-    if (!set) return false;
-    for (const sel of set.selections) {
-      if (sel.kind === Kind.FIELD) {
-        if (depth === path.length ? names.has(sel.name.value) : sel.name.value === path[depth] && walk(sel.selectionSet, depth + 1)) return true;
-      } else if (sel.kind === Kind.INLINE_FRAGMENT) {
-        if (walk(sel.selectionSet, depth)) return true;
-      } else if (walk(info.fragments[sel.name.value]?.selectionSet, depth)) {
-        return true;
-      }
-    }
-    return false;
-  };
-  return info.fieldNodes.some((node) => walk(node.selectionSet, 0));
-}
-
-/**
  * Every field name the resolving field's selection asks at `path` below it (e.g. edges → node),
  * through fragments, `__typename` left out. @skip/@include are not evaluated: a skipped field
  * counts as asked, so what is read for it is a superset of what is answered.
@@ -47,4 +25,14 @@ export function fieldsAt(info: GraphQLResolveInfo, path: readonly string[]): Set
   };
   for (const node of info.fieldNodes) walk(node.selectionSet, 0);
   return names;
+}
+
+/**
+ * Whether the resolving field's selection asks, at `path` below it (e.g. edges → node), for any
+ * of `names` (fieldsAt's rules). For loading ahead what the nested fields will need; never for
+ * deciding access.
+ */
+export function selects(info: GraphQLResolveInfo, path: readonly string[], names: ReadonlySet<string>): boolean {
+  for (const name of fieldsAt(info, path)) if (names.has(name)) return true;
+  return false;
 }

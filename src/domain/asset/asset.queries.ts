@@ -3,7 +3,7 @@ import { Asset } from '../../db/entities/index.js';
 import { ContributionStatus, type FileType, type ProcessingStatus } from '../../db/enums.js';
 import { type CursorKeys, decodeCursor, encodeCursor, type Page } from '../pagination.js';
 import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor, pgArray } from '../batch.js';
-import { readColumns, readOnlyColumns } from '../read-model.js';
+import { readColumns } from '../read-model.js';
 
 /**
  * A memory is visible in its chest unless it is in the bin, or came with a contribution and
@@ -63,7 +63,7 @@ export async function loadAssetPages(em: EntityManager, keys: readonly AssetPage
       anyOf: cursor ? keysetRanges(cursor) : undefined,
       orderBy: TIMELINE_ORDER,
       limit: limit + 1,
-      select: properties ? readOnlyColumns(em, Asset, 'a', new Set(properties)) : readColumns(em, Asset, 'a'),
+      select: readColumns(em, Asset, 'a', properties ? new Set(properties) : undefined),
     });
     const rows = await em.execute<Record<string, unknown>[]>(sql, params);
     const byChest = entitiesByChest(em, Asset, rows);
