@@ -98,15 +98,31 @@ export function formatSocketError(log: Logger) {
  * a bad session token into a GraphQLError with UNAUTHENTICATED — and anything else is logged here
  * and replaced.
  */
+/** Whether an error is one of the catalogue's (so its message may reach the client), not an internal one. */
+const isCatalogued = (err: unknown): boolean => {
+  const code = err instanceof AppError ? err.code : err instanceof GraphQLError ? err.extensions.code : undefined;
+  return typeof code === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR && (Object.values(ErrorCode) as string[]).includes(code);
+};
+
+const INTERNAL_CLOSE_REASON = 'Internal server error';
+
+/**
+ * The close reason of a socket whose operation failed: a catalogue error's message (an operation's
+ * context refused: "sign in again"), anything else "Internal server error". A close reason holds
+ * at most 123 bytes.
+ */
+export function socketCloseReason(err: unknown): string {
+  const reason = isCatalogued(err) ? (err as Error).message : INTERNAL_CLOSE_REASON;
+  return Buffer.byteLength(reason) <= 123 ? reason : INTERNAL_CLOSE_REASON;
+}
+
 export function contextFailure(log: Logger, err: unknown): Error {
   const unavailable = asUnavailable(err);
   if (unavailable) {
     log.warn({ err, backend: unavailable.backend }, 'websocket operation met an outage');
     return unavailable;
   }
-  const code = err instanceof AppError ? err.code : err instanceof GraphQLError ? err.extensions.code : undefined;
-  const catalogued = typeof code === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR && (Object.values(ErrorCode) as string[]).includes(code);
-  if (catalogued) return err as Error;
+  if (isCatalogued(err)) return err as Error;
   log.error({ err }, 'could not build the context of a websocket operation');
-  return new Error('Internal server error');
+  return new Error(INTERNAL_CLOSE_REASON);
 }

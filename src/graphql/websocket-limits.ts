@@ -1,15 +1,10 @@
 import type { Context as WsContext } from 'graphql-ws';
-import type { Extra } from 'graphql-ws/use/ws';
 import { RateLimitedError } from '../domain/rate-limit/rate-limiter.js';
-import { clientAddress } from '../http/client-address.js';
 import { type ContextDeps, limiterFor } from './context.js';
+import type { SocketExtra } from './websocket-transport.js';
 
 /** graphql-ws close code for a connection refused by a rate limit (like HTTP 429). */
 export const RATE_LIMITED_CLOSE_CODE = 4429;
-
-/** The client address of a websocket connection, with the same proxy rule as HTTP's req.ip. */
-export const socketClientAddress = (deps: ContextDeps, ctx: WsContext<Record<string, unknown> | undefined, Extra>): string | null =>
-  clientAddress(ctx.extra.request, deps.config.trustProxyHops);
 
 /**
  * A connection whose connectionParams carry a share token from a client past its limit of failed
@@ -17,10 +12,10 @@ export const socketClientAddress = (deps: ContextDeps, ctx: WsContext<Record<str
  * reason (a close frame has no room for extensions). Later operations are checked again as they
  * build their context. Returns whether the connection was refused.
  */
-export async function refuseIfRateLimited(deps: ContextDeps, ctx: WsContext<Record<string, unknown> | undefined, Extra>): Promise<boolean> {
+export async function refuseIfRateLimited(deps: ContextDeps, ctx: WsContext<Record<string, unknown> | undefined, SocketExtra>): Promise<boolean> {
   if (typeof ctx.connectionParams?.shareToken !== 'string') return false;
   try {
-    await limiterFor(deps).check(deps.orm.em.fork(), 'share-token', socketClientAddress(deps, ctx) ?? 'unknown');
+    await limiterFor(deps).check(deps.orm.em.fork(), 'share-token', ctx.extra.clientAddress ?? 'unknown');
     return false;
   } catch (err) {
     if (!(err instanceof RateLimitedError)) throw err;

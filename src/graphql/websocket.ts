@@ -1,19 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { type ExecutionArgs, type ExecutionResult, GraphQLError, type GraphQLSchema } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { authenticate } from '../domain/account/account.service.js';
 import { ServiceUnavailableError } from '../domain/errors.js';
 import { asUnavailable } from '../domain/unavailable.js';
 import { type ContextDeps, createContext } from './context.js';
-import { contextFailure, formatSocketError } from './errors.js';
+import { contextFailure, formatSocketError, socketCloseReason } from './errors.js';
 import { GRAPHQL_DEFAULTS, type GraphQLSettings } from './limits/query-limits.js';
 import { isPrecheckRefusal, socketOnSubscribe } from './limits/socket.js';
 import { socketOperationAccepted, socketOperationInvalid, socketOperationRan, socketOperationStarted } from '../metrics/websocket-operations.js';
 import { sharedSubscribe } from './shared-execution.js';
-import { refuseIfRateLimited, socketClientAddress } from './websocket-limits.js';
+import { refuseIfRateLimited } from './websocket-limits.js';
+import { GRAPHQL_WS_SERVER_OPTIONS, serveGraphqlWs } from './websocket-transport.js';
+import { clientAddress } from '../http/client-address.js';
 
 /** What a client may send in graphql-ws `connectionParams`. */
 interface ConnectionParams {
@@ -61,7 +62,7 @@ const closeTryAgain = (socket: WebSocket, err: ServiceUnavailableError) =>
 export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: ContextDeps, graphql: GraphQLSettings = GRAPHQL_DEFAULTS) {
   // noServer: we route upgrades ourselves, so the HTTP server's own errors (a taken port) are not
   // re-emitted as websocket errors.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, ...GRAPHQL_WS_SERVER_OPTIONS });
   server.on('upgrade', (req, socket, head) => {
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/graphql') {
       socket.destroy();
@@ -71,8 +72,12 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
   });
   const format = formatSocketError(deps.log);
   const onSubscribe = socketOnSubscribe({ schema, settings: graphql, maxPageSize: deps.config.maxPageSize ?? 100 });
-  return useServer(
-    {
+  return serveGraphqlWs({
+    wss,
+    clientAddressOf: (request) => clientAddress(request, deps.config.trustProxyHops),
+    closeReasonOf: socketCloseReason,
+    onInternalError: (err) => deps.log.error({ err }, 'websocket operation failed'),
+    options: {
       schema,
       subscribe: sharedSubscribe,
       // Counted and timed like HTTP's (metrics/websocket-operations.ts); refused documents are counted by the precheck.
@@ -112,7 +117,7 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
           requestId: randomUUID(),
           authorization: authorization(ctx.connectionParams),
           shareToken: typeof (ctx.connectionParams as ConnectionParams | undefined)?.shareToken === 'string' ? ((ctx.connectionParams as ConnectionParams).shareToken as string) : null,
-          clientAddress: socketClientAddress(deps, ctx),
+          clientAddress: ctx.extra.clientAddress,
         }).catch((err: unknown) => {
           const failure = contextFailure(deps.log, err);
           if (failure instanceof ServiceUnavailableError) closeTryAgain(ctx.extra.socket, failure);
@@ -124,6 +129,5 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
       // Error messages: validation failures, and a source stream that threw mid-stream.
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e, 'GRAPHQL_VALIDATION_FAILED')),
     },
-    wss,
-  );
+  });
 }

@@ -1,0 +1,185 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { createClient, GRAPHQL_TRANSPORT_WS_PROTOCOL } from 'graphql-ws';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { GRAPHQL_WS_SERVER_OPTIONS, type ServeGraphqlWsInput, type SocketExtra, serveGraphqlWs } from '../../src/graphql/websocket-transport.js';
+
+/** A schema whose one subscription sends `size` characters per event, as fast as it is read, and says when it ended. */
+function bigEvents(size: number) {
+  const state = { ended: 0, sent: 0 };
+  const Query = new GraphQLObjectType({
+    name: 'Query',
+    fields: { ok: { type: GraphQLString, resolve: () => 'ok' } },
+  });
+  const Subscription = new GraphQLObjectType({
+    name: 'Subscription',
+    fields: {
+      big: {
+        type: GraphQLString,
+        subscribe: async function* () {
+          try {
+            for (;;) {
+              state.sent++;
+              yield { big: 'x'.repeat(size) };
+              // Let the socket write: the server sends as fast as the loop runs.
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+          } finally {
+            state.ended++;
+          }
+        },
+      },
+    },
+  });
+  return {
+    schema: new GraphQLSchema({ query: Query, subscription: Subscription }),
+    state,
+  };
+}
+
+let server: Server | null = null;
+let dispose: (() => Promise<void>) | null = null;
+afterEach(async () => {
+  await dispose?.();
+  server?.close();
+  server = dispose = null;
+});
+
+async function serve(input: Partial<ServeGraphqlWsInput<undefined>> & Pick<ServeGraphqlWsInput<undefined>, 'options'>) {
+  server = createServer();
+  const wss = new WebSocketServer({ server, ...GRAPHQL_WS_SERVER_OPTIONS });
+  const internal: unknown[] = [];
+  ({ dispose } = serveGraphqlWs({
+    wss,
+    clientAddressOf: (req) => req.socket.remoteAddress ?? null,
+    closeReasonOf: () => 'Internal server error',
+    onInternalError: (err) => internal.push(err),
+    ...input,
+  }));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    internal,
+  };
+}
+
+/** A bare protocol client: connection_init and one subscribe, nothing read by graphql-ws code. */
+async function bareSubscriber(url: string, opts: { autoPong?: boolean } = {}) {
+  const ws = new WebSocket(url, GRAPHQL_TRANSPORT_WS_PROTOCOL, {
+    autoPong: opts.autoPong ?? true,
+  });
+  await once(ws, 'open');
+  ws.send(JSON.stringify({ type: 'connection_init' }));
+  const [ack] = await once(ws, 'message');
+  expect(JSON.parse(String(ack))).toEqual({ type: 'connection_ack' });
+  return ws;
+}
+
+describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
+  it('serves the protocol to graphql-ws clients and gives hooks the client address, not the upgrade request', async () => {
+    const { schema, state } = bigEvents(10);
+    const extras: SocketExtra[] = [];
+    const { url } = await serve({
+      options: { schema, onConnect: (ctx) => void extras.push(ctx.extra) },
+    });
+    const client = createClient({
+      url,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
+    const got: unknown[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const stop = client.subscribe(
+        { query: 'subscription { big }' },
+        {
+          next: (r) => {
+            got.push(r);
+            if (got.length === 3) {
+              stop();
+              resolve();
+            }
+          },
+          error: reject,
+          complete: () => undefined,
+        },
+      );
+    });
+    expect(got).toEqual([{ data: { big: 'x'.repeat(10) } }, { data: { big: 'x'.repeat(10) } }, { data: { big: 'x'.repeat(10) } }]);
+    expect(extras).toHaveLength(1);
+    expect(Object.keys(extras[0]!).sort()).toEqual(['clientAddress', 'socket']);
+    expect(extras[0]!.clientAddress).toBe('127.0.0.1');
+    await client.dispose();
+    await expect.poll(() => state.ended).toBe(1);
+  });
+
+  it('cuts a socket that answers no ping and keeps one that does', async () => {
+    const { schema } = bigEvents(10);
+    const { url } = await serve({ options: { schema }, keepAliveMs: 50 });
+    const silent = await bareSubscriber(url, { autoPong: false });
+    const answering = await bareSubscriber(url);
+    let pings = 0;
+    answering.on('ping', () => pings++);
+    const [code] = (await once(silent, 'close')) as [number];
+    // terminate(): no close frame, so the client sees an abnormal closure.
+    expect(code).toBe(1006);
+    await expect.poll(() => pings, { timeout: 5000 }).toBeGreaterThanOrEqual(3);
+    expect(answering.readyState).toBe(WebSocket.OPEN);
+    answering.close();
+  });
+
+  it('cuts a client that reads nothing once too much waits for it, and ends its subscription', async () => {
+    const { schema, state } = bigEvents(64 * 1024);
+    const { url } = await serve({
+      options: { schema },
+      maxBufferedBytes: 1024 * 1024,
+    });
+    const ws = await bareSubscriber(url);
+    ws.send(
+      JSON.stringify({
+        id: '1',
+        type: 'subscribe',
+        payload: { query: 'subscription { big }' },
+      }),
+    );
+    await once(ws, 'message');
+    // The client stops reading: the kernel's buffers fill, then the server's.
+    (ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    await expect.poll(() => state.ended, { timeout: 20_000 }).toBe(1);
+    // It was given up on after the limit, not after everything it would have been sent.
+    expect(state.sent).toBeGreaterThan(16);
+    (ws as unknown as { _socket: import('node:net').Socket })._socket.resume();
+    const [code] = (await once(ws, 'close')) as [number];
+    expect(code).toBe(1006);
+  });
+
+  it('closes with 4500 and the reason the server gives when an operation fails, and reports it', async () => {
+    const { schema } = bigEvents(10);
+    const boom = new Error('secret detail of a bug');
+    const { url, internal } = await serve({
+      options: {
+        schema,
+        onSubscribe: () => {
+          throw boom;
+        },
+      },
+    });
+    const ws = await bareSubscriber(url);
+    ws.send(
+      JSON.stringify({
+        id: '1',
+        type: 'subscribe',
+        payload: { query: 'subscription { big }' },
+      }),
+    );
+    const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+    expect({ code, reason: String(reason) }).toEqual({
+      code: 4500,
+      reason: 'Internal server error',
+    });
+    expect(internal).toEqual([boom]);
+  });
+});
