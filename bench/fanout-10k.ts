@@ -17,7 +17,7 @@
  *     subscribed and idle, less the same before any client came, divided by N.
  *
  *   npx tsx bench/fanout-10k.ts [--quick] [--profile]   (--profile: CPU profile of the app's
- *   event rounds and a heap snapshot of the idle app, written under /tmp)
+ *   event rounds and heap snapshots of the app before any client and idle, written under /tmp)
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -152,6 +152,8 @@ export async function run({ quick = process.argv.includes('--quick'), profile = 
     await sleep(1000);
     const appBase = (await app.ask<{ memory: MemoryReport }>({ cmd: 'memory' }, 'memory')).memory;
     const rawBase = (await raw.ask<{ memory: MemoryReport }>({ cmd: 'memory' }, 'memory')).memory;
+    // The same snapshot before any client came: what idle subscribers hold is the difference.
+    if (profile) await app.ask({ cmd: 'heap-snapshot', file: '/tmp/fanout-app-base.heapsnapshot' }, 'heap-snapshot');
 
     const opts = (o: object) => [JSON.stringify(o)];
     const appClients = start('app clients', 'bench/fanout/clients.ts', opts({ mode: 'graphql', url: appReady.url, n, token: appReady.token, shareToken: appReady.shareToken, chestId: appReady.chestId, query: SUBSCRIPTION }));

@@ -45,57 +45,87 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
   if (text === undefined) printed.set(args.document, (text = print(args.document)));
   const key = JSON.stringify([text, args.operationName ?? null, args.variableValues ?? {}, ctx.viewer.accountId, ctx.viewer.shareToken]);
 
-  const run = (payload: SharedPayload): Promise<ExecutionResult> => {
-    subscriptionStats.executed++;
-    const em = payload.em ?? ctx.fork();
-    const actor = payload.actor ?? ctx.actor;
-    if (!actor) throw new Error('sharedSubscribe: an event without its subscriber');
-    const contextValue: Context = { ...ctx, em, actor, loaders: createLoaders(em) };
-    return Promise.resolve(execute({ ...args, rootValue: payload, contextValue }));
-  };
-  const source = stream as AsyncIterableIterator<SharedPayload>;
-  const tracked = subscriptionOpened();
-  const resultFor = (payload: SharedPayload): Promise<ExecutionResult> => {
+  return new SharedSubscription({ source: stream as AsyncIterableIterator<SharedPayload>, args, ctx, key });
+}
+
+interface SharedSubscriptionInput {
+  source: AsyncIterableIterator<SharedPayload>;
+  args: ExecutionArgs;
+  ctx: Context;
+  /** Subscriptions with the same key share each event's execution. */
+  key: string;
+}
+
+/**
+ * One socket's subscription: its events mapped to results. An object with its methods on the
+ * prototype, not an async generator or a set of closures: an idle memorial can hold ten thousand
+ * of these. (A generator waiting for the next event would also queue return() behind it, keeping
+ * an unsubscribed socket's listener until the next event.)
+ */
+class SharedSubscription implements AsyncGenerator<ExecutionResult> {
+  private readonly tracked = subscriptionOpened();
+
+  constructor(private readonly input: SharedSubscriptionInput) {}
+
+  // Not async: no suspended frame per idle subscriber, only the source's pending promise.
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    return this.input.source.next().then(
+      (r) => {
+        if (r.done) {
+          this.tracked.closed();
+          return { done: true, value: undefined };
+        }
+        return this.resultFor(r.value).then((value) => ({ done: false, value }));
+      },
+      (err: unknown) => {
+        this.tracked.closed();
+        throw err;
+      },
+    );
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult>> {
+    this.tracked.closed();
+    await this.input.source.return?.();
+    return { done: true, value: undefined };
+  }
+
+  async throw(err: unknown): Promise<IteratorResult<ExecutionResult>> {
+    this.tracked.closed();
+    await this.input.source.return?.();
+    throw err;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.tracked.closed();
+    await this.input.source.return?.();
+  }
+
+  private resultFor(payload: SharedPayload): Promise<ExecutionResult> {
     subscriptionStats.delivered++;
-    tracked.delivered();
+    this.tracked.delivered();
     const shared = payload?.event;
-    if (!shared) return run(payload);
+    if (!shared) return this.run(payload);
     let byKey = results.get(shared);
     if (!byKey) results.set(shared, (byKey = new Map()));
-    let result = byKey.get(key);
-    if (!result) byKey.set(key, (result = run(payload)));
+    let result = byKey.get(this.input.key);
+    if (!result) byKey.set(this.input.key, (result = this.run(payload)));
     return result;
-  };
-  // An iterator object, not an async generator: a generator waiting for the next event would
-  // queue return() behind it, keeping an unsubscribed socket's listener until the next event.
-  const mapped: AsyncGenerator<ExecutionResult> = {
-    async next() {
-      const r = await source.next().catch((err: unknown) => {
-        tracked.closed();
-        throw err;
-      });
-      if (r.done) tracked.closed();
-      return r.done ? { done: true, value: undefined } : { done: false, value: await resultFor(r.value) };
-    },
-    async return() {
-      tracked.closed();
-      await source.return?.();
-      return { done: true, value: undefined };
-    },
-    async throw(err: unknown) {
-      tracked.closed();
-      await source.return?.();
-      throw err;
-    },
-    [Symbol.asyncIterator]() {
-      return mapped;
-    },
-    async [Symbol.asyncDispose]() {
-      tracked.closed();
-      await source.return?.();
-    },
-  };
-  return mapped;
+  }
+
+  private run(payload: SharedPayload): Promise<ExecutionResult> {
+    subscriptionStats.executed++;
+    const { ctx, args } = this.input;
+    const em = payload.em ?? ctx.fork();
+    const actor = payload.actor ?? ctx.actor;
+    if (!actor) return Promise.reject(new Error('sharedSubscribe: an event without its subscriber'));
+    const contextValue: Context = { ...ctx, em, actor, loaders: createLoaders(em) };
+    return Promise.resolve(execute({ ...args, rootValue: payload, contextValue }));
+  }
 }
 
 /**

@@ -90,13 +90,18 @@ export interface TrackedSubscription {
 
 export function subscriptionOpened(): TrackedSubscription {
   subscriptionsOpen.inc();
-  let open = true;
-  return {
-    delivered: () => subscriptionEvents.inc(),
-    closed() {
-      if (!open) return;
-      open = false;
-      subscriptionsOpen.dec();
-    },
-  };
+  return new OpenSubscription();
+}
+
+/** A class, not closures: every idle subscriber holds one. */
+class OpenSubscription implements TrackedSubscription {
+  private open = true;
+  delivered(): void {
+    subscriptionEvents.inc();
+  }
+  closed(): void {
+    if (!this.open) return;
+    this.open = false;
+    subscriptionsOpen.dec();
+  }
 }

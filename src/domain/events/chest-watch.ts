@@ -101,41 +101,8 @@ export async function watchChest(
   const action = kinds.every((k) => NEEDS[k] === 'moderate') ? 'moderate' : 'read';
   await authorizeChest(em, actor, chestId, action);
   const source = bus.subscribe<ChestEventMessage>(topics.chest(chestId));
-  const end = async (): Promise<IteratorResult<WatchedChestEvent>> => {
-    await source.return?.();
-    return { done: true, value: undefined };
-  };
   const viewerKey = JSON.stringify([viewer.accountId, viewer.sessionToken, viewer.shareToken, action]);
-  const decide = async (event: ChestEventMessage): Promise<Decision> => {
-    const fresh = newEm();
-    const now = await currentActor(fresh, viewer);
-    const chest = now ? await fresh.findOne(Chest, { id: chestId }) : null;
-    if (!now || !chest || !(await may(now, chest, action))) return 'end';
-    const [seen] = await visibleEvents(fresh, now, chest, [event]);
-    return seen ? { ...seen, actor: now, em: fresh } : 'skip';
-  };
-  const watched: AsyncIterableIterator<WatchedChestEvent> = {
-    async next() {
-      for (;;) {
-        const r = await source.next();
-        if (r.done) return end();
-        if (!kinds.includes(r.value.kind)) continue;
-        // Sockets of the same viewer share one check per event (the bus hands every local
-        // subscriber the same message object): fifty tabs on a memorial cost one check.
-        let byViewer = decisions.get(r.value);
-        if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
-        let decision = byViewer.get(viewerKey);
-        if (!decision) byViewer.set(viewerKey, (decision = decide(r.value)));
-        const d = await decision;
-        if (d === 'end') return end();
-        if (d !== 'skip') return { done: false, value: d };
-      }
-    },
-    return: end,
-    [Symbol.asyncIterator]() {
-      return watched;
-    },
-  };
+  const watched = new ChestWatch({ source, newEm, viewer, chestId, action, kinds, viewerKey });
   perEventViewer.add(watched);
   return watched;
 }
@@ -168,4 +135,57 @@ export async function listChestEvents(em: EntityManager, actor: Actor, chestId: 
   const page = rows.slice(0, first);
   const events = await visibleEvents(em, actor, chest, page);
   return { events, lastSeq: page.at(-1)?.seq ?? Math.min(since, chest.eventSeq), hasMore: rows.length > first };
+}
+
+interface ChestWatchInput {
+  source: AsyncIterableIterator<ChestEventMessage>;
+  newEm: () => EntityManager;
+  viewer: Viewer;
+  chestId: string;
+  action: ChestAction;
+  kinds: readonly ChestEventKind[];
+  /** Subscribers with the same key share one decision per event. */
+  viewerKey: string;
+}
+
+/** One subscriber's stream: a class, since a memorial's idle subscribers each hold one and closures cost more. */
+class ChestWatch implements AsyncIterableIterator<WatchedChestEvent> {
+  constructor(private readonly input: ChestWatchInput) {}
+
+  async next(): Promise<IteratorResult<WatchedChestEvent>> {
+    const { source, kinds, viewerKey } = this.input;
+    for (;;) {
+      const r = await source.next();
+      if (r.done) return this.return();
+      if (!kinds.includes(r.value.kind)) continue;
+      // Sockets of the same viewer share one check per event (the bus hands every local
+      // subscriber the same message object): fifty tabs on a memorial cost one check.
+      let byViewer = decisions.get(r.value);
+      if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
+      let decision = byViewer.get(viewerKey);
+      if (!decision) byViewer.set(viewerKey, (decision = this.decide(r.value)));
+      const d = await decision;
+      if (d === 'end') return this.return();
+      if (d !== 'skip') return { done: false, value: d };
+    }
+  }
+
+  async return(): Promise<IteratorResult<WatchedChestEvent>> {
+    await this.input.source.return?.();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private async decide(event: ChestEventMessage): Promise<Decision> {
+    const { newEm, viewer, chestId, action } = this.input;
+    const fresh = newEm();
+    const now = await currentActor(fresh, viewer);
+    const chest = now ? await fresh.findOne(Chest, { id: chestId }) : null;
+    if (!now || !chest || !(await may(now, chest, action))) return 'end';
+    const [seen] = await visibleEvents(fresh, now, chest, [event]);
+    return seen ? { ...seen, actor: now, em: fresh } : 'skip';
+  }
 }
