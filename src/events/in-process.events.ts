@@ -16,7 +16,23 @@ class Subscriber<T> implements AsyncIterableIterator<T> {
   private moreWaiting: Reader<T>[] | null = null;
   private done = false;
 
-  constructor(private readonly leave: (s: Subscriber<T>) => void) {}
+  /** Called once when it ends (a subscriber with an abort signal stops listening to it). */
+  onEnd: (() => void) | null = null;
+
+  constructor(
+    private readonly topics: Map<string, Set<Subscriber<unknown>>>,
+    readonly topic: string,
+  ) {}
+
+  /** Leaves its topic. */
+  private leave(): void {
+    const set = this.topics.get(this.topic);
+    if (set) {
+      set.delete(this as Subscriber<unknown>);
+      if (set.size === 0) this.topics.delete(this.topic);
+    }
+    this.onEnd?.();
+  }
 
   push(value: T): void {
     if (this.done) return;
@@ -45,7 +61,7 @@ class Subscriber<T> implements AsyncIterableIterator<T> {
     if (this.done) return;
     this.done = true;
     this.queue = null;
-    this.leave(this);
+    this.leave();
     const readers = [this.waiting, ...(this.moreWaiting ?? [])];
     this.waiting = null;
     this.moreWaiting = null;
@@ -84,23 +100,24 @@ export class InProcessEventBus implements EventBus {
   }
 
   subscribe<T>(topic: string, signal?: AbortSignal): AsyncIterableIterator<T> {
-    const subscriber = new Subscriber<T>((s) => {
-      const set = this.topics.get(topic);
-      if (!set) return;
-      set.delete(s as Subscriber<unknown>);
-      if (set.size === 0) this.topics.delete(topic);
-      signal?.removeEventListener('abort', onAbort);
-    });
+    // A method, not a closure per subscriber: ten thousand idle subscribers each hold it.
+    const subscriber = new Subscriber<T>(this.topics, topic);
+    if (!signal) return this.join(subscriber);
     // An abort ends the stream like return() would; it is how a subscriber leaves, not a failure.
     const onAbort = () => subscriber.end();
-    if (signal?.aborted) {
+    subscriber.onEnd = () => signal.removeEventListener('abort', onAbort);
+    if (signal.aborted) {
       subscriber.end();
       return subscriber;
     }
-    let set = this.topics.get(topic);
-    if (!set) this.topics.set(topic, (set = new Set()));
+    signal.addEventListener('abort', onAbort, { once: true });
+    return this.join(subscriber);
+  }
+
+  private join<T>(subscriber: Subscriber<T>): Subscriber<T> {
+    let set = this.topics.get(subscriber.topic);
+    if (!set) this.topics.set(subscriber.topic, (set = new Set()));
     set.add(subscriber as Subscriber<unknown>);
-    signal?.addEventListener('abort', onAbort, { once: true });
     return subscriber;
   }
 }

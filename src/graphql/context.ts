@@ -142,8 +142,12 @@ const LAZY = {
 
 /** Context.fork: a new EntityManager each call, for work that must not see the request's. */
 function forkOf(orm: ContextDeps['orm']): () => EntityManager {
-  return () => orm.em.fork();
+  // One function per ORM, shared by every context (an idle subscriber keeps its context).
+  let fork = forks.get(orm);
+  if (!fork) forks.set(orm, (fork = () => orm.em.fork()));
+  return fork;
 }
+const forks = new WeakMap<ContextDeps['orm'], () => EntityManager>();
 
 const limiters = new WeakMap<ContextDeps['config'], RateLimiter>();
 

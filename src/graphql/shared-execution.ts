@@ -22,6 +22,21 @@ const printed = new WeakMap<object, string>();
 const results = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
 
 /**
+ * The one copy of each recent key: ten thousand subscribers of one memorial with the same
+ * document and viewer hold one string (it holds the document's text) instead of one each.
+ * Bounded; a key past the bound is used as it is.
+ */
+const keys = new Map<string, string>();
+const MAX_KEYS = 4096;
+function sharedKey(key: string): string {
+  const known = keys.get(key);
+  if (known !== undefined) return known;
+  if (keys.size >= MAX_KEYS) keys.delete(keys.keys().next().value!);
+  keys.set(key, key);
+  return key;
+}
+
+/**
  * graphql-ws `subscribe`: like graphql-js's, but each event's selection is executed once per
  * distinct subscription (same document, variables and viewer) rather than once per socket, so
  * fifty open tabs on a public memorial cost one execution per event. Access was already checked
@@ -43,7 +58,7 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerat
   }
   let text = printed.get(args.document);
   if (text === undefined) printed.set(args.document, (text = print(args.document)));
-  const key = JSON.stringify([text, args.operationName ?? null, args.variableValues ?? {}, ctx.viewer.accountId, ctx.viewer.shareToken]);
+  const key = sharedKey(JSON.stringify([text, args.operationName ?? null, args.variableValues ?? {}, ctx.viewer.accountId, ctx.viewer.shareToken]));
 
   return new SharedSubscription({ source: stream as AsyncIterableIterator<SharedPayload>, args, ctx, key });
 }

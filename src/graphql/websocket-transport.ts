@@ -65,13 +65,14 @@ export function serveGraphqlWs<P extends Record<PropertyKey, unknown> | undefine
   wss.on('connection', (ws: WebSocket, request: IncomingMessage) => {
     const socket = new ServedSocket(ws as Served, limits);
     (ws as Served)[SOCKET] = socket;
-    ws.once('error', onSocketError);
+    // on, not once: once wraps each listener in a closure of its own; these run at most once anyway.
+    ws.on('error', onSocketError);
     ws.on('pong', onSocketPong);
     socket.closed = server.opened(socket, {
       socket: ws,
       clientAddress: clientAddressOf(request),
     });
-    ws.once('close', onSocketClose);
+    ws.on('close', onSocketClose);
   });
 
   // One sweep for every socket: a socket that has not answered the last ping is cut.

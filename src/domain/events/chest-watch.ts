@@ -152,22 +152,22 @@ interface ChestWatchInput {
 class ChestWatch implements AsyncIterableIterator<WatchedChestEvent> {
   constructor(private readonly input: ChestWatchInput) {}
 
-  async next(): Promise<IteratorResult<WatchedChestEvent>> {
-    const { source, kinds, viewerKey } = this.input;
-    for (;;) {
-      const r = await source.next();
-      if (r.done) return this.return();
-      if (!kinds.includes(r.value.kind)) continue;
-      // Sockets of the same viewer share one check per event (the bus hands every local
-      // subscriber the same message object): fifty tabs on a memorial cost one check.
-      let byViewer = decisions.get(r.value);
-      if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
-      let decision = byViewer.get(viewerKey);
-      if (!decision) byViewer.set(viewerKey, (decision = this.decide(r.value)));
-      const d = await decision;
-      if (d === 'end') return this.return();
-      if (d !== 'skip') return { done: false, value: d };
-    }
+  // Not async: an idle subscriber then holds the source's pending promise, not a suspended frame as well.
+  next(): Promise<IteratorResult<WatchedChestEvent>> {
+    return this.input.source.next().then((r) => this.handle(r));
+  }
+
+  private handle(r: IteratorResult<ChestEventMessage>): Promise<IteratorResult<WatchedChestEvent>> {
+    if (r.done) return this.return();
+    const { kinds, viewerKey } = this.input;
+    if (!kinds.includes(r.value.kind)) return this.next();
+    // Sockets of the same viewer share one check per event (the bus hands every local
+    // subscriber the same message object): fifty tabs on a memorial cost one check.
+    let byViewer = decisions.get(r.value);
+    if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
+    let decision = byViewer.get(viewerKey);
+    if (!decision) byViewer.set(viewerKey, (decision = this.decide(r.value)));
+    return decision.then((d) => (d === 'end' ? this.return() : d === 'skip' ? this.next() : { done: false, value: d }));
   }
 
   async return(): Promise<IteratorResult<WatchedChestEvent>> {
