@@ -79,12 +79,22 @@ interface SharedSubscriptionInput {
  */
 class SharedSubscription implements AsyncGenerator<ExecutionResult> {
   private readonly tracked = subscriptionOpened();
+  // The input's fields on the object itself: one object per subscriber, not two.
+  private readonly source: SharedSubscriptionInput['source'];
+  private readonly args: ExecutionArgs;
+  private readonly ctx: Context;
+  private readonly key: string;
 
-  constructor(private readonly input: SharedSubscriptionInput) {}
+  constructor({ source, args, ctx, key }: SharedSubscriptionInput) {
+    this.source = source;
+    this.args = args;
+    this.ctx = ctx;
+    this.key = key;
+  }
 
   // Not async: no suspended frame per idle subscriber, only the source's pending promise.
   next(): Promise<IteratorResult<ExecutionResult>> {
-    return this.input.source.next().then(
+    return this.source.next().then(
       (r) => {
         if (r.done) {
           this.tracked.closed();
@@ -101,13 +111,13 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult> {
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
     this.tracked.closed();
-    await this.input.source.return?.();
+    await this.source.return?.();
     return { done: true, value: undefined };
   }
 
   async throw(err: unknown): Promise<IteratorResult<ExecutionResult>> {
     this.tracked.closed();
-    await this.input.source.return?.();
+    await this.source.return?.();
     throw err;
   }
 
@@ -117,7 +127,7 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.tracked.closed();
-    await this.input.source.return?.();
+    await this.source.return?.();
   }
 
   private resultFor(payload: SharedPayload): Promise<ExecutionResult> {
@@ -127,14 +137,14 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult> {
     if (!shared) return this.run(payload);
     let byKey = results.get(shared);
     if (!byKey) results.set(shared, (byKey = new Map()));
-    let result = byKey.get(this.input.key);
-    if (!result) byKey.set(this.input.key, (result = this.run(payload)));
+    let result = byKey.get(this.key);
+    if (!result) byKey.set(this.key, (result = this.run(payload)));
     return result;
   }
 
   private run(payload: SharedPayload): Promise<ExecutionResult> {
     subscriptionStats.executed++;
-    const { ctx, args } = this.input;
+    const { ctx, args } = this;
     const em = payload.em ?? ctx.fork();
     const actor = payload.actor ?? ctx.actor;
     if (!actor) return Promise.reject(new Error('sharedSubscribe: an event without its subscriber'));

@@ -1,6 +1,6 @@
-import type { Context as WsContext } from 'graphql-ws';
 import { RateLimitedError } from '../domain/rate-limit/rate-limiter.js';
 import { type ContextDeps, limiterFor } from './context.js';
+import type { SocketContext } from './websocket-protocol.js';
 import type { SocketExtra } from './websocket-transport.js';
 
 /** graphql-ws close code for a connection refused by a rate limit (like HTTP 429). */
@@ -12,7 +12,7 @@ export const RATE_LIMITED_CLOSE_CODE = 4429;
  * reason (a close frame has no room for extensions). Later operations are checked again as they
  * build their context. Returns whether the connection was refused.
  */
-export async function refuseIfRateLimited(deps: ContextDeps, ctx: WsContext<Record<string, unknown> | undefined, SocketExtra>): Promise<boolean> {
+export async function refuseIfRateLimited(deps: ContextDeps, ctx: SocketContext<SocketExtra>): Promise<boolean> {
   if (typeof ctx.connectionParams?.shareToken !== 'string') return false;
   try {
     await limiterFor(deps).check(deps.orm.em.fork(), 'share-token', ctx.extra.clientAddress ?? 'unknown');

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { CloseCode, handleProtocols, makeServer, type ServerOptions, type WebSocket as ProtocolSocket } from 'graphql-ws';
+import { CloseCode, handleProtocols } from 'graphql-ws';
 import { WebSocket, type WebSocketServer } from 'ws';
+import { ProtocolConnection, type ProtocolHooks, type ProtocolSocket } from './websocket-protocol.js';
 
 /** What graphql-ws hands our hooks as `ctx.extra`: the socket, and what was read off its upgrade request. */
 export interface SocketExtra {
@@ -9,14 +10,16 @@ export interface SocketExtra {
   readonly clientAddress: string | null;
 }
 
-export interface ServeGraphqlWsInput<P extends Record<PropertyKey, unknown> | undefined> {
+export interface ServeGraphqlWsInput {
   wss: WebSocketServer;
-  options: ServerOptions<P, SocketExtra>;
+  hooks: ProtocolHooks<SocketExtra>;
   clientAddressOf: (request: IncomingMessage) => string | null;
   /** An operation failed past graphql-ws's own handling: the socket closes with 4500 and this reason. */
   closeReasonOf: (err: unknown) => string;
   /** Errors of the sockets themselves and of the server. */
   onInternalError: (err: unknown) => void;
+  /** How long a socket may stay without connection_init (then 4408); graphql-ws's default, 3 s. */
+  connectionInitWaitMs?: number;
   /** A socket that answers no ping within this long is cut (graphql-ws's own adapter uses 12 s). */
   keepAliveMs?: number;
   /**
@@ -33,24 +36,24 @@ interface Served extends WebSocket {
 }
 
 /**
- * graphql-ws's protocol server (`makeServer`) on `ws` sockets: what `graphql-ws/use/ws` does, but
- * with less kept per socket, since a memorial can have ten thousand idle subscribers. That adapter
- * keeps the upgrade request (its headers and socket references), two timers, half a dozen
- * closures and a suspended async frame per socket, and sends every message through a new promise
- * and callback. Here a socket costs one small object: the listeners are shared functions that
- * find it through the socket, one timer pings every socket (the `ws` heartbeat pattern), and a
- * send is a plain `ws.send` (ws queues and orders the frames).
+ * The graphql-transport-ws protocol (websocket-protocol.ts) on `ws` sockets: what graphql-ws's
+ * `useServer` does, but with less kept per socket, since a memorial can have ten thousand idle
+ * subscribers. That adapter keeps the upgrade request (its headers and socket references), two
+ * timers, half a dozen closures and a suspended async frame per socket, and sends every message
+ * through a new promise and callback. Here a socket costs two small objects: the listeners are
+ * shared functions that find it through the socket, one timer pings every socket (the `ws`
+ * heartbeat pattern), and a send is a plain `ws.send` (ws queues and orders the frames).
  */
-export function serveGraphqlWs<P extends Record<PropertyKey, unknown> | undefined>({
+export function serveGraphqlWs({
   wss,
-  options,
+  hooks,
   clientAddressOf,
   closeReasonOf,
   onInternalError,
+  connectionInitWaitMs,
   keepAliveMs = 12_000,
   maxBufferedBytes = 4 * 1024 * 1024,
-}: ServeGraphqlWsInput<P>) {
-  const server = makeServer(options);
+}: ServeGraphqlWsInput) {
   const fail = (socket: WebSocket, err: unknown) => {
     const reason = closeReasonOf(err);
     if (reason === INTERNAL_REASON) onInternalError(err);
@@ -65,13 +68,11 @@ export function serveGraphqlWs<P extends Record<PropertyKey, unknown> | undefine
   wss.on('connection', (ws: WebSocket, request: IncomingMessage) => {
     const socket = new ServedSocket(ws as Served, limits);
     (ws as Served)[SOCKET] = socket;
+    socket.connection = new ProtocolConnection({ socket, hooks, extra: { socket: ws, clientAddress: clientAddressOf(request) }, initWaitMs: connectionInitWaitMs });
+    ws.on('message', onSocketMessage);
     // on, not once: once wraps each listener in a closure of its own; these run at most once anyway.
     ws.on('error', onSocketError);
     ws.on('pong', onSocketPong);
-    socket.closed = server.opened(socket, {
-      socket: ws,
-      clientAddress: clientAddressOf(request),
-    });
     ws.on('close', onSocketClose);
   });
 
@@ -111,11 +112,10 @@ interface SocketLimits {
   fail: (socket: WebSocket, err: unknown) => void;
 }
 
-/** One socket as graphql-ws's protocol server sees it. */
+/** One socket, as its protocol connection sees it. */
 class ServedSocket implements ProtocolSocket {
   awaitingPong = false;
-  closed: ((code?: number, reason?: string) => Promise<void>) | null = null;
-  private handle: ((data: string) => Promise<void>) | null = null;
+  connection: ProtocolConnection<SocketExtra> | null = null;
 
   constructor(
     private readonly ws: Served,
@@ -136,27 +136,21 @@ class ServedSocket implements ProtocolSocket {
     ws.send(data);
   }
 
-  close(code?: number, reason?: string): void {
+  close(code: number, reason: string): void {
     this.ws.close(code, reason);
   }
 
-  onMessage(cb: (data: string) => Promise<void>): void {
-    this.handle = cb;
-    this.ws.on('message', onSocketMessage);
-  }
-
   received(data: string): void {
-    // For a subscription this settles only when it ends: not awaited, so no frame waits with it.
-    this.handle?.(data).catch((err: unknown) => this.limits.fail(this.ws, err));
+    this.connection?.received(data);
   }
 
   pong(): void {
     this.awaitingPong = false;
   }
 
-  /** The socket closed: graphql-ws ends its subscriptions. */
-  ended(code: number, reason: string): void {
-    this.closed?.(code, reason).catch((err: unknown) => this.limits.fail(this.ws, err));
+  /** The socket closed: its subscriptions end. */
+  ended(): void {
+    this.connection?.closed();
   }
 
   failed(err: unknown): void {
@@ -175,6 +169,6 @@ function onSocketPong(this: WebSocket): void {
 function onSocketError(this: WebSocket, err: Error): void {
   served(this).failed(err);
 }
-function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
-  served(this).ended(code, String(reason));
+function onSocketClose(this: WebSocket): void {
+  served(this).ended();
 }

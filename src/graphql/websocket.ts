@@ -77,18 +77,17 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
     clientAddressOf: (request) => clientAddress(request, deps.config.trustProxyHops),
     closeReasonOf: socketCloseReason,
     onInternalError: (err) => deps.log.error({ err }, 'websocket operation failed'),
-    options: {
-      schema,
+    hooks: {
       subscribe: sharedSubscribe,
       // Counted and timed like HTTP's (metrics/websocket-operations.ts); refused documents are counted by the precheck.
-      onSubscribe: (_ctx, _id, payload) => {
+      onSubscribe: (payload) => {
         const started = socketOperationStarted();
         const checked = onSubscribe(payload);
         if (!Array.isArray(checked)) socketOperationAccepted({ started, args: checked as ExecutionArgs });
         else if (!isPrecheckRefusal(checked)) socketOperationInvalid({ started, payload, errors: checked });
         return checked;
       },
-      onOperation: (_ctx, _id, _payload, args, result) => void socketOperationRan({ args, result }),
+      onOperation: (args, result) => void socketOperationRan({ args, result: result as never }),
       onConnect: async (ctx) => {
         try {
           if (await refuseIfRateLimited(deps, ctx)) return false;
@@ -106,7 +105,7 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
           const unavailable = asUnavailable(err);
           if (!unavailable) throw err;
           deps.log.warn({ err, backend: unavailable.backend }, 'websocket connection met an outage');
-          // Closed first: graphql-ws's own close (4403 for false) then finds the socket closing.
+          // Closed first: the protocol's own close (4403 for false) then finds the socket closing.
           closeTryAgain(ctx.extra.socket, unavailable);
           return false;
         }
@@ -124,10 +123,10 @@ export function attachWebSockets(server: Server, schema: GraphQLSchema, deps: Co
           throw failure;
         }),
       // Results: resolver errors, and variables execution could not coerce.
-      onNext: (_ctx, _id, _payload, _args, result) =>
+      onNext: (result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => format(requestError(result, e), 'BAD_USER_INPUT')) as never } : result,
       // Error messages: validation failures, and a source stream that threw mid-stream.
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e, 'GRAPHQL_VALIDATION_FAILED')),
+      onError: (errors) => errors.map((e) => format(e, 'GRAPHQL_VALIDATION_FAILED')),
     },
   });
 }

@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { type ExecutionResult, GraphQLError, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, subscribe } from 'graphql';
 import { createClient, GRAPHQL_TRANSPORT_WS_PROTOCOL } from 'graphql-ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { ProtocolHooks } from '../../src/graphql/websocket-protocol.js';
 import { GRAPHQL_WS_SERVER_OPTIONS, type ServeGraphqlWsInput, type SocketExtra, serveGraphqlWs } from '../../src/graphql/websocket-transport.js';
 
 /** A schema whose one subscription sends `size` characters per event, as fast as it is read, and says when it ended. */
@@ -48,7 +49,20 @@ afterEach(async () => {
   server = dispose = null;
 });
 
-async function serve(input: Partial<ServeGraphqlWsInput<undefined>> & Pick<ServeGraphqlWsInput<undefined>, 'options'>) {
+/** Hooks that run any document against the schema, as graphql-ws would without hooks of its own. */
+function plainHooks(schema: GraphQLSchema, over: Partial<ProtocolHooks<SocketExtra>> = {}): ProtocolHooks<SocketExtra> {
+  return {
+    onConnect: () => true,
+    onSubscribe: (payload) => ({ schema, document: parse(payload.query), variableValues: payload.variables ?? null }),
+    context: async () => ({}),
+    subscribe: (args) => subscribe(args) as Promise<AsyncGenerator<ExecutionResult> | ExecutionResult>,
+    onNext: (result) => result,
+    onError: (errors) => errors.map((e) => e.toJSON()),
+    ...over,
+  };
+}
+
+async function serve(input: Partial<ServeGraphqlWsInput> & Pick<ServeGraphqlWsInput, 'hooks'>) {
   server = createServer();
   const wss = new WebSocketServer({ server, ...GRAPHQL_WS_SERVER_OPTIONS });
   const internal: unknown[] = [];
@@ -84,7 +98,12 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
     const { schema, state } = bigEvents(10);
     const extras: SocketExtra[] = [];
     const { url } = await serve({
-      options: { schema, onConnect: (ctx) => void extras.push(ctx.extra) },
+      hooks: plainHooks(schema, {
+        onConnect: (ctx) => {
+          extras.push(ctx.extra);
+          return true;
+        },
+      }),
     });
     const client = createClient({
       url,
@@ -118,7 +137,7 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
 
   it('cuts a socket that answers no ping and keeps one that does', async () => {
     const { schema } = bigEvents(10);
-    const { url } = await serve({ options: { schema }, keepAliveMs: 50 });
+    const { url } = await serve({ hooks: plainHooks(schema), keepAliveMs: 50 });
     const silent = await bareSubscriber(url, { autoPong: false });
     const answering = await bareSubscriber(url);
     let pings = 0;
@@ -133,10 +152,7 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
 
   it('cuts a client that reads nothing once too much waits for it, and ends its subscription', async () => {
     const { schema, state } = bigEvents(64 * 1024);
-    const { url } = await serve({
-      options: { schema },
-      maxBufferedBytes: 1024 * 1024,
-    });
+    const { url } = await serve({ hooks: plainHooks(schema), maxBufferedBytes: 1024 * 1024 });
     const ws = await bareSubscriber(url);
     ws.send(
       JSON.stringify({
@@ -160,12 +176,9 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
     const { schema } = bigEvents(10);
     const boom = new Error('secret detail of a bug');
     const { url, internal } = await serve({
-      options: {
-        schema,
-        onSubscribe: () => {
-          throw boom;
-        },
-      },
+      hooks: plainHooks(schema, {
+        context: () => Promise.reject(boom),
+      }),
     });
     const ws = await bareSubscriber(url);
     ws.send(
@@ -181,5 +194,81 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
       reason: 'Internal server error',
     });
     expect(internal).toEqual([boom]);
+  });
+
+  it('answers protocol breaches with graphql-ws close codes', async () => {
+    const { schema } = bigEvents(10);
+    const { url } = await serve({ hooks: plainHooks(schema), connectionInitWaitMs: 100 });
+    const closeOf = async (ws: WebSocket) => {
+      const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+      return { code, reason: String(reason) };
+    };
+    const opened = async (protocol: string | null = GRAPHQL_TRANSPORT_WS_PROTOCOL) => {
+      const ws = protocol === null ? new WebSocket(url) : new WebSocket(url, protocol);
+      await once(ws, 'open');
+      return ws;
+    };
+    // No connection_init in time.
+    expect(await closeOf(await opened())).toEqual({ code: 4408, reason: 'Connection initialisation timeout' });
+    // No subprotocol (an old subscriptions-transport-ws client gets none either).
+    expect(await closeOf(await opened(null))).toEqual({ code: 4406, reason: 'Subprotocol not acceptable' });
+    // Not JSON, or not a message.
+    const garbled = await opened();
+    garbled.send('{not json');
+    expect(await closeOf(garbled)).toEqual({ code: 4400, reason: 'Invalid message received' });
+    // Subscribing before being acknowledged.
+    const early = await opened();
+    early.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: '{ ok }' } }));
+    expect(await closeOf(early)).toEqual({ code: 4401, reason: 'Unauthorized' });
+    // A second connection_init.
+    const twice = await bareSubscriber(url);
+    twice.send(JSON.stringify({ type: 'connection_init' }));
+    expect(await closeOf(twice)).toEqual({ code: 4429, reason: 'Too many initialisation requests' });
+    // Two operations with one id.
+    const dup = await bareSubscriber(url);
+    dup.send(JSON.stringify({ id: 'same', type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    dup.send(JSON.stringify({ id: 'same', type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    expect(await closeOf(dup)).toEqual({ code: 4409, reason: 'Subscriber for same already exists' });
+  });
+
+  it('answers a query with next and complete, a refused document with an error message, and a ping with a pong', async () => {
+    const { schema } = bigEvents(10);
+    const { url } = await serve({ hooks: plainHooks(schema, { onSubscribe: (payload) => (payload.query.includes('nope') ? [new GraphQLError('refused')] : plainHooks(schema).onSubscribe(payload)) }) });
+    const ws = await bareSubscriber(url);
+    const messages: unknown[] = [];
+    ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+    ws.send(JSON.stringify({ id: 'q', type: 'subscribe', payload: { query: '{ ok }' } }));
+    ws.send(JSON.stringify({ id: 'r', type: 'subscribe', payload: { query: '{ nope }' } }));
+    ws.send(JSON.stringify({ type: 'ping', payload: { n: 1 } }));
+    await expect.poll(() => messages.length).toBe(4);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        { id: 'q', type: 'next', payload: { data: { ok: 'ok' } } },
+        { id: 'q', type: 'complete' },
+        { id: 'r', type: 'error', payload: [{ message: 'refused' }] },
+        { type: 'pong', payload: { n: 1 } },
+      ]),
+    );
+    ws.close();
+  });
+
+  it("ends the server's subscription when the client completes it, and sends nothing for it afterwards", async () => {
+    const { schema, state } = bigEvents(10);
+    const { url } = await serve({ hooks: plainHooks(schema) });
+    const ws = await bareSubscriber(url);
+    const ids: string[] = [];
+    ws.on('message', (data) => ids.push((JSON.parse(String(data)) as { id: string }).id));
+    ws.send(JSON.stringify({ id: 'a', type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    ws.send(JSON.stringify({ id: 'b', type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    await expect.poll(() => ids.includes('a') && ids.includes('b')).toBe(true);
+    ws.send(JSON.stringify({ id: 'a', type: 'complete' }));
+    await expect.poll(() => state.ended).toBe(1);
+    // Every message for a after the server saw the complete would arrive before this ping's pong.
+    const before = ids.filter((id) => id === 'a').length;
+    const bAfter = ids.filter((id) => id === 'b').length;
+    await expect.poll(() => ids.filter((id) => id === 'b').length).toBeGreaterThan(bAfter + 3);
+    expect(ids.filter((id) => id === 'a').length).toBe(before);
+    ws.close();
+    await expect.poll(() => state.ended).toBe(2);
   });
 });

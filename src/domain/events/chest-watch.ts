@@ -150,28 +150,44 @@ interface ChestWatchInput {
 
 /** One subscriber's stream: a class, since a memorial's idle subscribers each hold one and closures cost more. */
 class ChestWatch implements AsyncIterableIterator<WatchedChestEvent> {
-  constructor(private readonly input: ChestWatchInput) {}
+  // The input's fields on the object itself: one object per subscriber, not two.
+  private readonly source: ChestWatchInput['source'];
+  private readonly newEm: ChestWatchInput['newEm'];
+  private readonly viewer: Viewer;
+  private readonly chestId: string;
+  private readonly action: ChestAction;
+  private readonly kinds: readonly ChestEventKind[];
+  private readonly viewerKey: string;
+
+  constructor({ source, newEm, viewer, chestId, action, kinds, viewerKey }: ChestWatchInput) {
+    this.source = source;
+    this.newEm = newEm;
+    this.viewer = viewer;
+    this.chestId = chestId;
+    this.action = action;
+    this.kinds = kinds;
+    this.viewerKey = viewerKey;
+  }
 
   // Not async: an idle subscriber then holds the source's pending promise, not a suspended frame as well.
   next(): Promise<IteratorResult<WatchedChestEvent>> {
-    return this.input.source.next().then((r) => this.handle(r));
+    return this.source.next().then((r) => this.handle(r));
   }
 
   private handle(r: IteratorResult<ChestEventMessage>): Promise<IteratorResult<WatchedChestEvent>> {
     if (r.done) return this.return();
-    const { kinds, viewerKey } = this.input;
-    if (!kinds.includes(r.value.kind)) return this.next();
+    if (!this.kinds.includes(r.value.kind)) return this.next();
     // Sockets of the same viewer share one check per event (the bus hands every local
     // subscriber the same message object): fifty tabs on a memorial cost one check.
     let byViewer = decisions.get(r.value);
     if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
-    let decision = byViewer.get(viewerKey);
-    if (!decision) byViewer.set(viewerKey, (decision = this.decide(r.value)));
+    let decision = byViewer.get(this.viewerKey);
+    if (!decision) byViewer.set(this.viewerKey, (decision = this.decide(r.value)));
     return decision.then((d) => (d === 'end' ? this.return() : d === 'skip' ? this.next() : { done: false, value: d }));
   }
 
   async return(): Promise<IteratorResult<WatchedChestEvent>> {
-    await this.input.source.return?.();
+    await this.source.return?.();
     return { done: true, value: undefined };
   }
 
@@ -180,7 +196,7 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent> {
   }
 
   private async decide(event: ChestEventMessage): Promise<Decision> {
-    const { newEm, viewer, chestId, action } = this.input;
+    const { newEm, viewer, chestId, action } = this;
     const fresh = newEm();
     const now = await currentActor(fresh, viewer);
     const chest = now ? await fresh.findOne(Chest, { id: chestId }) : null;

@@ -1,0 +1,261 @@
+import { type ExecutionArgs, type ExecutionResult, execute, getOperationAST, GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribeMessage, type SubscribePayload } from 'graphql-ws';
+
+/** What the hooks see of a connection. */
+export interface SocketContext<E> {
+  readonly extra: E;
+  /** The connection_init payload, when it was an object. */
+  connectionParams?: Record<string, unknown>;
+}
+
+/**
+ * What the server decides per connection and operation (websocket.ts): graphql-ws's hooks, with
+ * only the arguments ours use, so a socket need not keep the rest (the subscribe message, its
+ * payload and query text) for as long as it subscribes.
+ */
+export interface ProtocolHooks<E> {
+  /** false refuses the connection (4403 Forbidden). */
+  onConnect(ctx: SocketContext<E>): Promise<boolean> | boolean;
+  /** The execution arguments for a subscribe message, or the errors that refuse it. */
+  onSubscribe(payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[];
+  /** The operation's context value; a throw closes the socket (4500 with socketCloseReason). */
+  context(ctx: SocketContext<E>): Promise<unknown>;
+  subscribe(args: ExecutionArgs): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult>;
+  onOperation?(args: ExecutionArgs, result: unknown): void;
+  /** The result as it goes out (errors formatted); returning the same object lets sockets share its text. */
+  onNext(result: ExecutionResult): ExecutionResult;
+  onError(errors: readonly GraphQLError[]): readonly GraphQLFormattedError[];
+}
+
+/** The socket a connection talks through (websocket-transport.ts). */
+export interface ProtocolSocket {
+  readonly protocol: string;
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  /** Work for this socket failed past the protocol's own answers: it closes with 4500. */
+  failed(err: unknown): void;
+}
+
+export interface ProtocolConnectionInput<E> {
+  socket: ProtocolSocket;
+  hooks: ProtocolHooks<E>;
+  extra: E;
+  initWaitMs?: number;
+}
+
+export const CONNECTION_INIT_WAIT_MS = 3_000;
+
+/** One subscribe message's operation. */
+class Operation {
+  /** The start of each next message: only the result differs. */
+  readonly nextPrefix: string;
+  iterator: AsyncIterator<ExecutionResult> | null = null;
+  constructor(readonly id: string) {
+    this.nextPrefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  }
+}
+
+/** Results' JSON, made once per result object: every socket of one viewer gets the same one. */
+const resultText = new WeakMap<object, string>();
+function textOf(result: ExecutionResult): string {
+  let text = resultText.get(result);
+  if (text === undefined) resultText.set(result, (text = JSON.stringify(result)));
+  return text;
+}
+
+/**
+ * The graphql-transport-ws protocol (github.com/enisdenjo/graphql-ws, PROTOCOL.md) for one socket,
+ * as graphql-ws's makeServer speaks it, with the same close codes. Written here rather than
+ * used from graphql-ws because of what it costs per idle subscriber: makeServer keeps, for
+ * every subscription, its subscribe message, half a dozen closures, a record keyed by
+ * operation id and a suspended `for await`, and stringifies every result again for every socket.
+ * Here a subscription is one small object whose iterator is pumped by promise callbacks, and a
+ * result shared by many sockets is stringified once.
+ */
+export class ProtocolConnection<E> {
+  private readonly ctx: SocketContext<E>;
+  private readonly socket: ProtocolSocket;
+  private readonly hooks: ProtocolHooks<E>;
+  private initReceived = false;
+  private acknowledged = false;
+  private initWait: NodeJS.Timeout | null = null;
+  private readonly operations = new Operations();
+
+  constructor({ socket, hooks, extra, initWaitMs = CONNECTION_INIT_WAIT_MS }: ProtocolConnectionInput<E>) {
+    this.socket = socket;
+    this.hooks = hooks;
+    this.ctx = { extra };
+    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
+      socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      return;
+    }
+    this.initWait = setTimeout(() => {
+      if (!this.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+    }, initWaitMs);
+  }
+
+  received(data: string): void {
+    let message: ReturnType<typeof parseMessage>;
+    try {
+      message = parseMessage(data);
+    } catch {
+      return this.socket.close(CloseCode.BadRequest, 'Invalid message received');
+    }
+    switch (message.type) {
+      case MessageType.ConnectionInit:
+        return this.settle(this.init(message.payload));
+      case MessageType.Ping:
+        return this.socket.send(JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }));
+      case MessageType.Pong:
+        return;
+      case MessageType.Subscribe:
+        return this.settle(this.start(message));
+      case MessageType.Complete: {
+        const op = this.operations.get(message.id);
+        this.operations.delete(message.id);
+        return this.settle(op?.iterator?.return?.());
+      }
+      default:
+        return this.socket.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+    }
+  }
+
+  /** The socket closed: every subscription ends. */
+  closed(): void {
+    this.clearInitWait();
+    const ops = [...this.operations.values()];
+    this.operations.clear();
+    for (const op of ops) this.settle(op.iterator?.return?.());
+  }
+
+  private settle(work: Promise<unknown> | undefined | void): void {
+    work?.catch((err: unknown) => this.socket.failed(err));
+  }
+
+  private clearInitWait(): void {
+    if (this.initWait) clearTimeout(this.initWait);
+    this.initWait = null;
+  }
+
+  private async init(payload: unknown): Promise<void> {
+    if (this.initReceived) return this.socket.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+    this.initReceived = true;
+    this.clearInitWait();
+    if (typeof payload === 'object' && payload !== null && !Array.isArray(payload)) this.ctx.connectionParams = payload as Record<string, unknown>;
+    if ((await this.hooks.onConnect(this.ctx)) === false) return this.socket.close(CloseCode.Forbidden, 'Forbidden');
+    this.acknowledged = true;
+    this.socket.send('{"type":"connection_ack"}');
+  }
+
+  private async start({ id, payload }: SubscribeMessage): Promise<void> {
+    if (!this.acknowledged) return this.socket.close(CloseCode.Unauthorized, 'Unauthorized');
+    if (this.operations.has(id)) return this.socket.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`));
+    const op = new Operation(id);
+    this.operations.set(id, op);
+    try {
+      const checked = this.hooks.onSubscribe(payload);
+      if (Array.isArray(checked)) return this.refuse(op, checked);
+      const args = checked as ExecutionArgs;
+      const operation = getOperationAST(args.document, args.operationName);
+      if (!operation) return this.refuse(op, [new GraphQLError('Unable to identify operation')]);
+      args.contextValue = await this.hooks.context(this.ctx);
+      const result = operation.operation === 'subscription' ? await this.hooks.subscribe(args) : await execute(args);
+      this.hooks.onOperation?.(args, result);
+      if (Symbol.asyncIterator in result) {
+        // Completed by the client (or the socket closed) while it was starting.
+        if (this.operations.get(id) !== op) return void (await result.return?.(undefined));
+        op.iterator = result;
+        return this.pump(op);
+      }
+      if (this.operations.get(id) === op) {
+        this.sendNext(op, result);
+        this.socket.send(`{"id":${JSON.stringify(id)},"type":"complete"}`);
+      }
+      this.end(op);
+    } catch (err) {
+      this.end(op);
+      throw err;
+    }
+  }
+
+  /** Reads the next result and sends it, again and again, without an async frame waiting in between. */
+  private pump(op: Operation): void {
+    op.iterator!.next().then(
+      (r) => {
+        if (this.operations.get(op.id) !== op) return;
+        if (r.done) {
+          this.socket.send(`{"id":${JSON.stringify(op.id)},"type":"complete"}`);
+          return this.end(op);
+        }
+        this.sendNext(op, r.value);
+        this.pump(op);
+      },
+      (err: unknown) => {
+        if (this.operations.get(op.id) !== op) return;
+        // As graphql-ws: the source stream's failure becomes the operation's error message.
+        const original = err instanceof Error ? err : new Error(String(err));
+        this.refuse(op, [new GraphQLError(original.message, { originalError: original })]);
+      },
+    );
+  }
+
+  private sendNext(op: Operation, result: ExecutionResult): void {
+    try {
+      this.socket.send(`${op.nextPrefix}${textOf(this.hooks.onNext(result))}}`);
+    } catch (err) {
+      this.socket.failed(err);
+    }
+  }
+
+  /** An error message ends the operation (no complete follows). */
+  private refuse(op: Operation, errors: readonly GraphQLError[]): void {
+    if (this.operations.get(op.id) === op) this.socket.send(`{"id":${JSON.stringify(op.id)},"type":"error","payload":${JSON.stringify(this.hooks.onError(errors))}}`);
+    this.end(op);
+  }
+
+  private end(op: Operation): void {
+    if (this.operations.get(op.id) === op) this.operations.delete(op.id);
+  }
+}
+
+/** A close reason holds at most 123 bytes (RFC 6455); a client-chosen id could make it longer. */
+function closeReason(reason: string): string {
+  return Buffer.byteLength(reason) <= 123 ? reason : 'Subscriber already exists';
+}
+
+/**
+ * A connection's operations by id. Almost every socket runs one (a memorial page's live
+ * subscription), so that one is kept in a field and a Map (a hash table of its own) is made only
+ * for a second.
+ */
+class Operations {
+  private only: Operation | null = null;
+  private more: Map<string, Operation> | null = null;
+
+  get(id: string): Operation | undefined {
+    return this.only?.id === id ? this.only : this.more?.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  set(id: string, op: Operation): void {
+    if (this.only === null || this.only.id === id) this.only = op;
+    else (this.more ??= new Map()).set(id, op);
+  }
+
+  delete(id: string): void {
+    if (this.only?.id === id) this.only = null;
+    else this.more?.delete(id);
+  }
+
+  values(): Operation[] {
+    return [...(this.only ? [this.only] : []), ...(this.more?.values() ?? [])];
+  }
+
+  clear(): void {
+    this.only = null;
+    this.more = null;
+  }
+}
