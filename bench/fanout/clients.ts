@@ -17,6 +17,8 @@ interface Options {
   shareToken?: string;
   chestId?: string;
   query?: string;
+  /** Stop after this many connections, say `paused`, and go on at `resume` (the bench measures memory there). */
+  pauseAt?: number;
 }
 const o = JSON.parse(process.argv[2]!) as Options;
 const send = (m: unknown) => process.send!(m);
@@ -86,8 +88,14 @@ function open(i: number): Promise<void> {
   });
 }
 
+let resume: (() => void) | null = null;
 process.on('message', async (m: { cmd: string }) => {
-  if (m.cmd === 'status') {
+  if (m.cmd === 'resume') {
+    // Events sent while only the first clients were connected can never reach all of them.
+    perSeq.clear();
+    resume?.();
+  }
+  else if (m.cmd === 'status') {
     send({ cmd: 'status', live, failures, sample, pending: [...perSeq].map(([seq, s]) => ({ seq, count: s.count })) });
     failures = failures.length ? failures : [];
   } else if (m.cmd === 'stop') {
@@ -100,6 +108,11 @@ process.on('message', async (m: { cmd: string }) => {
 const BATCH = 100;
 const t0 = now();
 for (let i = 0; i < o.n; i += BATCH) {
+  if (o.pauseAt !== undefined && i === o.pauseAt) {
+    const resumed = new Promise<void>((r) => (resume = r));
+    send({ cmd: 'paused', count: i });
+    await resumed;
+  }
   await Promise.all(Array.from({ length: Math.min(BATCH, o.n - i) }, (_, k) => open(i + k)));
 }
 send({ cmd: 'connected', ms: now() - t0 });
