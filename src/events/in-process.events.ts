@@ -1,4 +1,5 @@
 import type { EventBus } from './events.port.js';
+import { nextOf, type Takeable } from './take.js';
 
 type Reader<T> = (r: IteratorResult<T>) => void;
 
@@ -9,7 +10,7 @@ type Reader<T> = (r: IteratorResult<T>) => void;
  * Otherwise it reads as `events.on()` does: every event is kept until read (nothing is dropped,
  * however far behind the reader is), and reads waiting at once get the next events in turn.
  */
-class Subscriber<T> implements AsyncIterableIterator<T> {
+class Subscriber<T> implements AsyncIterableIterator<T>, Takeable<T> {
   private queue: T[] | null = null;
   /** The reader waiting longest; the others, when several wait at once (rare), queue behind it. */
   private waiting: Reader<T> | null = null;
@@ -44,16 +45,19 @@ class Subscriber<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    return nextOf(this);
+  }
+
+  /** As next(), without a promise: an idle subscriber's wait is the reader alone. */
+  take(reader: Reader<T>): void {
     if (this.queue?.length) {
       const value = this.queue.shift()!;
       if (this.queue.length === 0) this.queue = null;
-      return Promise.resolve({ done: false, value });
+      return queueMicrotask(() => reader({ done: false, value }));
     }
-    if (this.done) return Promise.resolve({ done: true, value: undefined });
-    return new Promise((resolve) => {
-      if (!this.waiting) this.waiting = resolve;
-      else (this.moreWaiting ??= []).push(resolve);
-    });
+    if (this.done) return queueMicrotask(() => reader({ done: true, value: undefined }));
+    if (!this.waiting) this.waiting = reader;
+    else (this.moreWaiting ??= []).push(reader);
   }
 
   /** Unsubscribes: the iterator is done, unread events are dropped, every waiting reader is released. */

@@ -5,6 +5,7 @@ import { type Context, REQUEST_STATE } from './context.js';
 import { createLoaders } from './loaders.js';
 import { subscriptionOpened } from '../metrics/graphql-plugin.js';
 import { carriesViewerPerEvent } from '../domain/events/chest-watch.js';
+import { nextOf, type Takeable, takeFrom } from '../events/take.js';
 
 /** Counts for tests and metrics: selections executed vs events delivered to sockets. */
 export const subscriptionStats = { executed: 0, delivered: 0 };
@@ -77,7 +78,7 @@ interface SharedSubscriptionInput {
  * of these. (A generator waiting for the next event would also queue return() behind it, keeping
  * an unsubscribed socket's listener until the next event.)
  */
-class SharedSubscription implements AsyncGenerator<ExecutionResult> {
+class SharedSubscription implements AsyncGenerator<ExecutionResult>, Takeable<ExecutionResult> {
   private readonly tracked = subscriptionOpened();
   // The input's fields on the object itself: one object per subscriber, not two.
   private readonly source: SharedSubscriptionInput['source'];
@@ -92,19 +93,30 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult> {
     this.key = key;
   }
 
-  // Not async: no suspended frame per idle subscriber, only the source's pending promise.
   next(): Promise<IteratorResult<ExecutionResult>> {
-    return this.source.next().then(
+    return nextOf(this);
+  }
+
+  // take, not async next: an idle subscriber holds two closures here, not a frame or a promise chain (events/take.ts).
+  take(onResult: (r: IteratorResult<ExecutionResult>) => void, onError: (err: unknown) => void): void {
+    takeFrom(
+      this.source,
       (r) => {
         if (r.done) {
           this.tracked.closed();
-          return { done: true, value: undefined };
+          return onResult({ done: true, value: undefined });
         }
-        return this.resultFor(r.value).then((value) => ({ done: false, value }));
+        let result: Promise<ExecutionResult>;
+        try {
+          result = this.resultFor(r.value);
+        } catch (err) {
+          return onError(err);
+        }
+        result.then((value) => onResult({ done: false, value }), onError);
       },
       (err: unknown) => {
         this.tracked.closed();
-        throw err;
+        onError(err);
       },
     );
   }

@@ -1,4 +1,5 @@
 import { type ExecutionArgs, type ExecutionResult, execute, getOperationAST, GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { takeFrom } from '../events/take.js';
 import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribeMessage, type SubscribePayload } from 'graphql-ws';
 
 /** What the hooks see of a connection. */
@@ -180,7 +181,8 @@ export class ProtocolConnection<E> {
 
   /** Reads the next result and sends it, again and again, without an async frame waiting in between. */
   private pump(op: Operation): void {
-    op.iterator!.next().then(
+    takeFrom(
+      op.iterator!,
       (r) => {
         if (this.operations.get(op.id) !== op) return;
         if (r.done) {
@@ -194,7 +196,11 @@ export class ProtocolConnection<E> {
         if (this.operations.get(op.id) !== op) return;
         // As graphql-ws: the source stream's failure becomes the operation's error message.
         const original = err instanceof Error ? err : new Error(String(err));
-        this.refuse(op, [new GraphQLError(original.message, { originalError: original })]);
+        try {
+          this.refuse(op, [new GraphQLError(original.message, { originalError: original })]);
+        } catch (failure) {
+          this.socket.failed(failure);
+        }
       },
     );
   }

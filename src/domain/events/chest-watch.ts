@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { nextOf, type Takeable, takeFrom } from '../../events/take.js';
 import { Chest, type Asset, Contribution, Story } from '../../db/entities/index.js';
 import { ChestEventKind } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
@@ -149,7 +150,7 @@ interface ChestWatchInput {
 }
 
 /** One subscriber's stream: a class, since a memorial's idle subscribers each hold one and closures cost more. */
-class ChestWatch implements AsyncIterableIterator<WatchedChestEvent> {
+class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<WatchedChestEvent> {
   // The input's fields on the object itself: one object per subscriber, not two.
   private readonly source: ChestWatchInput['source'];
   private readonly newEm: ChestWatchInput['newEm'];
@@ -169,21 +170,34 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent> {
     this.viewerKey = viewerKey;
   }
 
-  // Not async: an idle subscriber then holds the source's pending promise, not a suspended frame as well.
   next(): Promise<IteratorResult<WatchedChestEvent>> {
-    return this.source.next().then((r) => this.handle(r));
+    return nextOf(this);
   }
 
-  private handle(r: IteratorResult<ChestEventMessage>): Promise<IteratorResult<WatchedChestEvent>> {
-    if (r.done) return this.return();
-    if (!this.kinds.includes(r.value.kind)) return this.next();
-    // Sockets of the same viewer share one check per event (the bus hands every local
-    // subscriber the same message object): fifty tabs on a memorial cost one check.
-    let byViewer = decisions.get(r.value);
-    if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
-    let decision = byViewer.get(this.viewerKey);
-    if (!decision) byViewer.set(this.viewerKey, (decision = this.decide(r.value)));
-    return decision.then((d) => (d === 'end' ? this.return() : d === 'skip' ? this.next() : { done: false, value: d }));
+  // take, not async next: an idle subscriber then holds one closure here, not a suspended frame
+  // or a promise chain (events/take.ts).
+  take(onResult: (r: IteratorResult<WatchedChestEvent>) => void, onError: (err: unknown) => void): void {
+    takeFrom(this.source, (r) => this.handle(r, onResult, onError), onError);
+  }
+
+  private handle(r: IteratorResult<ChestEventMessage>, onResult: (r: IteratorResult<WatchedChestEvent>) => void, onError: (err: unknown) => void): void {
+    try {
+      if (r.done) return void this.return().then(onResult, onError);
+      if (!this.kinds.includes(r.value.kind)) return this.take(onResult, onError);
+      // Sockets of the same viewer share one check per event (the bus hands every local
+      // subscriber the same message object): fifty tabs on a memorial cost one check.
+      let byViewer = decisions.get(r.value);
+      if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
+      let decision = byViewer.get(this.viewerKey);
+      if (!decision) byViewer.set(this.viewerKey, (decision = this.decide(r.value)));
+      decision.then((d) => {
+        if (d === 'end') this.return().then(onResult, onError);
+        else if (d === 'skip') this.take(onResult, onError);
+        else onResult({ done: false, value: d });
+      }, onError);
+    } catch (err) {
+      onError(err);
+    }
   }
 
   async return(): Promise<IteratorResult<WatchedChestEvent>> {
