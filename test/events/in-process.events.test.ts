@@ -1,6 +1,7 @@
 import { EventEmitter, on } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { InProcessEventBus } from '../../src/events/in-process.events.js';
+import { isTakeable, takeFrom } from '../../src/events/take.js';
 import { eventBusContract } from './events.contract.js';
 
 // One bus is both ends: publisher and subscriber share the process (embedded mode, the fast tier).
@@ -28,6 +29,35 @@ describe('in-process bus subscribers', () => {
     expect(bus.subscriberCount('t')).toBe(0);
     bus.publish('t', 2); // nobody left to hold it
     expect(await returned.next()).toEqual({ done: true, value: undefined });
+    await bus.close();
+  });
+
+  it('take() reads as next() does, without a promise, and never calls its reader from inside the call', async () => {
+    const bus = new InProcessEventBus();
+    const sub = bus.subscribe<number>('t');
+    expect(isTakeable(sub)).toBe(true);
+    const got: IteratorResult<number>[] = [];
+    const read = () => new Promise<void>((resolve) => takeFrom(sub, (r) => void (got.push(r), resolve()), () => undefined));
+    bus.publish('t', 1);
+    const first = read();
+    // Queued: still handed over later, not during take().
+    expect(got).toEqual([]);
+    await first;
+    // Two readers waiting at once get the next two events in turn.
+    const second = read();
+    const third = read();
+    bus.publish('t', 2);
+    bus.publish('t', 3);
+    await Promise.all([second, third]);
+    const ending = read();
+    await sub.return?.();
+    await ending;
+    expect(got).toEqual([
+      { done: false, value: 1 },
+      { done: false, value: 2 },
+      { done: false, value: 3 },
+      { done: true, value: undefined },
+    ]);
     await bus.close();
   });
 });
