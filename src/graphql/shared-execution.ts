@@ -5,7 +5,7 @@ import { type Context, REQUEST_STATE } from './context.js';
 import { createLoaders } from './loaders.js';
 import { subscriptionOpened } from '../metrics/graphql-plugin.js';
 import { carriesViewerPerEvent } from '../domain/events/chest-watch.js';
-import { nextOf, type Takeable, takeFrom } from '../events/take.js';
+import { nextOf, Outcome, type Takeable, takeFrom } from '../events/take.js';
 
 /** Counts for tests and metrics: selections executed vs events delivered to sockets. */
 export const subscriptionStats = { executed: 0, delivered: 0 };
@@ -20,7 +20,7 @@ interface SharedPayload {
 
 const printed = new WeakMap<object, string>();
 /** Per bus message, the execution per distinct subscription; collected with the message. */
-const results = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
+const results = new WeakMap<object, Map<string, Outcome<ExecutionResult>>>();
 
 /**
  * The one copy of each recent key: ten thousand subscribers of one memorial with the same
@@ -106,13 +106,13 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult>, Takeable<Ex
           this.tracked.closed();
           return onResult({ done: true, value: undefined });
         }
-        let result: Promise<ExecutionResult>;
+        let result: Outcome<ExecutionResult>;
         try {
           result = this.resultFor(r.value);
         } catch (err) {
           return onError(err);
         }
-        result.then((value) => onResult({ done: false, value }), onError);
+        result.read((value) => onResult({ done: false, value }), onError);
       },
       (err: unknown) => {
         this.tracked.closed();
@@ -142,15 +142,15 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult>, Takeable<Ex
     await this.source.return?.();
   }
 
-  private resultFor(payload: SharedPayload): Promise<ExecutionResult> {
+  private resultFor(payload: SharedPayload): Outcome<ExecutionResult> {
     subscriptionStats.delivered++;
     this.tracked.delivered();
     const shared = payload?.event;
-    if (!shared) return this.run(payload);
+    if (!shared) return new Outcome(this.run(payload));
     let byKey = results.get(shared);
     if (!byKey) results.set(shared, (byKey = new Map()));
     let result = byKey.get(this.key);
-    if (!result) byKey.set(this.key, (result = this.run(payload)));
+    if (!result) byKey.set(this.key, (result = new Outcome(this.run(payload))));
     return result;
   }
 

@@ -121,3 +121,35 @@ describe.each([
     expect(await events.next()).toEqual({ done: true, value: undefined });
   });
 });
+
+describe('Outcome (events/take.ts)', () => {
+  it('calls readers that came before it settled in turn, later ones from a microtask, and one that throws gets the error', async () => {
+    const { Outcome } = await import('../../src/events/take.js');
+    let settle!: (v: number) => void;
+    const outcome = new Outcome(new Promise<number>((resolve) => (settle = resolve)));
+    const seen: string[] = [];
+    outcome.read((v) => seen.push(`a${v}`), () => seen.push('a failed'));
+    outcome.read(
+      () => {
+        throw new Error('bug');
+      },
+      (err) => seen.push(`b got ${(err as Error).message}`),
+    );
+    outcome.read((v) => seen.push(`c${v}`), () => seen.push('c failed'));
+    settle(7);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual(['a7', 'b got bug', 'c7']);
+    outcome.read((v) => seen.push(`late${v}`), () => undefined);
+    expect(seen).toHaveLength(3);
+    await Promise.resolve();
+    expect(seen).toEqual(['a7', 'b got bug', 'c7', 'late7']);
+
+    const failed = new Outcome(Promise.reject(new Error('no')));
+    const errors: string[] = [];
+    failed.read(() => errors.push('value?'), (err) => errors.push((err as Error).message));
+    await new Promise((resolve) => setImmediate(resolve));
+    failed.read(() => errors.push('value?'), (err) => errors.push((err as Error).message));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(errors).toEqual(['no', 'no']);
+  });
+});

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { nextOf, type Takeable, takeFrom } from '../../events/take.js';
+import { nextOf, Outcome, type Takeable, takeFrom } from '../../events/take.js';
 import { Chest, type Asset, Contribution, Story } from '../../db/entities/index.js';
 import { ChestEventKind } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
@@ -117,7 +117,7 @@ export const carriesViewerPerEvent = (stream: object): boolean => perEventViewer
 
 type Decision = WatchedChestEvent | 'skip' | 'end';
 /** Per bus message, each viewer's decision; collected together with the message. */
-const decisions = new WeakMap<ChestEventMessage, Map<string, Promise<Decision>>>();
+const decisions = new WeakMap<ChestEventMessage, Map<string, Outcome<Decision>>>();
 
 export interface ChestEventPage {
   events: VisibleChestEvent[];
@@ -189,8 +189,8 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<W
       let byViewer = decisions.get(r.value);
       if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
       let decision = byViewer.get(this.viewerKey);
-      if (!decision) byViewer.set(this.viewerKey, (decision = this.decide(r.value)));
-      decision.then((d) => {
+      if (!decision) byViewer.set(this.viewerKey, (decision = new Outcome(this.decide(r.value))));
+      decision.read((d) => {
         if (d === 'end') this.return().then(onResult, onError);
         else if (d === 'skip') this.take(onResult, onError);
         else onResult({ done: false, value: d });
