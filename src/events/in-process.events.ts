@@ -1,7 +1,7 @@
 import type { EventBus } from './events.port.js';
-import { nextOf, type Takeable } from './take.js';
+import { nextOf, type Sink, type Takeable } from './take.js';
 
-type Reader<T> = (r: IteratorResult<T>) => void;
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
  * One subscriber: events it has not read yet, and the readers waiting for the next ones. Kept
@@ -11,10 +11,10 @@ type Reader<T> = (r: IteratorResult<T>) => void;
  * however far behind the reader is), and reads waiting at once get the next events in turn.
  */
 class Subscriber<T> implements AsyncIterableIterator<T>, Takeable<T> {
-  private queue: T[] | null = null;
+  private queue: IteratorYieldResult<T>[] | null = null;
   /** The reader waiting longest; the others, when several wait at once (rare), queue behind it. */
-  private waiting: Reader<T> | null = null;
-  private moreWaiting: Reader<T>[] | null = null;
+  private waiting: Sink<T> | null = null;
+  private moreWaiting: Sink<T>[] | null = null;
   private done = false;
 
   /** Called once when it ends (a subscriber with an abort signal stops listening to it). */
@@ -35,29 +35,30 @@ class Subscriber<T> implements AsyncIterableIterator<T>, Takeable<T> {
     this.onEnd?.();
   }
 
-  push(value: T): void {
+  /** One event, as the result every subscriber of the topic gets (the same object: do not change it). */
+  push(r: IteratorYieldResult<T>): void {
     if (this.done) return;
     const waiting = this.waiting;
-    if (!waiting) return void (this.queue ??= []).push(value);
+    if (!waiting) return void (this.queue ??= []).push(r);
     this.waiting = this.moreWaiting?.shift() ?? null;
     if (this.moreWaiting?.length === 0) this.moreWaiting = null;
-    waiting({ done: false, value });
+    waiting.result(r);
   }
 
   next(): Promise<IteratorResult<T>> {
     return nextOf(this);
   }
 
-  /** As next(), without a promise: an idle subscriber's wait is the reader alone. */
-  take(reader: Reader<T>): void {
+  /** As next(), without a promise: an idle subscriber's wait is its sink alone (events/take.ts). */
+  take(sink: Sink<T>): void {
     if (this.queue?.length) {
-      const value = this.queue.shift()!;
+      const r = this.queue.shift()!;
       if (this.queue.length === 0) this.queue = null;
-      return queueMicrotask(() => reader({ done: false, value }));
+      return queueMicrotask(() => sink.result(r));
     }
-    if (this.done) return queueMicrotask(() => reader({ done: true, value: undefined }));
-    if (!this.waiting) this.waiting = reader;
-    else (this.moreWaiting ??= []).push(reader);
+    if (this.done) return queueMicrotask(() => sink.result(DONE));
+    if (!this.waiting) this.waiting = sink;
+    else (this.moreWaiting ??= []).push(sink);
   }
 
   /** Unsubscribes: the iterator is done, unread events are dropped, every waiting reader is released. */
@@ -69,7 +70,7 @@ class Subscriber<T> implements AsyncIterableIterator<T>, Takeable<T> {
     const readers = [this.waiting, ...(this.moreWaiting ?? [])];
     this.waiting = null;
     this.moreWaiting = null;
-    for (const r of readers) r?.({ done: true, value: undefined });
+    for (const r of readers) r?.result(DONE);
   }
 
   async return(): Promise<IteratorResult<T>> {
@@ -90,7 +91,8 @@ export class InProcessEventBus implements EventBus {
   publish<T>(topic: string, payload: T): void {
     const subscribers = this.topics.get(topic);
     if (!subscribers) return;
-    for (const s of subscribers) s.push(payload);
+    const r: IteratorYieldResult<T> = { done: false, value: payload };
+    for (const s of subscribers) s.push(r);
   }
 
   async close(): Promise<void> {

@@ -1,41 +1,58 @@
 /**
- * A pull without promises, for the iterators between the event bus and a subscriber's socket
- * (the bus's Subscriber, watchChest's stream, sharedSubscribe's results, the websocket protocol's
- * pump). An idle subscriber waits on each of them at once; with `next()` every layer holds a
- * pending promise, its reaction and the closures of its `then` (about 1 KiB for the four layers),
- * with `take()` one closure each. `next()` stays for everything else.
+ * A pull without promises or closures, for the iterators between the event bus and a subscriber's
+ * socket: the bus's Subscriber, watchChest's stream, sharedSubscribe's results and the websocket
+ * protocol's pump. Ten thousand sockets wait on each of them at once, and every event goes through
+ * all four for every socket. With `next()` each layer holds a pending promise, its reaction and the
+ * closures of its `then` while it waits (about 1 KiB for the four layers), and makes them again
+ * for every event. With `take(sink)` the consumer passes itself (an object it already is) and is
+ * called back on it; nothing is allocated per wait. `next()` stays for everything else.
  */
+export interface Sink<T> {
+  /** The next result. Must not throw: it is called from the publisher's loop. */
+  result(r: IteratorResult<T>): void;
+  /** The source failed; it gives nothing more. Must not throw. */
+  error(err: unknown): void;
+}
+
 export interface Takeable<T> {
-  /**
-   * Calls `onResult` once with the next result (or `onError` once), never synchronously from
-   * inside this call. A reader must not throw: it is called from the publisher's loop.
-   */
-  take(onResult: (r: IteratorResult<T>) => void, onError: (err: unknown) => void): void;
+  /** Calls `sink.result` (or `sink.error`) once, never from inside this call. One take at a time. */
+  take(sink: Sink<T>): void;
 }
 
 export const isTakeable = <T>(it: object): it is Takeable<T> => typeof (it as Partial<Takeable<T>>).take === 'function';
 
-/** `it.take(…)` where the iterator offers it, else `it.next().then(…)`. */
-export function takeFrom<T>(it: AsyncIterator<T>, onResult: (r: IteratorResult<T>) => void, onError: (err: unknown) => void): void {
-  if (isTakeable<T>(it)) it.take(onResult, onError);
-  else it.next().then(onResult, onError);
+/** `it.take(sink)` where the iterator offers it, else `it.next()` with its result handed to the sink. */
+export function takeFrom<T>(it: AsyncIterator<T>, sink: Sink<T>): void {
+  if (isTakeable<T>(it)) it.take(sink);
+  else
+    it.next().then(
+      (r) => sink.result(r),
+      (err: unknown) => sink.error(err),
+    );
 }
 
 /** The promise form, for `next()`. */
-export const nextOf = <T>(it: Takeable<T>): Promise<IteratorResult<T>> => new Promise((resolve, reject) => it.take(resolve, reject));
+export function nextOf<T>(it: Takeable<T>): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => it.take({ result: resolve, error: reject }));
+}
+
+/** Whoever waits for an Outcome. */
+export interface OutcomeReader<T> {
+  settled(value: T): void;
+  failed(err: unknown): void;
+}
 
 /**
  * One value many readers wait for (a viewer's access decision on an event, a selection's result
- * for every socket of that viewer): readers that come before it settles are called in turn when it
- * does, in one loop, instead of each holding a promise reaction of its own; later ones from a
- * microtask. A reader must not throw.
+ * for every socket of that viewer): readers that came before it settles are called in turn when
+ * it does, in one loop, instead of each holding a promise reaction of its own; later ones from a
+ * microtask. A reader that throws (a bug) gets the error; the others still get the value.
  */
 export class Outcome<T> {
   private state: 'pending' | 'ok' | 'failed' = 'pending';
   private value: T | undefined;
   private error: unknown;
-  private readers: ((value: T) => void)[] = [];
-  private failures: ((err: unknown) => void)[] = [];
+  private readers: OutcomeReader<T>[] = [];
 
   constructor(work: Promise<T>) {
     work.then(
@@ -44,37 +61,31 @@ export class Outcome<T> {
     );
   }
 
-  read(onValue: (value: T) => void, onError: (err: unknown) => void): void {
-    if (this.state === 'pending') {
-      this.readers.push(onValue);
-      this.failures.push(onError);
-    } else if (this.state === 'ok') queueMicrotask(() => onValue(this.value as T));
-    else queueMicrotask(() => onError(this.error));
+  read(reader: OutcomeReader<T>): void {
+    if (this.state === 'pending') this.readers.push(reader);
+    else queueMicrotask(() => this.deliver(reader));
   }
 
   private settle(state: 'ok' | 'failed', value: T | undefined, error: unknown): void {
     this.state = state;
     this.value = value;
     this.error = error;
-    const { readers, failures } = this;
+    const { readers } = this;
     this.readers = [];
-    this.failures = [];
-    // One reader that throws (a bug) must not keep the value from the rest: it gets the error instead.
-    for (let i = 0; i < readers.length; i++) {
+    for (const reader of readers) this.deliver(reader);
+  }
+
+  private deliver(reader: OutcomeReader<T>): void {
+    try {
+      if (this.state === 'ok') reader.settled(this.value as T);
+      else reader.failed(this.error);
+    } catch (err) {
+      if (this.state !== 'ok') return;
       try {
-        if (state === 'ok') readers[i]!(value as T);
-        else failures[i]!(error);
-      } catch (err) {
-        if (state === 'ok') callQuietly(failures[i]!, err);
+        reader.failed(err);
+      } catch {
+        // Nothing left to tell: the reader's own error handler failed.
       }
     }
-  }
-}
-
-function callQuietly(fail: (err: unknown) => void, err: unknown): void {
-  try {
-    fail(err);
-  } catch {
-    // Nothing left to tell: the reader's own error handler failed.
   }
 }

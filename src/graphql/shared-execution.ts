@@ -5,7 +5,7 @@ import { type Context, REQUEST_STATE } from './context.js';
 import { createLoaders } from './loaders.js';
 import { subscriptionOpened } from '../metrics/graphql-plugin.js';
 import { carriesViewerPerEvent } from '../domain/events/chest-watch.js';
-import { nextOf, Outcome, type Takeable, takeFrom } from '../events/take.js';
+import { nextOf, Outcome, type OutcomeReader, type Sink, type Takeable, takeFrom } from '../events/take.js';
 
 /** Counts for tests and metrics: selections executed vs events delivered to sockets. */
 export const subscriptionStats = { executed: 0, delivered: 0 };
@@ -20,7 +20,7 @@ interface SharedPayload {
 
 const printed = new WeakMap<object, string>();
 /** Per bus message, the execution per distinct subscription; collected with the message. */
-const results = new WeakMap<object, Map<string, Outcome<ExecutionResult>>>();
+const results = new WeakMap<object, Map<string, Outcome<IteratorYieldResult<ExecutionResult>>>>();
 
 /**
  * The one copy of each recent key: ten thousand subscribers of one memorial with the same
@@ -78,13 +78,17 @@ interface SharedSubscriptionInput {
  * of these. (A generator waiting for the next event would also queue return() behind it, keeping
  * an unsubscribed socket's listener until the next event.)
  */
-class SharedSubscription implements AsyncGenerator<ExecutionResult>, Takeable<ExecutionResult> {
+class SharedSubscription
+  implements AsyncGenerator<ExecutionResult>, Takeable<ExecutionResult>, Sink<SharedPayload>, OutcomeReader<IteratorYieldResult<ExecutionResult>>
+{
   private readonly tracked = subscriptionOpened();
   // The input's fields on the object itself: one object per subscriber, not two.
   private readonly source: SharedSubscriptionInput['source'];
   private readonly args: ExecutionArgs;
   private readonly ctx: Context;
   private readonly key: string;
+  /** Whoever took from this stream and waits (events/take.ts: one take at a time). */
+  private downstream: Sink<ExecutionResult> | null = null;
 
   constructor({ source, args, ctx, key }: SharedSubscriptionInput) {
     this.source = source;
@@ -97,28 +101,47 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult>, Takeable<Ex
     return nextOf(this);
   }
 
-  // take, not async next: an idle subscriber holds two closures here, not a frame or a promise chain (events/take.ts).
-  take(onResult: (r: IteratorResult<ExecutionResult>) => void, onError: (err: unknown) => void): void {
-    takeFrom(
-      this.source,
-      (r) => {
-        if (r.done) {
-          this.tracked.closed();
-          return onResult({ done: true, value: undefined });
-        }
-        let result: Outcome<ExecutionResult>;
-        try {
-          result = this.resultFor(r.value);
-        } catch (err) {
-          return onError(err);
-        }
-        result.read((value) => onResult({ done: false, value }), onError);
-      },
-      (err: unknown) => {
-        this.tracked.closed();
-        onError(err);
-      },
-    );
+  // take, not async next: this object is its source's sink and its result's reader, so an idle
+  // subscriber holds nothing here but the object, and an event allocates nothing per socket.
+  take(sink: Sink<ExecutionResult>): void {
+    this.downstream = sink;
+    takeFrom(this.source, this);
+  }
+
+  /** Sink: the source's next event. */
+  result(r: IteratorResult<SharedPayload>): void {
+    if (r.done) {
+      this.tracked.closed();
+      return this.handOn(r);
+    }
+    try {
+      this.resultFor(r.value).read(this);
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  /** Sink: the source failed. */
+  error(err: unknown): void {
+    this.tracked.closed();
+    this.failed(err);
+  }
+
+  /** Reader: the event's result for this subscription's key (one object for all its sockets). */
+  settled(r: IteratorYieldResult<ExecutionResult>): void {
+    this.handOn(r);
+  }
+
+  failed(err: unknown): void {
+    const sink = this.downstream;
+    this.downstream = null;
+    sink?.error(err);
+  }
+
+  private handOn(r: IteratorResult<ExecutionResult>): void {
+    const sink = this.downstream;
+    this.downstream = null;
+    sink?.result(r);
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
@@ -142,15 +165,15 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult>, Takeable<Ex
     await this.source.return?.();
   }
 
-  private resultFor(payload: SharedPayload): Outcome<ExecutionResult> {
+  private resultFor(payload: SharedPayload): Outcome<IteratorYieldResult<ExecutionResult>> {
     subscriptionStats.delivered++;
     this.tracked.delivered();
     const shared = payload?.event;
-    if (!shared) return new Outcome(this.run(payload));
+    if (!shared) return new Outcome(this.run(payload).then(yielded));
     let byKey = results.get(shared);
     if (!byKey) results.set(shared, (byKey = new Map()));
     let result = byKey.get(this.key);
-    if (!result) byKey.set(this.key, (result = new Outcome(this.run(payload))));
+    if (!result) byKey.set(this.key, (result = new Outcome(this.run(payload).then(yielded))));
     return result;
   }
 
@@ -164,6 +187,8 @@ class SharedSubscription implements AsyncGenerator<ExecutionResult>, Takeable<Ex
     return Promise.resolve(execute({ ...args, rootValue: payload, contextValue }));
   }
 }
+
+const yielded = (value: ExecutionResult): IteratorYieldResult<ExecutionResult> => ({ done: false, value });
 
 /**
  * The context without its EntityManager, actor and loaders (nor the state the lazy ones are kept

@@ -1,5 +1,5 @@
 import { type ExecutionArgs, type ExecutionResult, execute, getOperationAST, GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { takeFrom } from '../events/take.js';
+import { type Sink, takeFrom } from '../events/take.js';
 import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribeMessage, type SubscribePayload } from 'graphql-ws';
 
 /** What the hooks see of a connection. */
@@ -46,13 +46,24 @@ export interface ProtocolConnectionInput<E> {
 
 export const CONNECTION_INIT_WAIT_MS = 3_000;
 
-/** One subscribe message's operation. */
-class Operation {
+/** One subscribe message's operation; it is also the sink its results are handed to (events/take.ts). */
+class Operation implements Sink<ExecutionResult> {
   /** The start of each next message: only the result differs. */
   readonly nextPrefix: string;
   iterator: AsyncIterator<ExecutionResult> | null = null;
-  constructor(readonly id: string) {
+  constructor(
+    readonly id: string,
+    private readonly connection: ProtocolConnection<unknown>,
+  ) {
     this.nextPrefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  }
+
+  result(r: IteratorResult<ExecutionResult>): void {
+    this.connection.delivered(this, r);
+  }
+
+  error(err: unknown): void {
+    this.connection.streamFailed(this, err);
   }
 }
 
@@ -151,7 +162,7 @@ export class ProtocolConnection<E> {
   private async start({ id, payload }: SubscribeMessage): Promise<void> {
     if (!this.acknowledged) return this.socket.close(CloseCode.Unauthorized, 'Unauthorized');
     if (this.operations.has(id)) return this.socket.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`));
-    const op = new Operation(id);
+    const op = new Operation(id, this as ProtocolConnection<unknown>);
     this.operations.set(id, op);
     try {
       const checked = this.hooks.onSubscribe(payload);
@@ -179,30 +190,31 @@ export class ProtocolConnection<E> {
     }
   }
 
-  /** Reads the next result and sends it, again and again, without an async frame waiting in between. */
+  /** Reads the next result and sends it, again and again: the operation is its iterator's sink. */
   private pump(op: Operation): void {
-    takeFrom(
-      op.iterator!,
-      (r) => {
-        if (this.operations.get(op.id) !== op) return;
-        if (r.done) {
-          this.socket.send(`{"id":${JSON.stringify(op.id)},"type":"complete"}`);
-          return this.end(op);
-        }
-        this.sendNext(op, r.value);
-        this.pump(op);
-      },
-      (err: unknown) => {
-        if (this.operations.get(op.id) !== op) return;
-        // As graphql-ws: the source stream's failure becomes the operation's error message.
-        const original = err instanceof Error ? err : new Error(String(err));
-        try {
-          this.refuse(op, [new GraphQLError(original.message, { originalError: original })]);
-        } catch (failure) {
-          this.socket.failed(failure);
-        }
-      },
-    );
+    takeFrom(op.iterator!, op);
+  }
+
+  /** An operation's next result. */
+  delivered(op: Operation, r: IteratorResult<ExecutionResult>): void {
+    if (this.operations.get(op.id) !== op) return;
+    if (r.done) {
+      this.socket.send(`{"id":${JSON.stringify(op.id)},"type":"complete"}`);
+      return this.end(op);
+    }
+    this.sendNext(op, r.value);
+    this.pump(op);
+  }
+
+  /** An operation's source stream failed: as graphql-ws, its message becomes the operation's error message. */
+  streamFailed(op: Operation, err: unknown): void {
+    if (this.operations.get(op.id) !== op) return;
+    const original = err instanceof Error ? err : new Error(String(err));
+    try {
+      this.refuse(op, [new GraphQLError(original.message, { originalError: original })]);
+    } catch (failure) {
+      this.socket.failed(failure);
+    }
   }
 
   private sendNext(op: Operation, result: ExecutionResult): void {

@@ -37,7 +37,16 @@ describe('in-process bus subscribers', () => {
     const sub = bus.subscribe<number>('t');
     expect(isTakeable(sub)).toBe(true);
     const got: IteratorResult<number>[] = [];
-    const read = () => new Promise<void>((resolve) => takeFrom(sub, (r) => void (got.push(r), resolve()), () => undefined));
+    const read = () =>
+      new Promise<void>((resolve, reject) =>
+        takeFrom(sub, {
+          result: (r) => {
+            got.push(r);
+            resolve();
+          },
+          error: reject,
+        }),
+      );
     bus.publish('t', 1);
     const first = read();
     // Queued: still handed over later, not during take().
@@ -128,28 +137,29 @@ describe('Outcome (events/take.ts)', () => {
     let settle!: (v: number) => void;
     const outcome = new Outcome(new Promise<number>((resolve) => (settle = resolve)));
     const seen: string[] = [];
-    outcome.read((v) => seen.push(`a${v}`), () => seen.push('a failed'));
-    outcome.read(
-      () => {
-        throw new Error('bug');
+    const reader = (name: string, throws = false) => ({
+      settled: (v: number) => {
+        if (throws) throw new Error('bug');
+        seen.push(`${name}${v}`);
       },
-      (err) => seen.push(`b got ${(err as Error).message}`),
-    );
-    outcome.read((v) => seen.push(`c${v}`), () => seen.push('c failed'));
+      failed: (err: unknown) => seen.push(`${name} got ${(err as Error).message}`),
+    });
+    outcome.read(reader('a'));
+    outcome.read(reader('b', true));
+    outcome.read(reader('c'));
     settle(7);
     await new Promise((resolve) => setImmediate(resolve));
     expect(seen).toEqual(['a7', 'b got bug', 'c7']);
-    outcome.read((v) => seen.push(`late${v}`), () => undefined);
+    outcome.read(reader('late'));
     expect(seen).toHaveLength(3);
     await Promise.resolve();
     expect(seen).toEqual(['a7', 'b got bug', 'c7', 'late7']);
 
-    const failed = new Outcome(Promise.reject(new Error('no')));
-    const errors: string[] = [];
-    failed.read(() => errors.push('value?'), (err) => errors.push((err as Error).message));
+    const failed = new Outcome<number>(Promise.reject(new Error('no')));
+    failed.read(reader('x'));
     await new Promise((resolve) => setImmediate(resolve));
-    failed.read(() => errors.push('value?'), (err) => errors.push((err as Error).message));
+    failed.read(reader('y'));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(errors).toEqual(['no', 'no']);
+    expect(seen.slice(4)).toEqual(['x got no', 'y got no']);
   });
 });

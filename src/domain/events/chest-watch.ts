@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { nextOf, Outcome, type Takeable, takeFrom } from '../../events/take.js';
+import { nextOf, Outcome, type OutcomeReader, type Sink, type Takeable, takeFrom } from '../../events/take.js';
 import { Chest, type Asset, Contribution, Story } from '../../db/entities/index.js';
 import { ChestEventKind } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
@@ -115,7 +115,8 @@ export async function watchChest(
 const perEventViewer = new WeakSet<object>();
 export const carriesViewerPerEvent = (stream: object): boolean => perEventViewer.has(stream);
 
-type Decision = WatchedChestEvent | 'skip' | 'end';
+/** A viewer's decision on an event: the result every socket of that viewer is handed (one object), or no. */
+type Decision = IteratorYieldResult<WatchedChestEvent> | 'skip' | 'end';
 /** Per bus message, each viewer's decision; collected together with the message. */
 const decisions = new WeakMap<ChestEventMessage, Map<string, Outcome<Decision>>>();
 
@@ -150,7 +151,7 @@ interface ChestWatchInput {
 }
 
 /** One subscriber's stream: a class, since a memorial's idle subscribers each hold one and closures cost more. */
-class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<WatchedChestEvent> {
+class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<WatchedChestEvent>, Sink<ChestEventMessage>, OutcomeReader<Decision> {
   // The input's fields on the object itself: one object per subscriber, not two.
   private readonly source: ChestWatchInput['source'];
   private readonly newEm: ChestWatchInput['newEm'];
@@ -159,6 +160,8 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<W
   private readonly action: ChestAction;
   private readonly kinds: readonly ChestEventKind[];
   private readonly viewerKey: string;
+  /** Whoever took from this stream and waits (events/take.ts: one take at a time). */
+  private downstream: Sink<WatchedChestEvent> | null = null;
 
   constructor({ source, newEm, viewer, chestId, action, kinds, viewerKey }: ChestWatchInput) {
     this.source = source;
@@ -174,30 +177,60 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<W
     return nextOf(this);
   }
 
-  // take, not async next: an idle subscriber then holds one closure here, not a suspended frame
-  // or a promise chain (events/take.ts).
-  take(onResult: (r: IteratorResult<WatchedChestEvent>) => void, onError: (err: unknown) => void): void {
-    takeFrom(this.source, (r) => this.handle(r, onResult, onError), onError);
+  // take, not async next: this object is its source's sink and its decision's reader, so an idle
+  // subscriber holds nothing here but the object, and an event allocates nothing per socket.
+  take(sink: Sink<WatchedChestEvent>): void {
+    this.downstream = sink;
+    takeFrom(this.source, this);
   }
 
-  private handle(r: IteratorResult<ChestEventMessage>, onResult: (r: IteratorResult<WatchedChestEvent>) => void, onError: (err: unknown) => void): void {
+  /** Sink: the bus's next message. */
+  result(r: IteratorResult<ChestEventMessage>): void {
     try {
-      if (r.done) return void this.return().then(onResult, onError);
-      if (!this.kinds.includes(r.value.kind)) return this.take(onResult, onError);
+      if (r.done) return this.finish();
+      if (!this.kinds.includes(r.value.kind)) return void takeFrom(this.source, this);
       // Sockets of the same viewer share one check per event (the bus hands every local
       // subscriber the same message object): fifty tabs on a memorial cost one check.
       let byViewer = decisions.get(r.value);
       if (!byViewer) decisions.set(r.value, (byViewer = new Map()));
       let decision = byViewer.get(this.viewerKey);
       if (!decision) byViewer.set(this.viewerKey, (decision = new Outcome(this.decide(r.value))));
-      decision.read((d) => {
-        if (d === 'end') this.return().then(onResult, onError);
-        else if (d === 'skip') this.take(onResult, onError);
-        else onResult({ done: false, value: d });
-      }, onError);
+      decision.read(this);
     } catch (err) {
-      onError(err);
+      this.error(err);
     }
+  }
+
+  /** Sink and reader: the bus or the check failed. */
+  error(err: unknown): void {
+    this.failed(err);
+  }
+
+  /** Reader: this viewer's decision on the event. */
+  settled(d: Decision): void {
+    if (d === 'end') this.finish();
+    else if (d === 'skip') takeFrom(this.source, this);
+    else this.handOn(d);
+  }
+
+  failed(err: unknown): void {
+    const sink = this.downstream;
+    this.downstream = null;
+    sink?.error(err);
+  }
+
+  private handOn(r: IteratorResult<WatchedChestEvent>): void {
+    const sink = this.downstream;
+    this.downstream = null;
+    sink?.result(r);
+  }
+
+  /** The stream ends: unsubscribed, then the taker hears done. */
+  private finish(): void {
+    this.return().then(
+      (r) => this.handOn(r),
+      (err: unknown) => this.failed(err),
+    );
   }
 
   async return(): Promise<IteratorResult<WatchedChestEvent>> {
@@ -216,6 +249,6 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<W
     const chest = now ? await fresh.findOne(Chest, { id: chestId }) : null;
     if (!now || !chest || !(await may(now, chest, action))) return 'end';
     const [seen] = await visibleEvents(fresh, now, chest, [event]);
-    return seen ? { ...seen, actor: now, em: fresh } : 'skip';
+    return seen ? { done: false, value: { ...seen, actor: now, em: fresh } } : 'skip';
   }
 }
