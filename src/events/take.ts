@@ -89,3 +89,37 @@ export class Outcome<T> {
     }
   }
 }
+
+/**
+ * A stage between a source and the one consumer that takes from it (watchChest's stream,
+ * sharedSubscribe's results): it remembers who waits and hands each result on once.
+ */
+export abstract class Relay<T> implements Takeable<T> {
+  /** Whoever took and waits (one take at a time). */
+  private downstream: Sink<T> | null = null;
+
+  take(sink: Sink<T>): void {
+    this.downstream = sink;
+    this.pull();
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    return nextOf(this);
+  }
+
+  /** Asks the source for what the consumer waits for. */
+  protected abstract pull(): void;
+
+  protected handOn(r: IteratorResult<T>): void {
+    const sink = this.downstream;
+    this.downstream = null;
+    sink?.result(r);
+  }
+
+  /** The source or the work on its result failed: the consumer hears it. */
+  failed(err: unknown): void {
+    const sink = this.downstream;
+    this.downstream = null;
+    sink?.error(err);
+  }
+}

@@ -5,7 +5,7 @@ import { type Context, REQUEST_STATE } from './context.js';
 import { createLoaders } from './loaders.js';
 import { subscriptionOpened } from '../metrics/graphql-plugin.js';
 import { carriesViewerPerEvent } from '../domain/events/chest-watch.js';
-import { nextOf, Outcome, type OutcomeReader, type Sink, type Takeable, takeFrom } from '../events/take.js';
+import { Outcome, type OutcomeReader, Relay, type Sink, takeFrom } from '../events/take.js';
 
 /** Counts for tests and metrics: selections executed vs events delivered to sockets. */
 export const subscriptionStats = { executed: 0, delivered: 0 };
@@ -79,7 +79,8 @@ interface SharedSubscriptionInput {
  * an unsubscribed socket's listener until the next event.)
  */
 class SharedSubscription
-  implements AsyncGenerator<ExecutionResult>, Takeable<ExecutionResult>, Sink<SharedPayload>, OutcomeReader<IteratorYieldResult<ExecutionResult>>
+  extends Relay<ExecutionResult>
+  implements AsyncGenerator<ExecutionResult>, Sink<SharedPayload>, OutcomeReader<IteratorYieldResult<ExecutionResult>>
 {
   private readonly tracked = subscriptionOpened();
   // The input's fields on the object itself: one object per subscriber, not two.
@@ -87,24 +88,18 @@ class SharedSubscription
   private readonly args: ExecutionArgs;
   private readonly ctx: Context;
   private readonly key: string;
-  /** Whoever took from this stream and waits (events/take.ts: one take at a time). */
-  private downstream: Sink<ExecutionResult> | null = null;
 
   constructor({ source, args, ctx, key }: SharedSubscriptionInput) {
+    super();
     this.source = source;
     this.args = args;
     this.ctx = ctx;
     this.key = key;
   }
 
-  next(): Promise<IteratorResult<ExecutionResult>> {
-    return nextOf(this);
-  }
-
-  // take, not async next: this object is its source's sink and its result's reader, so an idle
-  // subscriber holds nothing here but the object, and an event allocates nothing per socket.
-  take(sink: Sink<ExecutionResult>): void {
-    this.downstream = sink;
+  // A Relay, not an async next: this object is its source's sink and its result's reader, so an
+  // idle subscriber holds nothing here but the object, and an event allocates nothing per socket.
+  protected pull(): void {
     takeFrom(this.source, this);
   }
 
@@ -130,18 +125,6 @@ class SharedSubscription
   /** Reader: the event's result for this subscription's key (one object for all its sockets). */
   settled(r: IteratorYieldResult<ExecutionResult>): void {
     this.handOn(r);
-  }
-
-  failed(err: unknown): void {
-    const sink = this.downstream;
-    this.downstream = null;
-    sink?.error(err);
-  }
-
-  private handOn(r: IteratorResult<ExecutionResult>): void {
-    const sink = this.downstream;
-    this.downstream = null;
-    sink?.result(r);
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {

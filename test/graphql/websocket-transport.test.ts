@@ -93,6 +93,8 @@ async function bareSubscriber(url: string, opts: { autoPong?: boolean } = {}) {
   return ws;
 }
 
+const subscribeTo = (ws: WebSocket, id: string, query: string) => ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query } }));
+
 describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
   it('serves the protocol to graphql-ws clients and gives hooks the client address, not the upgrade request', async () => {
     const { schema, state } = bigEvents(10);
@@ -154,13 +156,7 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
     const { schema, state } = bigEvents(64 * 1024);
     const { url } = await serve({ hooks: plainHooks(schema), maxBufferedBytes: 1024 * 1024 });
     const ws = await bareSubscriber(url);
-    ws.send(
-      JSON.stringify({
-        id: '1',
-        type: 'subscribe',
-        payload: { query: 'subscription { big }' },
-      }),
-    );
+    subscribeTo(ws, '1', 'subscription { big }');
     await once(ws, 'message');
     // The client stops reading: the kernel's buffers fill, then the server's.
     (ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
@@ -181,13 +177,7 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
       }),
     });
     const ws = await bareSubscriber(url);
-    ws.send(
-      JSON.stringify({
-        id: '1',
-        type: 'subscribe',
-        payload: { query: 'subscription { big }' },
-      }),
-    );
+    subscribeTo(ws, '1', 'subscription { big }');
     const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
     expect({ code, reason: String(reason) }).toEqual({
       code: 4500,
@@ -218,7 +208,7 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
     expect(await closeOf(garbled)).toEqual({ code: 4400, reason: 'Invalid message received' });
     // Subscribing before being acknowledged.
     const early = await opened();
-    early.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: '{ ok }' } }));
+    subscribeTo(early, '1', '{ ok }');
     expect(await closeOf(early)).toEqual({ code: 4401, reason: 'Unauthorized' });
     // A second connection_init.
     const twice = await bareSubscriber(url);
@@ -226,8 +216,8 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
     expect(await closeOf(twice)).toEqual({ code: 4429, reason: 'Too many initialisation requests' });
     // Two operations with one id.
     const dup = await bareSubscriber(url);
-    dup.send(JSON.stringify({ id: 'same', type: 'subscribe', payload: { query: 'subscription { big }' } }));
-    dup.send(JSON.stringify({ id: 'same', type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    subscribeTo(dup, 'same', 'subscription { big }');
+    subscribeTo(dup, 'same', 'subscription { big }');
     expect(await closeOf(dup)).toEqual({ code: 4409, reason: 'Subscriber for same already exists' });
   });
 
@@ -237,8 +227,8 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
     const ws = await bareSubscriber(url);
     const messages: unknown[] = [];
     ws.on('message', (data) => messages.push(JSON.parse(String(data))));
-    ws.send(JSON.stringify({ id: 'q', type: 'subscribe', payload: { query: '{ ok }' } }));
-    ws.send(JSON.stringify({ id: 'r', type: 'subscribe', payload: { query: '{ nope }' } }));
+    subscribeTo(ws, 'q', '{ ok }');
+    subscribeTo(ws, 'r', '{ nope }');
     ws.send(JSON.stringify({ type: 'ping', payload: { n: 1 } }));
     await expect.poll(() => messages.length).toBe(4);
     expect(messages).toEqual(
@@ -258,8 +248,8 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
     const ws = await bareSubscriber(url);
     const ids: string[] = [];
     ws.on('message', (data) => ids.push((JSON.parse(String(data)) as { id: string }).id));
-    ws.send(JSON.stringify({ id: 'a', type: 'subscribe', payload: { query: 'subscription { big }' } }));
-    ws.send(JSON.stringify({ id: 'b', type: 'subscribe', payload: { query: 'subscription { big }' } }));
+    subscribeTo(ws, 'a', 'subscription { big }');
+    subscribeTo(ws, 'b', 'subscription { big }');
     await expect.poll(() => ids.includes('a') && ids.includes('b')).toBe(true);
     ws.send(JSON.stringify({ id: 'a', type: 'complete' }));
     await expect.poll(() => state.ended).toBe(1);

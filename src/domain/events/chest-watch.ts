@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { nextOf, Outcome, type OutcomeReader, type Sink, type Takeable, takeFrom } from '../../events/take.js';
+import { Outcome, type OutcomeReader, Relay, type Sink, takeFrom } from '../../events/take.js';
 import { Chest, type Asset, Contribution, Story } from '../../db/entities/index.js';
 import { ChestEventKind } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
@@ -151,7 +151,7 @@ interface ChestWatchInput {
 }
 
 /** One subscriber's stream: a class, since a memorial's idle subscribers each hold one and closures cost more. */
-class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<WatchedChestEvent>, Sink<ChestEventMessage>, OutcomeReader<Decision> {
+class ChestWatch extends Relay<WatchedChestEvent> implements AsyncIterableIterator<WatchedChestEvent>, Sink<ChestEventMessage>, OutcomeReader<Decision> {
   // The input's fields on the object itself: one object per subscriber, not two.
   private readonly source: ChestWatchInput['source'];
   private readonly newEm: ChestWatchInput['newEm'];
@@ -160,10 +160,9 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<W
   private readonly action: ChestAction;
   private readonly kinds: readonly ChestEventKind[];
   private readonly viewerKey: string;
-  /** Whoever took from this stream and waits (events/take.ts: one take at a time). */
-  private downstream: Sink<WatchedChestEvent> | null = null;
 
   constructor({ source, newEm, viewer, chestId, action, kinds, viewerKey }: ChestWatchInput) {
+    super();
     this.source = source;
     this.newEm = newEm;
     this.viewer = viewer;
@@ -173,14 +172,9 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<W
     this.viewerKey = viewerKey;
   }
 
-  next(): Promise<IteratorResult<WatchedChestEvent>> {
-    return nextOf(this);
-  }
-
-  // take, not async next: this object is its source's sink and its decision's reader, so an idle
-  // subscriber holds nothing here but the object, and an event allocates nothing per socket.
-  take(sink: Sink<WatchedChestEvent>): void {
-    this.downstream = sink;
+  // A Relay, not an async next: this object is its source's sink and its decision's reader, so an
+  // idle subscriber holds nothing here but the object, and an event allocates nothing per socket.
+  protected pull(): void {
     takeFrom(this.source, this);
   }
 
@@ -188,7 +182,7 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<W
   result(r: IteratorResult<ChestEventMessage>): void {
     try {
       if (r.done) return this.finish();
-      if (!this.kinds.includes(r.value.kind)) return void takeFrom(this.source, this);
+      if (!this.kinds.includes(r.value.kind)) return this.pull();
       // Sockets of the same viewer share one check per event (the bus hands every local
       // subscriber the same message object): fifty tabs on a memorial cost one check.
       let byViewer = decisions.get(r.value);
@@ -209,20 +203,8 @@ class ChestWatch implements AsyncIterableIterator<WatchedChestEvent>, Takeable<W
   /** Reader: this viewer's decision on the event. */
   settled(d: Decision): void {
     if (d === 'end') this.finish();
-    else if (d === 'skip') takeFrom(this.source, this);
+    else if (d === 'skip') this.pull();
     else this.handOn(d);
-  }
-
-  failed(err: unknown): void {
-    const sink = this.downstream;
-    this.downstream = null;
-    sink?.error(err);
-  }
-
-  private handOn(r: IteratorResult<WatchedChestEvent>): void {
-    const sink = this.downstream;
-    this.downstream = null;
-    sink?.result(r);
   }
 
   /** The stream ends: unsubscribed, then the taker hears done. */
