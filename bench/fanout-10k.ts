@@ -224,6 +224,9 @@ export async function run({ quick = process.argv.includes('--quick'), profile = 
 
     // (a) interleaved rounds.
     const appMs: number[] = [];
+    // Each measured event's parts, to tell a slow event's cause: the emit, until the first client has it, first to last.
+    const appEvents: { total: number; emit: number; toFirst: number; spread: number }[] = [];
+    const rawEvents: typeof appEvents = [];
     const rawMs: number[] = [];
     const emitMs: number[] = [];
     const appSpread: number[] = [];
@@ -235,6 +238,7 @@ export async function run({ quick = process.argv.includes('--quick'), profile = 
       const a = await waitAll(appClients, e.seq);
       if (measured) {
         appMs.push(a.last - e.t0);
+        appEvents.push({ total: a.last - e.t0, emit: e.t1 - e.t0, toFirst: a.first - e.t0, spread: a.last - a.first });
         emitMs.push(e.t1 - e.t0);
         appSpread.push(a.last - a.first);
       }
@@ -245,6 +249,7 @@ export async function run({ quick = process.argv.includes('--quick'), profile = 
       const a = await waitAll(rawClients, seq);
       if (measured) {
         rawMs.push(a.last - e.t0);
+        rawEvents.push({ total: a.last - e.t0, emit: 0, toFirst: a.first - e.t0, spread: a.last - a.first });
         rawSpread.push(a.last - a.first);
       }
     };
@@ -314,6 +319,11 @@ export async function run({ quick = process.argv.includes('--quick'), profile = 
       'raw ws': { 'p50 ms': f(w.p50), 'p99 ms': f(w.p99), 'max ms': f(w.max), 'first→last ms (p50)': f(result.raw.spreadP50), 'emit ms (p50)': '-', 'RSS KiB/sub': f(rm.rssPerSub), 'heap KiB/sub': f(rm.heapPerSub), 'heap committed KiB/sub': f(rm.heapTotalPerSub), 'RSS KiB/extra sub': f(rm.rssPerExtraSub), 'heap KiB/extra sub': f(rm.heapPerExtraSub), 'peak RSS MiB': f(rm.maxRss, 0) },
       ratio: { 'p50 ms': f(result.ratio.p50, 2), 'p99 ms': f(result.ratio.p99, 2), 'max ms': f(a.max / w.max, 2), 'first→last ms (p50)': '', 'emit ms (p50)': '', 'RSS KiB/sub': f(result.memory.ratio.rss, 2), 'heap KiB/sub': f(result.memory.ratio.heap, 2), 'heap committed KiB/sub': '', 'RSS KiB/extra sub': f(result.memory.ratio.rssPerExtra, 2), 'heap KiB/extra sub': f(result.memory.ratio.heapPerExtra, 2), 'peak RSS MiB': '' },
     });
+    const slowest = (xs: typeof appEvents) => {
+      const e = xs.reduce((m, x) => (x.total > m.total ? x : m));
+      return `${f(e.total)} ms (emit ${f(e.emit)}, to the first client ${f(e.toFirst)}, first to last ${f(e.spread)})`;
+    };
+    console.log(`Slowest event: app ${slowest(appEvents)}; raw ${slowest(rawEvents)}.`);
     console.log(`Executions per event: ${f(executionsPerEvent, 2)} (2 distinct viewers: owner and view link). Goals: p99 ≤ 1.5× raw (${result.ratio.p99 <= 1.5 ? 'met' : 'not met'}), idle RSS per subscriber ≤ 2× raw (${result.memory.ratio.rss <= 2 ? 'met' : 'not met'} over all N; ${result.memory.ratio.rssPerExtra <= 2 ? 'met' : 'not met'} per extra subscriber, second half against first).`);
 
     const resultsPath = join(ROOT, 'bench/results.json');
