@@ -101,9 +101,11 @@ export class ProtocolConnection<E> {
       socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
     }
-    this.initWait = setTimeout(() => {
-      if (!this.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
-    }, initWaitMs);
+    // As graphql-ws's connectionInitWaitTimeout: 0 or Infinity is no wait (a timer would fire at once).
+    if (initWaitMs > 0 && Number.isFinite(initWaitMs))
+      this.initWait = setTimeout(() => {
+        if (!this.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+      }, initWaitMs);
   }
 
   received(data: string): void {
@@ -206,7 +208,12 @@ export class ProtocolConnection<E> {
     this.pump(op);
   }
 
-  /** An operation's source stream failed: as graphql-ws, its message becomes the operation's error message. */
+  /**
+   * An operation's source stream failed: as graphql-ws, its message becomes the operation's error
+   * message. Unlike graphql-ws's for-await, the iterator is then returned: a stage that failed
+   * deciding or executing an event (ChestWatch, SharedSubscription) has not let go of its own
+   * source, and the bus subscriber under it would otherwise stay and queue every later event.
+   */
   streamFailed(op: Operation, err: unknown): void {
     if (this.operations.get(op.id) !== op) return;
     const original = err instanceof Error ? err : new Error(String(err));
@@ -215,6 +222,8 @@ export class ProtocolConnection<E> {
     } catch (failure) {
       this.socket.failed(failure);
     }
+    this.end(op);
+    this.settle(op.iterator?.return?.());
   }
 
   private sendNext(op: Operation, result: ExecutionResult): void {
