@@ -89,6 +89,7 @@ export class ProtocolConnection<E> {
   private readonly socket: ProtocolSocket;
   private readonly hooks: ProtocolHooks<E>;
   private initReceived = false;
+  private closing = false;
   private acknowledged = false;
   private initWait: NodeJS.Timeout | null = null;
   private readonly operations = new Operations();
@@ -98,22 +99,24 @@ export class ProtocolConnection<E> {
     this.hooks = hooks;
     this.ctx = { extra };
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
-      socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      this.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
     }
     // As graphql-ws's connectionInitWaitTimeout: 0 or Infinity is no wait (a timer would fire at once).
     if (initWaitMs > 0 && Number.isFinite(initWaitMs))
       this.initWait = setTimeout(() => {
-        if (!this.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+        if (!this.initReceived) this.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
       }, initWaitMs);
   }
 
   received(data: string): void {
+    // Closing: what the client sends meanwhile (its init, a subscribe) would only cost checks.
+    if (this.closing) return;
     let message: ReturnType<typeof parseMessage>;
     try {
       message = parseMessage(data);
     } catch {
-      return this.socket.close(CloseCode.BadRequest, 'Invalid message received');
+      return this.close(CloseCode.BadRequest, 'Invalid message received');
     }
     switch (message.type) {
       case MessageType.ConnectionInit:
@@ -130,7 +133,7 @@ export class ProtocolConnection<E> {
         return this.settle(op?.iterator?.return?.());
       }
       default:
-        return this.socket.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+        return this.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
     }
   }
 
@@ -140,6 +143,11 @@ export class ProtocolConnection<E> {
     const ops = [...this.operations.values()];
     this.operations.clear();
     for (const op of ops) this.settle(op.iterator?.return?.());
+  }
+
+  private close(code: number, reason: string): void {
+    this.closing = true;
+    this.socket.close(code, reason);
   }
 
   private settle(work: Promise<unknown> | undefined | void): void {
@@ -152,18 +160,18 @@ export class ProtocolConnection<E> {
   }
 
   private async init(payload: unknown): Promise<void> {
-    if (this.initReceived) return this.socket.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+    if (this.initReceived) return this.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
     this.initReceived = true;
     this.clearInitWait();
     if (typeof payload === 'object' && payload !== null && !Array.isArray(payload)) this.ctx.connectionParams = payload as Record<string, unknown>;
-    if ((await this.hooks.onConnect(this.ctx)) === false) return this.socket.close(CloseCode.Forbidden, 'Forbidden');
+    if ((await this.hooks.onConnect(this.ctx)) === false) return this.close(CloseCode.Forbidden, 'Forbidden');
     this.acknowledged = true;
     this.socket.send('{"type":"connection_ack"}');
   }
 
   private async start({ id, payload }: SubscribeMessage): Promise<void> {
-    if (!this.acknowledged) return this.socket.close(CloseCode.Unauthorized, 'Unauthorized');
-    if (this.operations.has(id)) return this.socket.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`));
+    if (!this.acknowledged) return this.close(CloseCode.Unauthorized, 'Unauthorized');
+    if (this.operations.has(id)) return this.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`));
     const op = new Operation(id, this as ProtocolConnection<unknown>);
     this.operations.set(id, op);
     try {

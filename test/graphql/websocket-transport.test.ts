@@ -261,4 +261,27 @@ describe('graphql-ws on ws sockets (websocket-transport.ts)', () => {
     ws.close();
     await expect.poll(() => state.ended).toBe(2);
   });
+
+  it('runs no hook for what a client sends after the server began to close its socket', async () => {
+    const { schema } = bigEvents(10);
+    let connects = 0;
+    const { url } = await serve({
+      hooks: plainHooks(schema, {
+        onConnect: () => {
+          connects++;
+          return true;
+        },
+      }),
+    });
+    // Refused subprotocol: the server closes at once; the client's init that follows costs nothing.
+    const refused = new WebSocket(url);
+    await once(refused, 'open');
+    refused.send(JSON.stringify({ type: 'connection_init' }));
+    const [code] = (await once(refused, 'close')) as [number];
+    expect(code).toBe(4406);
+    // A socket the server still serves, for comparison: its init reaches onConnect.
+    const served = await bareSubscriber(url);
+    expect(connects).toBe(1);
+    served.close();
+  });
 });
