@@ -91,12 +91,15 @@ export class Outcome<T> {
 }
 
 /**
- * A stage between a source and the one consumer that takes from it (watchChest's stream,
- * sharedSubscribe's results): it remembers who waits and hands each result on once.
+ * A stage between a source and the one consumer that takes from it (watchChest's stream over the
+ * bus, sharedSubscribe's results over that stream): it is its source's sink, remembers who waits
+ * and hands each result on once.
  */
-export abstract class Relay<T> implements Takeable<T> {
+export abstract class Relay<T, S> implements Takeable<T>, Sink<S> {
   /** Whoever took and waits (one take at a time). */
   private downstream: Sink<T> | null = null;
+
+  protected constructor(protected readonly source: AsyncIterator<S>) {}
 
   take(sink: Sink<T>): void {
     this.downstream = sink;
@@ -107,8 +110,34 @@ export abstract class Relay<T> implements Takeable<T> {
     return nextOf(this);
   }
 
-  /** Asks the source for what the consumer waits for. */
-  protected abstract pull(): void;
+  /** Ends the stream: the source is let go of (an unsubscribe). */
+  abstract return(): Promise<IteratorResult<T>>;
+
+  async throw(err: unknown): Promise<IteratorResult<T>> {
+    await this.return();
+    throw err;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return();
+  }
+
+  /** Sink: the source's next result. */
+  abstract result(r: IteratorResult<S>): void;
+
+  /** Sink: the source failed. */
+  error(err: unknown): void {
+    this.failed(err);
+  }
+
+  /** Asks the source for what the consumer waits for (again, after a result it does not hand on). */
+  protected pull(): void {
+    takeFrom(this.source, this);
+  }
 
   protected handOn(r: IteratorResult<T>): void {
     const sink = this.downstream;

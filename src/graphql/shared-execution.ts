@@ -5,7 +5,7 @@ import { type Context, REQUEST_STATE } from './context.js';
 import { createLoaders } from './loaders.js';
 import { subscriptionOpened } from '../metrics/graphql-plugin.js';
 import { carriesViewerPerEvent } from '../domain/events/chest-watch.js';
-import { Outcome, type OutcomeReader, Relay, type Sink, takeFrom } from '../events/take.js';
+import { Outcome, type OutcomeReader, Relay } from '../events/take.js';
 
 /** Counts for tests and metrics: selections executed vs events delivered to sockets. */
 export const subscriptionStats = { executed: 0, delivered: 0 };
@@ -78,29 +78,20 @@ interface SharedSubscriptionInput {
  * of these. (A generator waiting for the next event would also queue return() behind it, keeping
  * an unsubscribed socket's listener until the next event.)
  */
-class SharedSubscription
-  extends Relay<ExecutionResult>
-  implements AsyncGenerator<ExecutionResult>, Sink<SharedPayload>, OutcomeReader<IteratorYieldResult<ExecutionResult>>
-{
+class SharedSubscription extends Relay<ExecutionResult, SharedPayload> implements AsyncGenerator<ExecutionResult>, OutcomeReader<IteratorYieldResult<ExecutionResult>> {
   private readonly tracked = subscriptionOpened();
-  // The input's fields on the object itself: one object per subscriber, not two.
-  private readonly source: SharedSubscriptionInput['source'];
+  // The input's fields on the object itself: one object per subscriber, not two. As a Relay, it is
+  // its source's sink and its result's reader: an idle subscriber holds nothing here but the
+  // object, and an event allocates nothing per socket.
   private readonly args: ExecutionArgs;
   private readonly ctx: Context;
   private readonly key: string;
 
   constructor({ source, args, ctx, key }: SharedSubscriptionInput) {
-    super();
-    this.source = source;
+    super(source);
     this.args = args;
     this.ctx = ctx;
     this.key = key;
-  }
-
-  // A Relay, not an async next: this object is its source's sink and its result's reader, so an
-  // idle subscriber holds nothing here but the object, and an event allocates nothing per socket.
-  protected pull(): void {
-    takeFrom(this.source, this);
   }
 
   /** Sink: the source's next event. */
@@ -117,9 +108,9 @@ class SharedSubscription
   }
 
   /** Sink: the source failed. */
-  error(err: unknown): void {
+  override error(err: unknown): void {
     this.tracked.closed();
-    this.failed(err);
+    super.error(err);
   }
 
   /** Reader: the event's result for this subscription's key (one object for all its sockets). */
@@ -133,20 +124,6 @@ class SharedSubscription
     return { done: true, value: undefined };
   }
 
-  async throw(err: unknown): Promise<IteratorResult<ExecutionResult>> {
-    this.tracked.closed();
-    await this.source.return?.();
-    throw err;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.tracked.closed();
-    await this.source.return?.();
-  }
 
   private resultFor(payload: SharedPayload): Outcome<IteratorYieldResult<ExecutionResult>> {
     subscriptionStats.delivered++;

@@ -2,7 +2,7 @@ import { type ExecutionResult, GraphQLObjectType, GraphQLSchema, GraphQLString, 
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL } from 'graphql-ws';
 import { describe, expect, it } from 'vitest';
 import { InProcessEventBus } from '../../src/events/in-process.events.js';
-import { Outcome, type OutcomeReader, Relay, type Sink, takeFrom } from '../../src/events/take.js';
+import { Outcome, type OutcomeReader, Relay } from '../../src/events/take.js';
 import { ProtocolConnection, type ProtocolHooks, type ProtocolSocket } from '../../src/graphql/websocket-protocol.js';
 
 const schema = new GraphQLSchema({
@@ -31,23 +31,17 @@ class RecordingSocket implements ProtocolSocket {
  * A stage as ChestWatch is one: a bus subscriber's events, each decided on (a database check),
  * then handed on. `decide` says what each event becomes; a rejection is a failed check.
  */
-class Deciding extends Relay<ExecutionResult> implements AsyncGenerator<ExecutionResult>, Sink<number>, OutcomeReader<ExecutionResult> {
+class Deciding extends Relay<ExecutionResult, number> implements AsyncGenerator<ExecutionResult>, OutcomeReader<ExecutionResult> {
   returned = 0;
   constructor(
-    private readonly source: AsyncIterableIterator<number>,
+    source: AsyncIterableIterator<number>,
     private readonly decide: (n: number) => Promise<ExecutionResult>,
   ) {
-    super();
-  }
-  protected pull(): void {
-    takeFrom(this.source, this);
+    super(source);
   }
   result(r: IteratorResult<number>): void {
     if (r.done) return this.handOn(r);
     new Outcome(this.decide(r.value)).read(this);
-  }
-  error(err: unknown): void {
-    this.failed(err);
   }
   settled(value: ExecutionResult): void {
     this.handOn({ done: false, value });
@@ -56,16 +50,6 @@ class Deciding extends Relay<ExecutionResult> implements AsyncGenerator<Executio
     this.returned++;
     await this.source.return?.();
     return { done: true, value: undefined };
-  }
-  async throw(err: unknown): Promise<IteratorResult<ExecutionResult>> {
-    await this.return();
-    throw err;
-  }
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.return();
   }
 }
 

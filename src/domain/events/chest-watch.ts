@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Outcome, type OutcomeReader, Relay, type Sink, takeFrom } from '../../events/take.js';
+import { Outcome, type OutcomeReader, Relay } from '../../events/take.js';
 import { Chest, type Asset, Contribution, Story } from '../../db/entities/index.js';
 import { ChestEventKind } from '../../db/enums.js';
 import type { EventBus } from '../../events/events.port.js';
@@ -151,9 +151,10 @@ interface ChestWatchInput {
 }
 
 /** One subscriber's stream: a class, since a memorial's idle subscribers each hold one and closures cost more. */
-class ChestWatch extends Relay<WatchedChestEvent> implements AsyncIterableIterator<WatchedChestEvent>, Sink<ChestEventMessage>, OutcomeReader<Decision> {
-  // The input's fields on the object itself: one object per subscriber, not two.
-  private readonly source: ChestWatchInput['source'];
+class ChestWatch extends Relay<WatchedChestEvent, ChestEventMessage> implements AsyncIterableIterator<WatchedChestEvent>, OutcomeReader<Decision> {
+  // The input's fields on the object itself: one object per subscriber, not two. As a Relay, it is
+  // its source's sink and its decision's reader: an idle subscriber holds nothing here but the
+  // object, and an event allocates nothing per socket.
   private readonly newEm: ChestWatchInput['newEm'];
   private readonly viewer: Viewer;
   private readonly chestId: string;
@@ -162,20 +163,13 @@ class ChestWatch extends Relay<WatchedChestEvent> implements AsyncIterableIterat
   private readonly viewerKey: string;
 
   constructor({ source, newEm, viewer, chestId, action, kinds, viewerKey }: ChestWatchInput) {
-    super();
-    this.source = source;
+    super(source);
     this.newEm = newEm;
     this.viewer = viewer;
     this.chestId = chestId;
     this.action = action;
     this.kinds = kinds;
     this.viewerKey = viewerKey;
-  }
-
-  // A Relay, not an async next: this object is its source's sink and its decision's reader, so an
-  // idle subscriber holds nothing here but the object, and an event allocates nothing per socket.
-  protected pull(): void {
-    takeFrom(this.source, this);
   }
 
   /** Sink: the bus's next message. */
@@ -193,11 +187,6 @@ class ChestWatch extends Relay<WatchedChestEvent> implements AsyncIterableIterat
     } catch (err) {
       this.error(err);
     }
-  }
-
-  /** Sink and reader: the bus or the check failed. */
-  error(err: unknown): void {
-    this.failed(err);
   }
 
   /** Reader: this viewer's decision on the event. */
@@ -218,10 +207,6 @@ class ChestWatch extends Relay<WatchedChestEvent> implements AsyncIterableIterat
   async return(): Promise<IteratorResult<WatchedChestEvent>> {
     await this.source.return?.();
     return { done: true, value: undefined };
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
   }
 
   private async decide(event: ChestEventMessage): Promise<Decision> {
