@@ -4,6 +4,7 @@ import { AppError, ErrorCode } from '../domain/errors.js';
 import { RateLimitedError } from '../domain/rate-limit/rate-limiter.js';
 import { asUnavailable } from '../domain/unavailable.js';
 import type { Logger } from '../logger.js';
+import { closeReason } from './websocket-protocol.js';
 
 /**
  * Codes raised before execution starts — by GraphQL or Apollo for malformed requests, or by our
@@ -104,7 +105,8 @@ const isCatalogued = (err: unknown): boolean => {
   return typeof code === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR && (Object.values(ErrorCode) as string[]).includes(code);
 };
 
-const INTERNAL_CLOSE_REASON = 'Internal server error';
+/** The close reason of a socket whose operation failed inside: it says nothing of the failure. */
+export const INTERNAL_CLOSE_REASON = 'Internal server error';
 
 /**
  * The close reason of a socket whose operation failed: a catalogue error's message (an operation's
@@ -112,8 +114,7 @@ const INTERNAL_CLOSE_REASON = 'Internal server error';
  * at most 123 bytes.
  */
 export function socketCloseReason(err: unknown): string {
-  const reason = isCatalogued(err) ? (err as Error).message : INTERNAL_CLOSE_REASON;
-  return Buffer.byteLength(reason) <= 123 ? reason : INTERNAL_CLOSE_REASON;
+  return isCatalogued(err) ? closeReason((err as Error).message, INTERNAL_CLOSE_REASON) : INTERNAL_CLOSE_REASON;
 }
 
 export function contextFailure(log: Logger, err: unknown): Error {

@@ -171,7 +171,7 @@ export class ProtocolConnection<E> {
 
   private async start({ id, payload }: SubscribeMessage): Promise<void> {
     if (!this.acknowledged) return this.close(CloseCode.Unauthorized, 'Unauthorized');
-    if (this.operations.has(id)) return this.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`));
+    if (this.operations.has(id)) return this.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`, 'Subscriber already exists'));
     const op = new Operation(id, this as ProtocolConnection<unknown>);
     this.operations.set(id, op);
     try {
@@ -253,9 +253,9 @@ export class ProtocolConnection<E> {
   }
 }
 
-/** A close reason holds at most 123 bytes (RFC 6455); a client-chosen id could make it longer. */
-function closeReason(reason: string): string {
-  return Buffer.byteLength(reason) <= 123 ? reason : 'Subscriber already exists';
+/** A close reason holds at most 123 bytes (RFC 6455): a longer one (a client-chosen id, an error's message) gives way to `fallback`. */
+export function closeReason(reason: string, fallback: string): string {
+  return Buffer.byteLength(reason) <= 123 ? reason : fallback;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { CloseCode, handleProtocols } from 'graphql-ws';
 import { WebSocket, type WebSocketServer } from 'ws';
+import { INTERNAL_CLOSE_REASON } from './errors.js';
 import { ProtocolConnection, type ProtocolHooks, type ProtocolSocket } from './websocket-protocol.js';
 
 /** What graphql-ws hands our hooks as `ctx.extra`: the socket, and what was read off its upgrade request. */
@@ -30,7 +31,6 @@ export interface ServeGraphqlWsInput {
 }
 
 const SOCKET = Symbol('graphql-ws socket');
-const INTERNAL_REASON = 'Internal server error';
 interface Served extends WebSocket {
   [SOCKET]: ServedSocket;
 }
@@ -56,14 +56,14 @@ export function serveGraphqlWs({
 }: ServeGraphqlWsInput) {
   const fail = (socket: WebSocket, err: unknown) => {
     const reason = closeReasonOf(err);
-    if (reason === INTERNAL_REASON) onInternalError(err);
+    if (reason === INTERNAL_CLOSE_REASON) onInternalError(err);
     if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close(CloseCode.InternalServerError, reason);
   };
   const limits = { maxBufferedBytes, fail };
 
   wss.on('error', (err) => {
     onInternalError(err);
-    for (const client of wss.clients) client.close(CloseCode.InternalServerError, INTERNAL_REASON);
+    for (const client of wss.clients) client.close(CloseCode.InternalServerError, INTERNAL_CLOSE_REASON);
   });
   wss.on('connection', (ws: WebSocket, request: IncomingMessage) => {
     const socket = new ServedSocket(ws as Served, limits);
