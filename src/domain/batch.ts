@@ -35,6 +35,21 @@ export function entitiesByChest<T extends { chest: { id: string } }>(
   return byChest;
 }
 
+/**
+ * A statement with its ? parameters and how its rows are read. Batch loaders run one alone
+ * (runQuery); a read that knows ahead all it will need nests several into one (one-statement.ts).
+ */
+export interface Query<T> {
+  sql: string;
+  params: readonly unknown[];
+  /** Rows as the driver gives them, or as json_agg gives them (see one-statement.ts): both must read alike. */
+  read: (rows: Record<string, unknown>[]) => T;
+}
+
+export async function runQuery<T>(em: EntityManager, query: Query<T>): Promise<T> {
+  return query.read(await em.execute<Record<string, unknown>[]>(query.sql, [...query.params]));
+}
+
 /** A condition with its ? placeholders and their parameters, in order. */
 export interface Condition {
   sql: string;

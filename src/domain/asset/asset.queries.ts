@@ -2,7 +2,7 @@ import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import { ContributionStatus, type FileType, type ProcessingStatus } from '../../db/enums.js';
 import { type CursorKeys, decodeCursor, encodeCursor, type Page } from '../pagination.js';
-import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor, pgArray } from '../batch.js';
+import { type Condition, entitiesByChest, groupBy, lateralPages, pagesFor, pgArray, type Query, runQuery } from '../batch.js';
 import { readColumns } from '../read-model.js';
 
 /**
@@ -51,25 +51,28 @@ export const TIMELINE_ORDER = 'a.date_taken desc nulls last, a.created_at desc, 
 export async function loadAssetPages(em: EntityManager, keys: readonly AssetPageKey[]): Promise<Page<Asset>[]> {
   const results = new Map<AssetPageKey, Page<Asset>>();
   for (const group of groupBy(keys, (k) => JSON.stringify([k.limit, k.after ?? null, k.filter, k.properties ?? null]))) {
-    const { limit, after, filter, properties } = group[0]!;
-    const cursor = decodeCursor(after);
-    const { sql, params } = lateralPages({
-      parents: group.map((k) => k.chestId),
-      from: 'asset a',
-      alias: 'a',
-      ofParent: 'a.chest_id = k__.parent',
-      where: [VISIBLE_ASSET_SQL],
-      conditions: filterConditions(filter),
-      anyOf: cursor ? keysetRanges(cursor) : undefined,
-      orderBy: TIMELINE_ORDER,
-      limit: limit + 1,
-      select: readColumns(em, Asset, 'a', properties ? new Set(properties) : undefined),
-    });
-    const rows = await em.execute<Record<string, unknown>[]>(sql, params);
-    const byChest = entitiesByChest(em, Asset, rows);
-    for (const [key, page] of pagesFor(group, byChest, limit, assetCursor)) results.set(key, page);
+    for (const [key, page] of await runQuery(em, assetPagesQuery(em, group))) results.set(key, page);
   }
   return keys.map((k) => results.get(k)!);
+}
+
+/** The statement of loadAssetPages for keys with equal (limit, after, filter, properties), one page per key. */
+export function assetPagesQuery(em: EntityManager, group: readonly AssetPageKey[]): Query<Map<AssetPageKey, Page<Asset>>> {
+  const { limit, after, filter, properties } = group[0]!;
+  const cursor = decodeCursor(after);
+  const { sql, params } = lateralPages({
+    parents: group.map((k) => k.chestId),
+    from: 'asset a',
+    alias: 'a',
+    ofParent: 'a.chest_id = k__.parent',
+    where: [VISIBLE_ASSET_SQL],
+    conditions: filterConditions(filter),
+    anyOf: cursor ? keysetRanges(cursor) : undefined,
+    orderBy: TIMELINE_ORDER,
+    limit: limit + 1,
+    select: readColumns(em, Asset, 'a', properties ? new Set(properties) : undefined),
+  });
+  return { sql, params, read: (rows) => pagesFor(group, entitiesByChest(em, Asset, rows), limit, assetCursor) };
 }
 
 /** Counts of visible assets per chest under a filter: one statement per distinct filter. */

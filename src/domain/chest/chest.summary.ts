@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Asset } from '../../db/entities/index.js';
 import { VISIBLE_ASSET_SQL } from '../asset/asset.queries.js';
-import { entitiesByChest, lateralPages, pgArray } from '../batch.js';
+import { entitiesByChest, lateralPages, pgArray, type Query, runQuery } from '../batch.js';
 import { readColumns } from '../read-model.js';
 
 export const RECENT_ASSETS = 10;
@@ -26,9 +26,12 @@ export interface ChestStats {
 
 /** Statistics for many chests in one aggregate statement. */
 export async function loadChestStats(em: EntityManager, chestIds: readonly string[]): Promise<ChestStats[]> {
-  const ids = pgArray(chestIds);
-  const aggregates = await em.execute<Record<string, string>[]>(
-    `select a.chest_id,
+  return runQuery(em, chestStatsQuery(chestIds));
+}
+
+/** The statement of loadChestStats: counts arrive as text from the driver and as numbers from json_agg, read alike. */
+export function chestStatsQuery(chestIds: readonly string[]): Query<ChestStats[]> {
+  const sql = `select a.chest_id,
        count(*) as total,
        count(*) filter (where a.file_type = 'IMAGE') as images,
        count(*) filter (where a.file_type = 'VIDEO') as videos,
@@ -39,26 +42,27 @@ export async function loadChestStats(em: EntityManager, chestIds: readonly strin
        count(*) filter (where a.status = 'FAILED') as failed,
        coalesce(sum(a.size), 0) as bytes
      from asset a where a.chest_id = any(?::uuid[]) and ${VISIBLE_ASSET_SQL}
-     group by a.chest_id`,
-    [ids],
-  );
-  const byChest = new Map(aggregates.map((r) => [r.chest_id!, r]));
-  return chestIds.map((id) => {
-    const r = byChest.get(id);
-    const n = (k: string) => Number(r?.[k] ?? 0);
-    return {
-      chestId: id,
-      totalAssets: n('total'),
-      images: n('images'),
-      videos: n('videos'),
-      audio: n('audio'),
-      documents: n('documents'),
-      processed: n('processed'),
-      pending: n('pending'),
-      failed: n('failed'),
-      totalBytes: n('bytes'),
-    };
-  });
+     group by a.chest_id`;
+  const read = (aggregates: Record<string, unknown>[]): ChestStats[] => {
+    const byChest = new Map(aggregates.map((r) => [r.chest_id as string, r]));
+    return chestIds.map((id) => {
+      const r = byChest.get(id);
+      const n = (k: string) => Number(r?.[k] ?? 0);
+      return {
+        chestId: id,
+        totalAssets: n('total'),
+        images: n('images'),
+        videos: n('videos'),
+        audio: n('audio'),
+        documents: n('documents'),
+        processed: n('processed'),
+        pending: n('pending'),
+        failed: n('failed'),
+        totalBytes: n('bytes'),
+      };
+    });
+  };
+  return { sql, params: [pgArray(chestIds)], read };
 }
 
 /**

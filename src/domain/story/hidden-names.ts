@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { StoryContext, StoryDraft } from '../../ai/ai.port.js';
-import { pgArray } from '../batch.js';
+import { pgArray, type Query, runQuery } from '../batch.js';
 
 /**
  * Consent in words: a person the family hid (hidePerson) is never named in a story. The people
@@ -36,18 +36,26 @@ export async function hiddenNamesOf(em: EntityManager, chest: { id: string }): P
 
 /** hiddenNamesOf for many chests, in one statement (a request's stories are scrubbed as they are read). */
 export async function hiddenNamesOfChests(em: EntityManager, chestIds: readonly string[]): Promise<HiddenNames[]> {
-  const rows = await em.execute<{ id: string; person_name: string; name: string | null; hidden: boolean | null }[]>(
-    'select c.id, c.person_name, p.name, p.hidden from chest c left join person p on p.chest_id = c.id and p.name is not null where c.id = any(?::uuid[])',
-    [pgArray(chestIds)],
-  );
-  return chestIds.map((id) => {
-    const mine = rows.filter((r) => r.id === id);
-    const named = mine.filter((r) => r.name !== null);
-    return hiddenNames({
-      hidden: named.filter((r) => r.hidden).map((r) => r.name!),
-      shown: [...mine.slice(0, 1).map((r) => r.person_name), ...named.filter((r) => !r.hidden).map((r) => r.name!)],
+  return runQuery(em, hiddenNamesQuery(chestIds));
+}
+
+/** The statement of hiddenNamesOfChests. */
+export function hiddenNamesQuery(chestIds: readonly string[]): Query<HiddenNames[]> {
+  type Row = { id: string; person_name: string; name: string | null; hidden: boolean | null };
+  const read = (rows: Record<string, unknown>[]): HiddenNames[] =>
+    chestIds.map((id) => {
+      const mine = (rows as Row[]).filter((r) => r.id === id);
+      const named = mine.filter((r) => r.name !== null);
+      return hiddenNames({
+        hidden: named.filter((r) => r.hidden).map((r) => r.name!),
+        shown: [...mine.slice(0, 1).map((r) => r.person_name), ...named.filter((r) => !r.hidden).map((r) => r.name!)],
+      });
     });
-  });
+  return {
+    sql: 'select c.id, c.person_name, p.name, p.hidden from chest c left join person p on p.chest_id = c.id and p.name is not null where c.id = any(?::uuid[])',
+    params: [pgArray(chestIds)],
+    read,
+  };
 }
 
 /** Pure part of hiddenNamesOf. */
