@@ -50,8 +50,13 @@ export const READS: Readonly<Record<string, readonly string[]>> = {
  * (issue 14). Never an access decision: only what is loaded.
  */
 export function assetPropertiesFor(info: GraphQLResolveInfo, path: readonly string[]): string[] | null {
+  return assetPropertiesOf(fieldsAt(info, path));
+}
+
+/** assetPropertiesFor, given the field names asked of each memory. */
+export function assetPropertiesOf(fields: Iterable<string>): string[] | null {
   const wanted = new Set(ALWAYS);
-  for (const field of fieldsAt(info, path)) {
+  for (const field of fields) {
     const reads = READS[field];
     if (!reads) return null;
     for (const property of reads) wanted.add(property);

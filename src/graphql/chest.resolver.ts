@@ -34,9 +34,7 @@ import { type ConnectionShape, toConnection } from './connection.js';
 import type { Context } from './context.js';
 import { selects } from './selection.js';
 import { assetPropertiesFor } from './asset-properties.js';
-
-/** Story fields read through the chest's name scrubber (story.resolver.ts). */
-const SCRUBBED_STORY_FIELDS: ReadonlySet<string> = new Set(['title', 'content', 'paragraphs', 'timeline', 'themes']);
+import { assetPageKey, contributionPageKey, SCRUBBED_STORY_FIELDS, storyPageKey } from './chest-parts.js';
 
 /** Transport only: read arguments, call one domain function, shape the result. */
 @Resolver(() => Chest)
@@ -149,18 +147,15 @@ export class ChestResolver {
     @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ): Promise<ConnectionShape<Asset>> {
-    const filter: AssetFilter = { fileTypes: args.types ?? null, statuses: args.statuses ?? null };
-    const limit = pageSize(args.first, ctx.config.maxPageSize);
     const properties = assetPropertiesFor(info, ['edges', 'node']);
-    const page = await ctx.loaders.assetPages.load({ chestId: chest.id, limit, after: args.after ?? null, filter, properties });
-    return toConnection(page, { chestId: chest.id, filter });
+    const { key, countKey } = assetPageKey({ chest, args, maxPageSize: ctx.config.maxPageSize, properties });
+    return toConnection(await ctx.loaders.assetPages.load(key), countKey);
   }
 
   @FieldResolver(() => StoryConnection, { description: 'Stories, newest first. Non-members see published ones only.' })
   async stories(@Root() chest: Chest, @Args(() => PageArgsGql) args: PageArgsGql, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const limit = pageSize(args.first, ctx.config.maxPageSize);
-    const publishedOnly = await storiesPublishedOnly(ctx.actor, chest);
-    const page = ctx.loaders.storyPages.load({ chestId: chest.id, limit, after: args.after ?? null, publishedOnly });
+    const key = storyPageKey({ chest, args, maxPageSize: ctx.config.maxPageSize, publishedOnly: await storiesPublishedOnly(ctx.actor, chest) });
+    const page = ctx.loaders.storyPages.load(key);
     // The chest's name scrubber with the page, when its stories' text is asked: then each title is a plain value, not a promise per story.
     if (selects(info, ['edges', 'node'], SCRUBBED_STORY_FIELDS)) await ctx.loaders.nameScrubbers.load(chest.id);
     return toConnection(await page);
@@ -169,9 +164,7 @@ export class ChestResolver {
   @FieldResolver(() => ContributionConnection, { description: 'Guest contributions, newest first (owners and editors).' })
   async contributions(@Root() chest: Chest, @Args(() => ContributionsArgs) args: ContributionsArgs, @Ctx() ctx: Context) {
     await assertMaySeeContributions(ctx.actor, chest);
-    const limit = pageSize(args.first, ctx.config.maxPageSize);
-    const key = { chestId: chest.id, limit, after: args.after ?? null, status: args.status ?? null };
-    return toConnection(await ctx.loaders.contributionPages.load(key));
+    return toConnection(await ctx.loaders.contributionPages.load(contributionPageKey({ chest, args, maxPageSize: ctx.config.maxPageSize })));
   }
 
   @FieldResolver(() => ChestSummary)
