@@ -16,6 +16,7 @@ import { queryLimitsMiddleware } from './graphql/limits/http.js';
 import { countValidations } from './graphql/limits/stats.js';
 import { rateLimitPlugin } from './graphql/rate-limited.js';
 import { unavailableGraphQLError, unavailablePlugin } from './graphql/unavailable.js';
+import { compiledReadsPlugin } from './graphql/compiled/compiled-reads.plugin.js';
 import { createSchema } from './graphql/schema.js';
 import { readiness } from './health/readiness.js';
 import { apolloMiddleware } from './http/apollo-middleware.js';
@@ -86,6 +87,8 @@ export async function createHttpApp(config: Config, db: Database, log: Logger, s
       graphqlMetricsPlugin(),
       rateLimitPlugin,
       unavailablePlugin,
+      // Last: every other plugin has seen the operation before a compiled read answers it.
+      compiledReadsPlugin(),
       {
         async serverWillStart() {
           return {

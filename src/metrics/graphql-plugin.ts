@@ -43,6 +43,12 @@ export function graphqlMetricsPlugin(): ApolloServerPlugin {
         async executionDidStart() {
           executed = true;
         },
+        // A compiled read (graphql/compiled/) answers instead of the executor: it ran all the same.
+        // Called in plugin order before that one, and only for an operation about to run.
+        async responseForOperation() {
+          executed = true;
+          return null;
+        },
         async willSendResponse({ operation, operationName, request, document, response }) {
           const body = response.body;
           const errors = body.kind === 'single' ? body.singleResult.errors : body.initialResult.errors;

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { type Context, createContext } from '../../src/graphql/context.js';
 import { formatError } from '../../src/graphql/errors.js';
 import { rateLimitPlugin } from '../../src/graphql/rate-limited.js';
+import { compiledReadsPlugin } from '../../src/graphql/compiled/compiled-reads.plugin.js';
 import { createSchema } from '../../src/graphql/schema.js';
 import { loadConfig } from '../../src/config.js';
 import type { ClientGuard } from '../../src/domain/rate-limit/client-guard.js';
@@ -63,6 +64,7 @@ export async function createGraphQLRunner(
     limiter,
     sessions,
     log = pino({ level: 'silent' }),
+    compiled = true,
   }: {
     maxPageSize?: number;
     perClientPerHour?: number;
@@ -76,6 +78,8 @@ export async function createGraphQLRunner(
     log?: Logger;
     /** A session cache as the server has one (default: none, every request looks its session up). */
     sessions?: SessionRevocations;
+    /** The compiled chest read on, as on the server (graphql/compiled/); false: graphql-js answers everything. */
+    compiled?: boolean;
   } = {},
 ) {
   const store = storage ?? (await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-files-')) }));
@@ -86,7 +90,7 @@ export async function createGraphQLRunner(
     formatError: formatError(log),
     includeStacktraceInErrorResponses: false,
     stopOnTerminationSignals: false,
-    plugins: [rateLimitPlugin],
+    plugins: compiled ? [rateLimitPlugin, compiledReadsPlugin()] : [rateLimitPlugin],
   });
   await server.start();
   const rules = testRateRules({

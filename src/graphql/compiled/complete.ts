@@ -1,0 +1,97 @@
+import { type GraphQLOutputType, isLeafType, isListType, isNonNullType } from 'graphql';
+import type { Context } from '../context.js';
+import type { FieldPlan, PartName } from './chest-plan.js';
+
+/**
+ * The compiled read gives up: graphql-js answers the request instead (with its errors, its null
+ * propagation), as if nothing had been compiled. Thrown for anything the compiled read does not
+ * answer exactly as graphql-js would.
+ */
+export class Refused extends Error {}
+
+export interface Run {
+  ctx: Context;
+  /** The chest's lists and summary as their resolvers would return them (chest-read.ts). */
+  parts: ReadonlyMap<PartName, unknown>;
+  /** The chest, for the root plan. */
+  chest: unknown;
+}
+
+const isPromise = (value: unknown): value is Promise<unknown> => typeof (value as Promise<unknown> | null)?.then === 'function';
+
+/**
+ * The answer for an object, in the selection's order: what graphql-js's executeFields and
+ * completeValue make of it, for the plans chest-plan.ts accepts. Every field of an object (and
+ * every item of a list) starts before any is awaited, so the batch loaders still batch.
+ */
+export function completeObject(plans: readonly FieldPlan[], parent: unknown, run: Run): Record<string, unknown> | Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  let pending: Promise<void>[] | null = null;
+  for (const plan of plans) {
+    const value = resolve(plan, parent, run);
+    const done = isPromise(value) ? value.then((v) => completeValue(plan.type, plan, v, run)) : completeValue(plan.type, plan, value, run);
+    if (isPromise(done)) {
+      out[plan.key] = null;
+      (pending ??= []).push(done.then((v) => void (out[plan.key] = v)));
+    } else {
+      out[plan.key] = done;
+    }
+  }
+  return pending ? Promise.all(pending).then(() => out) : out;
+}
+
+function resolve(plan: FieldPlan, parent: unknown, run: Run): unknown {
+  const source = plan.source;
+  switch (source.kind) {
+    case 'typename':
+      return source.typeName;
+    case 'property': {
+      const value = (parent as Record<string, unknown>)[source.property];
+      // graphql-js's default resolver would call it with (args, context, info): not ours to guess.
+      if (typeof value === 'function') throw new Refused();
+      return value;
+    }
+    case 'method':
+      return source.call(parent, run.ctx);
+    case 'part':
+      return run.parts.get(source.part);
+    case 'root':
+      return run.chest;
+  }
+}
+
+export function completeValue(type: GraphQLOutputType, plan: FieldPlan, value: unknown, run: Run): unknown {
+  if (isNonNullType(type)) {
+    const done = completeValue(type.ofType, plan, value, run);
+    if (isPromise(done)) return done.then(present);
+    return present(done);
+  }
+  if (value === null || value === undefined) return null;
+  if (isListType(type)) {
+    if (!Array.isArray(value)) throw new Refused();
+    let promised = false;
+    const items = value.map((item) => {
+      const done = isPromise(item) ? item.then((v) => completeValue(type.ofType, plan, v, run)) : completeValue(type.ofType, plan, item, run);
+      promised ||= isPromise(done);
+      return done;
+    });
+    return promised ? Promise.all(items) : items;
+  }
+  if (isLeafType(type)) {
+    let serialized: unknown;
+    try {
+      serialized = type.serialize(value);
+    } catch {
+      throw new Refused();
+    }
+    if (serialized === undefined) throw new Refused();
+    return serialized;
+  }
+  return completeObject(plan.children!, value, run);
+}
+
+/** A non-null field that came out null: graphql-js answers with its error and null propagation. */
+function present(value: unknown): unknown {
+  if (value === null || value === undefined) throw new Refused();
+  return value;
+}
