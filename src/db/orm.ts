@@ -4,6 +4,7 @@ import type { DatabaseTimeouts } from '../config.js';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { migrationsList } from '../../migrations/index.js';
 import { boundedWaits, closeOnReadTimeout } from './bounded-waits.js';
+import { prepareRepeatedReads } from './prepared-statements.js';
 import { entities } from './entities/index.js';
 
 export type { EntityManager } from '@mikro-orm/postgresql';
@@ -25,7 +26,7 @@ export function ormOptions(opts: OrmOptions): Options {
     entities,
     extensions: [Migrator],
     pool: { min: 0, max: opts.poolMax },
-    ...(opts.timeouts && { driverOptions: timeoutOptions(opts.timeouts) }),
+    driverOptions: driverOptions(opts.timeouts),
     // Every request and job forks its own EntityManager; the global one must never hold state.
     allowGlobalContext: false,
     forceUtcTimezone: true,
@@ -53,9 +54,17 @@ export function ormOptions(opts: OrmOptions): Options {
   });
 }
 
-/** Bounded waits (db/bounded-waits.ts), and each pooled connection closed once a read timed out. */
-function timeoutOptions(t: DatabaseTimeouts) {
-  return { ...boundedWaits(t), onPoolCreated: (pool: pg.Pool) => pool.on('connect', closeOnReadTimeout) };
+/**
+ * Each pooled connection prepares the reads run again and again (db/prepared-statements.ts);
+ * in served mode waits are bounded too (db/bounded-waits.ts), and a connection whose read timed
+ * out is closed.
+ */
+function driverOptions(t: DatabaseTimeouts | undefined) {
+  const onConnect = (client: pg.PoolClient) => {
+    if (t) closeOnReadTimeout(client);
+    prepareRepeatedReads(client);
+  };
+  return { ...(t && boundedWaits(t)), onPoolCreated: (pool: pg.Pool) => pool.on('connect', onConnect) };
 }
 
 export async function openOrm(opts: OrmOptions): Promise<MikroORM> {

@@ -1,5 +1,6 @@
 import type { EntityClass } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { executeParameterised } from '../db/parameterised.js';
 import { lazyEdges, type Page } from './pagination.js';
 import { fromColumns } from './read-model.js';
 
@@ -46,8 +47,9 @@ export interface Query<T> {
   read: (rows: Record<string, unknown>[]) => T;
 }
 
+/** Runs a query with its parameters sent as parameters: one text for Postgres to plan once (db/parameterised.ts). */
 export async function runQuery<T>(em: EntityManager, query: Query<T>): Promise<T> {
-  return query.read(await em.execute<Record<string, unknown>[]>(query.sql, [...query.params]));
+  return query.read(await executeParameterised<Record<string, unknown>>(em, query.sql, query.params));
 }
 
 /** A condition with its ? placeholders and their parameters, in order. */

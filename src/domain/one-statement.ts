@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { executeParameterised } from '../db/parameterised.js';
 import type { Query } from './batch.js';
 
 export type Results<Q extends Record<string, Query<unknown>>> = { [K in keyof Q]: ReturnType<Q[K]['read']> };
@@ -23,7 +24,7 @@ export async function runAsOne<Q extends Record<string, Query<unknown>>>(em: Ent
     // An aggregate over an ordered subquery keeps the subquery's order (Postgres reads it as it comes, in one process).
     return `(select coalesce(json_agg(q${i}__), '[]'::json) from (${query.sql}) q${i}__) as "${i}"`;
   });
-  const [row] = await em.execute<Record<string, unknown>[]>(`select ${columns.join(', ')}`, params);
+  const [row] = await executeParameterised<Record<string, unknown>>(em, `select ${columns.join(', ')}`, params);
   const results: Record<string, unknown> = {};
   names.forEach((name, i) => {
     const value = row![String(i)];

@@ -1,5 +1,6 @@
 import { type EntityManager, wrap } from '@mikro-orm/postgresql';
 import { Chest } from '../../db/entities/index.js';
+import { executeParameterised } from '../../db/parameterised.js';
 import { ChestRole } from '../../db/enums.js';
 import type { Actor } from '../actor.js';
 import { AppError, ErrorCode, notFound } from '../errors.js';
@@ -69,7 +70,8 @@ async function loadChestWithRole(em: EntityManager, actor: Actor, chestId: strin
   const held = em.getUnitOfWork().getById(Chest, chestId);
   if (held && wrap(held).isInitialized()) return held;
   if (!actor.accountId || actor.knownRole(chestId) !== undefined) return em.findOne(Chest, { id: chestId });
-  const [row] = await em.execute<Record<string, unknown>[]>(
+  const [row] = await executeParameterised<Record<string, unknown>>(
+    em,
     'select c.*, m.role as role__ from chest c left join membership m on m.chest_id = c.id and m.account_id = ? where c.id = ?',
     [actor.accountId, chestId],
   );

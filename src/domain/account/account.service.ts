@@ -1,6 +1,7 @@
 import { hash, verify } from '@node-rs/argon2';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Account, Session } from '../../db/entities/index.js';
+import { executeParameterised } from '../../db/parameterised.js';
 import type { Actor } from '../actor.js';
 import { requireAccount } from '../access/access.service.js';
 import { AppError, ErrorCode } from '../errors.js';
@@ -122,9 +123,10 @@ export async function authenticate(em: EntityManager, token: string, sessions?: 
   const known = sessions?.get(tokenHash);
   if (known) return known;
   const mark = sessions?.mark() ?? 0;
-  // One fixed SQL text (one plan on the server), no query builder and no entity: the database
-  // says whether the session is live (issue 14).
-  const [session] = await em.execute<{ id: string; account_id: string; expires_at: Date; live: boolean }[]>(
+  // One fixed SQL text with its parameter apart (planned once per connection: db/prepared-statements.ts),
+  // no query builder and no entity: the database says whether the session is live (issue 14).
+  const [session] = await executeParameterised<{ id: string; account_id: string; expires_at: Date; live: boolean }>(
+    em,
     'select id, account_id, expires_at, (revoked_at is null and expires_at > now()) as live from session where token_hash = ?',
     [tokenHash],
   );
