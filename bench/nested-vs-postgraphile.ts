@@ -10,7 +10,7 @@
  *
  *   npm run bench                     every benchmark (this one in full)
  *   npm run bench -- --quick          fewer sizes, rounds and requests
- *   npx tsx bench/nested-vs-postgraphile.ts [--quick] [--ref <commit>] [--profile]
+ *   npx tsx bench/nested-vs-postgraphile.ts [--quick] [--ref <commit>] [--profile [--size 10|100|1000]]
  *
  * --ref builds our app from that commit (git archive) instead of the working tree, so helpers'
  * unfinished edits are not measured. --profile only records a CPU profile of our app answering the
@@ -19,7 +19,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -196,6 +196,26 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
+/**
+ * User + system CPU of every PostgreSQL process on this machine so far, in ms: what the database
+ * spent for a round (only one server is asked at a time, and the bench's database is the only busy one).
+ */
+function postgresCpuMs(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return total;
+}
+
 interface Case {
   name: string;
   child: Child;
@@ -209,6 +229,8 @@ interface RoundResult {
   p50: number;
   p99: number;
   cpuPerReq: number;
+  /** PostgreSQL's CPU per request (postgresCpuMs). */
+  dbCpuPerReq: number;
 }
 
 const ERRORS = Buffer.from('"errors"');
@@ -220,6 +242,7 @@ async function round(c: Case, n: number): Promise<RoundResult> {
   const latencies: number[] = [];
   let issued = 0;
   const cpu0 = cpuMs(c.child.proc.pid!);
+  const db0 = postgresCpuMs();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -234,8 +257,9 @@ async function round(c: Case, n: number): Promise<RoundResult> {
   );
   const elapsed = performance.now() - t0;
   const cpu = cpuMs(c.child.proc.pid!) - cpu0;
+  const db = postgresCpuMs() - db0;
   latencies.sort((a, b) => a - b);
-  return { rps: (n * 1000) / elapsed, p50: latencies[Math.floor(n * 0.5)]!, p99: latencies[Math.min(n - 1, Math.floor(n * 0.99))]!, cpuPerReq: cpu / n };
+  return { rps: (n * 1000) / elapsed, p50: latencies[Math.floor(n * 0.5)]!, p99: latencies[Math.min(n - 1, Math.floor(n * 0.99))]!, cpuPerReq: cpu / n, dbCpuPerReq: db / n };
 }
 
 interface Stat {
@@ -255,6 +279,7 @@ interface Measured {
   p50: Stat;
   p99: Stat;
   cpuPerReq: Stat;
+  dbCpuPerReq: Stat;
   rounds: RoundResult[];
 }
 
@@ -268,7 +293,7 @@ async function interleave(cases: Case[], rounds: number, n: number): Promise<Map
   }
   const out = new Map<string, Measured>();
   for (const [name, rs] of results) {
-    out.set(name, { rps: stat(rs.map((x) => x.rps)), p50: stat(rs.map((x) => x.p50)), p99: stat(rs.map((x) => x.p99)), cpuPerReq: stat(rs.map((x) => x.cpuPerReq)), rounds: rs });
+    out.set(name, { rps: stat(rs.map((x) => x.rps)), p50: stat(rs.map((x) => x.p50)), p99: stat(rs.map((x) => x.p99)), cpuPerReq: stat(rs.map((x) => x.cpuPerReq)), dbCpuPerReq: stat(rs.map((x) => x.dbCpuPerReq)), rounds: rs });
   }
   return out;
 }
@@ -399,22 +424,23 @@ function markdown(r: Result): string {
     '',
     `${r.rounds} interleaved rounds after a warm-up round each, ${r.concurrency} requests in flight, keep-alive;`,
     'median (min–max) over rounds. CPU is the server process\'s user + system time (/proc/<pid>/stat)',
-    'per request. Ratios are per round (same round index), then median (min–max). The load generator',
-    'runs in the bench process on the same cores.',
+    'per request; DB CPU is that of all PostgreSQL processes during the round, per request. Ratios are',
+    'per round (same round index), then median (min–max). The load generator runs in the bench process',
+    'on the same cores.',
     '',
     `Machine: ${m.nproc} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}, PostgreSQL ${m.postgres} on 127.0.0.1;`,
     `the 2 cores are shared with 3 other people's work (load average at the end ${m.loadavgAtEnd}).`,
     `Measured: ${r.app}, ${r.date}. Command: \`${r.command}\`${r.quick ? ' (quick: fewer sizes, rounds and requests)' : ''}.`,
     '',
   );
-  lines.push('| Memories in chest | Server | req/s | p50 ms | p99 ms | CPU ms/req | throughput vs PostGraphile | p50 vs raw | CPU vs raw |');
-  lines.push('|---|---|---|---|---|---|---|---|---|');
+  lines.push('| Memories in chest | Server | req/s | p50 ms | p99 ms | CPU ms/req | DB CPU ms/req | throughput vs PostGraphile | p50 vs raw | CPU vs raw |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const [size, n] of Object.entries(r.nested)) {
     for (const name of ['ours', 'raw', 'postgraphile']) {
       const s = n.servers[name]!;
       const q = n.ratios[name]!;
       lines.push(
-        `| ${f0(Number(size))} | ${name} | ${range(s.rps, f0)} | ${range(s.p50, f1)} | ${range(s.p99, f1)} | ${range(s.cpuPerReq, f2)} | ${range(q.rpsVsPostgraphile!, f2)} | ${range(q.p50VsRaw!, f2)} | ${range(q.cpuVsRaw!, f2)} |`,
+        `| ${f0(Number(size))} | ${name} | ${range(s.rps, f0)} | ${range(s.p50, f1)} | ${range(s.p99, f1)} | ${range(s.cpuPerReq, f2)} | ${range(s.dbCpuPerReq, f2)} | ${range(q.rpsVsPostgraphile!, f2)} | ${range(q.p50VsRaw!, f2)} | ${range(q.cpuVsRaw!, f2)} |`,
       );
     }
   }
@@ -576,18 +602,19 @@ function argValue(flag: string): string | null {
 
 /**
  * --profile: our app, then the raw server (for scale), under `node --cpu-prof` answering the
- * 100-asset query; prints each one's grouped stacks. The profiles stay in a temporary folder.
+ * 100-asset query (`--size 10` or `--size 1000` for another); prints each one's grouped stacks.
+ * The profiles stay in a temporary folder.
  */
-async function profile(ref: string | null, requests = 600): Promise<void> {
+async function profile(ref: string | null, size = 100, requests = 600): Promise<void> {
   const dirs = { ours: await mkdtemp(join(tmpdir(), 'dmc-bench-prof-ours-')), raw: await mkdtemp(join(tmpdir(), 'dmc-bench-prof-raw-')) };
-  await withServers({ ...QUICK, sizes: [100] }, ref, async (s, seeded) => {
+  await withServers({ ...QUICK, sizes: [size] }, ref, async (s, seeded) => {
     const main = s.ours.proc.spawnargs.at(-1)!;
     await stopChild(s.ours);
     await stopChild(s.raw);
     const dataDir = await mkdtemp(join(tmpdir(), 'dmc-bench-data-'));
     s.ours = await startChild('ours (profiled)', ['--cpu-prof', `--cpu-prof-dir=${dirs.ours}`, main], appEnv(seeded, dataDir), resolve(main, '../../..'));
     s.raw = await startChild('raw (profiled)', ['--cpu-prof', `--cpu-prof-dir=${dirs.raw}`, '--import', 'tsx', 'bench/nested/raw-server.ts'], { DATABASE_URL: seeded.url, POOL_MAX: String(POOL_MAX) });
-    const [ours, raw] = nestedCases(s, seeded, 100);
+    const [ours, raw] = nestedCases(s, seeded, size);
     for (const c of [ours!, raw!]) {
       await round(c, 100); // warm-up, also in the profile
       const r = await round(c, requests);
@@ -607,6 +634,6 @@ async function profile(ref: string | null, requests = 600): Promise<void> {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const ref = argValue('--ref');
   const command = `npx tsx bench/nested-vs-postgraphile.ts ${process.argv.slice(2).join(' ')}`.trim();
-  await (process.argv.includes('--profile') ? profile(ref) : run({ ref, command }));
+  await (process.argv.includes('--profile') ? profile(ref, Number(argValue('--size') ?? 100)) : run({ ref, command }));
   process.exit(0);
 }
