@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Asset, Chest } from '../src/db/entities/index.js';
 import { ContributionStatus, FileType, ProcessingStatus } from '../src/db/enums.js';
-import { type AssetFilter, countAssets, loadAssetPages, loadVisibleAssetsById } from '../src/domain/asset/asset.queries.js';
+import { assetPagesQuery, type AssetFilter, countAssets, loadAssetPages, loadVisibleAssetsById } from '../src/domain/asset/asset.queries.js';
 import { loadChestStats, loadRecentAssets } from '../src/domain/chest/chest.summary.js';
+import { executeParameterised } from '../src/db/parameterised.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './support/db.js';
 import { makeAsset, makeAssets, makeChest, makeContribution } from './support/factories.js';
 
@@ -175,21 +176,18 @@ describe('asset pages read the timeline index and stop at the limit (postgres)',
     await db?.close();
   });
 
-  /** Runs one page request, then EXPLAIN ANALYZEs the statement it ran: the rows each index scan read, and whether anything sorted them. */
+  /**
+   * Runs one page request, then EXPLAIN ANALYZEs the statement it ran, planned as the app's
+   * connections plan it (parameters apart, generically: db/prepared-statements.ts): the rows each
+   * index scan read, and whether anything sorted them.
+   */
   async function readsOf(keys: Parameters<typeof loadAssetPages>[1]) {
-    const base = db.orm.em.fork();
-    const seen: [string, unknown[]][] = [];
-    const em = new Proxy(base, {
-      get(target, prop, receiver) {
-        if (prop === 'execute') return (sql: string, params: unknown[]) => (seen.push([sql, params]), target.execute(sql, params));
-        const value = Reflect.get(target, prop, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const em = db.orm.em.fork();
+    db.queries.length = 0;
     const pages = await loadAssetPages(em, keys);
-    expect(seen).toHaveLength(1);
-    const [sql, params] = seen[0]!;
-    const explained = await base.execute<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>(`explain (analyze, format json) ${sql}`, params);
+    expect(db.queries).toHaveLength(1);
+    const { sql, params } = assetPagesQuery(em, keys);
+    const explained = await executeParameterised<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(em, `explain (analyze, format json) ${sql}`, params);
     const all = nodes(explained[0]!['QUERY PLAN'][0]!.Plan);
     // The reads of asset (not the visibility check's look-ups of contributions).
     const scans = all.filter((n) => n['Node Type'].includes('Scan') && n['Relation Name'] === 'asset');

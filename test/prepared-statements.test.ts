@@ -38,6 +38,12 @@ describe.each(BACKENDS)('repeated reads are prepared once per connection (%s)', 
     const named = await prepared(db, 'probe-a');
     expect(named.length).toBeGreaterThanOrEqual(1);
     expect(named.length).toBeLessThanOrEqual(4);
+    // Planned once, generically: never again for a run's values.
+    const plans = await db.orm.em.getConnection().execute<{ generic_plans: string; custom_plans: string }[]>(
+      `select generic_plans, custom_plans from pg_prepared_statements where statement like '%probe-a%'`,
+    );
+    expect(plans.map((p) => Number(p.custom_plans))).toEqual(plans.map(() => 0));
+    expect(plans.reduce((n, p) => n + Number(p.generic_plans), 0)).toBeGreaterThanOrEqual(3);
   });
 
   it('run once, or without parameters, or not a select: left unnamed', async () => {
