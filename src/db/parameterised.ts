@@ -26,7 +26,7 @@ interface SqlDriver {
 export async function executeParameterised<T extends object>(em: EntityManager, sql: string, params: readonly unknown[]): Promise<T[]> {
   const connection = em.getConnection() as unknown as SqlConnection;
   const q = connection.prepareQuery(sql, params);
-  const text = dollarPlaceholders(q.query, q.params.length);
+  const text = placeheldText(q.query, q.params.length);
   const values = q.params.map(plainValue);
   const client = (em.getTransactionContext() as Kysely<unknown> | undefined) ?? connection.getClient();
   const run = connection.executeQuery(connection.getSql(q.query, q.formatted), async () => connection.transformRawResult<T[]>(await client.executeQuery(CompiledQuery.raw(text, values)), 'all'), {
@@ -34,6 +34,20 @@ export async function executeParameterised<T extends object>(em: EntityManager, 
     params: q.params,
   });
   return (em.getDriver() as unknown as SqlDriver).rethrow(run);
+}
+
+const converted = new Map<string, string>();
+/** Texts kept at most; these are the few fixed texts requests run, so the cap is never reached in practice. */
+const MAX_CONVERTED = 1_000;
+
+/** dollarPlaceholders, once per text: the compiled chest read's text is some 4 KB, read character by character. */
+function placeheldText(sql: string, expected: number): string {
+  const known = converted.get(sql);
+  if (known !== undefined) return known;
+  const text = dollarPlaceholders(sql, expected);
+  if (converted.size >= MAX_CONVERTED) converted.clear();
+  converted.set(sql, text);
+  return text;
 }
 
 /** `?` placeholders as `$1`, `$2`, … (outside single-quoted text and double-quoted names). */
