@@ -38,6 +38,12 @@ const envSchema = z.object({
   /** Largest database connection pool per process (served mode; embedded uses one connection). */
   DB_POOL_MAX: int(1, 100).default(10),
   /**
+   * Served mode: the reads requests repeat become named statements, planned once per connection
+   * (db/prepared-statements.ts). false behind a pooler in transaction mode that cannot carry them
+   * (PgBouncer before 1.21, or without max_prepared_statements).
+   */
+  DB_PREPARED_STATEMENTS: bool.default(true),
+  /**
    * Served mode: seconds a request waits for a pooled database connection (or a new one to
    * connect) before it is answered 503 SERVICE_UNAVAILABLE.
    */
@@ -257,7 +263,7 @@ const envSchema = z.object({
 export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
-  database: { mode: 'embedded'; dataDir: string } | { mode: 'postgres'; url: string; poolMax: number; timeouts: DatabaseTimeouts };
+  database: { mode: 'embedded'; dataDir: string } | { mode: 'postgres'; url: string; poolMax: number; preparedStatements: boolean; timeouts: DatabaseTimeouts };
   dataDir: string;
   http: { host: string; port: number };
   logLevel: Env['LOG_LEVEL'];
@@ -350,6 +356,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
           mode: 'postgres',
           url: e.DATABASE_URL,
           poolMax: e.DB_POOL_MAX,
+          preparedStatements: e.DB_PREPARED_STATEMENTS,
           timeouts: { acquireMs: e.DB_ACQUIRE_TIMEOUT_SECONDS * 1000, statementMs: e.DB_STATEMENT_TIMEOUT_SECONDS * 1000, listenerHeartbeatMs: e.EVENT_LISTENER_HEARTBEAT_SECONDS * 1000 },
         }
       : { mode: 'embedded', dataDir: resolve(dataDir, 'pgdata') },

@@ -13,8 +13,14 @@ describe('loadConfig', () => {
 
   it('uses PostgreSQL when DATABASE_URL is set', () => {
     const c = loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/chest', DB_POOL_MAX: '7', SECRET_KEY: 'k'.repeat(32) });
-    expect(c.database).toEqual({ mode: 'postgres', url: 'postgresql://u@db:5432/chest', poolMax: 7, timeouts: { acquireMs: 10_000, statementMs: 30_000, listenerHeartbeatMs: 10_000 } });
+    expect(c.database).toEqual({ mode: 'postgres', url: 'postgresql://u@db:5432/chest', poolMax: 7, preparedStatements: true, timeouts: { acquireMs: 10_000, statementMs: 30_000, listenerHeartbeatMs: 10_000 } });
     expect(c.secretKey).toBe('k'.repeat(32));
+  });
+
+  it('prepared statements: on unless DB_PREPARED_STATEMENTS=false (a pooler that cannot carry them)', () => {
+    const base = { DATABASE_URL: 'postgresql://u@db:5432/chest', SECRET_KEY: 'k'.repeat(32) };
+    expect(loadConfig({ ...base, DB_PREPARED_STATEMENTS: 'false' }).database).toMatchObject({ preparedStatements: false });
+    expect(() => loadConfig({ ...base, DB_PREPARED_STATEMENTS: 'no' })).toThrow(/DB_PREPARED_STATEMENTS: must be true or false/);
   });
 
   it('bounds waits on the database (served mode): acquire and statement timeouts, 0 = no statement limit', () => {

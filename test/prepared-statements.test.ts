@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dollarPlaceholders, executeParameterised } from '../src/db/parameterised.js';
+import { openOrm } from '../src/db/orm.js';
 import { RUNS_BEFORE_PREPARING } from '../src/db/prepared-statements.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './support/db.js';
 
@@ -66,5 +67,23 @@ describe.each(BACKENDS)('repeated reads are prepared once per connection (%s)', 
     await em.getConnection().execute('alter table prep_probe add column note text');
     const rows = await run(sql, [1]);
     expect(rows).toEqual([{ id: 1, label: 'one', note: null }]);
+  });
+});
+
+describe('DB_PREPARED_STATEMENTS=false (openOrm prepare: false)', () => {
+  it('nothing is named, and the plan mode stays the server\'s', async () => {
+    const db = await createTestDatabase('postgres');
+    const orm = await openOrm({ clientUrl: db.url, poolMax: 1, prepare: false });
+    try {
+      const em = orm.em.fork();
+      for (let i = 0; i < RUNS_BEFORE_PREPARING + 3; i++) await executeParameterised(em, 'select 1 as one where ?::int = 1 /* probe-unprepared */', [1]);
+      const [row] = await em.getConnection().execute<{ names: string; mode: string }[]>(
+        `select count(*) as names, current_setting('plan_cache_mode') as mode from pg_prepared_statements where statement like '%probe-unprepared%'`,
+      );
+      expect({ names: Number(row!.names), mode: row!.mode }).toEqual({ names: 0, mode: 'auto' });
+    } finally {
+      await orm.close(true);
+      await db.close();
+    }
   });
 });

@@ -38,7 +38,8 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
       // own, without the statement timeout, closed before the one that serves opens.
       const ran = await withAdvisoryLock(clientUrl, () => migrateWithoutTimeouts(clientUrl));
       if (ran.length) log.info({ migrations: ran }, 'applied migrations');
-      orm = await openOrm({ clientUrl, poolMax, timeouts: config.database.mode === 'postgres' ? config.database.timeouts : undefined });
+      const served = config.database.mode === 'postgres' ? config.database : undefined;
+      orm = await openOrm({ clientUrl, poolMax, timeouts: served?.timeouts, prepare: served?.preparedStatements });
     }
   } catch (err) {
     await orm?.close(true);

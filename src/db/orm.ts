@@ -15,6 +15,8 @@ export interface OrmOptions {
   poolMax: number;
   /** Served mode's bounds on waiting for the database; absent: none (migrations, PGlite, tests' own ORMs). */
   timeouts?: DatabaseTimeouts;
+  /** Repeated reads as named statements, planned once per connection (db/prepared-statements.ts); default true. */
+  prepare?: boolean;
   /** Sees every SQL statement before it runs; tests count statements with it. */
   onQuery?: (sql: string) => void;
 }
@@ -26,7 +28,7 @@ export function ormOptions(opts: OrmOptions): Options {
     entities,
     extensions: [Migrator],
     pool: { min: 0, max: opts.poolMax },
-    driverOptions: driverOptions(opts.timeouts),
+    driverOptions: driverOptions(opts.timeouts, opts.prepare ?? true),
     // Every request and job forks its own EntityManager; the global one must never hold state.
     allowGlobalContext: false,
     forceUtcTimezone: true,
@@ -55,14 +57,14 @@ export function ormOptions(opts: OrmOptions): Options {
 }
 
 /**
- * Each pooled connection prepares the reads run again and again (db/prepared-statements.ts);
+ * Each pooled connection prepares the reads run again and again (db/prepared-statements.ts), unless told not to;
  * in served mode waits are bounded too (db/bounded-waits.ts), and a connection whose read timed
  * out is closed.
  */
-function driverOptions(t: DatabaseTimeouts | undefined) {
+function driverOptions(t: DatabaseTimeouts | undefined, prepare: boolean) {
   const onConnect = (client: pg.PoolClient) => {
     if (t) closeOnReadTimeout(client);
-    prepareRepeatedReads(client);
+    if (prepare) prepareRepeatedReads(client);
   };
   return { ...(t && boundedWaits(t)), onPoolCreated: (pool: pg.Pool) => pool.on('connect', onConnect) };
 }
