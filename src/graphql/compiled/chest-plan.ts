@@ -12,6 +12,7 @@ import {
   type SelectionSetNode,
   TypeNameMetaFieldDef,
 } from 'graphql';
+import type { Completer } from './complete.js';
 import { type FieldSource, fieldSource } from './field-sources.js';
 
 /** The chest's fields that the compiled read loads itself, all in one statement (chest-read.ts). */
@@ -33,6 +34,8 @@ export interface FieldPlan {
   source: PlanSource;
   /** The fields asked of the value, for an object type; null for a scalar or an enum. */
   children: FieldPlan[] | null;
+  /** How a value of this field becomes its part of the answer: made by complete.ts on first use. */
+  complete?: Completer;
 }
 
 export interface ChestPlan {

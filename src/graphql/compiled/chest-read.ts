@@ -75,5 +75,5 @@ export async function readChest({ plan, ctx, variables }: CompiledReadInput): Pr
   const parts = new Map<PartName, unknown>();
   for (const [part, of] of shape) parts.set(part, of(results));
   const run: Run = { ctx, parts, chest };
-  return { [plan.root.key]: await completeValue(plan.root.type, plan.root, chest, run) };
+  return { [plan.root.key]: await completeValue(plan.root, chest, run) };
 }
