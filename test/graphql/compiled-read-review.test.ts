@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Account } from '../../src/db/entities/index.js';
 import { ChestRole, ContributionStatus, FileType, ProcessingStatus, StoryStatus, TagSource } from '../../src/db/enums.js';
 import { createStorage } from '../../src/storage/storage.registry.js';
+import { openOrm } from '../../src/db/orm.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/db.js';
 import { addMember, makeAccount, makeAsset, makeAssets, makeChest, makeContribution, makeStory } from '../support/factories.js';
 import { createGraphQLRunner, type GqlResult, ok, type RunOptions } from '../support/graphql.js';
@@ -83,6 +84,7 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
   let chests: Record<string, string>;
   let binnedChestId: string;
   let oddChestId: string;
+  let emptyChestId: string;
 
   beforeAll(async () => {
     db = await createTestDatabase(backend);
@@ -170,6 +172,13 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
     const [recording] = await makeAssets(em, odd, 3, (i) => ({ fileType: i === 0 ? FileType.AUDIO : FileType.IMAGE, mimeType: i === 0 ? 'audio/mp4' : 'image/jpeg' }));
     await em.getConnection().execute(`update asset set duration_seconds = 'NaN'::float8 where id = ?`, [recording!.id]);
     oddChestId = odd.id;
+    // A story edited by hand into paragraphs without citations (assetIds absent: a non-null field graphql-js reports).
+    await makeStory(em, odd, { title: 'Hand-written', status: StoryStatus.READY, published: true, paragraphs: [{ text: 'No citations' }] as never });
+    const empty = await makeChest(em, { personName: 'Nothing yet', isPublic: true }, ownerRef);
+    emptyChestId = empty.id;
+    // Stories and contributions with microseconds in created_at too (their cursors carry milliseconds).
+    await em.getConnection().execute(`update story set created_at = created_at + interval '0.000654 seconds' where chest_id = ?`, [open.id]);
+    await em.getConnection().execute(`update contribution set created_at = created_at + interval '0.000987 seconds' where chest_id = ?`, [open.id]);
     chests = { open: open.id, closed: closed.id };
     const link = (chestId: string, allowOriginals: boolean) =>
       compiled.run<{ createShareLink: { token: string } }>(`mutation($id: ID!, $o: Boolean) { createShareLink(chestId: $id, allowOriginals: $o) { token } }`, { id: chestId, o: allowOriginals }, { token: owner.token });
@@ -183,6 +192,9 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
       anonymous: {},
       shareWithOriginals: { shareToken: openLink },
       shareWithoutOriginals: { shareToken: closedLink },
+      // Signed in and holding a link: the role decides for members, the link for others.
+      strangerWithLink: { token: stranger.token, shareToken: closedLink },
+      viewerWithOriginalsLink: { token: viewer.token, shareToken: openLink },
     };
   });
   afterAll(async () => {
@@ -307,6 +319,19 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
     }
   });
 
+  it("odd and empty chests: every document, every reader, graphql-js's answer", async () => {
+    for (const id of [oddChestId, emptyChestId]) {
+      for (const [name, query] of Object.entries(DOCUMENTS)) {
+        // On the odd chest this one drops a rejection (the it.fails case below), which would fail the run.
+        if (name === 'membersThenAssets' && id === oddChestId) continue;
+        for (const [reader, as] of Object.entries(readers)) {
+          const { fast, slow } = await both(query, { id }, as);
+          expect({ name, reader, answer: normalised(fast) }).toEqual({ name, reader, answer: normalised(slow) });
+        }
+      }
+    }
+  });
+
   it('graphql-js alone, on the same document and data: no unhandled rejection (the control for the case below)', async () => {
     const rejections: unknown[] = [];
     const theirs = process.listeners('unhandledRejection');
@@ -326,13 +351,15 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
     expect(rejections).toEqual([]);
   });
 
-  // DIVERGENCE (robustness): completeObject (src/graphql/compiled/complete.ts:27-38) starts every
-  // field before any is awaited; when a later field refuses synchronously (here: Float.serialize of
-  // the "NaN" json_agg wrote, complete.ts:83-86; also any non-null field that is null, present(),
-  // or a non-array list, complete.ts:69), the loop unwinds and the promises of the fields already
-  // started are dropped without a handler. The one of `members`, which rejects for a non-member
-  // (listMembers: FORBIDDEN / NOT_FOUND), then rejects unhandled. graphql-js still answers the
-  // request correctly, but Node (no unhandledRejection handler in src/) ends the process by default.
+  // DIVERGENCE (robustness), in complete.ts as committed at 1a8f8a0: completeObject (complete.ts:33-43)
+  // starts every field before any is awaited; when a later field refuses synchronously (here
+  // Float.serialize of a NaN duration, complete.ts:103-107; also a non-null field that is null,
+  // present() at :117-119, or a non-array list at :89), the loop unwinds and the promises of the
+  // fields already started are dropped without a handler (likewise the items of a list, :91-95).
+  // The one of `members`, which rejects for a non-member (listMembers: FORBIDDEN or
+  // UNAUTHENTICATED), then rejects unhandled. graphql-js still answers the request, but Node 24 (no
+  // unhandledRejection handler in src/) ends the process on it. The working tree's uncommitted
+  // abandon() in complete.ts (seen 15:40) removes it: once committed, make this `it(...)`.
   it.fails('members then a refused memory: no promise of the abandoned compiled read rejects unhandled', async () => {
     const rejections: unknown[] = [];
     const theirs = process.listeners('unhandledRejection');
@@ -353,3 +380,63 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
     expect(rejections.map((r) => (r instanceof Error ? `${r.constructor.name}: ${r.message}` : String(r)))).toEqual([]);
   });
 });
+
+/**
+ * Postgres writes timestamps in the session's time zone. Outside UTC, old dates carry local mean
+ * time offsets with seconds (Europe/Amsterdam before 1937: +00:19:32): the driver's text goes
+ * through postgres-date, json_agg's ISO text through new Date (PostgreSqlPlatform.parseDate).
+ */
+describe('compiled chest read, reviewed (postgres, a server in Europe/Amsterdam): old dates', () => {
+  let db: TestDatabase;
+  let orm: Awaited<ReturnType<typeof openOrm>>;
+  let compiled: Awaited<ReturnType<typeof createGraphQLRunner>>;
+  let executed: Awaited<ReturnType<typeof createGraphQLRunner>>;
+  let owner: RunOptions;
+  let chestId: string;
+  const queries: string[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    const name = new URL(db.url).pathname.slice(1);
+    await db.orm.em.fork().getConnection().execute(`alter database "${name}" set timezone to 'Europe/Amsterdam'`);
+    // New connections take the database's time zone.
+    orm = await openOrm({ clientUrl: db.url, poolMax: 2, onQuery: (sql) => queries.push(sql) });
+    const storage = await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-compiled-tz-')) });
+    compiled = await createGraphQLRunner(orm, { storage });
+    executed = await createGraphQLRunner(orm, { storage, compiled: false });
+    const em = orm.em.fork();
+    const account = await makeAccount(em);
+    const chest = await makeChest(em, { isPublic: true }, em.getReference(Account, account.account.id));
+    await makeAssets(em, chest, 3, (i) => ({ dateTaken: [new Date(Date.UTC(1920, 5, 1, 12)), new Date(Date.UTC(1990, 5, 1, 12)), null][i]! }));
+    chestId = chest.id;
+    owner = { token: account.token };
+    const [{ tz }] = await em.getConnection().execute<{ tz: string }[]>(`select current_setting('TimeZone') as tz`);
+    expect(tz).toBe('Europe/Amsterdam');
+  });
+  afterAll(async () => {
+    await compiled?.stop();
+    await executed?.stop();
+    await orm?.close(true);
+    await db?.close();
+  });
+
+  it("a memory dated 1920: graphql-js's answer", async () => {
+    for (const query of [
+      `query($id: ID!) { chest(id: $id) { summary { totalAssets } assets { edges { node { id dateTaken } } } } }`,
+      `query($id: ID!) { chest(id: $id) { assets(first: 1) { pageInfo { endCursor } edges { cursor node { id } } } } }`,
+      `query($id: ID!) { chest(id: $id) { assets(first: 3) { edges { node { id createdAt } } } } }`,
+      // The page ends on the memory of 1920: its cursor is made from its dateTaken.
+      `query($id: ID!) { chest(id: $id) { assets(first: 2) { pageInfo { endCursor } edges { cursor node { id } } } } }`,
+    ]) {
+      for (const as of [owner, {}]) {
+        queries.length = 0;
+        const fast = await compiled.run(query, { id: chestId }, as);
+        const slow = await executed.run(query, { id: chestId }, as);
+        expect(normalised(fast)).toEqual(normalised(slow));
+        expect(slow.errors).toBeUndefined();
+        expect(queries.some(isCompiledStatement)).toBe(true);
+      }
+    }
+  });
+});
+
