@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
-import { buildSchema } from 'type-graphql';
+import { buildSchema, type NonEmptyArray } from 'type-graphql';
 import { AssetResolver, ThumbnailResolver } from './asset.resolver.js';
 import { AccountResolver } from './account.resolver.js';
 import { AssetConnectionResolver, ChestResolver, ChestSummaryResolver } from './chest.resolver.js';
@@ -19,9 +19,12 @@ import { ChestStoryResolver, StoryResolver } from './story.resolver.js';
 import { SearchResolver } from './search.resolver.js';
 import { ChestTimelineResolver, TimelineBucketResolver } from './timeline.resolver.js';
 
+/** Every resolver class of the schema (the compiled read resolves fields through the same ones: compiled/field-sources.ts). */
+export const SCHEMA_RESOLVERS: readonly Function[] = [AccountResolver, ChestResolver, ChestSummaryResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, ContributionMemoriesResolver, AssetReviewResolver, BinResolver, ChestBinResolver, ...StoryCitationResolvers, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver, ChestExportResolver, ChestExportsResolver, ChestImportResolver, ChestDuplicatesResolver, DuplicateGroupResolver, AssetContributorsResolver, SearchResolver, ChestTimelineResolver, TimelineBucketResolver];
+
 export async function createSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [AccountResolver, ChestResolver, ChestSummaryResolver, AssetConnectionResolver, AssetResolver, ThumbnailResolver, MembershipResolver, ContributionResolver, ContributionMemoriesResolver, AssetReviewResolver, BinResolver, ChestBinResolver, ...StoryCitationResolvers, UploadResolver, EventsResolver, StoryResolver, ChestStoryResolver, ChestPeopleResolver, PersonResolver, AssetFacesResolver, FaceResolver, ChestExportResolver, ChestExportsResolver, ChestImportResolver, ChestDuplicatesResolver, DuplicateGroupResolver, AssetContributorsResolver, SearchResolver, ChestTimelineResolver, TimelineBucketResolver],
+    resolvers: SCHEMA_RESOLVERS as unknown as NonEmptyArray<Function>,
     // Input is validated in domain/ (zod), where the rules live next to the use cases.
     validate: false,
     // Every subscription brings its own `subscribe` (access check first, then the EventBus), so

@@ -30,18 +30,31 @@ const isPromise = (value: unknown): value is Promise<unknown> => typeof (value a
 export function completeObject(plans: readonly FieldPlan[], parent: unknown, run: Run): Record<string, unknown> | Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   let pending: Promise<void>[] | null = null;
-  for (const plan of plans) {
-    const complete = completerOf(plan);
-    const value = resolve(plan, parent, run);
-    const done = isPromise(value) ? value.then((v) => complete(v, run)) : complete(value, run);
-    if (isPromise(done)) {
-      out[plan.key] = null;
-      (pending ??= []).push(done.then((v) => void (out[plan.key] = v)));
-    } else {
-      out[plan.key] = done;
+  try {
+    for (const plan of plans) {
+      const complete = completerOf(plan);
+      const value = resolve(plan, parent, run);
+      const done = isPromise(value) ? value.then((v) => complete(v, run)) : complete(value, run);
+      if (isPromise(done)) {
+        out[plan.key] = null;
+        (pending ??= []).push(done.then((v) => void (out[plan.key] = v)));
+      } else {
+        out[plan.key] = done;
+      }
     }
+  } catch (err) {
+    abandon(pending);
+    throw err;
   }
   return pending ? Promise.all(pending).then(() => out) : out;
+}
+
+/**
+ * Fields already started when a later one gives up: nobody will await them, so their own
+ * failures must not surface as unhandled rejections (which end a Node process).
+ */
+function abandon(started: readonly unknown[] | null): void {
+  for (const value of started ?? []) if (isPromise(value)) value.catch(() => undefined);
 }
 
 function resolve(plan: FieldPlan, parent: unknown, run: Run): unknown {
@@ -88,11 +101,17 @@ function completerFor(type: GraphQLOutputType, plan: FieldPlan): Completer {
       if (value === null || value === undefined) return null;
       if (!Array.isArray(value)) throw new Refused();
       let promised = false;
-      const items = value.map((v) => {
-        const done = isPromise(v) ? v.then((x) => item(x, run)) : item(v, run);
-        promised ||= isPromise(done);
-        return done;
-      });
+      const items: unknown[] = [];
+      try {
+        for (const v of value) {
+          const done = isPromise(v) ? v.then((x) => item(x, run)) : item(v, run);
+          promised ||= isPromise(done);
+          items.push(done);
+        }
+      } catch (err) {
+        abandon(items);
+        throw err;
+      }
       return promised ? Promise.all(items) : items;
     };
   }
@@ -105,7 +124,8 @@ function completerFor(type: GraphQLOutputType, plan: FieldPlan): Completer {
       } catch {
         throw new Refused();
       }
-      if (serialized === undefined) throw new Refused();
+      // graphql-js reports a leaf that serialises to nothing as an error, null included.
+      if (serialized === undefined || serialized === null) throw new Refused();
       return serialized;
     };
   }

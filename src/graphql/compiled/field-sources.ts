@@ -1,5 +1,6 @@
 import { getMetadataStorage } from 'type-graphql';
 import type { Context } from '../context.js';
+import { SCHEMA_RESOLVERS } from '../schema.js';
 
 /**
  * How type-graphql resolves a field, read from its metadata, so the compiled read (chest-plan.ts)
@@ -41,16 +42,21 @@ function readSources(): Sources {
     }
   }
   const instances = new Map<Function, Record<string, (...args: unknown[]) => unknown>>();
+  const resolved = new Set<string>();
   for (const resolver of storage.fieldResolvers) {
+    // As buildSchema: only the schema's resolver classes count, and the first that resolves a field wins.
+    if (!SCHEMA_RESOLVERS.includes(resolver.target)) continue;
     const objectType = resolver.getObjectType?.();
     const typeName = objectType && typeNameOf.get(objectType);
     if (!typeName) continue;
     const key = `${typeName}.${resolver.schemaName}`;
+    if (resolved.has(key)) continue;
+    resolved.add(key);
     const params = [...(resolver.params ?? [])].sort((a, b) => a.index - b.index);
     const direct =
       !resolver.middlewares?.length &&
       !resolver.roles?.length &&
-      params.every((p) => p.kind === 'context' || (p.kind === 'root' && !p.propertyName)) &&
+      params.every((p) => (p.kind === 'context' || p.kind === 'root') && !p.propertyName) &&
       params.every((p, i) => p.index === i);
     if (!direct) {
       sources.set(key, { kind: 'other' });
