@@ -5,7 +5,8 @@ import { createStorage } from '../../src/storage/storage.registry.js';
 import { openOrm } from '../../src/db/orm.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/db.js';
 import { addMember, makeAccount, makeAsset, makeAssets, makeChest, makeContribution, makeStory } from '../support/factories.js';
-import { createGraphQLRunner, type GqlResult, ok, type RunOptions } from '../support/graphql.js';
+import { createGraphQLRunner, ok, type RunOptions } from '../support/graphql.js';
+import { isCompiledStatement, makeCast, normalised, type Runner, type RunnerPair, runnerPair, unhandledRejectionsDuring } from '../support/compiled-read.js';
 import { makeFace, makePerson } from '../support/people.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,14 +17,6 @@ import { join } from 'node:path';
  * than compiled-read.test.ts, each answer compared with graphql-js's as JSON text (so the order
  * of keys counts too), signed links compared without their expiry.
  */
-
-/** The one statement a compiled read runs for the chest's lists (domain/one-statement.ts). */
-const isCompiledStatement = (sql: string) => sql.startsWith('select (select coalesce(json_agg(q0__)');
-
-/** Signed links carry their expiry: equal links, compared without it. JSON text, so key order is compared too. */
-function normalised(result: GqlResult): string {
-  return JSON.stringify(result, (_key, value) => (typeof value === 'string' && value.includes('/files/') ? value.split('?')[0] : value));
-}
 
 const CHEST_SCALARS = `__typename id createdAt updatedAt personName description birthDate passingDate isPublic allowContributions shareTokenExpiresAt contributionTokenExpiresAt deletedAt myRole`;
 
@@ -78,8 +71,9 @@ const WITH_VARIABLES: [string, string, Record<string, unknown>][] = [
 
 describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers, byte for byte', (backend) => {
   let db: TestDatabase;
-  let compiled: Awaited<ReturnType<typeof createGraphQLRunner>>;
-  let executed: Awaited<ReturnType<typeof createGraphQLRunner>>;
+  let pair: RunnerPair;
+  let compiled: Runner;
+  let executed: Runner;
   let readers: Record<string, RunOptions>;
   let chests: Record<string, string>;
   let binnedChestId: string;
@@ -88,14 +82,10 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
 
   beforeAll(async () => {
     db = await createTestDatabase(backend);
-    const storage = await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-compiled-review-')) });
-    compiled = await createGraphQLRunner(db.orm, { storage });
-    executed = await createGraphQLRunner(db.orm, { storage, compiled: false });
+    pair = await runnerPair(db);
+    ({ compiled, executed } = pair);
     const em = db.orm.em.fork();
-    const owner = await makeAccount(em);
-    const editor = await makeAccount(em);
-    const viewer = await makeAccount(em);
-    const stranger = await makeAccount(em);
+    const { owner, editor, viewer, stranger } = await makeCast(em);
     const ownerRef = em.getReference(Account, owner.account.id);
     const open = await makeChest(em, { isPublic: true, personName: 'Ada Example', description: 'Rose Hidden was her sister', birthDate: '1920-03-04', allowContributions: true }, ownerRef);
     const closed = await makeChest(em, { personName: 'Private Person', passingDate: '2001-02-03' }, ownerRef);
@@ -198,18 +188,11 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
     };
   });
   afterAll(async () => {
-    await compiled?.stop();
-    await executed?.stop();
+    await pair?.stop();
     await db?.close();
   });
 
-  async function both(query: string, variables: Record<string, unknown>, as: RunOptions) {
-    db.queries.length = 0;
-    const fast = await compiled.run(query, variables, as);
-    const statements = [...db.queries];
-    const slow = await executed.run(query, variables, as);
-    return { fast, slow, compiledRan: statements.some(isCompiledStatement) };
-  }
+  const both = (query: string, variables: Record<string, unknown>, as: RunOptions) => pair.both(query, variables, as);
 
   /** Every reader of both chests: the same JSON text; where graphql-js answers without errors, through the compiled read. */
   async function sameForEveryone(query: string, variables: Record<string, unknown> = {}) {
@@ -331,21 +314,12 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
   });
 
   it('graphql-js alone, on the same document and data: no unhandled rejection (the control for the case below)', async () => {
-    const rejections: unknown[] = [];
-    const theirs = process.listeners('unhandledRejection');
-    process.removeAllListeners('unhandledRejection');
-    const mine = (reason: unknown) => void rejections.push(reason);
-    process.on('unhandledRejection', mine);
-    try {
+    const rejections = await unhandledRejectionsDuring(async () => {
       for (const as of [readers.stranger!, readers.anonymous!, readers.shareWithOriginals!]) {
         const slow = await executed.run(DOCUMENTS.membersThenAssets!, { id: oddChestId }, as);
         expect(slow.errors?.length).toBeGreaterThan(0);
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    } finally {
-      process.off('unhandledRejection', mine);
-      for (const listener of theirs) process.on('unhandledRejection', listener);
-    }
+    });
     expect(rejections).toEqual([]);
   });
 
@@ -355,22 +329,13 @@ describe.each(BACKENDS)('compiled chest read, reviewed (%s): graphql-js answers,
   // started (members, which rejects for a non-member) were dropped without a handler, and Node 24
   // ends the process on an unhandled rejection. complete.ts's abandon() now handles them.
   it('members then a refused memory: no promise of the abandoned compiled read rejects unhandled', async () => {
-    const rejections: unknown[] = [];
-    const theirs = process.listeners('unhandledRejection');
-    process.removeAllListeners('unhandledRejection');
-    const mine = (reason: unknown) => void rejections.push(reason);
-    process.on('unhandledRejection', mine);
-    try {
+    const rejections = await unhandledRejectionsDuring(async () => {
       for (const [reader, as] of Object.entries({ stranger: readers.stranger!, anonymous: readers.anonymous!, share: readers.shareWithOriginals! })) {
         const { fast, slow } = await both(DOCUMENTS.membersThenAssets!, { id: oddChestId }, as);
-        // The answer itself is graphql-js's: the divergence is the dropped rejection.
+        // The answer itself is graphql-js's: what was wrong was the dropped rejection.
         expect({ reader, answer: normalised(fast) }).toEqual({ reader, answer: normalised(slow) });
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    } finally {
-      process.off('unhandledRejection', mine);
-      for (const listener of theirs) process.on('unhandledRejection', listener);
-    }
+    });
     expect(rejections.map((r) => (r instanceof Error ? `${r.constructor.name}: ${r.message}` : String(r)))).toEqual([]);
   });
 });

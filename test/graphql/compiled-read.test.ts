@@ -5,17 +5,11 @@ import { ChestRole, ContributionStatus, FileType, ProcessingStatus, StoryStatus,
 import { planChest } from '../../src/graphql/compiled/chest-plan.js';
 import { fieldSource } from '../../src/graphql/compiled/field-sources.js';
 import { createSchema } from '../../src/graphql/schema.js';
-import { createStorage } from '../../src/storage/storage.registry.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/db.js';
-import { addMember, makeAccount, makeAsset, makeAssets, makeChest, makeContribution, makeStory } from '../support/factories.js';
-import { createGraphQLRunner, type GqlResult, ok, type RunOptions } from '../support/graphql.js';
+import { addMember, makeAsset, makeAssets, makeChest, makeContribution, makeStory } from '../support/factories.js';
+import { ok, type RunOptions } from '../support/graphql.js';
+import { isCompiledStatement, makeCast, normalised, type Runner, type RunnerPair, runnerPair } from '../support/compiled-read.js';
 import { makeFace, makePerson } from '../support/people.js';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
-/** The one statement a compiled read runs for the chest's lists (domain/one-statement.ts). */
-const isCompiledStatement = (sql: string) => sql.startsWith('select (select coalesce(json_agg(q0__)');
 
 /** Issue 14's nested chest query, as the benchmark asks it. */
 const BENCH = `query($id: ID!) { chest(id: $id) { id personName summary { totalAssets images totalBytes }
@@ -44,15 +38,11 @@ const REFUSED: Record<string, string> = {
   twoRoots: `query($id: ID!) { chest(id: $id) { id } chests { edges { node { id } } } }`,
 };
 
-/** Signed links carry their expiry: equal links, compared without it. */
-function normalised(result: GqlResult): unknown {
-  return JSON.parse(JSON.stringify(result), (_key, value) => (typeof value === 'string' && value.includes('/files/') ? value.split('?')[0] : value));
-}
-
 describe.each(BACKENDS)('compiled chest read (%s): the same answers as graphql-js, in fewer statements', (backend) => {
   let db: TestDatabase;
-  let compiled: Awaited<ReturnType<typeof createGraphQLRunner>>;
-  let executed: Awaited<ReturnType<typeof createGraphQLRunner>>;
+  let pair: RunnerPair;
+  let compiled: Runner;
+  let executed: Runner;
   let readers: Record<string, RunOptions>;
   let openId: string;
   let closedId: string;
@@ -60,14 +50,10 @@ describe.each(BACKENDS)('compiled chest read (%s): the same answers as graphql-j
 
   beforeAll(async () => {
     db = await createTestDatabase(backend);
-    const storage = await createStorage({ kind: 'filesystem', root: await mkdtemp(join(tmpdir(), 'dmc-compiled-')) });
-    compiled = await createGraphQLRunner(db.orm, { storage });
-    executed = await createGraphQLRunner(db.orm, { storage, compiled: false });
+    pair = await runnerPair(db);
+    ({ compiled, executed } = pair);
     const em = db.orm.em.fork();
-    const owner = await makeAccount(em);
-    const editor = await makeAccount(em);
-    const viewer = await makeAccount(em);
-    const stranger = await makeAccount(em);
+    const { owner, editor, viewer, stranger } = await makeCast(em);
     const open = await makeChest(em, { isPublic: true, personName: 'Ada Example' }, em.getReference(Account, owner.account.id));
     const closed = await makeChest(em, { personName: 'Private Person' }, em.getReference(Account, owner.account.id));
     await addMember(em, open, em.getReference(Account, editor.account.id), ChestRole.EDITOR);
@@ -123,18 +109,11 @@ describe.each(BACKENDS)('compiled chest read (%s): the same answers as graphql-j
     secondPage = ok(await executed.run(COMPILED.firstPage!, { id: openId }, readers.owner)).chest.assets.pageInfo.endCursor;
   });
   afterAll(async () => {
-    await compiled?.stop();
-    await executed?.stop();
+    await pair?.stop();
     await db?.close();
   });
 
-  async function both(query: string, variables: Record<string, unknown>, as: RunOptions) {
-    db.queries.length = 0;
-    const fast = await compiled.run(query, variables, as);
-    const statements = [...db.queries];
-    const slow = await executed.run(query, variables, as);
-    return { fast, slow, statements };
-  }
+  const both = (query: string, variables: Record<string, unknown>, as: RunOptions) => pair.both(query, variables, as);
 
   for (const [name, query] of Object.entries(COMPILED)) {
     it(`${name}: every reader gets graphql-js's answer, through the compiled read`, async () => {
