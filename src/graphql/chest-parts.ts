@@ -33,5 +33,11 @@ export function contributionPageKey({ chest, args, maxPageSize }: PartInput<Cont
   return { chestId: chest.id, limit: pageSize(args.first, maxPageSize), after: args.after ?? null, status: args.status ?? null };
 }
 
-/** Story fields read through the chest's name scrubber (story.resolver.ts): asking one loads the chest's hidden names with the page. */
-export const SCRUBBED_STORY_FIELDS: ReadonlySet<string> = new Set(['title', 'content', 'paragraphs', 'timeline', 'themes']);
+/** Story fields read through the chest's name scrubber (story.resolver.ts). */
+const SCRUBBED_STORY_FIELDS: ReadonlySet<string> = new Set(['title', 'content', 'paragraphs', 'timeline', 'themes']);
+
+/** Whether the fields asked of each story read its text: then the chest's hidden names are loaded with the page. */
+export function asksStoryText(fields: Iterable<string>): boolean {
+  for (const field of fields) if (SCRUBBED_STORY_FIELDS.has(field)) return true;
+  return false;
+}

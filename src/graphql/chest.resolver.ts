@@ -14,7 +14,6 @@ import {
 import { openShareLinkAsClient } from '../domain/chest/share-link-guard.js';
 import { assertMaySeeContributions, myRole, storiesPublishedOnly } from '../domain/chest/chest.nested.js';
 import { listMembers } from '../domain/membership/membership.service.js';
-import { pageSize } from '../domain/pagination.js';
 import {
   AssetConnection,
   AssetsArgs,
@@ -32,9 +31,9 @@ import {
 } from './chest.types.js';
 import { type ConnectionShape, toConnection } from './connection.js';
 import type { Context } from './context.js';
-import { selects } from './selection.js';
+import { fieldsAt } from './selection.js';
 import { assetPropertiesFor } from './asset-properties.js';
-import { assetPageKey, contributionPageKey, SCRUBBED_STORY_FIELDS, storyPageKey } from './chest-parts.js';
+import { asksStoryText, assetPageKey, contributionPageKey, storyPageKey } from './chest-parts.js';
 
 /** Transport only: read arguments, call one domain function, shape the result. */
 @Resolver(() => Chest)
@@ -157,7 +156,7 @@ export class ChestResolver {
     const key = storyPageKey({ chest, args, maxPageSize: ctx.config.maxPageSize, publishedOnly: await storiesPublishedOnly(ctx.actor, chest) });
     const page = ctx.loaders.storyPages.load(key);
     // The chest's name scrubber with the page, when its stories' text is asked: then each title is a plain value, not a promise per story.
-    if (selects(info, ['edges', 'node'], SCRUBBED_STORY_FIELDS)) await ctx.loaders.nameScrubbers.load(chest.id);
+    if (asksStoryText(fieldsAt(info, ['edges', 'node']))) await ctx.loaders.nameScrubbers.load(chest.id);
     return toConnection(await page);
   }
 

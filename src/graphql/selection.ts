@@ -26,13 +26,3 @@ export function fieldsAt(info: GraphQLResolveInfo, path: readonly string[]): Set
   for (const node of info.fieldNodes) walk(node.selectionSet, 0);
   return names;
 }
-
-/**
- * Whether the resolving field's selection asks, at `path` below it (e.g. edges → node), for any
- * of `names` (fieldsAt's rules). For loading ahead what the nested fields will need; never for
- * deciding access.
- */
-export function selects(info: GraphQLResolveInfo, path: readonly string[], names: ReadonlySet<string>): boolean {
-  for (const name of fieldsAt(info, path)) if (names.has(name)) return true;
-  return false;
-}

@@ -9,7 +9,7 @@ import { childPagesQuery } from '../../domain/child-pages.js';
 import { runAsOne } from '../../domain/one-statement.js';
 import { hiddenNamesQuery, nameScrubber } from '../../domain/story/hidden-names.js';
 import { assetPropertiesOf } from '../asset-properties.js';
-import { assetPageKey, contributionPageKey, SCRUBBED_STORY_FIELDS, storyPageKey } from '../chest-parts.js';
+import { asksStoryText, assetPageKey, contributionPageKey, storyPageKey } from '../chest-parts.js';
 import type { AssetsArgs, ContributionsArgs, PageArgsGql } from '../chest.types.js';
 import { toConnection } from '../connection.js';
 import type { Context } from '../context.js';
@@ -56,7 +56,7 @@ export async function readChest({ plan, ctx, variables }: CompiledReadInput): Pr
     const key = storyPageKey({ chest, args: argsOf<PageArgsGql>(stories), maxPageSize, publishedOnly: await storiesPublishedOnly(ctx.actor, chest) });
     queries.stories = childPagesQuery({ em: ctx.em, entity: Story, table: 'story', group: [key] });
     shape.set('stories', (r) => toConnection((r.stories as Map<unknown, never>).get(key)!));
-    if ([...namesAt(stories, ['edges', 'node'])].some((name) => SCRUBBED_STORY_FIELDS.has(name))) queries.hiddenNames = hiddenNamesQuery([chest.id]);
+    if (asksStoryText(namesAt(stories, ['edges', 'node']))) queries.hiddenNames = hiddenNamesQuery([chest.id]);
   }
   const contributions = plan.parts.get('contributions');
   if (contributions) {
