@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { BucketItem, Client } from 'minio';
 import { asReadable, chunkToBuffer } from './body.js';
-import { PartObjects } from './part-objects.js';
+import { isNotFound, RUN_INFO_NAME, S3Parts, s3Code } from './s3.parts.js';
 import { contentDisposition } from './content-disposition.js';
 import {
   assertValidKey,
@@ -55,8 +55,8 @@ export class S3Storage implements StorageBackend {
     readonly bucket: string,
   ) {}
 
-  // Staged parts as objects of their own, composed by copying (part-objects.ts).
-  private readonly staged = new PartObjects(this);
+  // Staged parts as multipart uploads, composed by the server (s3.parts.ts).
+  private readonly staged = new S3Parts(this.client, this.bucket, this);
   putPart: StorageBackend['putPart'] = (...args) => this.staged.putPart(...args);
   statPart: StorageBackend['statPart'] = (...args) => this.staged.statPart(...args);
   listParts: StorageBackend['listParts'] = (...args) => this.staged.listParts(...args);
@@ -165,6 +165,8 @@ export class S3Storage implements StorageBackend {
 
   async delete(key: string): Promise<void> {
     assertValidKey(key);
+    // A staged run's info object: deleting it (as deleting a staging prefix does) ends its upload.
+    if (RUN_INFO_NAME.test(key.slice(key.lastIndexOf('/') + 1))) await this.staged.abortRun(key);
     try {
       // S3 answers 204 for a missing key too.
       await unavailableAs('delete', () => this.client.removeObject(this.bucket, key));
@@ -285,13 +287,4 @@ function takeBytes(chunks: Buffer[], n: number): { part: Buffer; rest: Buffer[] 
     }
   }
   return { part: Buffer.concat(head, n), rest: chunks.slice(i) };
-}
-
-function s3Code(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-function isNotFound(err: unknown): boolean {
-  const code = s3Code(err);
-  return code === 'NoSuchKey' || code === 'NotFound';
 }

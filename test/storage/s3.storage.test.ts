@@ -2,11 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { createStorage } from '../../src/storage/storage.registry.js';
 import { S3Storage } from '../../src/storage/s3.storage.js';
+import { openPartWriter } from '../../src/storage/part-writer.js';
 import { failAfter, generateBytes, storageContract } from './storage.contract.js';
 
 const MiB = 1024 * 1024;
@@ -94,6 +95,69 @@ describe('s3 storage specifics', () => {
       expect(abort).toHaveBeenCalledTimes(1);
       expect(await storage.stat('chests/c/originals/broken')).toBeNull();
       expect(findUploadId).not.toHaveBeenCalled();
+    } finally {
+      vi.restoreAllMocks();
+      await cleanup();
+    }
+  });
+
+  it('stages an upload once: parts go up as multipart parts, the server composes, and deleting the staging aborts the upload', async () => {
+    const { storage, cleanup } = await startS3('staged-once');
+    try {
+      const { client } = storage as S3Storage;
+      const sent: { call: string; key: string; bytes: number }[] = [];
+      const read: string[] = [];
+      const uploadPart = client.uploadPart.bind(client);
+      vi.spyOn(client, 'uploadPart').mockImplementation(async (config, payload) => {
+        sent.push({ call: 'uploadPart', key: config.objectName, bytes: payload?.length ?? 0 });
+        return uploadPart(config, payload);
+      });
+      const putObject = client.putObject.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      vi.spyOn(client, 'putObject').mockImplementation((async (bucket: string, key: string, body: Buffer, ...rest: unknown[]) => {
+        sent.push({ call: 'putObject', key, bytes: body.length });
+        return putObject(bucket, key, body, ...rest);
+      }) as never);
+      // getObject reads through getPartialObject.
+      const getPartialObject = client.getPartialObject.bind(client) as (...args: unknown[]) => Promise<Readable>;
+      vi.spyOn(client, 'getPartialObject').mockImplementation((async (bucket: string, key: string, ...rest: unknown[]) => {
+        read.push(key);
+        return getPartialObject(bucket, key, ...rest);
+      }) as never);
+      const copy = vi.spyOn(client, 'copyObject');
+      const abort = vi.spyOn(client, 'abortMultipartUpload');
+
+      const staging = 'staging/uploads/once/';
+      const bytes = [randomBytes(8 * MiB), randomBytes(8 * MiB), randomBytes(MiB + 3)];
+      const writer = await openPartWriter(storage, staging, 0, { run: null, maxSize: 8 * MiB });
+      const parts = [];
+      for (const part of bytes) {
+        for (let i = 0; i < part.length; i += 64 * 1024) await writer.write(part.subarray(i, i + 64 * 1024));
+        parts.push(await writer.endPart());
+      }
+      await writer.close();
+      // Before composition only a part's first 64 KiB can be read (S3 cannot read an unfinished upload).
+      await expect(storage.getPart(staging, parts[0]!, { start: 0, end: 64 * 1024 })).rejects.toThrow(/before it is composed/);
+      const size = 17 * MiB + 3;
+      await expect(storage.composeParts(staging, parts, 'chests/c/originals/once', { size, contentType: 'video/mp4' })).resolves.toEqual({ size, copied: MiB + 3 });
+
+      const total = (call: string, test: (key: string) => boolean = () => true) => sent.filter((s) => s.call === call && test(s.key)).reduce((n, s) => n + s.bytes, 0);
+      // Each 8 MiB part crossed once; the small last part twice (as an object, then as the upload's last part).
+      expect(sent.filter((s) => s.call === 'uploadPart').map((s) => s.bytes)).toEqual([8 * MiB, 8 * MiB, MiB + 3]);
+      expect(total('putObject', (key) => /\/mp-\d{15}$/.test(key))).toBe(2 * 64 * 1024);
+      expect(total('putObject', (key) => /\/at-\d{15}$/.test(key))).toBe(MiB + 3);
+      expect(total('putObject', (key) => !/\/(mp|at)-\d{15}$/.test(key))).toBeLessThan(1024);
+      expect(copy).toHaveBeenCalledTimes(1);
+      // Read back by the client: the small last part and the run's small JSON objects, nothing else.
+      expect(read.filter((key) => !/\/run-[0-9a-f]{32}(-parts)?$/.test(key))).toEqual([`${staging}at-${String(16 * MiB).padStart(15, '0')}`]);
+
+      const received = createHash('sha256');
+      for await (const chunk of await storage.get('chests/c/originals/once')) received.update(chunk as Buffer);
+      expect(received.digest('hex')).toBe(createHash('sha256').update(Buffer.concat(bytes)).digest('hex'));
+      expect((await storage.stat('chests/c/originals/once'))?.contentType).toBe('video/mp4');
+
+      for await (const obj of storage.list(staging)) await storage.delete(obj.key);
+      expect(abort).toHaveBeenCalledTimes(1);
+      expect(abort.mock.calls[0]![1]).toMatch(/^staging\/uploads\/once\/run-[0-9a-f]{32}-whole$/);
     } finally {
       vi.restoreAllMocks();
       await cleanup();
