@@ -13,10 +13,13 @@ import {
   ObjectExistsError,
   ObjectNotFoundError,
   partName,
+  type OpenPartsOptions,
+  type PartWriter,
   type PutPartOptions,
   type StagedPart,
   type StorageBackend,
 } from './storage.port.js';
+import { S3PartWriter } from './s3.part-writer.js';
 import { unavailableAs } from './unavailable.js';
 
 const MiB = 1024 * 1024;
@@ -106,15 +109,31 @@ export class S3Parts {
 
   async putPart(staging: string, at: number, body: NodeJS.ReadableStream | Readable, opts: PutPartOptions): Promise<StagedPart> {
     assertValidStaging(staging);
-    if (await this.statPart(staging, at)) throw new ObjectExistsError(`${staging}${partName(at)}`);
+    await this.assertFree(staging, at);
     // S3 needs every part's length up front, so the part is read whole (≤ maxSize) before it goes.
     const chunks: Buffer[] = [];
     for await (const chunk of cappedPart(asReadable(body), opts.maxSize, chunkToBuffer)) chunks.push(chunk);
-    const bytes = Buffer.concat(chunks);
-    const number = partNumberAt(at);
-    if (bytes.length < MIN_MULTIPART_PART || number > MAX_PARTS) return this.small.putPart(staging, at, Readable.from([bytes]), opts);
+    return this.store({ staging, at, bytes: Buffer.concat(chunks), run: opts.run });
+  }
 
-    const run = opts.run && isMultipartRun(opts.run) ? opts.run : await this.startRun(staging);
+  async openParts(staging: string, at: number, opts: OpenPartsOptions): Promise<PartWriter> {
+    assertValidStaging(staging);
+    await this.assertFree(staging, at);
+    return new S3PartWriter({
+      at,
+      ...opts,
+      store: async (part, { checked }) => {
+        if (!checked) await this.assertFree(staging, part.at);
+        return this.store({ staging, ...part });
+      },
+    });
+  }
+
+  /** Stores a whole part (not yet checked to be free, unless the caller just did) at `at`. */
+  private async store({ staging, at, bytes, run: after }: { staging: string; at: number; bytes: Buffer; run: string | null }): Promise<StagedPart> {
+    const number = partNumberAt(at);
+    if (bytes.length < MIN_MULTIPART_PART || number > MAX_PARTS) return this.small.putPart(staging, at, Readable.from([bytes]), { run: after, maxSize: bytes.length });
+    const run = after && isMultipartRun(after) ? after : await this.startRun(staging);
     const uploadId = await this.uploadIdOf(staging, run);
     const etag = await this.uploadPart(staging, run, uploadId, number, bytes);
     const markerKey = `${staging}${markerName(at)}`;
@@ -134,6 +153,11 @@ export class S3Parts {
       throw err;
     }
     return { at, size: bytes.length, run };
+  }
+
+  /** ObjectExistsError when a part (either kind) is at `at`. */
+  private async assertFree(staging: string, at: number): Promise<void> {
+    if (await this.statPart(staging, at)) throw new ObjectExistsError(`${staging}${partName(at)}`);
   }
 
   async statPart(staging: string, at: number): Promise<StagedPart | null> {

@@ -58,6 +58,7 @@ export class S3Storage implements StorageBackend {
   // Staged parts as multipart uploads, composed by the server (s3.parts.ts).
   private readonly staged = new S3Parts(this.client, this.bucket, this);
   putPart: StorageBackend['putPart'] = (...args) => this.staged.putPart(...args);
+  openParts: NonNullable<StorageBackend['openParts']> = (...args) => this.staged.openParts(...args);
   statPart: StorageBackend['statPart'] = (...args) => this.staged.statPart(...args);
   listParts: StorageBackend['listParts'] = (...args) => this.staged.listParts(...args);
   getPart: StorageBackend['getPart'] = (...args) => this.staged.getPart(...args);
