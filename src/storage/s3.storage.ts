@@ -35,6 +35,8 @@ import { isS3Unavailable, unavailableAs } from './unavailable.js';
  * A failed multipart upload is aborted (best effort: s3rver cannot abort; on MinIO/S3 set a bucket
  * lifecycle rule "AbortIncompleteMultipartUpload" to collect what a crash leaves).
  *
+ * Staged uploads (putPart … composeParts) are multipart uploads of their own: s3.parts.ts.
+ *
  * No overwrite. S3 has no portable create-only put, so: statObject first (a fast, clear rejection),
  * then `If-None-Match: *` on the single PUT, which MinIO (2024+) and AWS S3 honour with 412 (mapped
  * to ObjectExistsError), and a second stat just before completing a multipart upload. A server that

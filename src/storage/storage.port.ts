@@ -150,7 +150,12 @@ export interface StorageBackend {
   /** Every part under staging, in no particular order. */
   listParts(staging: string): Promise<StagedPart[]>;
 
-  /** The bytes of one part, or a range of them (offsets within the part, inclusive as in get). */
+  /**
+   * The bytes of one part, or a range of them (offsets within the part, inclusive as in get).
+   * On S3 a part that went up as a multipart part can be read only in its first 64 KiB (its
+   * marker's copy) until it has been composed: enough to sniff a file type, which is what uploads
+   * read; past that it rejects.
+   */
   getPart(staging: string, part: StagedPart, range?: ByteRange): Promise<Readable>;
 
   /** Forgets the part at `at` (its bytes are overwritten or deleted later). Idempotent. */
@@ -159,9 +164,10 @@ export interface StorageBackend {
   /**
    * Makes `key` an object of the parts' bytes, in order: they must run from 0 without gaps to
    * `opts.size`. Create-only like put. When the parts are one run from its start, the object is
-   * made without copying a byte (filesystem: a hard link to the run); otherwise the bytes are
-   * copied (`copied` says how many). The parts stay until the prefix is deleted, so a failure after
-   * this can compose again.
+   * made without the app copying a byte (filesystem: a hard link to the run; S3: the server
+   * completes the run's multipart upload and copies it, and only a last part too small to be a
+   * multipart part is sent again); otherwise the bytes are copied. `copied` is the bytes the app
+   * wrote again. The parts stay until the prefix is deleted, so a failure after this can compose again.
    */
   composeParts(staging: string, parts: StagedPart[], key: string, opts: { size: number; contentType?: string }): Promise<{ size: number; copied: number }>;
 }
