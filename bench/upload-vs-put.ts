@@ -15,8 +15,9 @@
  * BENCH_UPLOAD_MIB (default 256), BENCH_UPLOAD_ROUNDS (default 5) and BENCH_UPLOAD_BACKENDS
  * (default "filesystem,s3") change the size, the rounds and the backends.
  */
-import { spawn } from 'node:child_process';
-import { open, rm } from 'node:fs/promises';
+import { fork, spawn } from 'node:child_process';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import { join } from 'node:path';
@@ -27,6 +28,7 @@ import { startTestServer, type TestServer } from '../test/support/server.js';
 import { makeAccount, makeChest } from '../test/support/factories.js';
 import { wav } from '../test/support/media.js';
 import { startStorageEnv, STORAGE_ENVS, type StorageName } from '../test/support/storage.js';
+import type { StorageBackend } from '../src/storage/storage.port.js';
 
 const SIZE_MIB = Number(process.env.BENCH_UPLOAD_MIB ?? 256);
 const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 5);
@@ -70,7 +72,7 @@ export async function run(): Promise<void> {
     const cpu = (row: Row) => median(row.cpuMs).toFixed(0);
     table[`${name}: ${r.baselineName}`] = { 'MiB/s': fmt(r.baseline), ratio: '1.00', 'peak RSS +MiB': median(r.baseline.peakRssMiB).toFixed(0), 'CPU ms': cpu(r.baseline) };
     if (r.rawHttp) {
-      table[`${name}: bare node:http → file + SHA-256 + fsync`] = {
+      table[`${name}: ${name === 'filesystem' ? 'bare node:http → file + SHA-256 + fsync' : 'bare node:http → SHA-256 + storage.put'}`] = {
         'MiB/s': fmt(r.rawHttp),
         ratio: (median(r.baseline.ms) / median(r.rawHttp.ms)).toFixed(2),
         'peak RSS +MiB': median(r.rawHttp.peakRssMiB).toFixed(0),
@@ -123,8 +125,50 @@ async function rawHttpServer(dir: string) {
   return { url: `http://127.0.0.1:${port}/`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
+/**
+ * The S3 peer of the same HTTP stream: a bare server that hashes the body as it arrives and hands
+ * it to the backend's own put (S3Storage.put: one multipart upload, 64 MiB parts).
+ */
+async function rawHttpS3Server(storage: StorageBackend) {
+  let n = 0;
+  const server = createServer(async (req, res) => {
+    const key = `bench/raw-http/${Date.now()}-${n++}`;
+    const hash = createHash('sha256');
+    const hashed = Readable.from(
+      (async function* () {
+        for await (const c of req as AsyncIterable<Buffer>) {
+          hash.update(c);
+          yield c;
+        }
+      })(),
+    );
+    await storage.put(key, hashed);
+    res.end(JSON.stringify({ path: key, sha256: hash.digest('hex') }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** s3rver in its own process (s3rver-child.cjs), with the environment that points the app at it. */
+async function startS3Process(): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'dmc-bench-s3-'));
+  const child = fork(new URL('./s3rver-child.cjs', import.meta.url).pathname, [dir], { execArgv: [REQUIRE_ESM_OFF] });
+  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { port: number }));
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+  });
+  return {
+    env: { S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', S3_BUCKET: 'memory-chest-bench' },
+    async stop() {
+      child.kill();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baseline: Row; upload: Row; baselineName: string; rawHttp?: Row }> {
-  const env = await startStorageEnv(name);
+  const env = name === 's3' ? await startS3Process() : await startStorageEnv(name);
   let server: TestServer | undefined;
   let raw: Awaited<ReturnType<typeof rawHttpServer>> | undefined;
   try {
@@ -189,12 +233,12 @@ async function benchBackend(name: StorageName, bytes: Buffer): Promise<{ baselin
     const baseline: Row = { ms: [], cpuMs: [], peakRssMiB: [] };
     const upload: Row = { ms: [], cpuMs: [], peakRssMiB: [] };
     const rawHttp: Row = { ms: [], cpuMs: [], peakRssMiB: [] };
-    if (name === 'filesystem') raw = await rawHttpServer(dataDir!);
+    raw = name === 'filesystem' ? await rawHttpServer(dataDir!) : await rawHttpS3Server(app.storage);
     const rawHttpOnce = async () => {
       const { status, text } = await patchBytes(raw!.url, {}, bytes);
       if (status !== 200) throw new Error(`bare http failed: ${text}`);
       const { path } = JSON.parse(text) as { path: string };
-      return () => rm(path);
+      return () => (name === 'filesystem' ? rm(path) : app.storage.delete(path));
     };
     let round = 0;
     const mark = () => bytes.writeUInt32LE(round++, 60); // inside the WAV data: new bytes, same file

@@ -4,8 +4,8 @@ export interface S3PartWriterOptions {
   at: number;
   run: string | null;
   maxSize: number;
-  /** Stores one whole part after `run`; `checked` when its offset was checked free when the writer opened. */
-  store(part: { at: number; bytes: Buffer; run: string | null }, opts: { checked: boolean }): Promise<StagedPart>;
+  /** Stores one whole part after `run`. */
+  store(part: { at: number; bytes: Buffer; run: string | null }): Promise<StagedPart>;
 }
 
 /**
@@ -18,7 +18,6 @@ export class S3PartWriter implements PartWriter {
   private size = 0;
   private at: number;
   private run: string | null;
-  private first = true;
   /** The part being stored, if any: the next one goes after it (into its run). */
   private storing: Promise<StagedPart> | null = null;
   private closed = false;
@@ -46,13 +45,11 @@ export class S3PartWriter implements PartWriter {
     if (size === 0) return Promise.reject(new RangeError('A part holds at least one byte'));
     if (size > this.opts.maxSize) return Promise.reject(new SizeMismatchError(this.opts.maxSize, size));
     this.at += size;
-    const checked = this.first;
-    this.first = false;
     const previous = this.storing;
     const stored = (async () => {
       // The run is known only once the part before is stored.
       if (previous) this.run = (await previous).run;
-      const part = await this.opts.store({ at, bytes: Buffer.concat(chunks, size), run: this.run }, { checked });
+      const part = await this.opts.store({ at, bytes: Buffer.concat(chunks, size), run: this.run });
       this.run = part.run;
       return part;
     })();

@@ -122,10 +122,8 @@ export class S3Parts {
     return new S3PartWriter({
       at,
       ...opts,
-      store: async (part, { checked }) => {
-        if (!checked) await this.assertFree(staging, part.at);
-        return this.store({ staging, ...part });
-      },
+      // Later parts follow the writer's own: the marker's If-None-Match guards them (on servers that honour it).
+      store: (part) => this.store({ staging, ...part }),
     });
   }
 
