@@ -6,7 +6,9 @@
  *               body to a file there, hashing it, with one fsync: the floor of an upload over HTTP;
  *   S3:         the backend's own put of the same bytes to the same s3rver (S3Storage.put, which
  *               drives the multipart calls itself: minio's putObject needs ListMultipartUploads,
- *               which s3rver lacks).
+ *               which s3rver lacks); and the same HTTP stream into a bare node:http server that
+ *               hashes it and hands it to that put. s3rver runs in a process of its own
+ *               (s3rver-child.cjs), as a storage server does, so its CPU is not the bench's.
  * Rounds are interleaved (baseline and upload alternate, order flipped every round); every round
  * uploads different bytes (no dedup). Reports the median with min–max, the ratio of medians, and
  * the peak RSS growth during the uploads (the server runs in this process), and the median CPU time
