@@ -46,10 +46,12 @@ export class S3PartWriter implements PartWriter {
     if (size > this.opts.maxSize) return Promise.reject(new SizeMismatchError(this.opts.maxSize, size));
     this.at += size;
     const previous = this.storing;
+    // One buffer for the request; the chunks are let go at once.
+    const bytes = Buffer.concat(chunks, size);
     const stored = (async () => {
       // The run is known only once the part before is stored.
       if (previous) this.run = (await previous).run;
-      const part = await this.opts.store({ at, bytes: Buffer.concat(chunks, size), run: this.run });
+      const part = await this.opts.store({ at, bytes, run: this.run });
       this.run = part.run;
       return part;
     })();

@@ -30,6 +30,8 @@ const MAX_PARTS = 10_000;
 const MAX_COPY_OBJECT = 5 * 1024 * MiB;
 /** What a part's marker keeps of its bytes: enough to sniff a file type (≤ 4,100 bytes). */
 export const MARKER_HEAD = 64 * 1024;
+/** HEADs at once when listing a large upload's parts (a 10 GB upload has 1,200). */
+const STAT_CONCURRENCY = 16;
 
 const RUN_PREFIX = 'mp-';
 const MARKER_NAME = /^mp-(\d{15})$/;
@@ -96,7 +98,7 @@ type Objects = Pick<StorageBackend, 'put' | 'get' | 'stat' | 'delete' | 'list'>;
  */
 export class S3Parts {
   private readonly small: PartObjects;
-  /** Run → upload id; a run's upload id never changes. */
+  /** Run → upload id (a run's upload id never changes), for the most recent runs only. */
   private readonly uploadIds = new Map<string, string>();
 
   constructor(
@@ -147,8 +149,9 @@ export class S3Parts {
         }),
       );
     } catch (err) {
-      if (s3Code(err) === 'PreconditionFailed') throw new ObjectExistsError(markerKey);
-      throw err;
+      // The client retries a failed request: a 412 may be our own first attempt that landed.
+      if (s3Code(err) === 'PreconditionFailed' && (await this.marked(staging, at))?.etag !== etag) throw new ObjectExistsError(markerKey);
+      if (s3Code(err) !== 'PreconditionFailed') throw err;
     }
     return { at, size: bytes.length, run };
   }
@@ -172,7 +175,7 @@ export class S3Parts {
       const m = MARKER_NAME.exec(obj.key.slice(staging.length));
       if (m) markers.push(Number(m[1]));
     }
-    const marked = await Promise.all(markers.map((at) => this.marked(staging, at)));
+    const marked = await mapLimit(markers, STAT_CONCURRENCY, (at) => this.marked(staging, at));
     return [...objects, ...marked.flatMap((p) => (p ? [{ at: p.at, size: p.size, run: p.run }] : []))];
   }
 
@@ -213,7 +216,9 @@ export class S3Parts {
       const completed = await this.completeRun(staging, only!, sorted, true);
       if (completed) {
         const copied = await this.copyWhole(runKeys(staging, only!).whole, key, opts);
-        return { size: opts.size, copied: completed.resent + copied };
+        // What the server made, not what was asked for: the caller checks it against the upload.
+        const size = (await this.objects.stat(key))?.size ?? 0;
+        return { size, copied: completed.resent + copied };
       }
     }
     for (const run of runs) {
@@ -224,7 +229,17 @@ export class S3Parts {
         false,
       );
     }
-    const { size } = await this.objects.put(key, concatParts(sorted, (p) => this.getPart(staging, p)), opts);
+    // Each run's manifest read once, not once per part.
+    const manifests = new Map<string, Promise<Manifest | null>>();
+    const open = async (p: StagedPart) => {
+      if (!isMultipartRun(p.run)) return this.small.getPart(staging, p);
+      const keys = runKeys(staging, p.run);
+      if (!manifests.has(p.run)) manifests.set(p.run, this.manifest(keys));
+      const member = (await manifests.get(p.run))?.members.find((m) => m.at === p.at);
+      if (!member || member.size !== p.size) throw new ObjectNotFoundError(`${staging}${markerName(p.at)}`);
+      return this.objects.get(keys.whole, { start: member.offset, end: member.offset + member.size - 1 });
+    };
+    const { size } = await this.objects.put(key, concatParts(sorted, open), opts);
     return { size, copied: size };
   }
 
@@ -311,8 +326,14 @@ export class S3Parts {
     const keys = runKeys(staging, run);
     const uploadId = await unavailableAs('putPart', () => this.client.initiateNewMultipartUpload(this.bucket, keys.whole, {}));
     const info = Buffer.from(JSON.stringify({ uploadId }));
-    await unavailableAs('putPart', () => this.client.putObject(this.bucket, keys.info, info, info.length));
-    this.uploadIds.set(run, uploadId);
+    try {
+      await unavailableAs('putPart', () => this.client.putObject(this.bucket, keys.info, info, info.length));
+    } catch (err) {
+      // Nothing would name this upload: end it now (best effort, as everywhere).
+      await this.client.abortMultipartUpload(this.bucket, keys.whole, encodeURIComponent(uploadId)).catch(() => undefined);
+      throw err;
+    }
+    this.remember(run, uploadId);
     return run;
   }
 
@@ -321,8 +342,14 @@ export class S3Parts {
     if (known) return known;
     const info = await this.readJson<{ uploadId: string }>(runKeys(staging, run).info);
     if (!info) throw new ObjectNotFoundError(runKeys(staging, run).info);
-    this.uploadIds.set(run, info.uploadId);
+    this.remember(run, info.uploadId);
     return info.uploadId;
+  }
+
+  private remember(run: string, uploadId: string): void {
+    // Insertion order: the first key is the oldest. A forgotten run is read from its info object again.
+    if (this.uploadIds.size >= 1024) this.uploadIds.delete(this.uploadIds.keys().next().value!);
+    this.uploadIds.set(run, uploadId);
   }
 
   private async uploadPart(staging: string, run: string, uploadId: string, partNumber: number, bytes: Buffer): Promise<string> {
@@ -379,4 +406,18 @@ export function s3Code(err: unknown): string | undefined {
 export function isNotFound(err: unknown): boolean {
   const code = s3Code(err);
   return code === 'NoSuchKey' || code === 'NotFound';
+}
+
+/** fn over items, at most `limit` at a time, results in order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }

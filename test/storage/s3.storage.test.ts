@@ -3,6 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from 'minio';
+import { StorageUnavailableError } from '../../src/storage/storage.port.js';
 import { Readable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { createStorage } from '../../src/storage/storage.registry.js';
@@ -161,6 +165,22 @@ describe('s3 storage specifics', () => {
     } finally {
       vi.restoreAllMocks();
       await cleanup();
+    }
+  });
+
+  it('a server that answers 503 to everything is unavailable (after minio retried once), not an internal error', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(503).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = new Client({ endPoint: '127.0.0.1', port, useSSL: false, accessKey: 'k', secretKey: 's', region: 'us-east-1' });
+      const storage = new S3Storage(client, 'busy');
+      await expect(storage.stat('chests/c/originals/a')).rejects.toBeInstanceOf(StorageUnavailableError);
+      await expect(storage.putPart('staging/uploads/u/', 0, Readable.from([randomBytes(6 * MiB)]), { run: null, maxSize: 8 * MiB })).rejects.toBeInstanceOf(StorageUnavailableError);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
