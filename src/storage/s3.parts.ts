@@ -17,6 +17,7 @@ import {
   type PartWriter,
   type PutPartOptions,
   type StagedPart,
+  StagedPartsLostError,
   type StorageBackend,
 } from './storage.port.js';
 import { S3PartWriter } from './s3.part-writer.js';
@@ -291,12 +292,14 @@ export class S3Parts {
   }
 
   private async complete(keys: RunKeys, uploadId: string, members: Member[]): Promise<void> {
-    await unavailableAs('composeParts', () =>
-      this.client.completeMultipartUpload(
-        this.bucket,
-        keys.whole,
-        uploadId,
-        members.map((m) => ({ part: m.number, etag: m.etag })),
+    await lostAs(keys.info, () =>
+      unavailableAs('composeParts', () =>
+        this.client.completeMultipartUpload(
+          this.bucket,
+          keys.whole,
+          uploadId,
+          members.map((m) => ({ part: m.number, etag: m.etag })),
+        ),
       ),
     );
   }
@@ -341,7 +344,8 @@ export class S3Parts {
     const known = this.uploadIds.get(run);
     if (known) return known;
     const info = await this.readJson<{ uploadId: string }>(runKeys(staging, run).info);
-    if (!info) throw new ObjectNotFoundError(runKeys(staging, run).info);
+    // The staging was deleted under it (the upload cancelled or swept).
+    if (!info) throw new StagedPartsLostError(staging, { cause: new ObjectNotFoundError(runKeys(staging, run).info) });
     this.remember(run, info.uploadId);
     return info.uploadId;
   }
@@ -353,11 +357,13 @@ export class S3Parts {
   }
 
   private async uploadPart(staging: string, run: string, uploadId: string, partNumber: number, bytes: Buffer): Promise<string> {
-    const { etag } = await unavailableAs('putPart', () =>
-      this.client.uploadPart(
+    const { etag } = await lostAs(runKeys(staging, run).info, () =>
+      unavailableAs('putPart', () =>
+        this.client.uploadPart(
         // uploadPart puts the id into the query string as is.
         { bucketName: this.bucket, objectName: runKeys(staging, run).whole, uploadID: encodeURIComponent(uploadId), partNumber, headers: {} },
-        bytes,
+          bytes,
+        ),
       ),
     );
     return etag;
@@ -420,4 +426,14 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return results;
+}
+
+/** NoSuchUpload: the run's multipart upload expired or was aborted, and its parts with it. */
+async function lostAs<T>(infoKey: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (s3Code(err) === 'NoSuchUpload') throw new StagedPartsLostError(infoKey.slice(0, infoKey.lastIndexOf('/') + 1), { cause: err });
+    throw err;
+  }
 }

@@ -237,6 +237,20 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/**
+ * Parts the staging held are gone from the storage server (S3: the multipart upload holding them
+ * expired or was aborted), so they can neither take more parts nor be composed.
+ */
+export class StagedPartsLostError extends Error {
+  constructor(
+    readonly staging: string,
+    options: { cause: unknown },
+  ) {
+    super(`The storage server no longer holds parts staged under "${staging}"`, options);
+    this.name = 'StagedPartsLostError';
+  }
+}
+
 export class InvalidKeyError extends Error {
   constructor(
     readonly key: string,

@@ -8,7 +8,7 @@ import type { EventBus } from '../../events/events.port.js';
 import type { JobQueue } from '../../jobs/jobs.port.js';
 import { sanitizeFilename, SNIFF_BYTES, sniffFile } from '../../media/file-policy.js';
 import { openPartWriter } from '../../storage/part-writer.js';
-import { ObjectExistsError, type PartWriter, type StagedPart, type StorageBackend } from '../../storage/storage.port.js';
+import { ObjectExistsError, type PartWriter, type StagedPart, StagedPartsLostError, type StorageBackend } from '../../storage/storage.port.js';
 import { authorizeChest } from '../access/access.service.js';
 import { findVisibleAssetWithBytes } from '../asset/asset.queries.js';
 import type { Actor } from '../actor.js';
@@ -290,6 +290,7 @@ async function receiveParts(
     await (checkpoint as Promise<void> | null)?.catch(() => undefined);
     const cause = failure && !(err instanceof UploadConflictError) ? failure : err;
     if (cause instanceof ObjectExistsError) throw new UploadConflictError('Another request stored these bytes first', upload.receivedBytes);
+    if (cause instanceof StagedPartsLostError) throw await partsLost(em, upload);
     if (cause instanceof AppError && cause.code === ErrorCode.PAYLOAD_TOO_LARGE) await failUpload(em, upload, cause.message);
     throw cause;
   } finally {
@@ -395,7 +396,9 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
   const assetId = randomUUID();
   const key = `chests/${chestId}/originals/${assetId}`;
   const running = hashAt(upload.id, upload.size);
-  const { size } = await storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: upload.sniffedMime!, size: upload.size });
+  const { size } = await storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: upload.sniffedMime!, size: upload.size }).catch(async (err: unknown) => {
+    throw err instanceof StagedPartsLostError ? await partsLost(em, upload) : err;
+  });
   const sha256 = running ? running.digest('hex') : await hashObject(storage, key);
   if (size !== upload.size || (upload.expectedSha256 && upload.expectedSha256 !== sha256)) {
     await storage.delete(key);
@@ -463,7 +466,11 @@ async function finishArchive(ctx: UploadContext, upload: Upload, leaseToken: str
   const running = hashAt(upload.id, upload.size);
   const parts = await recordedParts(storage, upload);
   // A finish that crashed after composing left the object: compose again only when it is not there.
-  const size = (await storage.stat(key))?.size ?? (await storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: 'application/zip', size: upload.size })).size;
+  const compose = () =>
+    storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: 'application/zip', size: upload.size }).catch(async (err: unknown) => {
+      throw err instanceof StagedPartsLostError ? await partsLost(em, upload) : err;
+    });
+  const size = (await storage.stat(key))?.size ?? (await compose()).size;
   const sha256 = running ? running.digest('hex') : await hashObject(storage, key);
   if (size !== upload.size || (upload.expectedSha256 && upload.expectedSha256 !== sha256)) {
     await storage.delete(key);
@@ -522,6 +529,17 @@ async function sameBytesAs(tx: EntityManager, upload: Upload, sha256: string): P
     return own?.id ?? null;
   }
   return upload.chest ? findVisibleAssetWithBytes(tx, upload.chest.id, sha256) : null;
+}
+
+const PARTS_LOST = 'The bytes stored so far are no longer in storage (the storage server expired the unfinished upload); start the upload again';
+
+/**
+ * The storage server lost the parts (an S3 store expired the multipart upload holding them): the
+ * upload cannot go on or finish. It is FAILED, so a tus client gets 410 and starts anew.
+ */
+async function partsLost(em: EntityManager, upload: Upload): Promise<AppError> {
+  await failUpload(em, upload, PARTS_LOST);
+  return new AppError(ErrorCode.CONFLICT, PARTS_LOST);
 }
 
 async function failUpload(em: EntityManager, upload: Upload, error: string): Promise<void> {
