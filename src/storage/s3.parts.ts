@@ -176,7 +176,11 @@ export class S3Parts {
       const m = MARKER_NAME.exec(obj.key.slice(staging.length));
       if (m) markers.push(Number(m[1]));
     }
-    const marked = await mapLimit(markers, STAT_CONCURRENCY, (at) => this.marked(staging, at));
+    const taken = new Set(objects.map((p) => p.at));
+    // Both kinds at one offset only if a writer whose lease lapsed raced the next: the object
+    // wins, as in statPart, so that HEAD's adoption and composition see the same part.
+    const free = markers.filter((at) => !taken.has(at));
+    const marked = await mapLimit(free, STAT_CONCURRENCY, (at) => this.marked(staging, at));
     return [...objects, ...marked.flatMap((p) => (p ? [{ at: p.at, size: p.size, run: p.run }] : []))];
   }
 
