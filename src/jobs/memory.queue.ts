@@ -67,13 +67,32 @@ export function createMemoryQueue(opts: MemoryQueueOptions): MemoryQueue {
     schedule(job.queue, 0);
   }
 
-  function schedule(queue: QueueName, delayMs: number): void {
+  function schedule(queue: QueueName, delayMs: number, onFire?: () => void): void {
     if (stopped) return;
     const timer = setTimeout(() => {
       timers.delete(timer);
+      onFire?.();
       pump(queue);
     }, delayMs);
     timers.add(timer);
+  }
+
+  /** Per queue, when a pump is due for a job that waits (a retry's delay): one timer, not one per pump. */
+  const wakes = new Map<QueueName, number>();
+
+  /**
+   * A timer can fire a millisecond before Date.now() reaches the time it was set for: a pump then
+   * finds the retry not yet due, and without another timer it would wait forever.
+   */
+  function wakeForWaiting(queue: QueueName): void {
+    const now = Date.now();
+    let at = Infinity;
+    for (const job of jobs.values()) {
+      if (job.queue === queue && (job.state === 'created' || job.state === 'retry') && job.runAfter > now) at = Math.min(at, job.runAfter);
+    }
+    if (at === Infinity || (wakes.get(queue) ?? Infinity) <= at) return;
+    wakes.set(queue, at);
+    schedule(queue, Math.max(1, at - now), () => wakes.delete(queue));
   }
 
   function next(queue: QueueName): Job | undefined {
@@ -109,6 +128,7 @@ export function createMemoryQueue(opts: MemoryQueueOptions): MemoryQueue {
         });
       inHand.add(entry);
     }
+    wakeForWaiting(queue);
   }
 
   function fail(job: Job): void {
