@@ -20,6 +20,7 @@ import {
   StagedPartsLostError,
   type StorageBackend,
 } from './storage.port.js';
+import { abortUpload, isNotFound, s3Code } from './s3.calls.js';
 import { S3PartWriter } from './s3.part-writer.js';
 import { unavailableAs } from './unavailable.js';
 
@@ -150,9 +151,9 @@ export class S3Parts {
         }),
       );
     } catch (err) {
-      // The client retries a failed request: a 412 may be our own first attempt that landed.
-      if (s3Code(err) === 'PreconditionFailed' && (await this.marked(staging, at))?.etag !== etag) throw new ObjectExistsError(markerKey);
       if (s3Code(err) !== 'PreconditionFailed') throw err;
+      // The client retries a failed request: a 412 may be our own first attempt that landed.
+      if ((await this.marked(staging, at))?.etag !== etag) throw new ObjectExistsError(markerKey);
     }
     return { at, size: bytes.length, run };
   }
@@ -252,7 +253,7 @@ export class S3Parts {
   async abortRun(infoKey: string): Promise<void> {
     const info = await this.readJson<{ uploadId: string }>(infoKey);
     if (!info) return;
-    await this.client.abortMultipartUpload(this.bucket, `${infoKey}-whole`, encodeURIComponent(info.uploadId)).catch(() => undefined);
+    await abortUpload(this.client, this.bucket, `${infoKey}-whole`, info.uploadId);
   }
 
   /**
@@ -336,8 +337,8 @@ export class S3Parts {
     try {
       await unavailableAs('putPart', () => this.client.putObject(this.bucket, keys.info, info, info.length));
     } catch (err) {
-      // Nothing would name this upload: end it now (best effort, as everywhere).
-      await this.client.abortMultipartUpload(this.bucket, keys.whole, encodeURIComponent(uploadId)).catch(() => undefined);
+      // Nothing would name this upload: end it now.
+      await abortUpload(this.client, this.bucket, keys.whole, uploadId);
       throw err;
     }
     this.remember(run, uploadId);
@@ -347,9 +348,10 @@ export class S3Parts {
   private async uploadIdOf(staging: string, run: string): Promise<string> {
     const known = this.uploadIds.get(run);
     if (known) return known;
-    const info = await this.readJson<{ uploadId: string }>(runKeys(staging, run).info);
+    const infoKey = runKeys(staging, run).info;
+    const info = await this.readJson<{ uploadId: string }>(infoKey);
     // The staging was deleted under it (the upload cancelled or swept).
-    if (!info) throw new StagedPartsLostError(staging, { cause: new ObjectNotFoundError(runKeys(staging, run).info) });
+    if (!info) throw new StagedPartsLostError(staging, { cause: new ObjectNotFoundError(infoKey) });
     this.remember(run, info.uploadId);
     return info.uploadId;
   }
@@ -364,8 +366,8 @@ export class S3Parts {
     const { etag } = await lostAs(runKeys(staging, run).info, () =>
       unavailableAs('putPart', () =>
         this.client.uploadPart(
-        // uploadPart puts the id into the query string as is.
-        { bucketName: this.bucket, objectName: runKeys(staging, run).whole, uploadID: encodeURIComponent(uploadId), partNumber, headers: {} },
+          // uploadPart puts the id into the query string as is.
+          { bucketName: this.bucket, objectName: runKeys(staging, run).whole, uploadID: encodeURIComponent(uploadId), partNumber, headers: {} },
           bytes,
         ),
       ),
@@ -407,15 +409,6 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunkToBuffer(chunk));
   return Buffer.concat(chunks);
-}
-
-export function s3Code(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-export function isNotFound(err: unknown): boolean {
-  const code = s3Code(err);
-  return code === 'NoSuchKey' || code === 'NotFound';
 }
 
 /** fn over items, at most `limit` at a time, results in order. */

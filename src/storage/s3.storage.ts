@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { BucketItem, Client } from 'minio';
 import { asReadable, chunkToBuffer } from './body.js';
-import { isNotFound, RUN_INFO_NAME, S3Parts, s3Code } from './s3.parts.js';
+import { abortUpload, isNotFound, s3Code } from './s3.calls.js';
+import { RUN_INFO_NAME, S3Parts } from './s3.parts.js';
 import { contentDisposition } from './content-disposition.js';
 import {
   assertValidKey,
@@ -246,9 +247,8 @@ class MultipartUpload {
     await this.client.completeMultipartUpload(this.bucket, this.key, this.uploadId, this.parts);
   }
 
-  /** Best effort: the error that made us abort is the one worth reporting. */
   async abort(): Promise<void> {
-    await this.client.abortMultipartUpload(this.bucket, this.key, encodeURIComponent(this.uploadId)).catch(() => undefined);
+    await abortUpload(this.client, this.bucket, this.key, this.uploadId);
   }
 }
 
