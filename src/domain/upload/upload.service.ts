@@ -396,9 +396,7 @@ export async function finishUpload(ctx: UploadContext, upload: Upload, leaseToke
   const assetId = randomUUID();
   const key = `chests/${chestId}/originals/${assetId}`;
   const running = hashAt(upload.id, upload.size);
-  const { size } = await storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: upload.sniffedMime!, size: upload.size }).catch(async (err: unknown) => {
-    throw err instanceof StagedPartsLostError ? await partsLost(em, upload) : err;
-  });
+  const { size } = await composeOriginal(ctx, upload, parts, key, upload.sniffedMime!);
   const sha256 = running ? running.digest('hex') : await hashObject(storage, key);
   if (size !== upload.size || (upload.expectedSha256 && upload.expectedSha256 !== sha256)) {
     await storage.delete(key);
@@ -466,11 +464,7 @@ async function finishArchive(ctx: UploadContext, upload: Upload, leaseToken: str
   const running = hashAt(upload.id, upload.size);
   const parts = await recordedParts(storage, upload);
   // A finish that crashed after composing left the object: compose again only when it is not there.
-  const compose = () =>
-    storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType: 'application/zip', size: upload.size }).catch(async (err: unknown) => {
-      throw err instanceof StagedPartsLostError ? await partsLost(em, upload) : err;
-    });
-  const size = (await storage.stat(key))?.size ?? (await compose()).size;
+  const size = (await storage.stat(key))?.size ?? (await composeOriginal(ctx, upload, parts, key, 'application/zip')).size;
   const sha256 = running ? running.digest('hex') : await hashObject(storage, key);
   if (size !== upload.size || (upload.expectedSha256 && upload.expectedSha256 !== sha256)) {
     await storage.delete(key);
@@ -540,6 +534,15 @@ const PARTS_LOST = 'The bytes stored so far are no longer in storage (the storag
 async function partsLost(em: EntityManager, upload: Upload): Promise<AppError> {
   await failUpload(em, upload, PARTS_LOST);
   return new AppError(ErrorCode.CONFLICT, PARTS_LOST);
+}
+
+/** The upload's parts made into `key`; parts the storage server lost fail the upload (partsLost). */
+async function composeOriginal(ctx: UploadContext, upload: Upload, parts: StagedPart[], key: string, contentType: string): Promise<{ size: number }> {
+  try {
+    return await ctx.storage.composeParts(stagingPrefix(upload.id), parts, key, { contentType, size: upload.size });
+  } catch (err) {
+    throw err instanceof StagedPartsLostError ? await partsLost(ctx.em, upload) : err;
+  }
 }
 
 async function failUpload(em: EntityManager, upload: Upload, error: string): Promise<void> {
