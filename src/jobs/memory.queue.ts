@@ -135,8 +135,8 @@ export function createMemoryQueue(opts: MemoryQueueOptions): MemoryQueue {
     if (job.attempts <= opts.retry.retryLimit) {
       job.state = 'retry';
       const delay = Math.min(opts.retry.retryDelaySeconds * 2 ** (job.attempts - 1), opts.retry.retryDelayMaxSeconds) * 1000;
+      // The pump after the attempt sets the wake-up for runAfter (wakeForWaiting).
       job.runAfter = Date.now() + delay;
-      schedule(job.queue, delay);
       return;
     }
     job.state = 'failed';
